@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func newHistory(g *globals) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "history APP",
+		Short: "List an app's revisions and its recent events",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			h, err := g.client().History(cmd.Context(), a[0], limit)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return printJSON(cmd.OutOrStdout(), h)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "REVISION\tVERSION\tCREATED\tCAUSE")
+			for _, r := range h.Revisions {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Number, r.Version, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Cause)
+			}
+			tw.Flush()
+			fmt.Fprintln(cmd.OutOrStdout())
+			tw = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tTYPE\tREASON\tREV\tMESSAGE")
+			for _, e := range h.Events {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05.000"), e.Type, e.Reason, revLabel(e.Revision), e.Message)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "number of recent events to show (0: all)")
+	return cmd
+}

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/internal/daemon"
+)
+
+func newServe(g *globals) *cobra.Command {
+	var cfgPath, dataDir, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve -c cutover.yaml [--data-dir DIR]",
+		Short: "Run the router and the admin API for the apps of a config file",
+		Long: `Run the router (one listener per app address) and the admin API. On first
+start each app's configured version is deployed to the blue slot; after a
+restart the recorded active revision is served again.
+SIGHUP (or "cutover reload") re-reads the config; an invalid one is refused and
+the running one stays. SIGINT/SIGTERM drain requests in flight and stop.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageErrorf("--log-level must be debug, info, warn or error")
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			d, err := daemon.Start(daemon.Options{ConfigPath: cfgPath, DataDir: dataDir, Version: version(), Logger: log})
+			if err != nil {
+				return err
+			}
+			sig := make(chan os.Signal, 2)
+			signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sig)
+			for {
+				select {
+				case s := <-sig:
+					if s == syscall.SIGHUP {
+						if err := d.Reload(); err != nil {
+							log.Error("reload refused", "err", err)
+						}
+						continue
+					}
+					log.Info("shutting down: draining requests in flight", "signal", s.String())
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					d.Shutdown(ctx)
+					cancel()
+					return nil
+				case <-cmd.Context().Done():
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					d.Shutdown(ctx)
+					cancel()
+					return nil
+				case err := <-d.Done():
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					d.Shutdown(ctx)
+					cancel()
+					return err
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "cutover.yaml", "config file")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "state and replica logs (default: .cutover beside the config)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/internal/controller"
+)
+
+func newStatus(g *globals) *cobra.Command {
+	var watch bool
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "status [APP] [--watch]",
+		Short: "Show which slot and version serve each app, the slots' replicas and the rollout",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			show := func(ctx context.Context) error {
+				var apps []controller.AppStatus
+				if len(a) == 1 {
+					st, err := g.client().Status(ctx, a[0])
+					if err != nil {
+						return err
+					}
+					apps = []controller.AppStatus{st}
+				} else {
+					var err error
+					if apps, err = g.client().Apps(ctx); err != nil {
+						return err
+					}
+				}
+				if g.json() {
+					if len(a) == 1 {
+						return printJSONLine(cmd.OutOrStdout(), apps[0])
+					}
+					return printJSONLine(cmd.OutOrStdout(), apps)
+				}
+				printStatus(cmd.OutOrStdout(), apps)
+				return nil
+			}
+			if !watch {
+				return show(cmd.Context())
+			}
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for {
+				if err := show(cmd.Context()); err != nil {
+					return err
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-tick.C:
+				}
+				if !g.json() {
+					fmt.Fprintln(cmd.OutOrStdout())
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the status again every --interval until interrupted")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval for --watch")
+	return cmd
+}
+
+func printStatus(w io.Writer, apps []controller.AppStatus) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tLISTEN\tACTIVE\tVERSION\tREVISION\tROLLOUT")
+	for _, st := range apps {
+		rollout := "-"
+		if ro := st.Rollout; ro != nil {
+			rollout = fmt.Sprintf("#%d %s r%d %s", ro.ID, ro.Phase, ro.Revision, ro.Step)
+			if ro.Message != "" && ro.Phase != "Succeeded" {
+				rollout += ": " + ro.Message
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.App, orDash(st.Listen), orDash(st.ActiveSlot), orDash(st.Version), revLabel(st.Revision), rollout)
+		for _, s := range st.Slots {
+			ready := 0
+			for _, e := range s.Endpoints {
+				if e.Ready {
+					ready++
+				}
+			}
+			detail := ""
+			if len(s.Endpoints) > 0 {
+				detail = fmt.Sprintf("%d/%d ready", ready, len(s.Endpoints))
+			}
+			if !s.WarmUntil.IsZero() && s.Phase == "warm" {
+				detail += fmt.Sprintf(", stops in %s", time.Until(s.WarmUntil).Round(time.Second))
+			}
+			var restarts []string
+			for _, r := range s.Replicas {
+				if r.Restarts > 0 {
+					restarts = append(restarts, fmt.Sprintf("replica %d restarted %d×", r.Index, r.Restarts))
+				}
+			}
+			if len(restarts) > 0 {
+				detail += ", " + strings.Join(restarts, ", ")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t\t%s\t%s\t%s\n", s.Name, s.Phase, orDash(s.Version), revLabel(s.Revision), detail)
+		}
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func revLabel(n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d", n)
+}

@@ -1,0 +1,118 @@
+// Package config reads cutover.yaml: it parses the file, fills in defaults
+// and checks it the way `nginx -t` does, reporting every problem at once
+// with the file, line and column to fix and a hint on what to write.
+//
+// Load and Parse are the entry points. Their error, when the file is
+// invalid, is a Problems value; anything else (such as a missing file) is
+// an ordinary error. A Config they return has every default applied, so
+// callers never need to know the defaults themselves.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Load reads, parses, defaults and validates the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses, defaults and validates config data already read; file
+// names the source in problems and is the base for relative process
+// directories. When the data is invalid the error is a Problems listing
+// every problem found.
+func Parse(file string, data []byte) (*Config, error) {
+	d := newDocument(file)
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, Problems{d.yamlProblem(err)}
+	}
+	var body ast.Node
+	if len(f.Docs) > 0 {
+		body = f.Docs[0].Body
+	}
+	if len(f.Docs) > 1 {
+		d.problems = append(d.problems, d.problemAt(documentStart(f.Docs[1]),
+			"the file holds more than one YAML document", "keep the whole config in one document; remove the \"---\" separator"))
+	}
+	d.check("", nil, body, reflect.TypeFor[Config]())
+	if len(d.problems) > 0 {
+		d.problems.sortByPosition()
+		return nil, d.problems
+	}
+
+	var c Config
+	// The schema check above reports every unknown field and wrongly typed
+	// value; the strict decoder is a second line of defence for anything it
+	// let through.
+	// Duplicate keys were rejected when parsing; allowing them here lets a
+	// key override one pulled in by a "<<" merge, as YAML intends.
+	if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField(), yaml.AllowDuplicateMapKey()); err != nil {
+		return nil, Problems{d.yamlProblem(err)}
+	}
+	c.File = file
+	c.setDefaults(d)
+	c.validate(d)
+	if len(d.problems) > 0 {
+		d.problems.sortByPosition()
+		return nil, d.problems
+	}
+	return &c, nil
+}
+
+// App returns the app called name.
+func (c *Config) App(name string) (*App, bool) {
+	for i := range c.Apps {
+		if c.Apps[i].Name == name {
+			return &c.Apps[i], true
+		}
+	}
+	return nil, false
+}
+
+// AutoPromotion reports whether a new revision of a is promoted as soon as
+// it is ready and its smoke checks pass. It is true unless the blue-green
+// strategy sets autoPromotion to false.
+func (a *App) AutoPromotion() bool {
+	bg := a.Strategy.BlueGreen
+	return bg == nil || bg.AutoPromotion == nil || *bg.AutoPromotion
+}
+
+// yamlProblem turns a goccy parse or decode error into a Problem at its
+// token.
+func (d *document) yamlProblem(err error) Problem {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		msg := ye.GetMessage()
+		// goccy reports a repeated key as a syntax error.
+		if strings.Contains(msg, "already defined") {
+			return d.problemAt(ye.GetToken(), msg, "keep only one of them")
+		}
+		return d.problemAt(ye.GetToken(), msg, "fix the YAML here: indent with spaces, close brackets and quotes, and quote values that contain \": \"")
+	}
+	return d.problemAt(nil, err.Error(), "")
+}
+
+// documentStart is the first token of a document, for pointing at it.
+func documentStart(doc *ast.DocumentNode) *token.Token {
+	if doc.Start != nil {
+		return doc.Start
+	}
+	if doc.Body != nil {
+		return doc.Body.GetToken()
+	}
+	return nil
+}

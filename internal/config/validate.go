@@ -1,0 +1,262 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// appName is a DNS label: it ends up in URLs, metric labels and file names.
+var appName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+const maxReplicas = 64
+
+// validate records a problem in d for everything wrong with c, which must
+// have its defaults applied.
+func (c *Config) validate(d *document) {
+	c.Admin.validate(d)
+	if len(c.Apps) == 0 {
+		d.add("apps", "add an app with name, listen, version and target under apps:", "no apps are defined")
+	}
+	firstByName := map[string]string{} // app name → path of the app that first used it
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		path := fmt.Sprintf("apps[%d]", i)
+		a.validate(d, path)
+		if a.Name == "" || !appName.MatchString(a.Name) {
+			continue
+		}
+		if first, ok := firstByName[a.Name]; ok {
+			d.add(path+".name", "give every app a unique name",
+				"app name %q is already used by %s (%s)", a.Name, first, d.where(first+".name"))
+			continue
+		}
+		firstByName[a.Name] = path
+	}
+	c.checkListeners(d)
+}
+
+func (a *Admin) validate(d *document) {
+	addr, err := parseAddress(a.Listen)
+	if err != nil {
+		d.addError("admin.listen", err)
+		return
+	}
+	if a.Token == "" && !addr.loopback() {
+		d.report("admin.listen", fmt.Sprintf("admin.token: required because admin.listen %q is reachable from other machines", a.Listen),
+			"set admin.token to a long random secret, or listen on 127.0.0.1")
+	}
+}
+
+func (a *App) validate(d *document, path string) {
+	switch {
+	case a.Name == "":
+		d.add(path+".name", "name every app, such as name: web", "missing")
+	case !appName.MatchString(a.Name):
+		d.add(path+".name", "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+			"%q is not a valid app name", a.Name)
+	}
+	if a.Version == "" {
+		d.add(path+".version", "write the version label to deploy first, such as version: v1", "missing")
+	}
+	if a.Listen == "" {
+		d.add(path+".listen", "write listen: 127.0.0.1:8080; apps that share a listener each write the same address and name their hosts", "missing")
+	} else if _, err := parseAddress(a.Listen); err != nil {
+		d.addError(path+".listen", err)
+	}
+	for i, h := range a.Hosts {
+		if n := normalHost(h); !isHostName(n) && !isIP(n) {
+			d.add(fmt.Sprintf("%s.hosts[%d]", path, i), "write a host name such as example.com, without scheme, path or wildcard",
+				"%q is not a host name", h)
+		}
+	}
+	if !strings.HasPrefix(a.PathPrefix, "/") {
+		d.add(path+".pathPrefix", "start it with a slash, such as /api", "%q does not start with \"/\"", a.PathPrefix)
+	}
+	if a.DeployTimeout <= 0 {
+		d.add(path+".deployTimeout", "write a positive duration such as 60s, or leave it out for 60s", "%s is not positive", a.DeployTimeout)
+	}
+	a.Target.validate(d, path+".target")
+	a.Health.validate(d, path+".health")
+	if bg := a.Strategy.BlueGreen; bg != nil {
+		bg.validate(d, path+".strategy.blueGreen")
+	}
+}
+
+func (t *Target) validate(d *document, path string) {
+	switch {
+	case t.Process != nil && t.Static != nil:
+		d.add(path, "keep exactly one of process and static", "both process and static are set")
+	case t.Process != nil:
+		t.Process.validate(d, path+".process")
+	case t.Static != nil:
+		t.Static.validate(d, path+".static")
+	default:
+		d.add(path, "write target: {process: {command: [./server, --port, \"${PORT}\"]}} or target: {static: {upstreams: [http://127.0.0.1:8080]}}",
+			"missing; set process or static")
+	}
+}
+
+func (p *ProcessTarget) validate(d *document, path string) {
+	commandHint := `write the program and its arguments as a list, such as command: [./server, --port, "${PORT}"]`
+	switch {
+	case len(p.Command) == 0:
+		d.add(path+".command", commandHint, "missing")
+	case strings.TrimSpace(p.Command[0]) == "":
+		d.add(path+".command[0]", commandHint, "the program name is empty")
+	}
+	if p.Replicas < 1 || p.Replicas > maxReplicas {
+		d.add(path+".replicas", fmt.Sprintf("use 1 to %d replicas", maxReplicas), "%d is out of range", p.Replicas)
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Env)) {
+		switch {
+		case name == "PORT":
+			d.add(path+".env.PORT", `remove it; write "${PORT}" in command to pass the port`, "PORT is set by cutover for each replica")
+		case name == "" || strings.ContainsAny(name, "= \t"):
+			d.add(path+".env."+name, "use letters, digits and '_', such as LOG_LEVEL", "%q is not an environment variable name", name)
+		}
+	}
+	checkNotNegative(d, path+".stopGrace", p.StopGrace)
+}
+
+func (s *StaticTarget) validate(d *document, path string) {
+	if len(s.Upstreams) == 0 {
+		d.add(path+".upstreams", "list at least one URL, such as upstreams: [http://127.0.0.1:8080]", "no upstreams")
+	}
+	for i, raw := range s.Upstreams {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.add(fmt.Sprintf("%s.upstreams[%d]", path, i), "write it as http://host:port or https://host:port",
+				"%q is not an absolute http(s) URL", raw)
+		}
+	}
+}
+
+func (h *Health) validate(d *document, path string) {
+	if !strings.HasPrefix(h.Path, "/") {
+		d.add(path+".path", "start it with a slash, such as /healthz", "%q does not start with \"/\"", h.Path)
+	}
+	if h.Interval <= 0 {
+		d.add(path+".interval", "write a positive duration such as 1s", "%s is not positive", h.Interval)
+	}
+	if h.Timeout <= 0 {
+		d.add(path+".timeout", "write a positive duration such as 1s", "%s is not positive", h.Timeout)
+	}
+	if h.HealthyThreshold < 1 {
+		d.add(path+".healthyThreshold", "use 1 or more", "%d is less than 1", h.HealthyThreshold)
+	}
+	if h.UnhealthyThreshold < 1 {
+		d.add(path+".unhealthyThreshold", "use 1 or more", "%d is less than 1", h.UnhealthyThreshold)
+	}
+}
+
+func (b *BlueGreen) validate(d *document, path string) {
+	if b.PreviewListen != "" {
+		if _, err := parseAddress(b.PreviewListen); err != nil {
+			d.addError(path+".previewListen", err)
+		}
+	}
+	checkNotNegative(d, path+".scaleDownDelay", b.ScaleDownDelay)
+	checkNotNegative(d, path+".drainTimeout", b.DrainTimeout)
+	for i, s := range b.Smoke {
+		at := fmt.Sprintf("%s.smoke[%d]", path, i)
+		if !strings.HasPrefix(s.Path, "/") {
+			d.add(at+".path", "start it with a slash, such as /healthz", "%q does not start with \"/\"", s.Path)
+		}
+		if s.ExpectStatus < 100 || s.ExpectStatus > 599 {
+			d.add(at+".expectStatus", "use an HTTP status code from 100 to 599, such as 200", "%d is not an HTTP status code", s.ExpectStatus)
+		}
+	}
+}
+
+func checkNotNegative(d *document, path string, v Duration) {
+	if v < 0 {
+		d.add(path, "write 0s or a positive duration", "%s is negative", v)
+	}
+}
+
+// listener is one address cutover will listen on.
+type listener struct {
+	path  string // the field that sets it, such as "apps[1].listen"
+	owner string // who listens, for messages
+	addr  address
+	// app is set for an app's main listener, which may be shared with
+	// other apps that name distinct hosts.
+	app *App
+}
+
+// checkListeners reports listeners that would compete for one address:
+// the admin API, every app's listener and every preview listener. Each
+// clash is reported once, at the listener written later in the file.
+func (c *Config) checkListeners(d *document) {
+	var all []listener
+	if addr, err := parseAddress(c.Admin.Listen); err == nil {
+		all = append(all, listener{path: "admin.listen", owner: "the admin API", addr: addr})
+	}
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		path := fmt.Sprintf("apps[%d]", i)
+		if addr, err := parseAddress(a.Listen); err == nil {
+			all = append(all, listener{path: path + ".listen", owner: fmt.Sprintf("app %q", a.Name), addr: addr, app: a})
+		}
+		if bg := a.Strategy.BlueGreen; bg != nil && bg.PreviewListen != "" {
+			if addr, err := parseAddress(bg.PreviewListen); err == nil {
+				all = append(all, listener{path: path + ".strategy.blueGreen.previewListen", owner: fmt.Sprintf("the preview of app %q", a.Name), addr: addr})
+			}
+		}
+	}
+	for j, l := range all {
+		for _, prev := range all[:j] {
+			if !l.addr.overlaps(prev.addr) {
+				continue
+			}
+			reason, hint, clashes := clash(prev, l)
+			if !clashes {
+				continue
+			}
+			d.add(l.path, hint, "%s is already used by %s (%s)%s", l.addr, prev.owner, d.where(prev.path), reason)
+			break
+		}
+	}
+}
+
+// clash reports whether two listeners on overlapping addresses compete,
+// with the reason to add to the message when it is not obvious and a hint.
+// Only two apps that name disjoint hosts can share an address.
+func clash(prev, l listener) (reason, hint string, clashes bool) {
+	if prev.app == nil || l.app == nil {
+		return "", "choose another port", true
+	}
+	switch {
+	case len(prev.app.Hosts) == 0:
+		return ", which answers every host there", "give this app its own listen address, or set distinct hosts on both apps", true
+	case len(l.app.Hosts) == 0:
+		return ", and this app names no hosts", "set hosts on this app, or give it its own listen address", true
+	}
+	for _, h := range l.app.Hosts {
+		if slices.ContainsFunc(prev.app.Hosts, func(p string) bool { return normalHost(p) == normalHost(h) }) {
+			return fmt.Sprintf(", which also answers host %q", normalHost(h)), "give the apps distinct hosts, or separate listen addresses", true
+		}
+	}
+	return "", "", false
+}
+
+// report records a problem positioned at the field at path with a message
+// that names another field, such as a missing token reported at the
+// listen address that requires it.
+func (d *document) report(path, msg, hint string) {
+	d.problems = append(d.problems, d.problem(path, msg, hint))
+}
+
+// where names the position of the field at path for messages, such as
+// "cutover.yaml:4:13", or "by default" when the file leaves it out.
+func (d *document) where(path string) string {
+	if !d.written(path) {
+		return "by default"
+	}
+	p := d.problem(path, "", "")
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}

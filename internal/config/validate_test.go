@@ -1,0 +1,648 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// parseProblems parses src as cutover.yaml and returns its problems,
+// failing the test if it is valid or fails for another reason.
+func parseProblems(t *testing.T, src string) Problems {
+	t.Helper()
+	c, err := Parse("cutover.yaml", []byte(src))
+	if err == nil {
+		t.Fatalf("Parse accepted an invalid config: %+v", c)
+	}
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Parse error is %T, want Problems: %v", err, err)
+	}
+	return ps
+}
+
+func TestParseReportsEachInvalidConfigAtItsLine(t *testing.T) {
+	tests := []struct {
+		name   string
+		src    string
+		prefix string // "FILE:LINE:" of the one problem expected
+		phrase string // part of its message or hint
+	}{
+		{
+			name: "unknown top-level field lists the allowed ones",
+			src: `admin: {listen: "127.0.0.1:9901"}
+appz: []
+`,
+			prefix: "cutover.yaml:2:1:",
+			phrase: `unknown field "appz"; did you mean ` + "`apps`",
+		},
+		{
+			name: "misspelled nested field suggests the closest",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    health:
+      healthyTreshold: 2
+`,
+			prefix: "cutover.yaml:7:7:",
+			phrase: "apps[0].health: unknown field \"healthyTreshold\"; did you mean `healthyThreshold`?",
+		},
+		{
+			name: "unknown field far from any name lists every field",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      static: {upstreams: ["http://127.0.0.1:9000"]}
+      kubernetes: {}
+`,
+			prefix: "cutover.yaml:7:7:",
+			phrase: "allowed fields here: process, static",
+		},
+		{
+			name: "malformed duration",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    health:
+      interval: 1x
+`,
+			prefix: "cutover.yaml:7:17:",
+			phrase: `apps[0].health.interval: "1x" is not a duration; write a Go duration`,
+		},
+		{
+			name: "plain number as a duration asks for a unit",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    deployTimeout: 30
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:5:20:",
+			phrase: `write "30s"`,
+		},
+		{
+			name: "text where a number belongs",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      process:
+        command: [./web]
+        replicas: two
+`,
+			prefix: "cutover.yaml:8:19:",
+			phrase: `apps[0].target.process.replicas: "two" is not a whole number`,
+		},
+		{
+			name: "single command string where a list belongs",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      process:
+        command: ./web --port 8080
+`,
+			prefix: "cutover.yaml:7:18:",
+			phrase: "expected a list",
+		},
+		{
+			name: "duplicate app name points at the first",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+  - name: web
+    listen: 127.0.0.1:8081
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:6:11:",
+			phrase: `app name "web" is already used by apps[0] (cutover.yaml:2:11)`,
+		},
+		{
+			name: "app name that is not a DNS label",
+			src: `apps:
+  - name: Web_App
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:11:",
+			phrase: "is not a valid app name",
+		},
+		{
+			name: "two apps on one port when one names no hosts",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+  - name: api
+    listen: 127.0.0.1:8080
+    hosts: [api.example.com]
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9001"]}}
+`,
+			prefix: "cutover.yaml:7:13:",
+			phrase: `127.0.0.1:8080 is already used by app "web" (cutover.yaml:3:13), which answers every host there`,
+		},
+		{
+			name: "every-interface address clashes with a host on the same port",
+			src: `apps:
+  - name: web
+    listen: ":8080"
+    hosts: [example.com]
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+  - name: api
+    listen: 127.0.0.1:8080
+    hosts: [Example.com]
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9001"]}}
+`,
+			prefix: "cutover.yaml:8:13:",
+			phrase: `which also answers host "example.com"`,
+		},
+		{
+			name: "app listener on the default admin address",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:9901
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:3:13:",
+			phrase: "127.0.0.1:9901 is already used by the admin API (by default)",
+		},
+		{
+			name: "app listener on another app's preview listener",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      blueGreen:
+        previewListen: 127.0.0.1:8081
+  - name: api
+    listen: 127.0.0.1:8081
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9001"]}}
+`,
+			prefix: "cutover.yaml:10:13:",
+			phrase: `is already used by the preview of app "web" (cutover.yaml:8:24)`,
+		},
+		{
+			name: "preview listener that is not host:port",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      blueGreen:
+        previewListen: "8081"
+`,
+			prefix: "cutover.yaml:8:24:",
+			phrase: `"8081" is not host:port`,
+		},
+		{
+			name: "listen port out of range",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:70000
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:3:13:",
+			phrase: "port 70000",
+		},
+		{
+			name: "process without a command",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      process:
+        replicas: 2
+`,
+			prefix: "cutover.yaml:6:7:",
+			phrase: "apps[0].target.process.command: missing",
+		},
+		{
+			name: "static target without upstreams",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      static:
+        upstreams: []
+`,
+			prefix: "cutover.yaml:7:9:",
+			phrase: "no upstreams",
+		},
+		{
+			name: "upstream that is not an absolute URL",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      static:
+        upstreams:
+          - http://127.0.0.1:9000
+          - 127.0.0.1:9001
+`,
+			prefix: "cutover.yaml:9:13:",
+			phrase: `apps[0].target.static.upstreams[1]: "127.0.0.1:9001" is not an absolute http(s) URL`,
+		},
+		{
+			name: "both process and static",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      process: {command: [./web]}
+      static: {upstreams: ["http://127.0.0.1:9000"]}
+`,
+			prefix: "cutover.yaml:5:5:",
+			phrase: "both process and static are set; keep exactly one",
+		},
+		{
+			name: "zero replicas written out",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      process:
+        command: [./web]
+        replicas: 0
+`,
+			prefix: "cutover.yaml:8:19:",
+			phrase: "0 is out of range; use 1 to 64 replicas",
+		},
+		{
+			name: "admin on every interface without a token",
+			src: `admin:
+  listen: ":9901"
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:11:",
+			phrase: "admin.token: required",
+		},
+		{
+			name: "health path without a leading slash",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    health: {path: healthz}
+`,
+			prefix: "cutover.yaml:6:20:",
+			phrase: `apps[0].health.path: "healthz" does not start with "/"`,
+		},
+		{
+			name: "smoke status outside HTTP's range",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      blueGreen:
+        smoke:
+          - expectStatus: 700
+`,
+			prefix: "cutover.yaml:9:27:",
+			phrase: "smoke[0].expectStatus: 700 is not an HTTP status code",
+		},
+		{
+			name: "negative drain timeout",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy: {blueGreen: {drainTimeout: -5s}}
+`,
+			prefix: "cutover.yaml:6:42:",
+			phrase: "-5s is negative",
+		},
+		{
+			name: "missing version points at the app",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:5:",
+			phrase: "apps[0].version: missing",
+		},
+		{
+			name: "version that YAML would read as a number",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: 1.10
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:4:14:",
+			phrase: `quote it: write "1.10"`,
+		},
+		{
+			name: "deploy timeout written as zero",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    deployTimeout: 0s
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:5:20:",
+			phrase: "apps[0].deployTimeout: 0s is not positive",
+		},
+		{
+			name: "health threshold written as zero",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    health:
+      unhealthyThreshold: 0
+`,
+			prefix: "cutover.yaml:7:27:",
+			phrase: "unhealthyThreshold: 0 is less than 1",
+		},
+		{
+			name: "missing listen",
+			src: `apps:
+  - name: web
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:5:",
+			phrase: "apps[0].listen: missing",
+		},
+		{
+			name: "PORT in env is cutover's to set",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      process:
+        command: [./web]
+        env: {PORT: "9000"}
+`,
+			prefix: "cutover.yaml:8:21:",
+			phrase: "PORT is set by cutover",
+		},
+		{
+			name: "root that is not a mapping",
+			src: `- name: web
+`,
+			prefix: "cutover.yaml:1:1:",
+			phrase: "expected a mapping with fields admin, apps, found a list",
+		},
+		{
+			name: "more than one YAML document",
+			src: `apps: []
+---
+apps: []
+`,
+			prefix: "cutover.yaml:2:1:",
+			phrase: "more than one YAML document",
+		},
+		{
+			name: "host entry written as a URL",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    hosts: ["https://example.com/"]
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:4:13:",
+			phrase: `apps[0].hosts[0]: "https://example.com/" is not a host name`,
+		},
+		{
+			name: "admin listen without a port",
+			src: `admin:
+  listen: localhost
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:11:",
+			phrase: `admin.listen: "localhost" is not host:port`,
+		},
+		{
+			name: "alias without an anchor",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: *v
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:4:14:",
+			phrase: "alias *v has no anchor",
+		},
+		{
+			name: "mapping that merges itself",
+			src: `apps:
+  - &web
+    name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    <<: *web
+`,
+			prefix: "cutover.yaml:3:5:",
+			phrase: "pulls in the mapping that contains it",
+		},
+		{
+			name: "no apps at all",
+			src: `admin:
+  listen: 127.0.0.1:9901
+`,
+			prefix: "cutover.yaml:1:1:",
+			phrase: "apps: no apps are defined",
+		},
+		{
+			name: "YAML syntax error",
+			src: `apps:
+  - name: web
+    listen: [127.0.0.1:8080
+    version: v1
+`,
+			prefix: "cutover.yaml:4:5:",
+			phrase: "fix the YAML",
+		},
+		{
+			name: "duplicate key",
+			src: `apps:
+  - name: web
+    name: api
+`,
+			prefix: "cutover.yaml:3:5:",
+			phrase: `"name" already defined at [2:5]; keep only one`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := parseProblems(t, tt.src)
+			if len(ps) != 1 {
+				t.Fatalf("got %d problems, want 1:\n%v", len(ps), ps)
+			}
+			got := ps[0].String()
+			if !strings.HasPrefix(got, tt.prefix) || !strings.Contains(got, tt.phrase) {
+				t.Errorf("problem:\n  %s\nwant prefix %q and phrase %q", got, tt.prefix, tt.phrase)
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryUnknownFieldAndBadValueAtOnce(t *testing.T) {
+	src := `apps:
+  - name: web
+    lisen: 127.0.0.1:8080
+    version: v1
+    target:
+      process:
+        command: [./web]
+        replicas: "3"
+    health:
+      interval: 5
+    strategy:
+      blueGreen:
+        autoPromote: false
+`
+	ps := parseProblems(t, src)
+	want := "" +
+		"cutover.yaml:3:5: apps[0]: unknown field \"lisen\"; did you mean `listen`? (allowed fields here: name, listen, hosts, pathPrefix, target, version, health, strategy, deployTimeout)\n" +
+		"cutover.yaml:8:19: apps[0].target.process.replicas: \"3\" is not a whole number; write a number without quotes, such as 2\n" +
+		"cutover.yaml:10:17: apps[0].health.interval: 5 is a plain number, not a duration; add a unit: write \"5s\" for seconds or \"5ms\" for milliseconds\n" +
+		"cutover.yaml:13:9: apps[0].strategy.blueGreen: unknown field \"autoPromote\"; did you mean `autoPromotion`? (allowed fields here: autoPromotion, previewListen, scaleDownDelay, drainTimeout, smoke)"
+	if got := ps.Error(); got != want {
+		t.Errorf("Error():\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestParseReportsEverySemanticProblemSortedByLine(t *testing.T) {
+	src := `admin:
+  listen: 10.0.0.1:9901
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      static: {upstreams: [ftp://files]}
+    health: {path: up, timeout: 0s}
+  - name: web
+    listen: 127.0.0.1:8080
+    target:
+      process: {command: [./web], replicas: 65}
+`
+	ps := parseProblems(t, src)
+	want := []string{
+		"cutover.yaml:2:11: admin.token: required",
+		"cutover.yaml:8:28: apps[0].target.static.upstreams[0]: \"ftp://files\" is not an absolute http(s) URL",
+		"cutover.yaml:9:20: apps[0].health.path: \"up\" does not start with \"/\"",
+		"cutover.yaml:9:33: apps[0].health.timeout: 0s is not positive",
+		"cutover.yaml:10:5: apps[1].version: missing",
+		"cutover.yaml:10:11: apps[1].name: app name \"web\" is already used by apps[0] (cutover.yaml:4:11)",
+		"cutover.yaml:11:13: apps[1].listen: 127.0.0.1:8080 is already used by app \"web\" (cutover.yaml:5:13)",
+		"cutover.yaml:13:45: apps[1].target.process.replicas: 65 is out of range",
+	}
+	lines := strings.Split(ps.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%s", len(lines), len(want), ps.Error())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("problem %d:\n  %s\nwant prefix\n  %s", i, lines[i], w)
+		}
+	}
+}
+
+// localhost is not resolved, so docs does not clash with 127.0.0.1:8080.
+func TestAppsMayShareAListenerWithDistinctHosts(t *testing.T) {
+	src := `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    hosts: [example.com, www.example.com]
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+  - name: api
+    listen: 127.0.0.1:8080
+    hosts: [api.example.com:8080, "[::1]:8080", 10.0.0.7]
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9001"]}}
+  - name: docs
+    listen: localhost:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9002"]}}
+`
+	if _, err := Parse("cutover.yaml", []byte(src)); err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+}
+
+func TestAdminTokenIsRequiredOffLoopback(t *testing.T) {
+	tests := []struct {
+		listen    string
+		needToken bool
+	}{
+		{"127.0.0.1:9901", false},
+		{"127.1.2.3:9901", false},
+		{"[::1]:9901", false},
+		{"localhost:9901", false},
+		{":9901", true},
+		{"0.0.0.0:9901", true},
+		{"192.168.1.10:9901", true},
+		{"admin.example.com:9901", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.listen, func(t *testing.T) {
+			src := "admin: {listen: \"" + tt.listen + "\"}\n" + `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`
+			_, err := Parse("cutover.yaml", []byte(src))
+			if gotNeed := err != nil && strings.Contains(err.Error(), "admin.token: required"); gotNeed != tt.needToken {
+				t.Errorf("token required = %v, want %v (err: %v)", gotNeed, tt.needToken, err)
+			}
+			if !tt.needToken && err != nil {
+				t.Errorf("Parse: %v", err)
+			}
+			src = strings.Replace(src, "}\n", ", token: secret}\n", 1)
+			if _, err := Parse("cutover.yaml", []byte(src)); err != nil {
+				t.Errorf("with a token, Parse: %v", err)
+			}
+		})
+	}
+}

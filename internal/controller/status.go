@@ -1,0 +1,93 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/target"
+	"github.com/cutover/cutover/internal/upstream"
+)
+
+// AppStatus is what `cutover status` shows for one app.
+type AppStatus struct {
+	App           string         `json:"app"`
+	Listen        string         `json:"listen,omitempty"`
+	Hosts         []string       `json:"hosts,omitempty"`
+	PreviewListen string         `json:"previewListen,omitempty"`
+	ActiveSlot    string         `json:"activeSlot,omitempty"`
+	Revision      int            `json:"revision,omitempty"`
+	Version       string         `json:"version,omitempty"`
+	Slots         []SlotStatus   `json:"slots"`
+	Rollout       *store.Rollout `json:"rollout,omitempty"`
+}
+
+// SlotStatus is one slot of an app.
+type SlotStatus struct {
+	Name      string                    `json:"name"`
+	Phase     string                    `json:"phase"`
+	Revision  int                       `json:"revision,omitempty"`
+	Version   string                    `json:"version,omitempty"`
+	WarmUntil time.Time                 `json:"warmUntil,omitzero"`
+	Endpoints []upstream.EndpointStatus `json:"endpoints,omitempty"`
+	Replicas  []target.Replica          `json:"replicas,omitempty"`
+}
+
+// History is an app's revisions and its recent events.
+type History struct {
+	Revisions []store.Revision `json:"revisions"`
+	Events    []store.Event    `json:"events"`
+}
+
+// Status returns app's current state.
+func (c *Controller) Status(appName string) (AppStatus, error) {
+	a, err := c.app(appName)
+	if err != nil {
+		return AppStatus{}, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := AppStatus{App: a.name, Listen: a.cfg.Listen, Hosts: a.cfg.Hosts,
+		PreviewListen: a.cfg.Strategy.BlueGreen.PreviewListen, ActiveSlot: a.state.ActiveSlot}
+	if a.state.Rollout != nil {
+		ro := *a.state.Rollout
+		st.Rollout = &ro
+	}
+	for _, name := range []string{store.Blue, store.Green} {
+		ss := a.state.Slots[name]
+		s := SlotStatus{Name: name, Phase: ss.Phase, Revision: ss.Revision, WarmUntil: ss.WarmUntil}
+		if s.Phase == "" {
+			s.Phase = store.SlotEmpty
+		}
+		if sr := a.slots[name]; sr != nil {
+			s.Version = sr.rev.Version
+			s.Endpoints = sr.pool.Status()
+			s.Replicas = sr.inst.Replicas()
+		} else if ss.Revision > 0 {
+			if rev, ok, err := c.opts.Store.Revision(a.name, ss.Revision); err == nil && ok {
+				s.Version = rev.Version
+			}
+		}
+		if name == a.state.ActiveSlot {
+			st.Revision, st.Version = s.Revision, s.Version
+		}
+		st.Slots = append(st.Slots, s)
+	}
+	return st, nil
+}
+
+// History returns app's revisions and its last limit events.
+func (c *Controller) History(appName string, limit int) (History, error) {
+	if _, err := c.app(appName); err != nil {
+		return History{}, err
+	}
+	revs, err := c.opts.Store.Revisions(appName)
+	if err != nil {
+		return History{}, fmt.Errorf("read revisions: %w", err)
+	}
+	evs, err := c.opts.Store.Events(appName, limit)
+	if err != nil {
+		return History{}, fmt.Errorf("read events: %w", err)
+	}
+	return History{Revisions: revs, Events: evs}, nil
+}

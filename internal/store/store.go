@@ -1,0 +1,106 @@
+// Package store defines the records cutover persists: apps and their slots,
+// revisions, rollouts and the event history. Implementations live in
+// sub-packages (bolt for the embedded default).
+package store
+
+import "time"
+
+// Slot names. Each app has exactly these two slots.
+const (
+	Blue  = "blue"
+	Green = "green"
+)
+
+// Other returns the slot that is not s.
+func Other(s string) string {
+	if s == Blue {
+		return Green
+	}
+	return Blue
+}
+
+// Revision is an immutable record of what was deployed. Numbers start at 1
+// and are assigned per app by the store.
+type Revision struct {
+	App        string    `json:"app"`
+	Number     int       `json:"number"`
+	Version    string    `json:"version"`
+	Command    []string  `json:"command,omitempty"`
+	Upstreams  []string  `json:"upstreams,omitempty"`
+	ConfigHash string    `json:"configHash,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	// Cause says who or what asked for it: "initial", "deploy", "rollback".
+	Cause string `json:"cause,omitempty"`
+}
+
+// Slot phases.
+const (
+	SlotEmpty    = "empty"    // nothing runs
+	SlotStarting = "starting" // replicas are starting, not yet ready
+	SlotPreview  = "preview"  // ready, reachable on the preview listener only
+	SlotActive   = "active"   // gets production traffic
+	SlotWarm     = "warm"     // previous revision kept running for instant rollback
+)
+
+// SlotState is what one slot holds.
+type SlotState struct {
+	Revision int    `json:"revision,omitempty"`
+	Phase    string `json:"phase"`
+	// WarmUntil is when a warm slot is stopped.
+	WarmUntil time.Time `json:"warmUntil,omitzero"`
+}
+
+// Rollout phases. Terminal: Succeeded, Failed, Aborted, RolledBack.
+const (
+	RolloutProgressing = "Progressing"
+	RolloutPaused      = "Paused" // waiting for `cutover promote`
+	RolloutSucceeded   = "Succeeded"
+	RolloutFailed      = "Failed"
+	RolloutAborted     = "Aborted"
+)
+
+// Rollout is one attempt to move an app to a new revision.
+type Rollout struct {
+	ID        int64     `json:"id"`
+	Revision  int       `json:"revision"`
+	Version   string    `json:"version"`
+	Slot      string    `json:"slot"`
+	Phase     string    `json:"phase"`
+	Step      string    `json:"step,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	StartedAt time.Time `json:"startedAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Done reports whether the rollout has ended.
+func (r *Rollout) Done() bool {
+	switch r.Phase {
+	case RolloutSucceeded, RolloutFailed, RolloutAborted:
+		return true
+	}
+	return false
+}
+
+// AppState is the persisted state of one app: which slot is active and what
+// each slot holds.
+type AppState struct {
+	App        string               `json:"app"`
+	ActiveSlot string               `json:"activeSlot,omitempty"`
+	Slots      map[string]SlotState `json:"slots"`
+	Rollout    *Rollout             `json:"rollout,omitempty"`
+	// PreviousRevision was active before the last flip; rollback returns to it.
+	PreviousRevision int `json:"previousRevision,omitempty"`
+}
+
+// Event is one entry of an app's history.
+type Event struct {
+	Seq      uint64    `json:"seq"`
+	App      string    `json:"app"`
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`   // Normal or Warning
+	Reason   string    `json:"reason"` // DeployStarted, ReplicasReady, Promoted, ...
+	Message  string    `json:"message"`
+	Revision int       `json:"revision,omitempty"`
+	// Rollout is the id of the rollout the event belongs to, if any.
+	Rollout int64 `json:"rollout,omitempty"`
+}

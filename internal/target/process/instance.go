@@ -1,0 +1,151 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cutover/cutover/internal/target"
+)
+
+// instance is one started revision: its replicas and the stop protocol they
+// share.
+type instance struct {
+	name        string // "web v2 (slot green)", for messages
+	grace       time.Duration
+	maxRestarts int
+	window      time.Duration
+	log         *slog.Logger
+
+	// replicas is filled by Start before the instance is handed out and not
+	// changed afterwards.
+	replicas []*replica
+
+	// stopping is closed by the first Stop; supervisors then stop
+	// restarting, and a replica that is about to start does not.
+	stopping chan struct{}
+	stopOnce sync.Once
+	// killAt is when the grace period of the first Stop ends; written inside
+	// stopOnce, so every Stop reads it after that.
+	killAt time.Time
+	// kill is closed when the grace period ends (or a Stop gives up
+	// waiting): whatever is left of every replica's process group gets
+	// SIGKILL.
+	kill     chan struct{}
+	killOnce sync.Once
+
+	mu  sync.Mutex
+	err error // first failure, see Err
+}
+
+func newInstance(name string, opts Options) *instance {
+	return &instance{
+		name:        name,
+		grace:       opts.StopGrace,
+		maxRestarts: opts.MaxRestarts,
+		window:      opts.RestartWindow,
+		log:         opts.Logger.With("instance", name),
+		stopping:    make(chan struct{}),
+		kill:        make(chan struct{}),
+	}
+}
+
+// Endpoints returns one URL per replica; each replica keeps its port across
+// restarts, so the URLs are fixed for the instance's life.
+func (in *instance) Endpoints() []*url.URL {
+	out := make([]*url.URL, len(in.replicas))
+	for i, r := range in.replicas {
+		u := *r.url
+		out[i] = &u
+	}
+	return out
+}
+
+// Replicas reports each replica's current state.
+func (in *instance) Replicas() []target.Replica {
+	out := make([]target.Replica, len(in.replicas))
+	for i, r := range in.replicas {
+		out[i] = r.status()
+	}
+	return out
+}
+
+// Err returns the first replica failure: a replica that exited more than
+// MaxRestarts times within RestartWindow. Once set it stays set.
+func (in *instance) Err() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.err
+}
+
+func (in *instance) fail(err error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.err == nil {
+		in.err = err
+	}
+}
+
+func (in *instance) stopRequested() bool {
+	select {
+	case <-in.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop sends SIGTERM to every replica's process group, waits until the
+// grace period after the first Stop call has passed, then sends SIGKILL to
+// what is left. It returns nil once every process group is gone. If ctx ends
+// first, it sends SIGKILL at once, so that no replica outlives a caller who
+// gave up, and returns ctx's error. Calling Stop again, or concurrently, is
+// safe and waits for the same shutdown.
+func (in *instance) Stop(ctx context.Context) error {
+	in.stopOnce.Do(func() {
+		in.killAt = time.Now().Add(in.grace)
+		close(in.stopping)
+		for _, r := range in.replicas {
+			r.signal(syscall.SIGTERM)
+		}
+	})
+	grace := time.NewTimer(time.Until(in.killAt))
+	defer grace.Stop()
+	if in.waitAll(ctx, grace.C) {
+		return nil
+	}
+	in.killOnce.Do(func() {
+		close(in.kill)
+		for _, r := range in.replicas {
+			r.signal(syscall.SIGKILL)
+		}
+	})
+	if in.waitAll(ctx, nil) {
+		return nil
+	}
+	return fmt.Errorf("stop %s: gave up waiting for replicas to exit after SIGKILL: %w", in.name, ctx.Err())
+}
+
+// waitAll reports whether every replica's supervisor finished before
+// deadline fired or ctx ended.
+func (in *instance) waitAll(ctx context.Context, deadline <-chan time.Time) bool {
+	for _, r := range in.replicas {
+		select {
+		case <-r.done:
+			continue // already gone counts even when ctx has ended too
+		default:
+		}
+		select {
+		case <-r.done:
+		case <-deadline:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}

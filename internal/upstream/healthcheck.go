@@ -1,0 +1,88 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// watch runs e's health check at once and then every Interval until ctx is
+// done.
+func (p *Pool) watch(ctx context.Context, e *Endpoint) {
+	target := strings.TrimSuffix(e.url.String(), "/") + p.health.Path
+	var streak healthStreak
+	tick := time.NewTicker(p.health.Interval)
+	defer tick.Stop()
+	for {
+		err := p.check(ctx, target)
+		if ctx.Err() != nil {
+			// Stopping is not a failed check: keep the last real result.
+			return
+		}
+		e.recordCheck(err, time.Now(), &streak)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// check performs one GET of target; nil means a 2xx or 3xx answer in time.
+func (p *Pool) check(ctx context.Context, target string) error {
+	ctx, cancel := context.WithTimeout(ctx, p.health.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return fmt.Errorf("build health check request: %w", err)
+	}
+	req.Header.Set("User-Agent", "cutover-health-check")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	// Read a bounded amount so the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("GET %s answered %s", target, resp.Status)
+	}
+	return nil
+}
+
+// recordCheck stores the outcome of one health check and moves the endpoint
+// in or out of rotation once a threshold of equal outcomes is reached. Only
+// the endpoint's health check goroutine calls it.
+func (e *Endpoint) recordCheck(err error, at time.Time, streak *healthStreak) {
+	e.mu.Lock()
+	e.lastCheck = at
+	e.lastError = ""
+	if err != nil {
+		e.lastError = err.Error()
+	}
+	e.mu.Unlock()
+
+	hc := e.pool.health
+	if err == nil {
+		streak.successes++
+		streak.failures = 0
+		if !e.ready.Load() && streak.successes >= hc.HealthyThreshold {
+			slog.Info("endpoint ready", "endpoint", e.url.String())
+			e.pool.setReady(e, true)
+		}
+		return
+	}
+	streak.failures++
+	streak.successes = 0
+	if e.ready.Load() && streak.failures >= hc.UnhealthyThreshold {
+		slog.Warn("endpoint out of rotation", "endpoint", e.url.String(), "failures", streak.failures, "err", err)
+		e.pool.setReady(e, false)
+	}
+}
+
+// healthStreak counts consecutive equal health check outcomes.
+type healthStreak struct{ successes, failures int }
