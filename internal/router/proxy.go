@@ -13,7 +13,9 @@ import (
 // maxRestarts bounds how often one request starts routing over because the
 // snapshot changed under it. Each restart costs microseconds, and snapshots
 // change at the controller's pace, so reaching the bound takes a writer
-// publishing continuously; then the request proceeds rather than spin.
+// publishing continuously; then the request proceeds rather than spin, and
+// for that one request the no-new-request-after-SetBackend guarantee
+// (below) is given up.
 const maxRestarts = 3
 
 // listenerHandler is the http.Handler of one listener; it knows which
@@ -54,6 +56,9 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			backend.Metrics.Observe(http.StatusServiceUnavailable, time.Since(start))
 			return
 		}
+		if h.router.testHookAcquired != nil {
+			h.router.testHookAcquired()
+		}
 		// The request is now counted in flight on backend's pool. Load the
 		// snapshot again: if it is unchanged, the count was taken before
 		// any later swap (atomics are sequentially consistent), so a
@@ -64,7 +69,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		// slot being stopped. So give the endpoint back and route again
 		// from the new snapshot. Together this guarantees that once
 		// SetBackend returns, no new request reaches the previous backend.
-		if true || h.router.snap.Load() == snap || restarts == maxRestarts {
+		if h.router.snap.Load() == snap || restarts == maxRestarts {
 			break
 		}
 		endpoint.Release()

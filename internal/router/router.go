@@ -82,6 +82,11 @@ type Router struct {
 	draining  map[*listener]struct{} // removed, shutting down in the background
 	closed    bool
 	serving   sync.WaitGroup // Serve loops and background drains
+
+	// testHookAcquired, when set before the first SetRoutes, runs in every
+	// request between Acquire and the snapshot re-check, so a test can
+	// flip right there.
+	testHookAcquired func()
 }
 
 // listener is one bound address and the server answering on it.
@@ -89,6 +94,24 @@ type listener struct {
 	listen string
 	ln     net.Listener
 	srv    *http.Server
+	// unbound is closed once a shutdown has closed ln, so the address
+	// can be bound again.
+	unbound   chan struct{}
+	unbindOne sync.Once
+}
+
+func (r *Router) newListener(listen string, ln net.Listener) *listener {
+	l := &listener{listen: listen, ln: ln, unbound: make(chan struct{})}
+	l.srv = &http.Server{
+		Handler:           &listenerHandler{router: r, listen: listen},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+	}
+	// Shutdown runs these after closing the listeners.
+	l.srv.RegisterOnShutdown(func() { l.unbindOne.Do(func() { close(l.unbound) }) })
+	return l
 }
 
 // New returns a Router with no routes and no backends.
@@ -111,8 +134,8 @@ func New(opts Options) *Router {
 // new; if any bind fails it closes the ones it opened, keeps the old table
 // and returns an error naming the address. Listeners still in use stay open
 // untouched, so their connections are not interrupted. Listeners no longer
-// used stop accepting at once and finish their requests in the background,
-// for at most 30 s.
+// used are unbound before SetRoutes returns and finish their requests in
+// the background, for at most 30 s.
 func (r *Router) SetRoutes(routes []Route) error {
 	if err := validateRoutes(routes); err != nil {
 		return fmt.Errorf("router: %w", err)
@@ -149,7 +172,7 @@ func (r *Router) SetRoutes(routes []Route) error {
 	r.publish()
 
 	for listen, ln := range opened {
-		l := &listener{listen: listen, ln: ln, srv: r.newServer(listen)}
+		l := r.newListener(listen, ln)
 		r.listeners[listen] = l
 		r.serving.Go(func() { r.serve(l) })
 	}
@@ -160,6 +183,10 @@ func (r *Router) SetRoutes(routes []Route) error {
 		delete(r.listeners, listen)
 		r.draining[l] = struct{}{}
 		r.serving.Go(func() { r.drain(l) })
+		// The drain takes up to drainTimeout, but the address is free
+		// as soon as it starts; wait for that so a caller can bind it
+		// again right away.
+		<-l.unbound
 	}
 	return nil
 }
@@ -232,16 +259,6 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	r.serving.Wait()
 	return errors.Join(errs...)
-}
-
-func (r *Router) newServer(listen string) *http.Server {
-	return &http.Server{
-		Handler:           &listenerHandler{router: r, listen: listen},
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
-	}
 }
 
 // serve runs l's accept loop until its server is shut down.
