@@ -371,7 +371,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	pool := upstream.NewPool(inst.Endpoints(), upstream.HealthCheck{Path: cfg.Health.Path,
 		Interval: cfg.Health.Interval.D(), Timeout: cfg.Health.Timeout.D(),
 		HealthyThreshold: cfg.Health.HealthyThreshold, UnhealthyThreshold: cfg.Health.UnhealthyThreshold},
-		c.opts.Transport)
+		c.opts.Transport, c.log.With("app", a.name, "slot", slot))
 	pctx, stopPool := context.WithCancel(c.ctx)
 	pool.Start(pctx)
 	sr := &slotRun{rev: rev, inst: inst, pool: pool, stopPool: stopPool,

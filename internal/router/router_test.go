@@ -46,7 +46,7 @@ func newSlot(t testing.TB, name string) *slot {
 		t.Fatal(err)
 	}
 	hc := upstream.HealthCheck{Path: "/healthz", Interval: 20 * time.Millisecond, Timeout: time.Second}
-	s.pool = upstream.NewPool([]*url.URL{u}, hc, upstream.NewTransport())
+	s.pool = upstream.NewPool([]*url.URL{u}, hc, upstream.NewTransport(), nil)
 	s.pool.Start(context.Background())
 	t.Cleanup(s.pool.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -229,7 +229,7 @@ func TestAnswers503WhenNoEndpointIsReady(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(down.Close)
 	u, _ := url.Parse(down.URL)
-	pool := upstream.NewPool([]*url.URL{u}, upstream.HealthCheck{Interval: 10 * time.Millisecond}, nil)
+	pool := upstream.NewPool([]*url.URL{u}, upstream.HealthCheck{Interval: 10 * time.Millisecond}, nil, nil)
 	pool.Start(t.Context())
 	t.Cleanup(pool.Close)
 	r.SetBackend("web", false, &Backend{App: "web", Slot: "blue", Pool: pool})

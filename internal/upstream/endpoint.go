@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -61,7 +60,7 @@ func (e *Endpoint) Release() {
 }
 
 func (e *Endpoint) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	slog.Debug("proxy to endpoint failed", "endpoint", e.url.String(), "method", r.Method, "path", r.URL.Path, "err", err)
+	e.pool.log.Debug("proxy to endpoint failed", "endpoint", e.url.String(), "method", r.Method, "path", r.URL.Path, "err", err)
 	http.Error(w, "cutover: upstream "+e.url.Host+" did not answer", http.StatusBadGateway)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -71,7 +70,7 @@ func (e *Endpoint) recordCheck(err error, at time.Time, streak *healthStreak) {
 		streak.successes++
 		streak.failures = 0
 		if !e.ready.Load() && streak.successes >= hc.HealthyThreshold {
-			slog.Info("endpoint ready", "endpoint", e.url.String())
+			e.pool.log.Info("endpoint ready", "endpoint", e.url.String())
 			e.pool.setReady(e, true)
 		}
 		return
@@ -79,7 +78,7 @@ func (e *Endpoint) recordCheck(err error, at time.Time, streak *healthStreak) {
 	streak.failures++
 	streak.successes = 0
 	if e.ready.Load() && streak.failures >= hc.UnhealthyThreshold {
-		slog.Warn("endpoint out of rotation", "endpoint", e.url.String(), "failures", streak.failures, "err", err)
+		e.pool.log.Warn("endpoint out of rotation", "endpoint", e.url.String(), "failures", streak.failures, "err", err)
 		e.pool.setReady(e, false)
 	}
 }

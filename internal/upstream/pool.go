@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -76,7 +77,8 @@ type Pool struct {
 	next  atomic.Uint64
 	ready atomic.Pointer[[]*Endpoint] // endpoints in rotation; replaced, never modified
 
-	mu      sync.Mutex    // guards the fields below and serializes ready-list rebuilds
+	mu      sync.Mutex // guards the fields below and serializes ready-list rebuilds
+	log     *slog.Logger
 	changed chan struct{} // closed and replaced whenever an endpoint's readiness changes
 	started bool
 	cancel  context.CancelFunc
@@ -87,12 +89,17 @@ type Pool struct {
 // NewPool returns a pool of one endpoint per URL, all proxying through
 // transport (NewTransport's when nil). Every endpoint starts not ready: it
 // enters rotation once its health check has passed hc.HealthyThreshold
-// times, and checks run only after Start.
-func NewPool(urls []*url.URL, hc HealthCheck, transport http.RoundTripper) *Pool {
+// times, and checks run only after Start. Readiness changes and proxy
+// errors go to log (slog.Default() when nil).
+func NewPool(urls []*url.URL, hc HealthCheck, transport http.RoundTripper, log *slog.Logger) *Pool {
 	if transport == nil {
 		transport = NewTransport()
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	p := &Pool{
+		log:    log,
 		health: hc.withDefaults(),
 		client: &http.Client{
 			Transport: transport,

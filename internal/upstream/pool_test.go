@@ -62,7 +62,7 @@ func startPool(t *testing.T, hc HealthCheck, replicas ...*replica) *Pool {
 	for _, r := range replicas {
 		urls = append(urls, r.url(t))
 	}
-	p := NewPool(urls, hc, NewTransport())
+	p := NewPool(urls, hc, NewTransport(), nil)
 	p.Start(t.Context())
 	t.Cleanup(p.Close)
 	return p
@@ -93,7 +93,7 @@ func TestEndpointsStartNotReadyAndEnterRotationAfterHealthyThreshold(t *testing.
 	r := newReplica(t, "a", true)
 	hc := fastHealth
 	hc.HealthyThreshold = 3
-	p := NewPool([]*url.URL{r.url(t)}, hc, nil)
+	p := NewPool([]*url.URL{r.url(t)}, hc, nil, nil)
 	t.Cleanup(p.Close)
 
 	if p.ReadyCount() != 0 || p.Acquire() != nil {
@@ -199,7 +199,7 @@ func TestWaitAllReadyFailsWhenPoolIsClosed(t *testing.T) {
 }
 
 func TestWaitAllReadyFailsForEmptyPool(t *testing.T) {
-	p := NewPool(nil, fastHealth, nil)
+	p := NewPool(nil, fastHealth, nil, nil)
 	if err := p.WaitAllReady(t.Context()); err == nil {
 		t.Fatal("WaitAllReady on a pool without endpoints returned nil")
 	}
