@@ -8,6 +8,10 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Apps are the services behind cutover.
 	Apps []App `yaml:"apps"`
+	// AnalysisTemplates are named metric checks that strategies refer to.
+	AnalysisTemplates []AnalysisTemplate `yaml:"analysisTemplates"`
+	// Notifications send rollout events to webhooks.
+	Notifications []Notification `yaml:"notifications"`
 
 	// File is the path the config was read from (for messages).
 	File string `yaml:"-"`
@@ -39,6 +43,14 @@ type App struct {
 	Strategy Strategy `yaml:"strategy"`
 	// DeployTimeout bounds the wait for every replica to be ready; default 60s.
 	DeployTimeout Duration `yaml:"deployTimeout"`
+	// ProgressDeadline bounds a rollout's time without progress (a step or
+	// gate that does not move on); default 10m. It always fires.
+	ProgressDeadline Duration `yaml:"progressDeadline"`
+	// ProgressDeadlineAbort: true (default) aborts when the deadline
+	// passes; false pauses the rollout for a human instead.
+	ProgressDeadlineAbort *bool `yaml:"progressDeadlineAbort"`
+	// Hooks run at lifecycle points of every rollout.
+	Hooks Hooks `yaml:"hooks"`
 }
 
 // Target says where revisions run: exactly one of Process or Static.
@@ -76,10 +88,11 @@ type Health struct {
 	UnhealthyThreshold int      `yaml:"unhealthyThreshold"` // default 2
 }
 
-// Strategy is how a new revision replaces the stable one. Only BlueGreen so
-// far; it is the default when none is given.
+// Strategy is how a new revision replaces the stable one: exactly one of
+// BlueGreen or Canary; BlueGreen with defaults when neither is given.
 type Strategy struct {
 	BlueGreen *BlueGreen `yaml:"blueGreen"`
+	Canary    *Canary    `yaml:"canary"`
 }
 
 // BlueGreen configures the blue-green strategy.
@@ -96,6 +109,204 @@ type BlueGreen struct {
 	DrainTimeout Duration `yaml:"drainTimeout"`
 	// Smoke checks run against the new slot before promotion.
 	Smoke []SmokeCheck `yaml:"smoke"`
+	// PrePromotionAnalysis runs against the new slot before the flip; a
+	// failure ends the rollout with traffic unmoved.
+	PrePromotionAnalysis *AnalysisRef `yaml:"prePromotionAnalysis"`
+	// PostPromotionAnalysis runs after the flip; a failure flips back.
+	PostPromotionAnalysis *AnalysisRef `yaml:"postPromotionAnalysis"`
+}
+
+// Canary configures the canary strategy: the new revision runs beside the
+// stable one and gets a growing share of the traffic, step by step.
+type Canary struct {
+	// Steps run in order; after the last, the canary takes all traffic.
+	Steps []CanaryStep `yaml:"steps"`
+	// Analysis runs in the background from the first step to the end.
+	Analysis *AnalysisRef `yaml:"analysis"`
+	// StickySessions keep a client on the version it was first given.
+	StickySessions *StickySessions `yaml:"stickySessions"`
+	// RetryOnStable retries idempotent requests that fail on the canary
+	// (connection error or 5xx) once on the stable revision.
+	RetryOnStable bool `yaml:"retryOnStable"`
+	// ScaleDownDelay keeps the old stable revision running after a
+	// successful rollout, for instant rollback; default 30s.
+	ScaleDownDelay Duration `yaml:"scaleDownDelay"`
+	// AbortScaleDownDelay keeps an aborted canary running (for a look at
+	// it) before it is stopped; default 30s.
+	AbortScaleDownDelay Duration `yaml:"abortScaleDownDelay"`
+	// DrainTimeout bounds in-flight requests on the revision that loses
+	// its traffic; default 30s.
+	DrainTimeout Duration `yaml:"drainTimeout"`
+}
+
+// CanaryStep is exactly one action.
+type CanaryStep struct {
+	// SetWeight sends this percentage (0..100) of requests to the canary.
+	SetWeight *int `yaml:"setWeight"`
+	// Pause waits Duration, or for `cutover promote` when it is zero.
+	Pause *Pause `yaml:"pause"`
+	// Analysis runs these templates and moves on when they pass.
+	Analysis *AnalysisRef `yaml:"analysis"`
+	// SetHeaderRoute sends requests with a matching header to the canary,
+	// whatever the weight.
+	SetHeaderRoute *RouteMatch `yaml:"setHeaderRoute"`
+	// SetCookieRoute does the same for a matching cookie.
+	SetCookieRoute *RouteMatch `yaml:"setCookieRoute"`
+}
+
+// Pause is a canary step that waits.
+type Pause struct {
+	// Duration to wait; zero waits for `cutover promote`.
+	Duration Duration `yaml:"duration"`
+}
+
+// RouteMatch matches a header or cookie by name and exactly one of Value
+// (exact), Prefix or Regex.
+type RouteMatch struct {
+	Name   string `yaml:"name"`
+	Value  string `yaml:"value"`
+	Prefix string `yaml:"prefix"`
+	Regex  string `yaml:"regex"`
+}
+
+// StickySessions pins clients to a version with a cookie.
+type StickySessions struct {
+	// Cookie is the cookie's name; default "cutover-slot".
+	Cookie string `yaml:"cookie"`
+}
+
+// AnalysisRef names analysis templates and the arguments they get.
+type AnalysisRef struct {
+	Templates []string          `yaml:"templates"`
+	Args      map[string]string `yaml:"args"`
+}
+
+// AnalysisTemplate is a named set of metric checks.
+type AnalysisTemplate struct {
+	Name string `yaml:"name"`
+	// Args declares the template's arguments, with optional defaults;
+	// queries refer to them as {{args.NAME}}.
+	Args    []AnalysisArg    `yaml:"args"`
+	Metrics []AnalysisMetric `yaml:"metrics"`
+}
+
+// AnalysisArg is one template argument.
+type AnalysisArg struct {
+	Name  string  `yaml:"name"`
+	Value *string `yaml:"value"` // default; nil means required
+}
+
+// AnalysisMetric is one metric check with Argo Rollouts' semantics.
+type AnalysisMetric struct {
+	Name     string         `yaml:"name"`
+	Provider MetricProvider `yaml:"provider"`
+	// Interval between measurements; default 1s.
+	Interval Duration `yaml:"interval"`
+	// InitialDelay before the first measurement.
+	InitialDelay Duration `yaml:"initialDelay"`
+	// Count of measurements; 0 measures until the step or rollout ends.
+	Count int `yaml:"count"`
+	// SuccessCondition and FailureCondition are expr-lang expressions over
+	// result (isNaN and default are available).
+	SuccessCondition string `yaml:"successCondition"`
+	FailureCondition string `yaml:"failureCondition"`
+	// FailureLimit: more failed measurements than this fail the metric; default 0.
+	FailureLimit int `yaml:"failureLimit"`
+	// InconclusiveLimit: more inconclusive measurements than this make the
+	// metric Inconclusive; default 0.
+	InconclusiveLimit int `yaml:"inconclusiveLimit"`
+	// ConsecutiveErrorLimit: more provider errors in a row than this make
+	// the metric Error; default 4.
+	ConsecutiveErrorLimit *int `yaml:"consecutiveErrorLimit"`
+	// MinSamples (builtin provider): fewer requests in the window than this
+	// make the measurement Inconclusive.
+	MinSamples int `yaml:"minSamples"`
+	// DryRun records the metric's verdict without acting on it.
+	DryRun bool `yaml:"dryRun"`
+}
+
+// MetricProvider is exactly one source of measurements.
+type MetricProvider struct {
+	Builtin    *BuiltinProvider    `yaml:"builtin"`
+	Prometheus *PrometheusProvider `yaml:"prometheus"`
+	Web        *WebProvider        `yaml:"web"`
+	Command    *CommandProvider    `yaml:"command"`
+}
+
+// BuiltinProvider reads the router's own sliding windows of the canary (or
+// new) revision.
+type BuiltinProvider struct {
+	// Metric: successRate, errorRate, requestCount, requestRate,
+	// latencyP50, latencyP90 or latencyP99 (seconds).
+	Metric string `yaml:"metric"`
+	// Window to aggregate over; default 10s.
+	Window Duration `yaml:"window"`
+}
+
+// PrometheusProvider runs an instant PromQL query.
+type PrometheusProvider struct {
+	Address string   `yaml:"address"`
+	Query   string   `yaml:"query"`
+	Timeout Duration `yaml:"timeout"` // default 5s
+}
+
+// WebProvider calls a URL and reads a value out of its JSON answer.
+type WebProvider struct {
+	URL      string            `yaml:"url"`
+	Method   string            `yaml:"method"` // default GET
+	Headers  map[string]string `yaml:"headers"`
+	Body     string            `yaml:"body"`
+	JSONPath string            `yaml:"jsonPath"` // such as $.data.ok; default the whole answer
+	Timeout  Duration          `yaml:"timeout"`  // default 5s
+}
+
+// CommandProvider runs an executable: its exit code, and its stdout when
+// that is JSON, give the result.
+type CommandProvider struct {
+	Command []string `yaml:"command"`
+	Timeout Duration `yaml:"timeout"` // default 30s
+}
+
+// Hooks are commands or webhooks run at a rollout's lifecycle points (the
+// CodeDeploy ones). A failing hook fails the rollout. Gates hold the
+// rollout until they pass or the progress deadline passes.
+type Hooks struct {
+	BeforeInstall         []Hook `yaml:"beforeInstall"`
+	AfterInstall          []Hook `yaml:"afterInstall"`
+	AfterAllowTestTraffic []Hook `yaml:"afterAllowTestTraffic"`
+	BeforeAllowTraffic    []Hook `yaml:"beforeAllowTraffic"`
+	AfterAllowTraffic     []Hook `yaml:"afterAllowTraffic"`
+	Rollback              []Hook `yaml:"rollback"`
+	// ConfirmPromotion gates the flip (blue-green) or the last step (canary).
+	ConfirmPromotion []Hook `yaml:"confirmPromotion"`
+	// ConfirmTrafficIncrease gates every canary weight increase.
+	ConfirmTrafficIncrease []Hook `yaml:"confirmTrafficIncrease"`
+}
+
+// Hook is exactly one of Command or Webhook; it gets the rollout as JSON
+// (on stdin, or as the POST body).
+type Hook struct {
+	Name    string   `yaml:"name"`
+	Command []string `yaml:"command"`
+	Webhook *Webhook `yaml:"webhook"`
+	// Timeout for a command; default 60s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Webhook is an HTTP POST endpoint.
+type Webhook struct {
+	URL     string            `yaml:"url"`
+	Headers map[string]string `yaml:"headers"`
+	Timeout Duration          `yaml:"timeout"` // default 10s
+	Retries int               `yaml:"retries"` // extra attempts after a failure; default 0
+}
+
+// Notification sends rollout events to a webhook (Slack-compatible body).
+type Notification struct {
+	Webhook string `yaml:"webhook"`
+	// Events to send; empty means all: started, step, paused, promoted,
+	// aborted, analysisFailed.
+	Events []string `yaml:"events"`
 }
 
 // SmokeCheck is one HTTP check against the preview slot.
