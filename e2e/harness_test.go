@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort returns a free TCP port on 127.0.0.1.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -67,6 +68,12 @@ type setup struct {
 	ScaleDownDelay string
 	DrainTimeout   string
 	ExtraAdmin     string // extra admin fields, such as token
+	// Strategy replaces the blueGreen block (indented 6 spaces under strategy:).
+	Strategy string
+	// AppExtra adds fields to the app (indented 4 spaces).
+	AppExtra string
+	// Top adds top-level fields (analysisTemplates, notifications).
+	Top string
 }
 
 const configTemplate = `admin:
@@ -85,16 +92,26 @@ apps:
     version: v1
     deployTimeout: {{.DeployTimeout}}
     health: {path: /health, interval: 100ms, timeout: 1s}
+{{- if .AppExtra}}
+{{.AppExtra}}
+{{- end}}
     strategy:
+{{- if .Strategy}}
+{{.Strategy}}
+{{- else}}
       blueGreen:
         autoPromotion: {{.AutoPromotion}}
         previewListen: "{{.Preview}}"
         scaleDownDelay: {{.ScaleDownDelay}}
         drainTimeout: {{.DrainTimeout}}
         smoke: [{path: /, expectStatus: 200}]
+{{- end}}
+{{- if .Top}}
+{{.Top}}
+{{- end}}
 `
 
-func newSetup(t *testing.T) *setup {
+func newSetup(t testing.TB) *setup {
 	t.Helper()
 	return &setup{
 		Dir:            t.TempDir(),
@@ -115,7 +132,7 @@ func (s *setup) dataDir() string    { return filepath.Join(s.Dir, "data") }
 func (s *setup) appURL() string     { return "http://" + s.Listen + "/" }
 func (s *setup) adminURL() string   { return "http://" + s.Admin }
 
-func (s *setup) writeConfig(t *testing.T) {
+func (s *setup) writeConfig(t testing.TB) {
 	t.Helper()
 	var b bytes.Buffer
 	if err := template.Must(template.New("cfg").Parse(configTemplate)).Execute(&b, s); err != nil {
@@ -151,7 +168,7 @@ func (b *syncBuffer) String() string {
 }
 
 // serve starts cutover on s's config and waits until its admin API answers.
-func (s *setup) serve(t *testing.T) *server {
+func (s *setup) serve(t testing.TB) *server {
 	t.Helper()
 	srv := s.start(t)
 	deadline := time.Now().Add(15 * time.Second)
@@ -173,7 +190,7 @@ func (s *setup) serve(t *testing.T) *server {
 }
 
 // start starts `cutover serve` without waiting for it.
-func (s *setup) start(t *testing.T) *server {
+func (s *setup) start(t testing.TB) *server {
 	t.Helper()
 	cmd := exec.Command(cutoverBin, "serve", "-c", s.configPath(), "--data-dir", s.dataDir())
 	srv := &server{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
@@ -195,7 +212,7 @@ func (s *setup) start(t *testing.T) *server {
 }
 
 // stop sends SIGTERM and waits (SIGKILL after 30 s).
-func (srv *server) stop(t *testing.T) {
+func (srv *server) stop(t testing.TB) {
 	select {
 	case <-srv.exited:
 		return
@@ -212,7 +229,7 @@ func (srv *server) stop(t *testing.T) {
 }
 
 // kill9 kills cutover with SIGKILL and waits for it.
-func (srv *server) kill9(t *testing.T) {
+func (srv *server) kill9(t testing.TB) {
 	t.Helper()
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -221,7 +238,7 @@ func (srv *server) kill9(t *testing.T) {
 }
 
 // waitExit waits for the process to exit on its own and returns its code.
-func (srv *server) waitExit(t *testing.T, timeout time.Duration) int {
+func (srv *server) waitExit(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	select {
 	case <-srv.exited:
@@ -239,7 +256,7 @@ type result struct {
 }
 
 // cli runs the cutover CLI against s's admin API.
-func (s *setup) cli(t *testing.T, args ...string) result {
+func (s *setup) cli(t testing.TB, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -259,7 +276,7 @@ func (s *setup) cli(t *testing.T, args ...string) result {
 }
 
 // mustCLI runs the CLI and fails the test unless it exits 0.
-func (s *setup) mustCLI(t *testing.T, args ...string) result {
+func (s *setup) mustCLI(t testing.TB, args ...string) result {
 	t.Helper()
 	r := s.cli(t, args...)
 	if r.code != 0 {
@@ -269,7 +286,7 @@ func (s *setup) mustCLI(t *testing.T, args ...string) result {
 }
 
 // version asks the app listener once and returns the X-Version that answered.
-func version(t *testing.T, client *http.Client, url string) string {
+func version(t testing.TB, client *http.Client, url string) string {
 	t.Helper()
 	resp, err := client.Get(url)
 	if err != nil {
@@ -284,7 +301,7 @@ func version(t *testing.T, client *http.Client, url string) string {
 }
 
 // waitServing polls until the app answers with want.
-func waitServing(t *testing.T, url, want string, timeout time.Duration) {
+func waitServing(t testing.TB, url, want string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
@@ -368,3 +385,9 @@ func (l *loadGen) finish() {
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+// newJar returns an empty cookie jar.
+func newJar() http.CookieJar {
+	jar, _ := cookiejar.New(nil)
+	return jar
+}

@@ -51,10 +51,34 @@ func (c *Client) History(ctx context.Context, app string, limit int) (controller
 	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/apps/%s/history?limit=%d", url.PathEscape(app), limit), nil, &out)
 }
 
-// Promote lets a paused rollout flip.
-func (c *Client) Promote(ctx context.Context, app string) (store.Rollout, error) {
+// Promote moves the rollout in progress on (full: skip a canary's
+// remaining steps).
+func (c *Client) Promote(ctx context.Context, app string, full bool) (store.Rollout, error) {
 	var out store.Rollout
-	return out, c.do(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/promote", struct{}{}, &out)
+	return out, c.do(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/promote", PromoteRequest{Full: full}, &out)
+}
+
+// Pause holds a canary rollout where it is.
+func (c *Client) Pause(ctx context.Context, app string) (store.Rollout, error) {
+	var out store.Rollout
+	return out, c.do(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/pause", struct{}{}, &out)
+}
+
+// Resume continues a paused rollout.
+func (c *Client) Resume(ctx context.Context, app string) (store.Rollout, error) {
+	var out store.Rollout
+	return out, c.do(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/resume", struct{}{}, &out)
+}
+
+// SetWeight sets a canary's share of the traffic.
+func (c *Client) SetWeight(ctx context.Context, app string, weight int) (store.Rollout, error) {
+	var out store.Rollout
+	return out, c.do(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/weight", WeightRequest{Weight: &weight}, &out)
+}
+
+// Retry runs an aborted or failed rollout again, followed like Deploy.
+func (c *Client) Retry(ctx context.Context, app string, progress func(store.Event)) (store.Rollout, error) {
+	return c.follow(ctx, "/v1/apps/"+url.PathEscape(app)+"/retry", struct{}{}, progress)
 }
 
 // Abort stops the rollout in progress and returns its final record.

@@ -26,7 +26,11 @@ type Controller interface {
 	Status(app string) (controller.AppStatus, error)
 	History(app string, limit int) (controller.History, error)
 	Deploy(app string, req controller.DeployRequest) (store.Rollout, error)
-	Promote(app string) (store.Rollout, error)
+	Promote(app string, full bool) (store.Rollout, error)
+	Pause(app string) (store.Rollout, error)
+	Resume(app string) (store.Rollout, error)
+	SetWeight(app string, weight int) (store.Rollout, error)
+	Retry(app string) (store.Rollout, error)
 	Abort(ctx context.Context, app string) (store.Rollout, error)
 	Rollback(app string, toRevision int) (store.Rollout, error)
 	WaitRollout(ctx context.Context, app string, id int64) (store.Rollout, error)
@@ -56,6 +60,17 @@ type RolloutLine struct {
 	Error   string         `json:"error,omitempty"`
 }
 
+// PromoteRequest is the body of POST /v1/apps/{app}/promote.
+type PromoteRequest struct {
+	// Full skips a canary's remaining steps.
+	Full bool `json:"full,omitempty"`
+}
+
+// WeightRequest is the body of POST /v1/apps/{app}/weight.
+type WeightRequest struct {
+	Weight *int `json:"weight"`
+}
+
 // RollbackRequest is the body of POST /v1/apps/{app}/rollback.
 type RollbackRequest struct {
 	ToRevision int `json:"toRevision,omitempty"`
@@ -77,6 +92,10 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/apps/{app}/history", s.history)
 	mux.HandleFunc("POST /v1/apps/{app}/deploy", s.deploy)
 	mux.HandleFunc("POST /v1/apps/{app}/promote", s.promote)
+	mux.HandleFunc("POST /v1/apps/{app}/pause", s.simple(opts.Controller.Pause))
+	mux.HandleFunc("POST /v1/apps/{app}/resume", s.simple(opts.Controller.Resume))
+	mux.HandleFunc("POST /v1/apps/{app}/retry", s.retry)
+	mux.HandleFunc("POST /v1/apps/{app}/weight", s.weight)
 	mux.HandleFunc("POST /v1/apps/{app}/abort", s.abort)
 	mux.HandleFunc("POST /v1/apps/{app}/rollback", s.rollback)
 	mux.HandleFunc("POST /v1/reload", s.reload)
@@ -168,12 +187,49 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) promote(w http.ResponseWriter, r *http.Request) {
-	ro, err := s.opts.Controller.Promote(r.PathValue("app"))
+	var req PromoteRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	ro, err := s.opts.Controller.Promote(r.PathValue("app"), req.Full)
 	if err != nil {
 		writeControllerError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ro)
+}
+
+func (s *server) weight(w http.ResponseWriter, r *http.Request) {
+	var req WeightRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Weight == nil {
+		writeError(w, http.StatusBadRequest, `give the weight: {"weight": 25}`)
+		return
+	}
+	ro, err := s.opts.Controller.SetWeight(r.PathValue("app"), *req.Weight)
+	if err != nil {
+		writeControllerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ro)
+}
+
+func (s *server) retry(w http.ResponseWriter, r *http.Request) {
+	s.startAndFollow(w, r, func() (store.Rollout, error) { return s.opts.Controller.Retry(r.PathValue("app")) })
+}
+
+// simple serves a POST that only names the app.
+func (s *server) simple(op func(app string) (store.Rollout, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ro, err := op(r.PathValue("app"))
+		if err != nil {
+			writeControllerError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ro)
+	}
 }
 
 func (s *server) abort(w http.ResponseWriter, r *http.Request) {

@@ -135,6 +135,7 @@ Start with "cutover demo", then "cutover serve -c cutover.yaml".`,
 	root.AddCommand(
 		newServe(g), newValidate(g), newDeploy(g), newPromote(g), newAbort(g), newRollback(g),
 		newStatus(g), newHistory(g), newReload(g), newVersion(g), newDemo(g), newSampleApp(),
+		newSetWeight(g), newPause(g), newResume(g), newRetry(g),
 	)
 	return root
 }

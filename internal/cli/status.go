@@ -76,6 +76,16 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 		rollout := "-"
 		if ro := st.Rollout; ro != nil {
 			rollout = fmt.Sprintf("#%d %s r%d %s", ro.ID, ro.Phase, ro.Revision, ro.Step)
+			if ro.Strategy == "canary" {
+				rollout = fmt.Sprintf("#%d %s r%d canary step %d/%d (%s), weight %d%%", ro.ID, ro.Phase, ro.Revision,
+					min(ro.StepIndex+1, ro.StepCount), ro.StepCount, ro.Step, ro.Weight)
+				if st.ObservedWeight != nil {
+					rollout += fmt.Sprintf(" (observed %.1f%%)", *st.ObservedWeight)
+				}
+			}
+			if ro.PauseReason != "" {
+				rollout += " [" + ro.PauseReason + "]"
+			}
 			if ro.Message != "" && ro.Phase != "Succeeded" {
 				rollout += ": " + ro.Message
 			}

@@ -85,10 +85,18 @@ func (c *Config) App(name string) (*App, bool) {
 
 // AutoPromotion reports whether a new revision of a is promoted as soon as
 // it is ready and its smoke checks pass. It is true unless the blue-green
-// strategy sets autoPromotion to false.
+// strategy sets autoPromotion to false; a canary ignores it, since its
+// pause steps decide when a human must step in.
 func (a *App) AutoPromotion() bool {
 	bg := a.Strategy.BlueGreen
 	return bg == nil || bg.AutoPromotion == nil || *bg.AutoPromotion
+}
+
+// AbortOnProgressDeadline reports whether a rollout of a that makes no
+// progress for ProgressDeadline is aborted (true, the default) rather than
+// paused for a human.
+func (a *App) AbortOnProgressDeadline() bool {
+	return a.ProgressDeadlineAbort == nil || *a.ProgressDeadlineAbort
 }
 
 // yamlProblem turns a goccy parse or decode error into a Problem at its

@@ -51,7 +51,9 @@ func wantFull(dir string) *Config {
 						{Path: "/", ExpectStatus: 200},
 					},
 				}},
-				DeployTimeout: Duration(2 * time.Minute),
+				DeployTimeout:         Duration(2 * time.Minute),
+				ProgressDeadline:      Duration(10 * time.Minute),
+				ProgressDeadlineAbort: ptr(true),
 			},
 			{
 				Name:       "api",
@@ -74,7 +76,9 @@ func wantFull(dir string) *Config {
 					ScaleDownDelay: Duration(30 * time.Second),
 					DrainTimeout:   Duration(30 * time.Second),
 				}},
-				DeployTimeout: Duration(time.Minute),
+				DeployTimeout:         Duration(time.Minute),
+				ProgressDeadline:      Duration(10 * time.Minute),
+				ProgressDeadlineAbort: ptr(true),
 			},
 		},
 	}
@@ -143,7 +147,9 @@ func TestParseFillsEveryDefaultOfAMinimalApp(t *testing.T) {
 			ScaleDownDelay: Duration(30 * time.Second),
 			DrainTimeout:   Duration(30 * time.Second),
 		}},
-		DeployTimeout: Duration(60 * time.Second),
+		DeployTimeout:         Duration(60 * time.Second),
+		ProgressDeadline:      Duration(10 * time.Minute),
+		ProgressDeadlineAbort: ptr(true),
 	}
 	if c.Admin.Listen != "127.0.0.1:9901" {
 		t.Errorf("admin.listen = %q, want the default 127.0.0.1:9901", c.Admin.Listen)
@@ -300,5 +306,380 @@ func TestProblemStringLeavesOutAnEmptyHint(t *testing.T) {
 	p.Hint = "write 1s"
 	if got, want := p.String(), "cutover.yaml:12:5: apps[1].health.interval: bad; write 1s"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// wantCanary is testdata/canary.yaml with every default applied.
+func wantCanary() *Config {
+	defaultHealth := Health{Path: "/", Interval: Duration(time.Second), Timeout: Duration(time.Second), HealthyThreshold: 1, UnhealthyThreshold: 2}
+	return &Config{
+		File:  filepath.Join("testdata", "canary.yaml"),
+		Admin: Admin{Listen: "127.0.0.1:9901"},
+		AnalysisTemplates: []AnalysisTemplate{
+			{
+				Name: "success-rate",
+				Metrics: []AnalysisMetric{
+					{
+						Name:                  "router-success",
+						Provider:              MetricProvider{Builtin: &BuiltinProvider{Metric: "successRate", Window: Duration(10 * time.Second)}},
+						Interval:              Duration(time.Second),
+						SuccessCondition:      "result >= 0.99",
+						ConsecutiveErrorLimit: ptr(4),
+						MinSamples:            20,
+					},
+					{
+						Name:                  "p99",
+						Provider:              MetricProvider{Builtin: &BuiltinProvider{Metric: "latencyP99", Window: Duration(30 * time.Second)}},
+						Interval:              Duration(5 * time.Second),
+						Count:                 6,
+						FailureCondition:      "isNaN(result) || result > 0.5",
+						FailureLimit:          1,
+						ConsecutiveErrorLimit: ptr(4),
+						DryRun:                true,
+					},
+				},
+			},
+			{
+				Name: "error-budget",
+				Args: []AnalysisArg{{Name: "service"}, {Name: "threshold", Value: ptr("0.05")}},
+				Metrics: []AnalysisMetric{
+					{
+						Name: "prom-errors",
+						Provider: MetricProvider{Prometheus: &PrometheusProvider{
+							Address: "http://127.0.0.1:9090",
+							Query:   `sum(rate(errors_total{service="{{args.service}}",version="{{ args.canaryVersion }}"}[1m])) > {{args.threshold}}`,
+							Timeout: Duration(5 * time.Second),
+						}},
+						Interval:              Duration(time.Second),
+						InitialDelay:          Duration(10 * time.Second),
+						SuccessCondition:      "default(result, 0) == 0",
+						InconclusiveLimit:     2,
+						ConsecutiveErrorLimit: ptr(0),
+					},
+					{
+						Name: "checker",
+						Provider: MetricProvider{Web: &WebProvider{
+							URL:      "http://127.0.0.1:9000/check/{{args.app}}?v={{args.version}}",
+							Method:   "POST",
+							Headers:  map[string]string{"Authorization": "Bearer {{args.service}}"},
+							Body:     `{"service": "{{args.service}}"}`,
+							JSONPath: "$.data.ok",
+							Timeout:  Duration(2 * time.Second),
+						}},
+						Interval:              Duration(time.Second),
+						SuccessCondition:      "result == true",
+						ConsecutiveErrorLimit: ptr(4),
+					},
+					{
+						Name: "smoke",
+						Provider: MetricProvider{Command: &CommandProvider{
+							Command: []string{"./smoke.sh", "{{args.revision}}"},
+							Timeout: Duration(30 * time.Second),
+						}},
+						Interval:              Duration(time.Second),
+						ConsecutiveErrorLimit: ptr(4),
+					},
+				},
+			},
+		},
+		Notifications: []Notification{
+			{Webhook: "https://hooks.slack.com/services/T000/B000/XXXX", Events: []string{"promoted", "aborted", "analysisFailed"}},
+			{Webhook: "http://127.0.0.1:9999/events"},
+		},
+		Apps: []App{
+			{
+				Name:                  "shop",
+				Listen:                "127.0.0.1:8080",
+				PathPrefix:            "/",
+				Version:               "v1",
+				Target:                Target{Static: &StaticTarget{Upstreams: []string{"http://127.0.0.1:9001"}}},
+				Health:                defaultHealth,
+				DeployTimeout:         Duration(time.Minute),
+				ProgressDeadline:      Duration(5 * time.Minute),
+				ProgressDeadlineAbort: ptr(false),
+				Hooks: Hooks{
+					BeforeInstall: []Hook{{Name: "migrate", Command: []string{"./migrate.sh", "up"}, Timeout: Duration(2 * time.Minute)}},
+					AfterAllowTestTraffic: []Hook{{
+						Name: "announce",
+						Webhook: &Webhook{
+							URL:     "https://hooks.example.com/cutover",
+							Headers: map[string]string{"X-Token": "abc"},
+							Timeout: Duration(10 * time.Second),
+							Retries: 3,
+						},
+						Timeout: Duration(time.Minute),
+					}},
+					ConfirmTrafficIncrease: []Hook{{Command: []string{"./gate.sh"}, Timeout: Duration(time.Minute)}},
+				},
+				Strategy: Strategy{Canary: &Canary{
+					Steps: []CanaryStep{
+						{SetHeaderRoute: &RouteMatch{Name: "X-Canary", Value: "always"}},
+						{SetCookieRoute: &RouteMatch{Name: "beta", Regex: "^(yes|1)$"}},
+						{SetWeight: ptr(10)},
+						{Pause: &Pause{Duration: Duration(30 * time.Second)}},
+						{Analysis: &AnalysisRef{Templates: []string{"error-budget"}, Args: map[string]string{"service": "shop"}}},
+						{SetWeight: ptr(50)},
+						{Pause: &Pause{}},
+					},
+					Analysis:            &AnalysisRef{Templates: []string{"success-rate"}},
+					StickySessions:      &StickySessions{Cookie: "cutover-slot"},
+					RetryOnStable:       true,
+					ScaleDownDelay:      Duration(time.Minute),
+					AbortScaleDownDelay: Duration(30 * time.Second),
+					DrainTimeout:        Duration(30 * time.Second),
+				}},
+			},
+			{
+				Name:                  "blog",
+				Listen:                "127.0.0.1:8081",
+				PathPrefix:            "/",
+				Version:               "v1",
+				Target:                Target{Static: &StaticTarget{Upstreams: []string{"http://127.0.0.1:9002"}}},
+				Health:                defaultHealth,
+				DeployTimeout:         Duration(time.Minute),
+				ProgressDeadline:      Duration(10 * time.Minute),
+				ProgressDeadlineAbort: ptr(true),
+				Strategy: Strategy{BlueGreen: &BlueGreen{
+					AutoPromotion:  ptr(true),
+					ScaleDownDelay: Duration(30 * time.Second),
+					DrainTimeout:   Duration(30 * time.Second),
+					PrePromotionAnalysis: &AnalysisRef{
+						Templates: []string{"success-rate", "error-budget"},
+						Args:      map[string]string{"service": "blog", "threshold": "0.01"},
+					},
+					PostPromotionAnalysis: &AnalysisRef{Templates: []string{"success-rate"}},
+				}},
+			},
+		},
+	}
+}
+
+// asYAML shows a config in failure messages, where %+v would print
+// pointers.
+func asYAML(t *testing.T, v any) string {
+	t.Helper()
+	out, err := yaml.MarshalWithOptions(v, yaml.OmitEmpty())
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	return string(out)
+}
+
+func TestLoadCanaryConfigAppliesDefaultsAndRoundTrips(t *testing.T) {
+	path := filepath.Join("testdata", "canary.yaml")
+	got, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if want := wantCanary(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Load(%s):\n got:\n%s\nwant:\n%s", path, asYAML(t, got), asYAML(t, want))
+	}
+	out := asYAML(t, got)
+	again, err := Parse(path, []byte(out))
+	if err != nil {
+		t.Fatalf("Parse of the marshalled config: %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(again, got) {
+		t.Errorf("marshal and parse changed the config:\n got:\n%s\nwant:\n%s", asYAML(t, again), out)
+	}
+	shop, blog := &got.Apps[0], &got.Apps[1]
+	if shop.AbortOnProgressDeadline() || !blog.AbortOnProgressDeadline() {
+		t.Errorf("AbortOnProgressDeadline() = %v for shop (progressDeadlineAbort: false), %v for blog (default); want false, true",
+			shop.AbortOnProgressDeadline(), blog.AbortOnProgressDeadline())
+	}
+}
+
+func TestReadmeBlueGreenConfigParsesUnchanged(t *testing.T) {
+	path := filepath.Join("testdata", "readme-bluegreen.yaml")
+	got, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	dir, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		File:  path,
+		Admin: Admin{Listen: "127.0.0.1:9901", Token: "..."},
+		Apps: []App{{
+			Name:       "web",
+			Listen:     "127.0.0.1:8080",
+			Hosts:      []string{"web.example.com"},
+			PathPrefix: "/",
+			Version:    "v1",
+			Target: Target{Process: &ProcessTarget{
+				Command:   []string{"./app", "-addr", "127.0.0.1:${PORT}", "-version", "${VERSION}"},
+				Replicas:  2,
+				Env:       map[string]string{"LOG_LEVEL": "info"},
+				Dir:       dir,
+				StopGrace: Duration(10 * time.Second),
+			}},
+			Health: Health{
+				Path:               "/health",
+				Interval:           Duration(time.Second),
+				Timeout:            Duration(time.Second),
+				HealthyThreshold:   1,
+				UnhealthyThreshold: 2,
+			},
+			Strategy: Strategy{BlueGreen: &BlueGreen{
+				AutoPromotion:  ptr(true),
+				PreviewListen:  "127.0.0.1:8081",
+				ScaleDownDelay: Duration(30 * time.Second),
+				DrainTimeout:   Duration(30 * time.Second),
+				Smoke:          []SmokeCheck{{Path: "/", ExpectStatus: 200}},
+			}},
+			DeployTimeout:         Duration(time.Minute),
+			ProgressDeadline:      Duration(10 * time.Minute),
+			ProgressDeadlineAbort: ptr(true),
+		}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Load(%s):\n got:\n%s\nwant:\n%s", path, asYAML(t, got), asYAML(t, want))
+	}
+	if a := &got.Apps[0]; !a.AutoPromotion() || !a.AbortOnProgressDeadline() {
+		t.Errorf("AutoPromotion() = %v, AbortOnProgressDeadline() = %v; want both true", a.AutoPromotion(), a.AbortOnProgressDeadline())
+	}
+}
+
+// minimalCanary is an app with a canary strategy whose body is indented
+// below "canary:".
+func minimalCanary(body string) string {
+	return `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+` + body
+}
+
+// A key written without a value ("pause:") is the block with its
+// defaults, never the same as leaving the key out.
+func TestBlocksWrittenWithoutAValueCountAsGiven(t *testing.T) {
+	c, err := Parse("cutover.yaml", []byte(minimalCanary(`        stickySessions:
+        steps:
+          - setWeight: 20
+          - pause:
+`)))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	cc := c.Apps[0].Strategy.Canary
+	if cc == nil || c.Apps[0].Strategy.BlueGreen != nil {
+		t.Fatalf("strategy = %+v, want only canary", c.Apps[0].Strategy)
+	}
+	if cc.StickySessions == nil || cc.StickySessions.Cookie != "cutover-slot" {
+		t.Errorf("stickySessions = %+v, want the default cookie cutover-slot", cc.StickySessions)
+	}
+	if p := cc.Steps[1].Pause; p == nil || p.Duration != 0 {
+		t.Errorf("steps[1].pause = %+v, want a pause without a duration", p)
+	}
+
+	src := `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+`
+	ps := parseProblems(t, src)
+	if got := ps.Error(); !strings.HasPrefix(got, "cutover.yaml:7:7: apps[0].strategy.canary.steps: no steps") {
+		t.Errorf("an empty canary: block gave\n%s\nwant it read as a canary without steps", got)
+	}
+}
+
+func TestCanaryLeavesBlueGreenUnset(t *testing.T) {
+	c, err := Parse("cutover.yaml", []byte(minimalCanary("        steps: [{setWeight: 100}]\n")))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := &Canary{
+		Steps:               []CanaryStep{{SetWeight: ptr(100)}},
+		ScaleDownDelay:      Duration(30 * time.Second),
+		AbortScaleDownDelay: Duration(30 * time.Second),
+		DrainTimeout:        Duration(30 * time.Second),
+	}
+	if s := c.Apps[0].Strategy; s.BlueGreen != nil || !reflect.DeepEqual(s.Canary, want) {
+		t.Errorf("strategy:\n%s\nwant only the canary with its defaults:\n%s", asYAML(t, s), asYAML(t, want))
+	}
+}
+
+func TestConditionsMayTreatResultAsAnyType(t *testing.T) {
+	for _, cond := range []string{
+		"result >= 0.99",
+		"result == true",
+		`result == "ok"`,
+		"result[0] >= 0.95 && len(result) > 2",
+		"result.data.ready",
+		"all(result, # < 0.5)",
+		"isNaN(result) || result < 0.1",
+		"default(result, 0) > 10",
+		"result == nil",
+	} {
+		t.Run(cond, func(t *testing.T) {
+			src := `analysisTemplates:
+  - name: check
+    metrics:
+      - name: m
+        provider: {builtin: {metric: successRate}}
+        successCondition: '` + cond + `'
+` + minimalCanary("        steps: [{analysis: {templates: [check]}}]\n")
+			if _, err := Parse("cutover.yaml", []byte(src)); err != nil {
+				t.Errorf("Parse: %v", err)
+			}
+		})
+	}
+}
+
+func TestAbortOnProgressDeadlineIsOnUnlessTurnedOff(t *testing.T) {
+	tests := []struct {
+		name  string
+		abort *bool
+		want  bool
+	}{
+		{"unset", nil, true},
+		{"true", ptr(true), true},
+		{"false", ptr(false), false},
+	}
+	for _, tt := range tests {
+		a := App{ProgressDeadlineAbort: tt.abort}
+		if got := a.AbortOnProgressDeadline(); got != tt.want {
+			t.Errorf("%s: AbortOnProgressDeadline() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseFollowsMergeKeysInsideMaps(t *testing.T) {
+	src := `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hooks: &hooks
+      afterInstall:
+        - webhook:
+            url: https://hooks.example.com/cutover
+            headers: &auth {Authorization: Bearer abc}
+      rollback:
+        - webhook:
+            url: https://hooks.example.com/rollback
+            headers: {<<: *auth, X-Reason: rollback}
+  - name: api
+    listen: 127.0.0.1:8081
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9001"]}}
+    hooks: *hooks
+`
+	c, err := Parse("cutover.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	api, _ := c.App("api")
+	want := map[string]string{"Authorization": "Bearer abc", "X-Reason": "rollback"}
+	if len(api.Hooks.Rollback) != 1 || !reflect.DeepEqual(api.Hooks.Rollback[0].Webhook.Headers, want) {
+		t.Errorf("api's rollback hooks:\n%s\nwant one webhook with headers %v", asYAML(t, api.Hooks.Rollback), want)
 	}
 }

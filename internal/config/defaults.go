@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"time"
 )
 
@@ -23,10 +24,25 @@ const (
 	defaultDrainTimeout       = Duration(30 * time.Second)
 	defaultSmokePath          = "/"
 	defaultSmokeStatus        = 200
+	defaultProgressDeadline   = Duration(10 * time.Minute)
+
+	defaultAbortScaleDownDelay = Duration(30 * time.Second)
+	defaultStickyCookie        = "cutover-slot"
+
+	defaultMetricInterval         = Duration(time.Second)
+	defaultConsecutiveErrorLimit  = 4
+	defaultBuiltinWindow          = Duration(10 * time.Second)
+	defaultPrometheusTimeout      = Duration(5 * time.Second)
+	defaultWebMethod              = "GET"
+	defaultWebTimeout             = Duration(5 * time.Second)
+	defaultCommandProviderTimeout = Duration(30 * time.Second)
+	defaultHookTimeout            = Duration(60 * time.Second)
+	defaultWebhookTimeout         = Duration(10 * time.Second)
 )
 
 // setDefaults fills in every field that d shows was not written.
 func (c *Config) setDefaults(d *document) {
+	d.fillEmptyBlocks(reflect.ValueOf(c).Elem(), "")
 	if !d.written("admin.listen") {
 		c.Admin.Listen = defaultAdminListen
 	}
@@ -40,6 +56,36 @@ func (c *Config) setDefaults(d *document) {
 	for i := range c.Apps {
 		c.Apps[i].setDefaults(d, fmt.Sprintf("apps[%d]", i), base)
 	}
+	for i := range c.AnalysisTemplates {
+		c.AnalysisTemplates[i].setDefaults(d, fmt.Sprintf("analysisTemplates[%d]", i))
+	}
+}
+
+// fillEmptyBlocks gives every block that was written without a value, such
+// as "pause:" or "stickySessions:", its zero struct: a key the user wrote
+// then counts as given, gets its defaults and is validated, rather than
+// being read as absent.
+func (d *document) fillEmptyBlocks(v reflect.Value, path string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			if v.Type().Elem().Kind() != reflect.Struct || !d.present(path) {
+				return
+			}
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.fillEmptyBlocks(v.Elem(), path)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if name := yamlName(v.Type().Field(i)); name != "" {
+				d.fillEmptyBlocks(v.Field(i), join(path, name))
+			}
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			d.fillEmptyBlocks(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
 }
 
 func (a *App) setDefaults(d *document, path, base string) {
@@ -52,11 +98,29 @@ func (a *App) setDefaults(d *document, path, base string) {
 	if p := a.Target.Process; p != nil {
 		p.setDefaults(d, path+".target.process", base)
 	}
-	a.Health.setDefaults(d, path+".health")
-	if a.Strategy.BlueGreen == nil {
-		a.Strategy.BlueGreen = &BlueGreen{}
+	if !d.written(path + ".progressDeadline") {
+		a.ProgressDeadline = defaultProgressDeadline
 	}
-	a.Strategy.BlueGreen.setDefaults(d, path+".strategy.blueGreen")
+	if a.ProgressDeadlineAbort == nil {
+		abort := true
+		a.ProgressDeadlineAbort = &abort
+	}
+	a.Health.setDefaults(d, path+".health")
+	a.Strategy.setDefaults(d, path+".strategy")
+	a.Hooks.setDefaults(d, path+".hooks")
+}
+
+// setDefaults makes blue-green the strategy when the file names none.
+func (s *Strategy) setDefaults(d *document, path string) {
+	if s.BlueGreen == nil && s.Canary == nil {
+		s.BlueGreen = &BlueGreen{}
+	}
+	if s.BlueGreen != nil {
+		s.BlueGreen.setDefaults(d, path+".blueGreen")
+	}
+	if s.Canary != nil {
+		s.Canary.setDefaults(d, path+".canary")
+	}
 }
 
 func (p *ProcessTarget) setDefaults(d *document, path, base string) {
@@ -112,5 +176,72 @@ func (b *BlueGreen) setDefaults(d *document, path string) {
 		if !d.written(at + ".expectStatus") {
 			s.ExpectStatus = defaultSmokeStatus
 		}
+	}
+}
+
+func (c *Canary) setDefaults(d *document, path string) {
+	if !d.written(path + ".scaleDownDelay") {
+		c.ScaleDownDelay = defaultScaleDownDelay
+	}
+	if !d.written(path + ".abortScaleDownDelay") {
+		c.AbortScaleDownDelay = defaultAbortScaleDownDelay
+	}
+	if !d.written(path + ".drainTimeout") {
+		c.DrainTimeout = defaultDrainTimeout
+	}
+	if c.StickySessions != nil && !d.written(path+".stickySessions.cookie") {
+		c.StickySessions.Cookie = defaultStickyCookie
+	}
+}
+
+func (t *AnalysisTemplate) setDefaults(d *document, path string) {
+	for i := range t.Metrics {
+		t.Metrics[i].setDefaults(d, fmt.Sprintf("%s.metrics[%d]", path, i))
+	}
+}
+
+func (m *AnalysisMetric) setDefaults(d *document, path string) {
+	if !d.written(path + ".interval") {
+		m.Interval = defaultMetricInterval
+	}
+	if m.ConsecutiveErrorLimit == nil {
+		limit := defaultConsecutiveErrorLimit
+		m.ConsecutiveErrorLimit = &limit
+	}
+	path += ".provider"
+	p := &m.Provider
+	if p.Builtin != nil && !d.written(path+".builtin.window") {
+		p.Builtin.Window = defaultBuiltinWindow
+	}
+	if p.Prometheus != nil && !d.written(path+".prometheus.timeout") {
+		p.Prometheus.Timeout = defaultPrometheusTimeout
+	}
+	if w := p.Web; w != nil {
+		if !d.written(path + ".web.method") {
+			w.Method = defaultWebMethod
+		}
+		if !d.written(path + ".web.timeout") {
+			w.Timeout = defaultWebTimeout
+		}
+	}
+	if p.Command != nil && !d.written(path+".command.timeout") {
+		p.Command.Timeout = defaultCommandProviderTimeout
+	}
+}
+
+func (h *Hooks) setDefaults(d *document, path string) {
+	for _, point := range h.points() {
+		for i := range point.hooks {
+			point.hooks[i].setDefaults(d, fmt.Sprintf("%s.%s[%d]", path, point.name, i))
+		}
+	}
+}
+
+func (h *Hook) setDefaults(d *document, path string) {
+	if !d.written(path + ".timeout") {
+		h.Timeout = defaultHookTimeout
+	}
+	if h.Webhook != nil && !d.written(path+".webhook.timeout") {
+		h.Webhook.Timeout = defaultWebhookTimeout
 	}
 }

@@ -71,15 +71,7 @@ func (d *document) check(path string, key *token.Token, n ast.Node, t reflect.Ty
 			d.check(fmt.Sprintf("%s[%d]", path, i), nil, item, t.Elem())
 		}
 	case t.Kind() == reflect.Map:
-		pairs, ok := mappingPairs(n)
-		if !ok {
-			d.wrongKind(path, n, "write one \"NAME: value\" per line", "expected a mapping of names to values, found %s", describe(n))
-			return
-		}
-		for _, p := range pairs {
-			name := p.Key.GetToken().Value
-			d.check(join(path, name), p.Key.GetToken(), p.Value, t.Elem())
-		}
+		d.checkMap(path, n, t)
 	case t.Kind() == reflect.String:
 		d.checkString(path, n)
 	case t.Kind() == reflect.Int:
@@ -116,8 +108,35 @@ func (d *document) checkStruct(path string, n ast.Node, t reflect.Type) {
 	}
 }
 
+// checkMap checks a mapping of names to values of map type t, such as
+// env or headers.
+func (d *document) checkMap(path string, n ast.Node, t reflect.Type) {
+	pairs, ok := mappingPairs(n)
+	if !ok {
+		d.wrongKind(path, n, "write one \"NAME: value\" per line", "expected a mapping of names to values, found %s", describe(n))
+		return
+	}
+	for _, p := range pairs {
+		if p.Key.IsMergeKey() {
+			d.checkMerge(path, p.Value, t)
+			continue
+		}
+		name := p.Key.GetToken().Value
+		d.check(join(path, name), p.Key.GetToken(), p.Value, t.Elem())
+	}
+}
+
+// checkMapping checks a mapping against t, a struct or map type.
+func (d *document) checkMapping(path string, n ast.Node, t reflect.Type) {
+	if t.Kind() == reflect.Map {
+		d.checkMap(path, n, t)
+		return
+	}
+	d.checkStruct(path, n, t)
+}
+
 // checkMerge checks the mappings pulled in by a "<<" merge key as if
-// their fields were written at path.
+// their entries were written at path; t is the struct or map type there.
 func (d *document) checkMerge(path string, n ast.Node, t reflect.Type) {
 	n = d.resolve(path, n)
 	if n == nil {
@@ -131,11 +150,11 @@ func (d *document) checkMerge(path string, n ast.Node, t reflect.Type) {
 	defer delete(d.merging, n)
 	if seq, ok := n.(*ast.SequenceNode); ok {
 		for _, item := range seq.Values {
-			d.checkStruct(path, d.resolve(path, item), t)
+			d.checkMapping(path, d.resolve(path, item), t)
 		}
 		return
 	}
-	d.checkStruct(path, n, t)
+	d.checkMapping(path, n, t)
 }
 
 // checkString accepts any scalar whose text survives as a string: a
@@ -152,8 +171,30 @@ func (d *document) checkString(path string, n ast.Node) {
 			d.add(path, fmt.Sprintf("quote it: write \"%s\"", text), "%s would be read as %q", text, s)
 		}
 	default:
-		d.add(path, "write a single value, quoted if it contains special characters", "expected text, found %s", describe(n))
+		hint := "write a single value, quoted if it contains special characters"
+		if url, ok := splitURL(n); ok {
+			hint = fmt.Sprintf("quote it: write \"%s\"", url)
+		}
+		d.add(path, hint, "expected text, found %s", describe(n))
 	}
+}
+
+// splitURL recognises an unquoted URL that the parser split at its port's
+// colon, as it does inside a flow collection ({upstreams: [http://h:80]}),
+// and returns the URL as written.
+func splitURL(n ast.Node) (string, bool) {
+	pairs, ok := mappingPairs(n)
+	if !ok || len(pairs) != 1 {
+		return "", false
+	}
+	key, value := pairs[0].Key.GetToken(), pairs[0].Value
+	if !strings.Contains(key.Value, "://") || value == nil || value.GetToken() == nil {
+		return "", false
+	}
+	if _, ok := value.(ast.ScalarNode); !ok {
+		return "", false
+	}
+	return key.Value + ":" + value.GetToken().Value, true
 }
 
 // unknownField reports a key that the struct type t at path has no field
@@ -266,6 +307,13 @@ func (d *document) problemAt(tk *token.Token, msg, hint string) Problem {
 		p.Line, p.Column = tk.Position.Line, tk.Position.Column
 	}
 	return p
+}
+
+// present reports whether the file wrote the field at path, even with no
+// value, as in "pause:".
+func (d *document) present(path string) bool {
+	_, ok := d.nodes[path]
+	return ok
 }
 
 // written reports whether path was given a non-null value in the file.

@@ -9,8 +9,9 @@ import (
 	"strings"
 )
 
-// appName is a DNS label: it ends up in URLs, metric labels and file names.
-var appName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+// dnsLabel is the form of app and analysis template names: they end up in
+// URLs, metric labels and file names.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 const maxReplicas = 64
 
@@ -18,6 +19,7 @@ const maxReplicas = 64
 // have its defaults applied.
 func (c *Config) validate(d *document) {
 	c.Admin.validate(d)
+	templates := c.validateAnalysisTemplates(d)
 	if len(c.Apps) == 0 {
 		d.add("apps", "add an app with name, listen, version and target under apps:", "no apps are defined")
 	}
@@ -25,8 +27,8 @@ func (c *Config) validate(d *document) {
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		path := fmt.Sprintf("apps[%d]", i)
-		a.validate(d, path)
-		if a.Name == "" || !appName.MatchString(a.Name) {
+		a.validate(d, path, templates)
+		if a.Name == "" || !dnsLabel.MatchString(a.Name) {
 			continue
 		}
 		if first, ok := firstByName[a.Name]; ok {
@@ -35,6 +37,9 @@ func (c *Config) validate(d *document) {
 			continue
 		}
 		firstByName[a.Name] = path
+	}
+	for i := range c.Notifications {
+		c.Notifications[i].validate(d, fmt.Sprintf("notifications[%d]", i))
 	}
 	c.checkListeners(d)
 }
@@ -51,11 +56,11 @@ func (a *Admin) validate(d *document) {
 	}
 }
 
-func (a *App) validate(d *document, path string) {
+func (a *App) validate(d *document, path string, templates templateIndex) {
 	switch {
 	case a.Name == "":
 		d.add(path+".name", "name every app, such as name: web", "missing")
-	case !appName.MatchString(a.Name):
+	case !dnsLabel.MatchString(a.Name):
 		d.add(path+".name", "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
 			"%q is not a valid app name", a.Name)
 	}
@@ -79,10 +84,24 @@ func (a *App) validate(d *document, path string) {
 	if a.DeployTimeout <= 0 {
 		d.add(path+".deployTimeout", "write a positive duration such as 60s, or leave it out for 60s", "%s is not positive", a.DeployTimeout)
 	}
+	if a.ProgressDeadline <= 0 {
+		d.add(path+".progressDeadline", "write a positive duration such as 10m, or leave it out for 10m", "%s is not positive", a.ProgressDeadline)
+	}
 	a.Target.validate(d, path+".target")
 	a.Health.validate(d, path+".health")
-	if bg := a.Strategy.BlueGreen; bg != nil {
-		bg.validate(d, path+".strategy.blueGreen")
+	a.Strategy.validate(d, path+".strategy", templates)
+	a.Hooks.validate(d, path+".hooks")
+}
+
+func (s *Strategy) validate(d *document, path string, templates templateIndex) {
+	if s.BlueGreen != nil && s.Canary != nil {
+		d.add(path, "keep exactly one of blueGreen and canary", "both blueGreen and canary are set")
+	}
+	if s.BlueGreen != nil {
+		s.BlueGreen.validate(d, path+".blueGreen", templates)
+	}
+	if s.Canary != nil {
+		s.Canary.validate(d, path+".canary", templates)
 	}
 }
 
@@ -127,8 +146,7 @@ func (s *StaticTarget) validate(d *document, path string) {
 		d.add(path+".upstreams", "list at least one URL, such as upstreams: [http://127.0.0.1:8080]", "no upstreams")
 	}
 	for i, raw := range s.Upstreams {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !isHTTPURL(raw) {
 			d.add(fmt.Sprintf("%s.upstreams[%d]", path, i), "write it as http://host:port or https://host:port",
 				"%q is not an absolute http(s) URL", raw)
 		}
@@ -153,7 +171,7 @@ func (h *Health) validate(d *document, path string) {
 	}
 }
 
-func (b *BlueGreen) validate(d *document, path string) {
+func (b *BlueGreen) validate(d *document, path string, templates templateIndex) {
 	if b.PreviewListen != "" {
 		if _, err := parseAddress(b.PreviewListen); err != nil {
 			d.addError(path+".previewListen", err)
@@ -170,11 +188,69 @@ func (b *BlueGreen) validate(d *document, path string) {
 			d.add(at+".expectStatus", "use an HTTP status code from 100 to 599, such as 200", "%d is not an HTTP status code", s.ExpectStatus)
 		}
 	}
+	if r := b.PrePromotionAnalysis; r != nil {
+		r.validate(d, path+".prePromotionAnalysis", templates)
+	}
+	if r := b.PostPromotionAnalysis; r != nil {
+		r.validate(d, path+".postPromotionAnalysis", templates)
+	}
 }
 
 func checkNotNegative(d *document, path string, v Duration) {
 	if v < 0 {
 		d.add(path, "write 0s or a positive duration", "%s is negative", v)
+	}
+}
+
+// checkPositive reports a duration at path that is zero or negative;
+// example is a sensible value for the hint.
+func checkPositive(d *document, path string, v Duration, example string) {
+	if v <= 0 {
+		d.add(path, fmt.Sprintf("write a positive duration such as %s", example), "%s is not positive", v)
+	}
+}
+
+// checkCount reports a count at path that is negative.
+func checkCount(d *document, path string, n int) {
+	if n < 0 {
+		d.add(path, "use 0 or more", "%d is negative", n)
+	}
+}
+
+// checkHTTPURL reports a field at path that is not an absolute http(s)
+// URL; example shows one for the hint.
+func checkHTTPURL(d *document, path, raw, example string) {
+	hint := "write an absolute URL such as " + example
+	switch {
+	case raw == "":
+		d.add(path, hint, "missing")
+	case !isHTTPURL(raw):
+		d.add(path, hint, "%q is not an absolute http(s) URL", raw)
+	}
+}
+
+// isHTTPURL reports whether raw is an absolute http or https URL with a host.
+func isHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// andList joins names for messages: "a and b", "a, b and c".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// checkCommand reports a command at path that is empty or whose program
+// name is blank.
+func checkCommand(d *document, path string, command []string, hint string) {
+	switch {
+	case len(command) == 0:
+		d.add(path, hint, "empty")
+	case strings.TrimSpace(command[0]) == "":
+		d.add(path+"[0]", hint, "the program name is empty")
 	}
 }
 

@@ -422,7 +422,7 @@ apps:
 			src: `- name: web
 `,
 			prefix: "cutover.yaml:1:1:",
-			phrase: "expected a mapping with fields admin, apps, found a list",
+			phrase: "expected a mapping with fields admin, apps, analysisTemplates, notifications, found a list",
 		},
 		{
 			name: "more than one YAML document",
@@ -509,6 +509,664 @@ apps:
 			prefix: "cutover.yaml:3:5:",
 			phrase: `"name" already defined at [2:5]; keep only one`,
 		},
+		{
+			name: "both blueGreen and canary",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      blueGreen: {}
+      canary: {steps: [{setWeight: 50}]}
+`,
+			prefix: "cutover.yaml:6:5:",
+			phrase: "apps[0].strategy: both blueGreen and canary are set; keep exactly one",
+		},
+		{
+			name: "canary without steps shows a step list",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps: []
+`,
+			prefix: "cutover.yaml:8:9:",
+			phrase: "canary.steps: no steps; list what to do in order, such as steps: [{setWeight: 20}",
+		},
+		{
+			name: "canary step with two actions",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - setWeight: 20
+            pause: {duration: 1m}
+`,
+			prefix: "cutover.yaml:9:13:",
+			phrase: "steps[0]: the step sets setWeight and pause; a step does exactly one thing",
+		},
+		{
+			name: "canary step with no action",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - setWeight: 20
+          - {}
+`,
+			prefix: "cutover.yaml:10:13:",
+			phrase: "steps[1]: the step does nothing",
+		},
+		{
+			name: "misspelled canary step field",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - setWieght: 20
+`,
+			prefix: "cutover.yaml:9:13:",
+			phrase: "did you mean `setWeight`?",
+		},
+		{
+			name: "weight above 100",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - setWeight: 150
+`,
+			prefix: "cutover.yaml:9:24:",
+			phrase: "steps[0].setWeight: 150 is out of range; use a percentage from 0 to 100",
+		},
+		{
+			name: "weight written as a percentage string",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - setWeight: 20%
+`,
+			prefix: "cutover.yaml:9:24:",
+			phrase: `steps[0].setWeight: "20%" is not a whole number`,
+		},
+		{
+			name: "negative pause",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - pause: {duration: -1m}
+`,
+			prefix: "cutover.yaml:9:31:",
+			phrase: "steps[0].pause.duration: -1m0s is negative",
+		},
+		{
+			name: "header route without a name",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - setHeaderRoute: {value: "on"}
+`,
+			prefix: "cutover.yaml:9:13:",
+			phrase: "steps[0].setHeaderRoute.name: missing; write the header's name",
+		},
+		{
+			name: "cookie route with both value and prefix",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - setCookieRoute:
+              name: beta
+              value: "yes"
+              prefix: y
+`,
+			prefix: "cutover.yaml:9:13:",
+			phrase: "setCookieRoute: value and prefix are set; keep exactly one of value, prefix and regex",
+		},
+		{
+			name: "route regex that does not compile",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - setHeaderRoute: {name: X-Canary, regex: "(beta"}
+`,
+			prefix: "cutover.yaml:9:53:",
+			phrase: `setHeaderRoute.regex: "(beta" does not compile: error parsing regexp: missing closing )`,
+		},
+		{
+			name: "analysis of an undefined template suggests the closest",
+			src: `analysisTemplates:
+  - name: success-rate
+    metrics:
+      - name: ok
+        provider: {builtin: {metric: successRate}}
+        successCondition: result >= 0.99
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        analysis: {templates: [sucess-rate]}
+        steps: [{setWeight: 50}]
+`,
+			prefix: "cutover.yaml:14:32:",
+			phrase: "canary.analysis.templates[0]: analysis template \"sucess-rate\" is not defined; did you mean `success-rate`? (defined templates: success-rate)",
+		},
+		{
+			name: "analysis without templates",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      blueGreen:
+        prePromotionAnalysis:
+          templates: []
+`,
+			prefix: "cutover.yaml:9:11:",
+			phrase: "prePromotionAnalysis.templates: no templates",
+		},
+		{
+			name: "analysis that leaves out a required argument",
+			src: `analysisTemplates:
+  - name: errors
+    args: [{name: service}, {name: stable, value: v1}]
+    metrics:
+      - name: prom
+        provider:
+          prometheus: {address: "http://127.0.0.1:9090", query: "errors{service='{{args.service}}'}"}
+        successCondition: result < 1
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      blueGreen:
+        postPromotionAnalysis: {templates: [errors]}
+`,
+			prefix: "cutover.yaml:16:45:",
+			phrase: `template "errors" requires argument "service"; pass it, such as args: {service: ...}`,
+		},
+		{
+			name: "analysis passing an argument no template declares",
+			src: `analysisTemplates:
+  - name: errors
+    args: [{name: service}]
+    metrics:
+      - name: prom
+        provider:
+          prometheus: {address: "http://127.0.0.1:9090", query: "errors{service='{{args.service}}'}"}
+        successCondition: result < 1
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    strategy:
+      canary:
+        steps:
+          - analysis:
+              templates: [errors]
+              args: {service: web, sevrice: web}
+`,
+			prefix: "cutover.yaml:19:45:",
+			phrase: "analysis.args.sevrice: no template in errors declares argument \"sevrice\"; did you mean `service`?",
+		},
+		{
+			name: "template name that is not a DNS label",
+			src: `analysisTemplates:
+  - name: Success_Rate
+    metrics:
+      - name: ok
+        provider: {builtin: {metric: successRate}}
+        successCondition: result >= 0.99
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:11:",
+			phrase: `analysisTemplates[0].name: "Success_Rate" is not a valid template name`,
+		},
+		{
+			name: "duplicate template name points at the first",
+			src: `analysisTemplates:
+  - name: ok-rate
+    metrics: [{name: ok, provider: {builtin: {metric: successRate}}, successCondition: result > 0.9}]
+  - name: ok-rate
+    metrics: [{name: ok, provider: {builtin: {metric: errorRate}}, successCondition: result < 0.1}]
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:4:11:",
+			phrase: `template name "ok-rate" is already used by analysisTemplates[0] (cutover.yaml:2:11)`,
+		},
+		{
+			name: "template without metrics",
+			src: `analysisTemplates:
+  - name: empty
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:5:",
+			phrase: "analysisTemplates[0].metrics: no metrics",
+		},
+		{
+			name: "duplicate metric name within a template",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider: {builtin: {metric: successRate}}
+        successCondition: result > 0.9
+      - name: rate
+        provider: {builtin: {metric: errorRate}}
+        successCondition: result < 0.1
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:7:15:",
+			phrase: `metrics[1].name: metric name "rate" is already used by analysisTemplates[0].metrics[0] (cutover.yaml:4:15)`,
+		},
+		{
+			name: "metric with two providers",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider:
+          builtin: {metric: successRate}
+          command: {command: [./check.sh]}
+        successCondition: result > 0.9
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:5:9:",
+			phrase: "metrics[0].provider: builtin and command are set; keep exactly one",
+		},
+		{
+			name: "unknown builtin metric suggests the closest",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider: {builtin: {metric: sucessRate}}
+        successCondition: result > 0.9
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:5:38:",
+			phrase: "\"sucessRate\" is not a builtin metric; did you mean `successRate`?",
+		},
+		{
+			name: "prometheus address without a scheme",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider:
+          prometheus: {address: "127.0.0.1:9090", query: up}
+        successCondition: result == 1
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:6:33:",
+			phrase: `prometheus.address: "127.0.0.1:9090" is not an absolute http(s) URL`,
+		},
+		{
+			name: "web url that is relative once its arguments are filled in",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider:
+          web: {url: "{{args.app}}/status"}
+        successCondition: result == 1
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:6:22:",
+			phrase: `web.url: "{{args.app}}/status" is not an absolute http(s) URL`,
+		},
+		{
+			name: "web jsonPath not rooted at $",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider:
+          web:
+            url: "http://{{args.app}}.internal:8080/status"
+            jsonPath: .data.ok
+        successCondition: result == true
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:8:23:",
+			phrase: `web.jsonPath: ".data.ok" does not start with "$"; start it at the answer's root, such as $.data.ok`,
+		},
+		{
+			name: "command provider with an empty command",
+			src: `analysisTemplates:
+  - name: checks
+    metrics:
+      - name: script
+        provider: {command: {command: []}}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:5:30:",
+			phrase: "provider.command.command: empty",
+		},
+		{
+			name: "metric interval written as zero",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        interval: 0s
+        provider: {builtin: {metric: successRate}}
+        successCondition: result > 0.9
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:5:19:",
+			phrase: "metrics[0].interval: 0s is not positive",
+		},
+		{
+			name: "negative failure limit",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        failureLimit: -1
+        provider: {builtin: {metric: successRate}}
+        successCondition: result > 0.9
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:5:23:",
+			phrase: "metrics[0].failureLimit: -1 is negative",
+		},
+		{
+			name: "metric without a condition",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider: {builtin: {metric: successRate}}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:4:9:",
+			phrase: "metrics[0]: neither successCondition nor failureCondition is set",
+		},
+		{
+			name: "condition that does not compile quotes expr",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider: {builtin: {metric: successRate}}
+        successCondition: "result >="
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:6:27:",
+			phrase: `successCondition: "result >=" does not compile: unexpected token EOF`,
+		},
+		{
+			name: "condition that is not true or false",
+			src: `analysisTemplates:
+  - name: rates
+    metrics:
+      - name: rate
+        provider: {builtin: {metric: successRate}}
+        failureCondition: reslt < 0.9
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:6:27:",
+			phrase: `"reslt < 0.9" does not compile: unknown name reslt`,
+		},
+		{
+			name: "query naming an undeclared argument",
+			src: `analysisTemplates:
+  - name: errors
+    args: [{name: service}]
+    metrics:
+      - name: prom
+        provider:
+          prometheus:
+            address: http://127.0.0.1:9090
+            query: errors{service="{{args.servce}}"}
+        successCondition: result < 1
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:9:20:",
+			phrase: "query: {{args.servce}} names no argument of template \"errors\"; did you mean `service`?",
+		},
+		{
+			name: "argument default that is not text",
+			src: `analysisTemplates:
+  - name: errors
+    args: [{name: service, value: [a, b]}]
+    metrics:
+      - name: prom
+        provider: {builtin: {metric: errorRate}}
+        successCondition: result < 0.01
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:3:28:",
+			phrase: "analysisTemplates[0].args[0].value: expected text, found a list",
+		},
+		{
+			name: "hook with both command and webhook",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hooks:
+      beforeInstall:
+        - command: [./migrate.sh]
+          webhook: {url: "https://hooks.example.com/x"}
+`,
+			prefix: "cutover.yaml:8:11:",
+			phrase: "hooks.beforeInstall[0]: both command and webhook are set",
+		},
+		{
+			name: "hook webhook url that is not absolute",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hooks:
+      afterAllowTraffic:
+        - webhook: {url: /notify}
+`,
+			prefix: "cutover.yaml:8:26:",
+			phrase: `hooks.afterAllowTraffic[0].webhook.url: "/notify" is not an absolute http(s) URL`,
+		},
+		{
+			name: "webhook retries above the limit",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hooks:
+      rollback:
+        - webhook: {url: "https://hooks.example.com/x", retries: 11}
+`,
+			prefix: "cutover.yaml:8:66:",
+			phrase: "webhook.retries: 11 is out of range; use 0 to 10 extra attempts",
+		},
+		{
+			name: "hook timeout written as zero",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hooks:
+      confirmPromotion:
+        - command: [./gate.sh]
+          timeout: 0s
+`,
+			prefix: "cutover.yaml:9:20:",
+			phrase: "hooks.confirmPromotion[0].timeout: 0s is not positive",
+		},
+		{
+			name: "unknown notification event suggests the closest",
+			src: `notifications:
+  - webhook: https://hooks.example.com/x
+    events: [started, promotd]
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:3:23:",
+			phrase: "notifications[0].events[1]: \"promotd\" is not a rollout event; did you mean `promoted`?",
+		},
+		{
+			name: "notification without a webhook",
+			src: `notifications:
+  - events: [aborted]
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:5:",
+			phrase: "notifications[0].webhook: missing",
+		},
+		{
+			name: "progress deadline written as zero",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    progressDeadline: 0s
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:5:23:",
+			phrase: "apps[0].progressDeadline: 0s is not positive",
+		},
+		{
+			name: "unquoted URL in a flow list asks for quotes",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: [http://127.0.0.1:9000]}}
+`,
+			prefix: "cutover.yaml:5:35:",
+			phrase: `quote it: write "http://127.0.0.1:9000"`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -541,10 +1199,10 @@ func TestParseReportsEveryUnknownFieldAndBadValueAtOnce(t *testing.T) {
 `
 	ps := parseProblems(t, src)
 	want := "" +
-		"cutover.yaml:3:5: apps[0]: unknown field \"lisen\"; did you mean `listen`? (allowed fields here: name, listen, hosts, pathPrefix, target, version, health, strategy, deployTimeout)\n" +
+		"cutover.yaml:3:5: apps[0]: unknown field \"lisen\"; did you mean `listen`? (allowed fields here: name, listen, hosts, pathPrefix, target, version, health, strategy, deployTimeout, progressDeadline, progressDeadlineAbort, hooks)\n" +
 		"cutover.yaml:8:19: apps[0].target.process.replicas: \"3\" is not a whole number; write a number without quotes, such as 2\n" +
 		"cutover.yaml:10:17: apps[0].health.interval: 5 is a plain number, not a duration; add a unit: write \"5s\" for seconds or \"5ms\" for milliseconds\n" +
-		"cutover.yaml:13:9: apps[0].strategy.blueGreen: unknown field \"autoPromote\"; did you mean `autoPromotion`? (allowed fields here: autoPromotion, previewListen, scaleDownDelay, drainTimeout, smoke)"
+		"cutover.yaml:13:9: apps[0].strategy.blueGreen: unknown field \"autoPromote\"; did you mean `autoPromotion`? (allowed fields here: autoPromotion, previewListen, scaleDownDelay, drainTimeout, smoke, prePromotionAnalysis, postPromotionAnalysis)"
 	if got := ps.Error(); got != want {
 		t.Errorf("Error():\n%s\nwant:\n%s", got, want)
 	}

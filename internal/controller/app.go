@@ -46,14 +46,33 @@ func (s *slotRun) teardown(ctx context.Context) {
 	_ = s.inst.Stop(ctx)
 }
 
-// rolloutRun is the in-memory handle of a rollout goroutine.
+// rolloutRun is the in-memory handle of a rollout goroutine. The flags are
+// guarded by the app's mu; wake tells the goroutine to look at them.
 type rolloutRun struct {
-	id      int64
-	cancel  context.CancelCauseFunc
-	promote chan struct{} // closed by Promote
-	done    chan struct{} // closed when the rollout has ended
-	flipped bool          // traffic has moved; abort is no longer possible
-	paused  bool
+	id     int64
+	cancel context.CancelCauseFunc
+	done   chan struct{} // closed when the rollout has ended
+	wake   chan struct{} // capacity 1
+
+	flipped    bool // traffic has moved; abort is no longer possible
+	advance    bool // `cutover promote`: end the current wait or step
+	full       bool // `cutover promote --full`: skip to 100%
+	userPaused bool // `cutover pause` until `cutover resume`
+	resume     bool // `cutover resume`: end a human pause
+	// pendingWeight is a `cutover set-weight` not yet applied.
+	pendingWeight *int
+}
+
+func newRolloutRun(id int64, cancel context.CancelCauseFunc) *rolloutRun {
+	return &rolloutRun{id: id, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+// poke wakes the rollout goroutine to look at its flags.
+func (r *rolloutRun) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // save applies change to the app's state and persists it. Callers hold a.mu.

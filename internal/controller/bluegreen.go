@@ -2,16 +2,11 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"strings"
-	"time"
 
-	"github.com/cutover/cutover/internal/router"
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/hooks"
 	"github.com/cutover/cutover/internal/store"
-	"github.com/cutover/cutover/internal/target"
-	"github.com/cutover/cutover/internal/upstream"
 )
 
 // The blue-green strategy, step by step:
@@ -24,123 +19,30 @@ import (
 //
 // Any failure before the flip tears the new slot down; traffic never moved.
 
-// DeployRequest is what `cutover deploy` asks for.
-type DeployRequest struct {
-	Version string `json:"version"`
-	// Command replaces the config's command (process target).
-	Command []string `json:"command,omitempty"`
-	// Upstreams are the new revision's endpoints (static target).
-	Upstreams []string `json:"upstreams,omitempty"`
-}
-
-type rolloutRequest struct {
-	version     string
-	command     []string
-	upstreams   []string
-	cause       string
-	autoPromote bool // promote whatever the config says (first deploy, rollback)
-}
-
-// Deploy starts a rollout of req on app's idle slot and returns it at once;
-// WaitRollout and Subscribe follow its progress.
-func (c *Controller) Deploy(appName string, req DeployRequest) (store.Rollout, error) {
-	a, err := c.app(appName)
-	if err != nil {
-		return store.Rollout{}, err
-	}
-	if strings.TrimSpace(req.Version) == "" {
-		return store.Rollout{}, fmt.Errorf("%w: a version is required (--version v2)", ErrInvalid)
-	}
-	a.mu.Lock()
-	process := a.cfg.Target.Process != nil
-	a.mu.Unlock()
-	if process && len(req.Upstreams) > 0 {
-		return store.Rollout{}, fmt.Errorf("%w: app %s runs local processes; give --command, not --upstream", ErrInvalid, appName)
-	}
-	if !process && len(req.Command) > 0 {
-		return store.Rollout{}, fmt.Errorf("%w: app %s routes to static upstreams; give --upstream URL, not --command", ErrInvalid, appName)
-	}
-	if !process && len(req.Upstreams) == 0 {
-		return store.Rollout{}, fmt.Errorf("%w: app %s routes to static upstreams; give the new version's --upstream URL (repeat for several)", ErrInvalid, appName)
-	}
-	return c.startRollout(a, rolloutRequest{version: req.Version, command: req.Command,
-		upstreams: req.Upstreams, cause: "deploy"})
-}
-
-// startRollout records a new revision and rollout and runs it in the background.
-func (c *Controller) startRollout(a *app, req rolloutRequest) (store.Rollout, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := a.busy(); err != nil {
-		return store.Rollout{}, err
-	}
-	rev := store.Revision{App: a.name, Version: req.version, ConfigHash: configHash(a.cfg),
-		CreatedAt: time.Now(), Cause: req.cause}
-	if p := a.cfg.Target.Process; p != nil {
-		cmd := req.command
-		if len(cmd) == 0 {
-			cmd = p.Command
-		}
-		rev.Command = make([]string, len(cmd))
-		for i, arg := range cmd {
-			rev.Command[i] = strings.ReplaceAll(arg, "${VERSION}", req.version)
-		}
-	} else {
-		rev.Upstreams = req.upstreams
-		if len(rev.Upstreams) == 0 {
-			rev.Upstreams = a.cfg.Target.Static.Upstreams
-		}
-	}
-	rev, err := c.opts.Store.AddRevision(rev)
-	if err != nil {
-		return store.Rollout{}, fmt.Errorf("record revision: %w", err)
-	}
-	id, err := c.opts.Store.NextRolloutID()
-	if err != nil {
-		return store.Rollout{}, fmt.Errorf("record rollout: %w", err)
-	}
-	slot := store.Blue
-	if a.state.ActiveSlot != "" {
-		slot = store.Other(a.state.ActiveSlot)
-	}
-	now := time.Now()
-	ro := store.Rollout{ID: id, Revision: rev.Number, Version: rev.Version, Slot: slot,
-		Phase: store.RolloutProgressing, Step: "Starting", StartedAt: now}
-	if err := c.save(a, func(st *store.AppState) {
-		st.Rollout = &ro
-		st.Slots[slot] = store.SlotState{Revision: rev.Number, Phase: store.SlotStarting}
-	}); err != nil {
-		return store.Rollout{}, fmt.Errorf("record rollout: %w", err)
-	}
-	// Whatever the idle slot held (a warm previous revision) makes room.
-	old := a.slots[slot]
-	delete(a.slots, slot)
-	if old != nil {
-		c.opts.Router.SetBackend(a.name, true, nil)
-	}
-	ctx, cancel := context.WithCancelCause(c.ctx)
-	run := &rolloutRun{id: id, cancel: cancel, promote: make(chan struct{}), done: make(chan struct{})}
-	a.run = run
-	c.event(a, id, rev.Number, normal, "DeployStarted",
-		fmt.Sprintf("deploying %s (revision %d, %s) to slot %s", rev.Version, rev.Number, req.cause, slot))
-	autoPromote := req.autoPromote || a.cfg.Strategy.BlueGreen.AutoPromotion == nil || *a.cfg.Strategy.BlueGreen.AutoPromotion
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer cancel(nil)
-		if old != nil {
-			c.stopSlot(a, id, old, "idle slot cleared for the new revision")
-		}
-		c.runBlueGreen(ctx, a, run, rev, slot, autoPromote)
-	}()
-	return ro, nil
-}
-
 // runBlueGreen carries a recorded rollout through to its end.
 func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, slot string, autoPromote bool) {
+	a.mu.Lock()
+	cfg := a.cfg
+	stable := a.slots[a.state.ActiveSlot]
+	a.mu.Unlock()
+	bg := cfg.Strategy.BlueGreen
+	if stable == nil {
+		// Bootstrapping (nothing serves yet): no traffic to protect, so no
+		// hooks, gates or analysis, which could keep the app from ever
+		// serving.
+		cfg.Hooks, bg = config.Hooks{}, nil
+	}
+	p := newProgress(ctx, c, a, run, cfg, rev)
+	var sr *slotRun
+	fail := func(err error) { c.finish(a, run, sr, err, ctx) }
+
+	if err := p.hooks("beforeInstall", cfg.Hooks.BeforeInstall); err != nil {
+		fail(err)
+		return
+	}
 	sr, err := c.startSlot(ctx, a, run.id, rev, slot)
 	if err != nil {
-		c.finish(a, run, nil, err, ctx)
+		fail(err)
 		return
 	}
 	a.mu.Lock()
@@ -151,325 +53,84 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 	})
 	a.mu.Unlock()
 	if err != nil {
-		c.finish(a, run, sr, fmt.Errorf("record state: %w", err), ctx)
+		fail(fmt.Errorf("record state: %w", err))
+		return
+	}
+	if err := p.hooks("afterInstall", cfg.Hooks.AfterInstall); err != nil {
+		fail(err)
 		return
 	}
 	c.opts.Router.SetBackend(a.name, true, sr.backend)
 	c.event(a, run.id, rev.Number, normal, "PreviewReady", fmt.Sprintf("%s is ready on slot %s (preview)", rev.Version, slot))
-
+	if err := p.hooks("afterAllowTestTraffic", cfg.Hooks.AfterAllowTestTraffic); err != nil {
+		fail(err)
+		return
+	}
 	if err := c.smoke(ctx, a, run.id, sr); err != nil {
 		c.event(a, run.id, rev.Number, warning, "SmokeFailed", err.Error())
-		c.finish(a, run, sr, err, ctx)
+		fail(err)
 		return
 	}
-
-	if !autoPromote {
-		a.mu.Lock()
-		run.paused = true
-		err = c.save(a, func(st *store.AppState) {
-			st.Rollout.Phase = store.RolloutPaused
-			st.Rollout.Step = "AwaitingPromotion"
-		})
-		a.mu.Unlock()
-		if err != nil {
-			c.finish(a, run, sr, fmt.Errorf("record state: %w", err), ctx)
-			return
-		}
-		c.event(a, run.id, rev.Number, normal, "AwaitingPromotion",
-			fmt.Sprintf("%s waits on slot %s; run `cutover promote %s` to send it the traffic, or `cutover abort %s`", rev.Version, slot, a.name, a.name))
-		select {
-		case <-run.promote:
-		case <-ctx.Done():
-			c.finish(a, run, sr, context.Cause(ctx), ctx)
+	if bg != nil && bg.PrePromotionAnalysis != nil {
+		_ = p.record(func(ro *store.Rollout) { ro.Step = "PrePromotionAnalysis" })
+		if err := p.runAnalysis(*bg.PrePromotionAnalysis, "pre-promotion analysis", p.analysisEnv(sr, stable)); err != nil {
+			fail(err)
 			return
 		}
 	}
-	c.promoteSlot(ctx, a, run, slot, "Promoted")
-}
-
-// promoteSlot flips traffic to slot, drains the slot that had it and ends
-// the rollout.
-func (c *Controller) promoteSlot(ctx context.Context, a *app, run *rolloutRun, slot, reason string) {
-	a.mu.Lock()
-	sr := a.slots[slot]
-	a.mu.Unlock()
+	if !autoPromote {
+		if err := p.pauseFor("AwaitingPromotion",
+			fmt.Sprintf("%s waits on slot %s; run `cutover promote %s` to send it the traffic, or `cutover abort %s`", rev.Version, slot, a.name, a.name)); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if err := p.gate("confirmPromotion", cfg.Hooks.ConfirmPromotion); err != nil {
+		fail(err)
+		return
+	}
+	if err := p.hooks("beforeAllowTraffic", cfg.Hooks.BeforeAllowTraffic); err != nil {
+		fail(err)
+		return
+	}
 	prev, err := c.flip(ctx, a, run, slot)
 	if err != nil {
-		c.finish(a, run, sr, err, ctx)
+		fail(err)
 		return
 	}
-	msg := fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", sr.rev.Version, sr.rev.Number, slot)
-	c.event(a, run.id, sr.rev.Number, normal, reason, msg)
+	c.event(a, run.id, rev.Number, normal, "Promoted", fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", rev.Version, rev.Number, slot))
+	c.notify(a, hooks.EventPromoted, run.id, rev, rev.Version+" promoted")
+	if err := hooks.RunAll(ctx, cfg.Hooks.AfterAllowTraffic, p.hookInfo("afterAllowTraffic"), c.hookPayload(a, run.id, rev, "afterAllowTraffic")); err != nil {
+		c.event(a, run.id, rev.Number, warning, "HookFailed", "afterAllowTraffic hook failed: "+err.Error())
+	}
 	if prev != nil {
 		c.drain(a, run.id, prev)
+	}
+	if bg != nil && bg.PostPromotionAnalysis != nil {
+		_ = p.record(func(ro *store.Rollout) { ro.Step = "PostPromotionAnalysis" })
+		if err := p.runAnalysis(*bg.PostPromotionAnalysis, "post-promotion analysis", p.analysisEnv(sr, prev)); err != nil {
+			c.flipBack(ctx, a, run, rev, prev, err)
+			return
+		}
 	}
 	c.finish(a, run, sr, nil, ctx)
 }
 
-// flip makes slot the active one in one snapshot swap, after recording it.
-// The slot that was active becomes warm and is stopped after scaleDownDelay.
-func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot string) (*slotRun, error) {
+// flipBack returns the traffic to prev after a failed post-promotion
+// analysis and ends the rollout as failed.
+func (c *Controller) flipBack(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, prev *slotRun, cause error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if ctx.Err() != nil { // an abort got here first
-		return nil, context.Cause(ctx)
-	}
-	sr := a.slots[slot]
-	prevSlot := a.state.ActiveSlot
-	prev := a.slots[prevSlot]
-	if prevSlot == slot {
-		prev = nil
-	}
-	delay := a.cfg.Strategy.BlueGreen.ScaleDownDelay.D()
-	err := c.save(a, func(st *store.AppState) {
-		st.ActiveSlot = slot
-		st.Slots[slot] = store.SlotState{Revision: sr.rev.Number, Phase: store.SlotActive}
-		if prev != nil {
-			st.Slots[prevSlot] = store.SlotState{Revision: prev.rev.Number, Phase: store.SlotWarm, WarmUntil: time.Now().Add(delay)}
-			st.PreviousRevision = prev.rev.Number
-		} else if prevSlot != "" && prevSlot != slot {
-			st.Slots[prevSlot] = store.SlotState{Phase: store.SlotEmpty}
-		}
-		st.Rollout.Phase = store.RolloutProgressing
-		st.Rollout.Step = "Promoted"
-	})
-	if err != nil {
-		return nil, fmt.Errorf("record flip: %w", err)
-	}
-	// The swap: from here on, new requests reach slot only.
-	c.opts.Router.SetBackend(a.name, false, sr.backend)
-	if prev != nil {
-		c.opts.Router.SetBackend(a.name, true, prev.backend)
-	} else {
-		c.opts.Router.SetBackend(a.name, true, nil)
-	}
-	run.flipped = true
-	if sr.scaleDown != nil {
-		sr.scaleDown.Stop()
-		sr.scaleDown = nil
-	}
-	if m := c.opts.Metrics; m != nil {
-		m.SetActiveSlot(a.name, slot)
-		m.Flip(a.name)
-	}
-	if prev != nil {
-		prev.scaleDown = time.AfterFunc(delay, func() { c.scaleDown(a, prevSlot, prev) })
-	}
-	return prev, nil
-}
-
-// drain waits until the requests in flight on a slot that just lost the
-// traffic have finished, up to drainTimeout.
-func (c *Controller) drain(a *app, rollout int64, prev *slotRun) {
-	a.mu.Lock()
-	timeout := a.cfg.Strategy.BlueGreen.DrainTimeout.D()
+	warm := prev != nil && a.slots[prev.backend.Slot] == prev
 	a.mu.Unlock()
-	n := prev.pool.InFlight()
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
-	defer cancel()
-	if err := prev.pool.WaitIdle(ctx); err != nil {
-		c.event(a, rollout, prev.rev.Number, warning, "DrainTimeout",
-			fmt.Sprintf("slot %s still had %d requests in flight after drainTimeout %s", prev.backend.Slot, prev.pool.InFlight(), timeout))
+	if !warm {
+		c.finish(a, run, nil, fmt.Errorf("%w; the previous revision is no longer warm: run `cutover rollback %s`", cause, a.name), ctx)
 		return
 	}
-	c.event(a, rollout, prev.rev.Number, normal, "Drained",
-		fmt.Sprintf("slot %s drained (%d requests were in flight at the flip); kept warm for rollback", prev.backend.Slot, n))
-}
-
-// scaleDown stops a warm slot whose delay has passed, unless it was put
-// back in service meanwhile.
-func (c *Controller) scaleDown(a *app, slot string, sr *slotRun) {
-	a.mu.Lock()
-	if a.slots[slot] != sr || a.state.Slots[slot].Phase != store.SlotWarm {
-		a.mu.Unlock()
+	if _, err := c.flip(context.WithoutCancel(ctx), a, run, prev.backend.Slot); err != nil {
+		c.finish(a, run, nil, fmt.Errorf("%w; flipping back failed: %v", cause, err), ctx)
 		return
 	}
-	delete(a.slots, slot)
-	err := c.save(a, func(st *store.AppState) { st.Slots[slot] = store.SlotState{Phase: store.SlotEmpty} })
-	a.mu.Unlock()
-	if err != nil {
-		c.log.Error("record scale-down", "app", a.name, "err", err)
-	}
-	c.opts.Router.SetBackend(a.name, true, nil)
-	c.stopSlot(a, 0, sr, "scaleDownDelay passed")
-}
-
-// stopSlot stops a slot's replicas and records it.
-func (c *Controller) stopSlot(a *app, rollout int64, sr *slotRun, why string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sr.teardown(ctx)
-	c.event(a, rollout, sr.rev.Number, normal, "ScaledDown",
-		fmt.Sprintf("stopped %s (revision %d) on slot %s: %s", sr.rev.Version, sr.rev.Number, sr.backend.Slot, why))
-}
-
-// finish ends a rollout. cause nil means success; otherwise a slot that
-// never got traffic is torn down and the traffic stays where it was.
-func (c *Controller) finish(a *app, run *rolloutRun, sr *slotRun, cause error, ctx context.Context) {
-	phase, reason, outcome := store.RolloutSucceeded, "RolloutSucceeded", "succeeded"
-	msg := "rollout complete"
-	if cause != nil {
-		phase, reason, outcome = store.RolloutFailed, "RolloutFailed", "failed"
-		if ctx.Err() != nil && errors.Is(context.Cause(ctx), errAborted) {
-			phase, reason, outcome = store.RolloutAborted, "RolloutAborted", "aborted"
-		}
-		msg = cause.Error()
-	}
-	a.mu.Lock()
-	ro := *a.state.Rollout
-	var teardown *slotRun
-	err := c.save(a, func(st *store.AppState) {
-		st.Rollout.Phase = phase
-		st.Rollout.Message = msg
-		if cause != nil && !run.flipped {
-			st.Slots[ro.Slot] = store.SlotState{Phase: store.SlotEmpty}
-		}
-	})
-	if err != nil {
-		c.log.Error("record rollout end", "app", a.name, "err", err)
-	}
-	if cause != nil && !run.flipped {
-		if a.slots[ro.Slot] == sr && sr != nil {
-			delete(a.slots, ro.Slot)
-			teardown = sr
-		}
-	}
-	a.run = nil
-	a.mu.Unlock()
-	if teardown != nil {
-		c.opts.Router.SetBackend(a.name, true, nil)
-		c.stopSlot(a, run.id, teardown, "rollout did not complete; traffic stayed on the stable revision")
-	}
-	if m := c.opts.Metrics; m != nil {
-		m.DeployFinished(a.name, outcome)
-	}
-	typ := normal
-	if cause != nil {
-		typ = warning
-	}
-	c.event(a, run.id, ro.Revision, typ, reason, msg)
-	close(run.done)
-}
-
-// errAborted is the cancel cause of `cutover abort`.
-var errAborted = errors.New("aborted by `cutover abort`; traffic stayed on the stable revision")
-
-// startSlot starts rev on slot and waits until every replica is ready.
-func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev store.Revision, slot string) (*slotRun, error) {
-	a.mu.Lock()
-	cfg, tgt := a.cfg, a.target
-	a.mu.Unlock()
-	spec := target.Spec{App: a.name, Slot: slot, Revision: rev.Number, Version: rev.Version,
-		Command: rev.Command, Upstreams: rev.Upstreams}
-	if p := cfg.Target.Process; p != nil {
-		spec.Replicas, spec.Env = p.Replicas, p.Env
-	}
-	inst, err := tgt.Start(ctx, spec)
-	if err != nil {
-		return nil, fmt.Errorf("start %s on slot %s: %w", rev.Version, slot, err)
-	}
-	pool := upstream.NewPool(inst.Endpoints(), upstream.HealthCheck{Path: cfg.Health.Path,
-		Interval: cfg.Health.Interval.D(), Timeout: cfg.Health.Timeout.D(),
-		HealthyThreshold: cfg.Health.HealthyThreshold, UnhealthyThreshold: cfg.Health.UnhealthyThreshold},
-		c.opts.Transport, c.log.With("app", a.name, "slot", slot))
-	pctx, stopPool := context.WithCancel(c.ctx)
-	pool.Start(pctx)
-	sr := &slotRun{rev: rev, inst: inst, pool: pool, stopPool: stopPool,
-		backend: &router.Backend{App: a.name, Slot: slot, Version: rev.Version, Pool: pool}}
-	if m := c.opts.Metrics; m != nil {
-		sr.backend.Metrics = m.Backend(a.name, slot, rev.Version)
-	}
-	c.event(a, rollout, rev.Number, normal, "SlotStarting",
-		fmt.Sprintf("started %d replica(s) of %s on slot %s; waiting for %s to pass", pool.Size(), rev.Version, slot, cfg.Health.Path))
-
-	fail := func(err error) (*slotRun, error) {
-		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		sr.teardown(tctx)
-		return nil, err
-	}
-	timeout := cfg.DeployTimeout.D()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	lastReady := -1
-	for {
-		if err := inst.Err(); err != nil {
-			return fail(fmt.Errorf("%s failed on slot %s: %w", rev.Version, slot, err))
-		}
-		ready := pool.ReadyCount()
-		if ready != lastReady && ready > 0 {
-			c.event(a, rollout, rev.Number, normal, "ReplicasReady",
-				fmt.Sprintf("%d/%d replicas of %s ready on slot %s", ready, pool.Size(), rev.Version, slot))
-		}
-		lastReady = ready
-		if ready == pool.Size() {
-			if m := c.opts.Metrics; m != nil {
-				m.SetReadyEndpoints(a.name, slot, ready)
-			}
-			return sr, nil
-		}
-		select {
-		case <-ctx.Done():
-			return fail(context.Cause(ctx))
-		case <-deadline.C:
-			return fail(fmt.Errorf("%s not ready on slot %s after deployTimeout %s: %d/%d replicas ready%s; check the replica logs or raise deployTimeout",
-				rev.Version, slot, timeout, pool.ReadyCount(), pool.Size(), lastHealthError(pool)))
-		case <-tick.C:
-		}
-	}
-}
-
-// lastHealthError names the first failing endpoint's last health error.
-func lastHealthError(p *upstream.Pool) string {
-	for _, s := range p.Status() {
-		if !s.Ready && s.LastError != "" {
-			return fmt.Sprintf(" (%s: %s)", s.URL, s.LastError)
-		}
-	}
-	return ""
-}
-
-// smoke runs the configured smoke checks against every replica of sr.
-func (c *Controller) smoke(ctx context.Context, a *app, rollout int64, sr *slotRun) error {
-	a.mu.Lock()
-	checks := a.cfg.Strategy.BlueGreen.Smoke
-	a.mu.Unlock()
-	if len(checks) == 0 {
-		return nil
-	}
-	client := &http.Client{Transport: c.opts.Transport, Timeout: 10 * time.Second}
-	for _, u := range sr.inst.Endpoints() {
-		for _, chk := range checks {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u.String(), "/")+chk.Path, nil)
-			if err != nil {
-				return fmt.Errorf("smoke check %s: %w", chk.Path, err)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return fmt.Errorf("smoke check GET %s on %s: %w", chk.Path, u, err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != chk.ExpectStatus {
-				return fmt.Errorf("smoke check GET %s on %s answered %d, want %d", chk.Path, u, resp.StatusCode, chk.ExpectStatus)
-			}
-		}
-	}
-	c.event(a, rollout, sr.rev.Number, normal, "SmokePassed",
-		fmt.Sprintf("%d smoke check(s) passed on each of %d replica(s)", len(checks), len(sr.inst.Endpoints())))
-	return nil
-}
-
-// busy refuses a new rollout while one runs. Callers hold a.mu.
-func (a *app) busy() error {
-	if a.run == nil {
-		return nil
-	}
-	if a.run.id == 0 {
-		return fmt.Errorf("%w: %s is restarting its active revision; try again in a moment", ErrConflict, a.name)
-	}
-	ro := a.state.Rollout
-	return fmt.Errorf("%w: a rollout of %s is in progress (revision %d, %s); wait for it, `cutover promote %s` or `cutover abort %s`",
-		ErrConflict, a.name, ro.Revision, ro.Step, a.name, a.name)
+	c.event(a, run.id, prev.rev.Number, warning, "RolledBack",
+		fmt.Sprintf("traffic flipped back to %s (revision %d): %v", prev.rev.Version, prev.rev.Number, cause))
+	c.finish(a, run, nil, fmt.Errorf("%w; rolled back to revision %d", cause, prev.rev.Number), ctx)
 }

@@ -44,6 +44,7 @@ type Target interface {
 // Router receives the routing snapshots the controller publishes.
 type Router interface {
 	SetBackend(app string, preview bool, b *router.Backend)
+	SetSplit(app string, s *router.Split)
 }
 
 // Options configure a Controller. Store, Router and NewTarget are required.
@@ -81,8 +82,9 @@ type Controller struct {
 	wg     sync.WaitGroup
 	bus    bus
 
-	mu   sync.Mutex
-	apps map[string]*app
+	mu     sync.Mutex
+	apps   map[string]*app
+	shared shared
 }
 
 // New returns a controller; call Start to bring the configured apps up.
@@ -103,6 +105,7 @@ func New(opts Options) *Controller {
 // revision started again. Both happen in the background; until an app is
 // ready its listener answers 503.
 func (c *Controller) Start(cfg *config.Config) error {
+	c.setShared(cfg)
 	for _, ac := range cfg.Apps {
 		if err := c.addApp(ac); err != nil {
 			return err
@@ -115,6 +118,7 @@ func (c *Controller) Start(cfg *config.Config) error {
 // settings for their next rollout, new apps are started, removed apps are
 // stopped.
 func (c *Controller) Reload(cfg *config.Config) error {
+	c.setShared(cfg)
 	keep := map[string]bool{}
 	for _, ac := range cfg.Apps {
 		keep[ac.Name] = true
@@ -176,6 +180,10 @@ func (c *Controller) Stop(ctx context.Context) {
 		}
 	}
 	wg.Wait()
+	c.mu.Lock()
+	n := c.shared.notifier
+	c.mu.Unlock()
+	n.Close(ctx)
 }
 
 func (c *Controller) addApp(ac config.App) error {

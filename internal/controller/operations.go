@@ -8,8 +8,49 @@ import (
 	"github.com/cutover/cutover/internal/store"
 )
 
-// Promote lets a rollout that waits for promotion flip the traffic.
-func (c *Controller) Promote(appName string) (store.Rollout, error) {
+// Promote moves the rollout in progress on: a blue-green rollout waiting
+// for promotion flips; a canary ends its current step (a pause above all).
+// full skips a canary's remaining steps and promotes it to 100%.
+func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
+	return c.signal(appName, "waiting for promotion", func(run *rolloutRun) {
+		run.advance = true
+		run.full = run.full || full
+		run.userPaused = false
+	})
+}
+
+// Pause holds a canary rollout at its current weight until Resume.
+func (c *Controller) Pause(appName string) (store.Rollout, error) {
+	return c.signal(appName, "to pause", func(run *rolloutRun) { run.userPaused = true })
+}
+
+// Resume continues a rollout held by Pause (or by an inconclusive analysis
+// or a passed progress deadline).
+func (c *Controller) Resume(appName string) (store.Rollout, error) {
+	return c.signal(appName, "to resume", func(run *rolloutRun) { run.userPaused, run.resume = false, true })
+}
+
+// SetWeight sets the canary's share of the traffic at once; the steps go on
+// from there.
+func (c *Controller) SetWeight(appName string, weight int) (store.Rollout, error) {
+	if weight < 0 || weight > 100 {
+		return store.Rollout{}, fmt.Errorf("%w: weight must be 0..100, not %d", ErrInvalid, weight)
+	}
+	a, err := c.app(appName)
+	if err != nil {
+		return store.Rollout{}, err
+	}
+	a.mu.Lock()
+	canary := a.state.Rollout != nil && a.state.Rollout.Strategy == "canary"
+	a.mu.Unlock()
+	if !canary {
+		return store.Rollout{}, fmt.Errorf("%w: %s has no canary rollout in progress; weights apply to canary rollouts", ErrConflict, appName)
+	}
+	return c.signal(appName, "with a canary", func(run *rolloutRun) { run.pendingWeight = &weight })
+}
+
+// signal changes the flags of app's rollout in progress and wakes it.
+func (c *Controller) signal(appName, what string, change func(run *rolloutRun)) (store.Rollout, error) {
 	a, err := c.app(appName)
 	if err != nil {
 		return store.Rollout{}, err
@@ -18,14 +59,37 @@ func (c *Controller) Promote(appName string) (store.Rollout, error) {
 	defer a.mu.Unlock()
 	run := a.run
 	if run == nil || run.id == 0 || run.flipped {
-		return store.Rollout{}, fmt.Errorf("%w: no rollout of %s is waiting for promotion; `cutover status %s` shows its state", ErrConflict, appName, appName)
+		return store.Rollout{}, fmt.Errorf("%w: no rollout of %s is in progress %s; `cutover status %s` shows its state", ErrConflict, appName, what, appName)
 	}
-	select {
-	case <-run.promote:
-	default:
-		close(run.promote)
-	}
+	change(run)
+	run.poke()
 	return *a.state.Rollout, nil
+}
+
+// Retry runs the last rollout again when it was aborted or failed, from
+// its first step, with the same revision.
+func (c *Controller) Retry(appName string) (store.Rollout, error) {
+	a, err := c.app(appName)
+	if err != nil {
+		return store.Rollout{}, err
+	}
+	a.mu.Lock()
+	last := a.state.Rollout
+	if err := a.busy(); err != nil {
+		a.mu.Unlock()
+		return store.Rollout{}, err
+	}
+	if last == nil || (last.Phase != store.RolloutAborted && last.Phase != store.RolloutFailed) {
+		a.mu.Unlock()
+		return store.Rollout{}, fmt.Errorf("%w: the last rollout of %s was not aborted or failed; nothing to retry", ErrConflict, appName)
+	}
+	n := last.Revision
+	a.mu.Unlock()
+	rev, ok, err := c.opts.Store.Revision(appName, n)
+	if err != nil || !ok {
+		return store.Rollout{}, fmt.Errorf("read revision %d: %v", n, err)
+	}
+	return c.startRollout(a, rolloutRequest{revision: &rev, version: rev.Version, cause: "retry"})
 }
 
 // Abort stops the rollout in progress before it flips: the new slot is torn
@@ -107,7 +171,7 @@ func (c *Controller) startWarmFlip(a *app, rev store.Revision, slot string) (sto
 		return store.Rollout{}, fmt.Errorf("record rollout: %w", err)
 	}
 	ctx, cancel := context.WithCancelCause(c.ctx)
-	run := &rolloutRun{id: id, cancel: cancel, promote: make(chan struct{}), done: make(chan struct{})}
+	run := newRolloutRun(id, cancel)
 	a.run = run
 	c.event(a, id, rev.Number, normal, "RollbackStarted",
 		fmt.Sprintf("rolling back to %s (revision %d), still warm on slot %s", rev.Version, rev.Number, slot))
@@ -146,9 +210,10 @@ func (c *Controller) WaitRollout(ctx context.Context, appName string, id int64) 
 }
 
 // restore starts the recorded active revision again after a restart. A
-// rollout that was in progress is recorded as aborted: its slot's replicas
-// died with the previous cutover, and the traffic never left the active
-// revision (or had already flipped, which the state records).
+// canary rollout that was in progress resumes at its recorded step and
+// weight once both revisions run again; any other rollout in progress is
+// recorded as aborted (its slot's replicas died with the previous cutover
+// and the traffic never left the active revision).
 func (c *Controller) restore(a *app) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -158,14 +223,24 @@ func (c *Controller) restore(a *app) error {
 	if err != nil || !ok {
 		return fmt.Errorf("app %s: read active revision %d: %v", a.name, n, err)
 	}
-	var interrupted *store.Rollout
+	var interrupted, resumed *store.Rollout
+	var canaryRev store.Revision
+	if ro := a.state.Rollout; ro != nil && !ro.Done() && ro.Strategy == "canary" && a.cfg.Strategy.Canary != nil {
+		if r, ok, err := c.opts.Store.Revision(a.name, ro.Revision); err == nil && ok {
+			copied := *ro
+			resumed, canaryRev = &copied, r
+		}
+	}
 	err = c.save(a, func(st *store.AppState) {
-		if st.Rollout != nil && !st.Rollout.Done() {
+		if st.Rollout != nil && !st.Rollout.Done() && resumed == nil {
 			st.Rollout.Phase = store.RolloutAborted
 			st.Rollout.Message = fmt.Sprintf("cutover restarted during this rollout; revision %d kept the traffic", n)
 			interrupted = st.Rollout
 		}
 		st.Slots[store.Other(slot)] = store.SlotState{Phase: store.SlotEmpty}
+		if resumed != nil {
+			st.Slots[resumed.Slot] = store.SlotState{Revision: resumed.Revision, Phase: store.SlotStarting}
+		}
 		st.Slots[slot] = store.SlotState{Revision: n, Phase: store.SlotStarting}
 	})
 	if err != nil {
@@ -175,33 +250,78 @@ func (c *Controller) restore(a *app) error {
 		c.event(a, interrupted.ID, interrupted.Revision, warning, "RolloutAborted", interrupted.Message)
 	}
 	ctx, cancel := context.WithCancelCause(c.ctx)
-	run := &rolloutRun{cancel: cancel, promote: make(chan struct{}), done: make(chan struct{})}
+	var id int64
+	if resumed != nil {
+		id = resumed.ID
+	}
+	run := newRolloutRun(id, cancel)
 	a.run = run
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		defer cancel(nil)
-		defer close(run.done)
-		sr, err := c.startSlot(ctx, a, 0, rev, slot)
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		a.run = nil
-		if err != nil {
-			c.event(a, 0, n, warning, "RestoreFailed",
-				fmt.Sprintf("could not start active revision %d (%s) again: %v; deploy a version with `cutover deploy %s`", n, rev.Version, err, a.name))
+		if !c.restoreActive(ctx, a, rev, slot) || resumed == nil {
+			a.mu.Lock()
+			a.run = nil
+			a.mu.Unlock()
+			close(run.done)
+			if resumed != nil {
+				c.finishInterrupted(a, resumed, "the stable revision could not be started again")
+			}
 			return
 		}
-		a.slots[slot] = sr
-		if err := c.save(a, func(st *store.AppState) {
-			st.Slots[slot] = store.SlotState{Revision: n, Phase: store.SlotActive}
-		}); err != nil {
-			c.log.Error("record restore", "app", a.name, "err", err)
+		c.event(a, id, canaryRev.Number, normal, "RolloutResumed",
+			fmt.Sprintf("resuming the canary of %s at step %d/%d, weight %d%%", canaryRev.Version, resumed.StepIndex+1, resumed.StepCount, resumed.Weight))
+		canary, err := c.startSlot(ctx, a, id, canaryRev, resumed.Slot)
+		if err != nil {
+			c.finish(a, run, nil, fmt.Errorf("resume after restart: %w", err), ctx)
+			return
 		}
-		c.opts.Router.SetBackend(a.name, false, sr.backend)
-		if m := c.opts.Metrics; m != nil {
-			m.SetActiveSlot(a.name, slot)
-		}
-		c.event(a, 0, n, normal, "Restored", fmt.Sprintf("%s (revision %d) serves again on slot %s", rev.Version, n, slot))
+		a.mu.Lock()
+		a.slots[resumed.Slot] = canary
+		_ = c.save(a, func(st *store.AppState) {
+			st.Slots[resumed.Slot] = store.SlotState{Revision: canaryRev.Number, Phase: store.SlotCanary}
+		})
+		a.mu.Unlock()
+		c.runCanary(ctx, a, run, canaryRev, resumed.Slot, canary, resumed.StepIndex)
 	}()
 	return nil
+}
+
+// restoreActive starts the active revision again and publishes it.
+func (c *Controller) restoreActive(ctx context.Context, a *app, rev store.Revision, slot string) bool {
+	sr, err := c.startSlot(ctx, a, 0, rev, slot)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		c.event(a, 0, rev.Number, warning, "RestoreFailed",
+			fmt.Sprintf("could not start active revision %d (%s) again: %v; deploy a version with `cutover deploy %s`", rev.Number, rev.Version, err, a.name))
+		return false
+	}
+	a.slots[slot] = sr
+	if err := c.save(a, func(st *store.AppState) {
+		st.Slots[slot] = store.SlotState{Revision: rev.Number, Phase: store.SlotActive}
+	}); err != nil {
+		c.log.Error("record restore", "app", a.name, "err", err)
+	}
+	c.opts.Router.SetBackend(a.name, false, sr.backend)
+	if m := c.opts.Metrics; m != nil {
+		m.SetActiveSlot(a.name, slot)
+	}
+	c.event(a, 0, rev.Number, normal, "Restored", fmt.Sprintf("%s (revision %d) serves again on slot %s", rev.Version, rev.Number, slot))
+	return true
+}
+
+// finishInterrupted records a rollout that cannot resume as aborted.
+func (c *Controller) finishInterrupted(a *app, ro *store.Rollout, why string) {
+	a.mu.Lock()
+	msg := "cutover restarted during this rollout and " + why + "; traffic stayed where it was"
+	_ = c.save(a, func(st *store.AppState) {
+		if st.Rollout != nil && st.Rollout.ID == ro.ID {
+			st.Rollout.Phase, st.Rollout.Message = store.RolloutAborted, msg
+		}
+		st.Slots[ro.Slot] = store.SlotState{Phase: store.SlotEmpty}
+	})
+	a.mu.Unlock()
+	c.event(a, ro.ID, ro.Revision, warning, "RolloutAborted", msg)
 }

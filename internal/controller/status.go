@@ -20,7 +20,13 @@ type AppStatus struct {
 	Version       string         `json:"version,omitempty"`
 	Slots         []SlotStatus   `json:"slots"`
 	Rollout       *store.Rollout `json:"rollout,omitempty"`
+	// ObservedWeight is the canary's share of the requests over the last
+	// 10 s, in percent; absent without a canary or traffic.
+	ObservedWeight *float64 `json:"observedWeight,omitempty"`
 }
+
+// observedSpan is the window behind AppStatus.ObservedWeight.
+const observedSpan = 10 * time.Second
 
 // SlotStatus is one slot of an app.
 type SlotStatus struct {
@@ -47,11 +53,16 @@ func (c *Controller) Status(appName string) (AppStatus, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := AppStatus{App: a.name, Listen: a.cfg.Listen, Hosts: a.cfg.Hosts,
-		PreviewListen: a.cfg.Strategy.BlueGreen.PreviewListen, ActiveSlot: a.state.ActiveSlot}
+	st := AppStatus{App: a.name, Listen: a.cfg.Listen, Hosts: a.cfg.Hosts, ActiveSlot: a.state.ActiveSlot}
+	if bg := a.cfg.Strategy.BlueGreen; bg != nil {
+		st.PreviewListen = bg.PreviewListen
+	}
 	if a.state.Rollout != nil {
 		ro := *a.state.Rollout
 		st.Rollout = &ro
+		if ro.Strategy == "canary" && !ro.Done() {
+			st.ObservedWeight = observedWeight(a.slots[ro.Slot], a.slots[a.state.ActiveSlot])
+		}
 	}
 	for _, name := range []string{store.Blue, store.Green} {
 		ss := a.state.Slots[name]
@@ -74,6 +85,20 @@ func (c *Controller) Status(appName string) (AppStatus, error) {
 		st.Slots = append(st.Slots, s)
 	}
 	return st, nil
+}
+
+// observedWeight is canary's share of the requests both slots got lately.
+func observedWeight(canary, stable *slotRun) *float64 {
+	if canary == nil || stable == nil {
+		return nil
+	}
+	c := canary.backend.Metrics.Window().Stats(observedSpan).Requests
+	s := stable.backend.Metrics.Window().Stats(observedSpan).Requests
+	if c+s == 0 {
+		return nil
+	}
+	w := 100 * float64(c) / float64(c+s)
+	return &w
 }
 
 // History returns app's revisions and its last limit events.

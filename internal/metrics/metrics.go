@@ -109,6 +109,7 @@ func (m *Metrics) Backend(app, slot, version string) *BackendMetrics {
 	}
 	b := &BackendMetrics{
 		duration: m.duration.WithLabelValues(app, slot, version),
+		window:   NewWindow(),
 	}
 	for i, class := range codeClasses {
 		b.codes[i] = m.requests.WithLabelValues(app, slot, version, class)
@@ -146,20 +147,33 @@ func (m *Metrics) Flip(app string) {
 	m.flips.WithLabelValues(app).Inc()
 }
 
-// BackendMetrics are the pre-resolved collectors of one app/slot/version.
+// BackendMetrics are the pre-resolved collectors of one app/slot/version
+// and its sliding Window (about 100 KiB, kept as long as the Metrics).
 // A nil *BackendMetrics records nothing.
 type BackendMetrics struct {
 	codes    [len(codeClasses)]prometheus.Counter
 	duration prometheus.Observer
+	window   *Window
+}
+
+// Window returns the backend's requests of the last 60 s, or nil for a nil
+// BackendMetrics (a nil *Window reports no traffic).
+func (b *BackendMetrics) Window() *Window {
+	if b == nil {
+		return nil
+	}
+	return b.window
 }
 
 // Observe counts one finished request with the given status code and
-// duration. Status codes outside 100..599 count as 5xx: they mean the
-// response was broken. It does not allocate.
+// duration, in the Prometheus collectors and the Window. Status codes
+// outside 100..599 count as 5xx: they mean the response was broken. It does
+// not allocate.
 func (b *BackendMetrics) Observe(status int, d time.Duration) {
 	if b == nil {
 		return
 	}
+	b.window.Record(status, d)
 	class := status/100 - 1
 	if class < 0 || class >= len(b.codes) {
 		class = len(b.codes) - 1

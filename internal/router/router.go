@@ -1,13 +1,16 @@
 // Package router is cutover's data plane: it owns the listeners, matches
 // each request to an app by listener, Host and path prefix, and proxies it
-// to a ready endpoint of the app's published backend.
+// to a ready endpoint of the app's published backend. During a canary
+// rollout an app's production traffic is split between a stable and a
+// canary backend by weight, header or cookie matches and sticky cookies,
+// and failed idempotent canary requests can be retried on stable.
 //
 // All routing state lives in one immutable snapshot behind an atomic
 // pointer. A request loads the pointer once and routes by what it finds;
-// writers (SetRoutes, SetBackend) build a whole new snapshot under a mutex
-// and swap it in. Moving an app's traffic from one slot to the other is
-// therefore one pointer store: requests never wait for the controller and
-// never see half of a change.
+// writers (SetRoutes, SetBackend, SetSplit) build a whole new snapshot
+// under a mutex and swap it in. Moving an app's traffic from one slot to
+// the other is therefore one pointer store: requests never wait for the
+// controller and never see half of a change.
 package router
 
 import (
@@ -32,7 +35,7 @@ const drainTimeout = 30 * time.Second
 
 // Backend is what serves one app on one kind of route (production or
 // preview): a revision in a slot and its endpoint pool. It must not be
-// modified once passed to SetBackend.
+// modified once passed to SetBackend or SetSplit.
 type Backend struct {
 	App     string
 	Slot    string
@@ -77,7 +80,7 @@ type Router struct {
 	// mu serializes writers; requests never take it.
 	mu        sync.Mutex
 	routes    []Route
-	backends  map[backendKey]*Backend
+	splits    map[backendKey]*splitState
 	listeners map[string]*listener   // by Route.Listen
 	draining  map[*listener]struct{} // removed, shutting down in the background
 	closed    bool
@@ -122,7 +125,7 @@ func New(opts Options) *Router {
 	}
 	r := &Router{
 		log:       log,
-		backends:  make(map[backendKey]*Backend),
+		splits:    make(map[backendKey]*splitState),
 		listeners: make(map[string]*listener),
 		draining:  make(map[*listener]struct{}),
 	}
@@ -191,24 +194,58 @@ func (r *Router) SetRoutes(routes []Route) error {
 	return nil
 }
 
-// SetBackend publishes b as the backend of app's production routes
+// SetBackend publishes b as the only backend of app's production routes
 // (preview false) or preview routes (preview true). A nil b means the app
-// has nothing ready there: its requests get 503. The change is one atomic
+// has nothing ready there: its requests get 503. For production it is the
+// same as SetSplit(app, &Split{Stable: b}). The change is one atomic
 // snapshot swap: once SetBackend returns, no new request reaches the
-// previous backend (see listenerHandler.ServeHTTP), and requests already in it are counted
-// by its pool's InFlight, so the caller can wait for them with WaitIdle.
+// previous backend (see listenerHandler.acquire), and requests already in
+// it are counted by its pool's InFlight, so the caller can wait for them
+// with WaitIdle.
 func (r *Router) SetBackend(app string, preview bool, b *Backend) {
+	if !preview {
+		r.SetSplit(app, &Split{Stable: b})
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	key := backendKey{app, preview}
 	if b != nil && b.Pool == nil {
 		r.log.Error("backend without endpoint pool; serving 503 instead", "app", app, "slot", b.Slot, "version", b.Version)
-		b = nil
 	}
-	if b == nil {
-		delete(r.backends, key)
+	r.setSplit(backendKey{app, true}, newSplitState(&Split{Stable: b}))
+}
+
+// SetSplit publishes s as the split of app's production traffic between a
+// stable and a canary backend; a nil s, or one without Stable, means the
+// app has nothing ready (503). A split that fails Validate sends all
+// traffic to Stable, and the problem is logged: validate before calling.
+// Like SetBackend it is one atomic snapshot swap: once SetSplit returns,
+// no new request reaches a backend that is not in s, and the requests
+// still in a removed backend are counted by its pool's InFlight. Each call
+// starts the weighted sequence anew.
+func (r *Router) SetSplit(app string, s *Split) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s != nil {
+		err := s.Validate()
+		switch {
+		case err == nil:
+		case s.Stable == nil || s.Stable.Pool == nil:
+			r.log.Error("traffic split without a usable stable backend; serving 503 instead", "app", app, "err", err)
+		default:
+			r.log.Error("invalid traffic split; serving everything from the stable backend until a valid split is set",
+				"app", app, "err", err)
+		}
+	}
+	r.setSplit(backendKey{app, false}, newSplitState(s))
+}
+
+// setSplit stores st (nil removes) and publishes. r.mu must be held.
+func (r *Router) setSplit(key backendKey, st *splitState) {
+	if st == nil {
+		delete(r.splits, key)
 	} else {
-		r.backends[key] = b
+		r.splits[key] = st
 	}
 	r.publish()
 }
@@ -216,7 +253,7 @@ func (r *Router) SetBackend(app string, preview bool, b *Backend) {
 // publish swaps in a snapshot of the current routes and backends. r.mu must
 // be held.
 func (r *Router) publish() {
-	r.snap.Store(newSnapshot(r.routes, r.backends))
+	r.snap.Store(newSnapshot(r.routes, r.splits))
 }
 
 // Addr returns the address the listener for listen is bound to, or nil if

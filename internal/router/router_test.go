@@ -38,7 +38,27 @@ type slot struct {
 func newSlot(t testing.TB, name string) *slot {
 	t.Helper()
 	s := &slot{name: name, slowStarted: make(chan struct{}), release: make(chan struct{})}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.start(t, http.HandlerFunc(s.serve))
+	return s
+}
+
+// newSlotWith is a slot whose replica answers /healthz itself and
+// everything else with h.
+func newSlotWith(t testing.TB, name string, h http.Handler) *slot {
+	t.Helper()
+	s := &slot{name: name}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(http.ResponseWriter, *http.Request) {})
+	mux.Handle("/", h)
+	s.start(t, mux)
+	return s
+}
+
+// start runs h as the slot's replica behind a started pool and waits until
+// the pool is ready.
+func (s *slot) start(t testing.TB, h http.Handler) {
+	t.Helper()
+	s.srv = httptest.NewServer(h)
 	t.Cleanup(s.srv.Close)
 
 	u, err := url.Parse(s.srv.URL)
@@ -54,8 +74,7 @@ func newSlot(t testing.TB, name string) *slot {
 	if err := s.pool.WaitAllReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.backend = &Backend{App: "web", Slot: name, Version: "v-" + name, Pool: s.pool}
-	return s
+	s.backend = &Backend{App: "web", Slot: s.name, Version: "v-" + s.name, Pool: s.pool}
 }
 
 func (s *slot) serve(w http.ResponseWriter, r *http.Request) {

@@ -15,16 +15,17 @@ type snapshot struct {
 	tables map[string][]routeEntry
 }
 
-// routeEntry is one Route with its backend resolved at publish time.
+// routeEntry is one Route with its backends resolved at publish time.
 type routeEntry struct {
 	hosts   []string // lower case, no port, no trailing dot; empty matches every host
 	prefix  string
 	app     string
 	preview bool
-	backend *Backend // nil: the app has no revision for this kind of route yet
+	split   *splitState // nil: the app has no revision for this kind of route yet
 }
 
-// backendKey names one published backend: an app's production or preview one.
+// backendKey names one published split: an app's production or preview
+// one. A preview split only ever has a stable backend.
 type backendKey struct {
 	app     string
 	preview bool
@@ -32,14 +33,14 @@ type backendKey struct {
 
 // newSnapshot resolves routes against backends. routes must have passed
 // validateRoutes.
-func newSnapshot(routes []Route, backends map[backendKey]*Backend) *snapshot {
+func newSnapshot(routes []Route, splits map[backendKey]*splitState) *snapshot {
 	s := &snapshot{tables: make(map[string][]routeEntry)}
 	for _, rt := range routes {
 		e := routeEntry{
 			prefix:  normalPrefix(rt.PathPrefix),
 			app:     rt.App,
 			preview: rt.Preview,
-			backend: backends[backendKey{rt.App, rt.Preview}],
+			split:   splits[backendKey{rt.App, rt.Preview}],
 		}
 		for _, h := range rt.Hosts {
 			e.hosts = append(e.hosts, normalHost(h))

@@ -38,6 +38,7 @@ const (
 	SlotEmpty    = "empty"    // nothing runs
 	SlotStarting = "starting" // replicas are starting, not yet ready
 	SlotPreview  = "preview"  // ready, reachable on the preview listener only
+	SlotCanary   = "canary"   // gets a share of production traffic
 	SlotActive   = "active"   // gets production traffic
 	SlotWarm     = "warm"     // previous revision kept running for instant rollback
 )
@@ -61,13 +62,28 @@ const (
 
 // Rollout is one attempt to move an app to a new revision.
 type Rollout struct {
-	ID        int64     `json:"id"`
-	Revision  int       `json:"revision"`
-	Version   string    `json:"version"`
-	Slot      string    `json:"slot"`
-	Phase     string    `json:"phase"`
-	Step      string    `json:"step,omitempty"`
-	Message   string    `json:"message,omitempty"`
+	ID       int64  `json:"id"`
+	Revision int    `json:"revision"`
+	Version  string `json:"version"`
+	Slot     string `json:"slot"`
+	Phase    string `json:"phase"`
+	Step     string `json:"step,omitempty"`
+	Message  string `json:"message,omitempty"`
+	// Strategy is blueGreen or canary.
+	Strategy string `json:"strategy,omitempty"`
+	// StableRevision had the traffic when the rollout started.
+	StableRevision int `json:"stableRevision,omitempty"`
+	// StepIndex is the canary step being run (0-based); StepCount the
+	// number of steps.
+	StepIndex int `json:"stepIndex"`
+	StepCount int `json:"stepCount,omitempty"`
+	// Weight is the canary's set share of the traffic, in percent.
+	Weight int `json:"weight"`
+	// PauseReason says why a Paused rollout waits: AwaitingPromotion,
+	// PausedByUser, Inconclusive or ProgressDeadlineExceeded.
+	PauseReason string `json:"pauseReason,omitempty"`
+	// Analysis is the last analysis verdict, in one line.
+	Analysis  string    `json:"analysis,omitempty"`
 	StartedAt time.Time `json:"startedAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }

@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkCanaryFailureDetection measures how fast builtin analysis takes a
+// failing canary out: a canary at 10% of a fixed 1000 rps load starts to
+// answer 500 (to all requests, or to 10%), and the benchmark reports the time
+// from the first 500 a client saw to the last request the canary answered,
+// and how many requests failed as the clients saw them (retryOnStable on).
+//
+//	go test ./e2e -run x -bench CanaryFailureDetection -benchtime 1x
+func BenchmarkCanaryFailureDetection(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		failRate string
+	}{{"all-500", "1"}, {"10pct-500", "0.1"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for range b.N {
+				detectOnce(b, tc.failRate)
+			}
+		})
+	}
+}
+
+func detectOnce(b *testing.B, failRate string) {
+	s := newSetup(b)
+	s.Strategy = `      canary:
+        steps:
+          - setWeight: 10
+          - pause: {}
+        retryOnStable: true
+        analysis: {templates: [fast]}`
+	s.Top = `analysisTemplates:
+  - name: fast
+    metrics:
+      - name: success-rate
+        provider: {builtin: {metric: successRate, window: 1s}}
+        interval: 100ms
+        successCondition: result >= 0.95
+        failureCondition: result < 0.95
+        inconclusiveLimit: 100000
+        minSamples: 10`
+	s.writeConfig(b)
+	s.serve(b)
+	waitServing(b, s.appURL(), "v1", 20*time.Second)
+
+	// Deploy the canary healthy; it pauses at 10%.
+	s.mustCLI(b, "deploy", "web", "--version", "v2", "--no-wait")
+	st := s.waitRollout(b, "the canary at 10%", 30*time.Second, paused("AwaitingPromotion"))
+	var canaryURLs []string
+	for _, sl := range st.Slots {
+		if sl.Name == st.Rollout.Slot {
+			for _, r := range sl.Replicas {
+				canaryURLs = append(canaryURLs, r.URL)
+			}
+		}
+	}
+
+	// A fixed 1000 rps load from 32 keep-alive clients.
+	var firstFail, lastCanary atomic.Int64
+	var sent, failed atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	const rate, workers = 1000, 32
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	jobs := make(chan struct{}, rate)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
+			for range jobs {
+				start := time.Now().UnixNano()
+				resp, err := client.Get(s.appURL())
+				sent.Add(1)
+				if err != nil {
+					failed.Add(1)
+					firstFail.CompareAndSwap(0, start)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+					firstFail.CompareAndSwap(0, start)
+				}
+				if resp.Header.Get("X-Version") == "v2" {
+					lastCanary.Store(start)
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				select {
+				case jobs <- struct{}{}:
+				default: // the clients fell behind; the rate drops
+				}
+			}
+		}
+	}()
+	time.Sleep(2 * time.Second) // healthy canary traffic fills the window
+	breakAt := time.Now()
+	for _, u := range canaryURLs {
+		resp, err := http.Post(strings.TrimSuffix(u, "/")+"/admin/fail-rate?value="+failRate, "text/plain", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	s.waitRollout(b, "the abort", 15*time.Second, phase("Failed"))
+	time.Sleep(time.Second) // requests after the abort must all reach stable
+	cancel()
+	wg.Wait()
+	last := time.Unix(0, lastCanary.Load())
+	b.ReportMetric(float64(last.Sub(breakAt).Milliseconds()), "ms-break-to-stable")
+	if ff := firstFail.Load(); ff != 0 {
+		b.ReportMetric(float64(last.Sub(time.Unix(0, ff)).Milliseconds()), "ms-first-client-failure-to-stable")
+	}
+	b.ReportMetric(float64(failed.Load()), "failed-requests")
+	b.ReportMetric(float64(sent.Load()), "requests")
+}

@@ -1,0 +1,121 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// stepsExample is a canary step list to show when there is none.
+const stepsExample = "steps: [{setWeight: 20}, {pause: {duration: 1m}}, {setWeight: 50}, {pause: {}}]"
+
+func (c *Canary) validate(d *document, path string, templates templateIndex) {
+	if len(c.Steps) == 0 {
+		d.add(path+".steps", "list what to do in order, such as "+stepsExample, "no steps")
+	}
+	for i := range c.Steps {
+		c.Steps[i].validate(d, fmt.Sprintf("%s.steps[%d]", path, i), templates)
+	}
+	if c.Analysis != nil {
+		c.Analysis.validate(d, path+".analysis", templates)
+	}
+	if s := c.StickySessions; s != nil && !isToken(s.Cookie) {
+		d.add(path+".stickySessions.cookie", "use letters, digits and '-', such as cutover-slot, or leave it out for cutover-slot",
+			"%q is not a cookie name", s.Cookie)
+	}
+	checkNotNegative(d, path+".scaleDownDelay", c.ScaleDownDelay)
+	checkNotNegative(d, path+".abortScaleDownDelay", c.AbortScaleDownDelay)
+	checkNotNegative(d, path+".drainTimeout", c.DrainTimeout)
+}
+
+// actions names the actions s sets, in the order of the type's fields.
+func (s *CanaryStep) actions() []string {
+	var names []string
+	for _, a := range []struct {
+		name string
+		set  bool
+	}{
+		{"setWeight", s.SetWeight != nil},
+		{"pause", s.Pause != nil},
+		{"analysis", s.Analysis != nil},
+		{"setHeaderRoute", s.SetHeaderRoute != nil},
+		{"setCookieRoute", s.SetCookieRoute != nil},
+	} {
+		if a.set {
+			names = append(names, a.name)
+		}
+	}
+	return names
+}
+
+func (s *CanaryStep) validate(d *document, path string, templates templateIndex) {
+	switch actions := s.actions(); len(actions) {
+	case 0:
+		d.add(path, "write exactly one of setWeight, pause, analysis, setHeaderRoute or setCookieRoute, such as - setWeight: 20",
+			"the step does nothing")
+	case 1:
+	default:
+		d.add(path, "split it into one step per action, in the order they should happen",
+			"the step sets %s; a step does exactly one thing", andList(actions))
+	}
+	if w := s.SetWeight; w != nil && (*w < 0 || *w > 100) {
+		d.add(path+".setWeight", "use a percentage from 0 to 100", "%d is out of range", *w)
+	}
+	if p := s.Pause; p != nil && p.Duration < 0 {
+		d.add(path+".pause.duration", "write a positive duration such as 1m, or leave it out to wait for `cutover promote`",
+			"%s is negative", p.Duration)
+	}
+	if s.Analysis != nil {
+		s.Analysis.validate(d, path+".analysis", templates)
+	}
+	if s.SetHeaderRoute != nil {
+		s.SetHeaderRoute.validate(d, path+".setHeaderRoute", "header", "X-Canary")
+	}
+	if s.SetCookieRoute != nil {
+		s.SetCookieRoute.validate(d, path+".setCookieRoute", "cookie", "canary")
+	}
+}
+
+// validate checks a match on a header or cookie (kind), whose example
+// name goes in hints.
+func (m *RouteMatch) validate(d *document, path, kind, example string) {
+	switch {
+	case m.Name == "":
+		d.add(path+".name", fmt.Sprintf("write the %s's name, such as name: %s", kind, example), "missing")
+	case !isToken(m.Name):
+		d.add(path+".name", fmt.Sprintf("use letters, digits and '-', such as %s", example), "%q is not a %s name", m.Name, kind)
+	}
+	var given []string
+	for _, f := range []struct{ name, value string }{{"value", m.Value}, {"prefix", m.Prefix}, {"regex", m.Regex}} {
+		if f.value != "" {
+			given = append(given, f.name)
+		}
+	}
+	switch len(given) {
+	case 0:
+		d.add(path, fmt.Sprintf("add value: (the exact %s value), prefix: or regex:", kind), "no value, prefix or regex to match")
+	case 1:
+	default:
+		d.add(path, "keep exactly one of value, prefix and regex", "%s are set", andList(given))
+	}
+	if m.Regex != "" {
+		if _, err := regexp.Compile(m.Regex); err != nil {
+			d.add(path+".regex", "write a Go regular expression (RE2 syntax), such as ^(beta|internal)$",
+				"%q does not compile: %v", m.Regex, err)
+		}
+	}
+}
+
+// isToken reports whether s is a valid HTTP header or cookie name (an
+// RFC 9110 token).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,291 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/cutover/cutover/internal/analysis"
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/hooks"
+	"github.com/cutover/cutover/internal/router"
+	"github.com/cutover/cutover/internal/store"
+)
+
+// The canary strategy, step by step:
+//
+//	record revision and rollout → beforeInstall hooks → start the canary on
+//	the idle slot and wait until it is ready → afterInstall hooks → start
+//	the background analysis → run the steps in order (setWeight, pause,
+//	analysis, setHeaderRoute, setCookieRoute), each recorded before it acts
+//	→ confirmPromotion gate and beforeAllowTraffic hooks → the canary becomes
+//	stable (one snapshot swap) → afterAllowTraffic hooks → drain → keep the
+//	old stable warm for scaleDownDelay.
+//
+// A failed analysis, hook or progress deadline aborts: one swap sends all
+// traffic back to stable, and the canary is stopped after
+// abortScaleDownDelay. `cutover promote` ends the current step (a pause
+// above all), `promote --full` skips to 100%, `pause`/`resume` hold the
+// rollout where it is, `set-weight` changes the weight at once.
+
+// canaryRun is one canary rollout's working state, owned by its goroutine.
+type canaryRun struct {
+	*progress
+	stable *slotRun
+	canary *slotRun
+
+	steps   []config.CanaryStep
+	weight  int
+	matches []router.Match
+}
+
+// runCanary carries a recorded canary rollout from step startStep (with the
+// canary already running when canary is non-nil, after a restart) to its end.
+func (c *Controller) runCanary(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, slot string, canary *slotRun, startStep int) {
+	a.mu.Lock()
+	cfg := a.cfg
+	stable := a.slots[a.state.ActiveSlot]
+	weight := a.state.Rollout.Weight
+	a.mu.Unlock()
+	cr := &canaryRun{progress: newProgress(ctx, c, a, run, cfg, rev), stable: stable, canary: canary,
+		steps: cfg.Strategy.Canary.Steps, weight: weight}
+	cr.onWake = cr.applyPendingWeight
+	if err := cr.execute(slot, startStep); err != nil {
+		cr.abort(err)
+		return
+	}
+}
+
+func (cr *canaryRun) execute(slot string, startStep int) error {
+	c, a := cr.c, cr.a
+	if cr.canary == nil {
+		if err := cr.hooks("beforeInstall", cr.cfg.Hooks.BeforeInstall); err != nil {
+			return err
+		}
+		sr, err := c.startSlot(cr.ctx, a, cr.run.id, cr.rev, slot)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.slots[slot] = sr
+		err = c.save(a, func(st *store.AppState) {
+			st.Slots[slot] = store.SlotState{Revision: cr.rev.Number, Phase: store.SlotCanary}
+		})
+		a.mu.Unlock()
+		cr.canary = sr
+		if err != nil {
+			return fmt.Errorf("record state: %w", err)
+		}
+		if err := cr.hooks("afterInstall", cr.cfg.Hooks.AfterInstall); err != nil {
+			return err
+		}
+	}
+	c.opts.Router.SetBackend(a.name, true, cr.canary.backend)
+	// Routes set by steps already done (before a restart) apply again.
+	for _, st := range cr.steps[:startStep] {
+		cr.addRoute(st)
+	}
+	cr.publish()
+
+	bgCtx, stopBackground := context.WithCancel(cr.ctx)
+	defer stopBackground()
+	if ref := cr.cfg.Strategy.Canary.Analysis; ref != nil {
+		go func() {
+			res := analysis.Run(bgCtx, c.templates(), *ref, cr.analysisEnv(cr.canary, cr.stable), nil)
+			if bgCtx.Err() == nil {
+				cr.background <- res
+			}
+		}()
+	}
+
+	for i := startStep; i < len(cr.steps); i++ {
+		if cr.fullPromotion() {
+			break
+		}
+		step := cr.steps[i]
+		if err := cr.record(func(ro *store.Rollout) {
+			ro.StepIndex, ro.Step, ro.Phase, ro.PauseReason = i, stepName(step), store.RolloutProgressing, ""
+		}); err != nil {
+			return err
+		}
+		cr.resetDeadline()
+		c.event(a, cr.run.id, cr.rev.Number, normal, "Step", fmt.Sprintf("step %d/%d: %s", i+1, len(cr.steps), describeStep(step)))
+		c.notify(a, hooks.EventStep, cr.run.id, cr.rev, fmt.Sprintf("step %d/%d: %s", i+1, len(cr.steps), describeStep(step)))
+		if err := cr.holdWhileUserPaused(); err != nil {
+			return err
+		}
+		if err := cr.runStep(step); err != nil {
+			return err
+		}
+	}
+	return cr.promote()
+}
+
+// runStep carries out one step.
+func (cr *canaryRun) runStep(step config.CanaryStep) error {
+	switch {
+	case step.SetWeight != nil:
+		w := *step.SetWeight
+		if w > cr.weight {
+			if err := cr.gate("confirmTrafficIncrease", cr.cfg.Hooks.ConfirmTrafficIncrease); err != nil {
+				return err
+			}
+		}
+		return cr.setWeight(w)
+	case step.Pause != nil:
+		if d := step.Pause.Duration.D(); d > 0 {
+			return cr.wait(time.After(d), false)
+		}
+		return cr.pauseFor("AwaitingPromotion", fmt.Sprintf("paused; run `cutover promote %s` to go on", cr.a.name))
+	case step.Analysis != nil:
+		return cr.runAnalysis(*step.Analysis, "step analysis", cr.analysisEnv(cr.canary, cr.stable))
+	case step.SetHeaderRoute != nil, step.SetCookieRoute != nil:
+		cr.addRoute(step)
+		cr.publish()
+		return nil
+	}
+	return nil
+}
+
+// setWeight sends w percent of the traffic to the canary and records it.
+func (cr *canaryRun) setWeight(w int) error {
+	if err := cr.record(func(ro *store.Rollout) { ro.Weight = w }); err != nil {
+		return err
+	}
+	cr.weight = w
+	cr.publish()
+	cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "WeightSet", fmt.Sprintf("canary %s gets %d%% of the traffic", cr.rev.Version, w))
+	return nil
+}
+
+// applyPendingWeight applies a `cutover set-weight` that arrived meanwhile.
+func (cr *canaryRun) applyPendingWeight() error {
+	cr.a.mu.Lock()
+	w := cr.run.pendingWeight
+	cr.run.pendingWeight = nil
+	cr.a.mu.Unlock()
+	if w == nil || cr.canary == nil {
+		return nil
+	}
+	return cr.setWeight(*w)
+}
+
+// publish swaps in the router's split for the current weight and routes.
+func (cr *canaryRun) publish() {
+	cc := cr.cfg.Strategy.Canary
+	s := &router.Split{Canary: cr.canary.backend, Weight: cr.weight, Matches: cr.matches, RetryOnStable: cc.RetryOnStable}
+	if cr.stable != nil {
+		s.Stable = cr.stable.backend
+	}
+	if cc.StickySessions != nil {
+		s.StickyCookie = cc.StickySessions.Cookie
+	}
+	cr.c.opts.Router.SetSplit(cr.a.name, s)
+}
+
+func (cr *canaryRun) addRoute(step config.CanaryStep) {
+	var m router.Match
+	var rm *config.RouteMatch
+	switch {
+	case step.SetHeaderRoute != nil:
+		rm = step.SetHeaderRoute
+		m.Header = rm.Name
+	case step.SetCookieRoute != nil:
+		rm = step.SetCookieRoute
+		m.Cookie = rm.Name
+	default:
+		return
+	}
+	m.Exact, m.Prefix = rm.Value, rm.Prefix
+	if rm.Regex != "" {
+		m.Regex = regexp.MustCompile(rm.Regex) // validated with the config
+	}
+	cr.matches = append(cr.matches, m)
+}
+
+// promote makes the canary the stable revision.
+func (cr *canaryRun) promote() error {
+	if err := cr.gate("confirmPromotion", cr.cfg.Hooks.ConfirmPromotion); err != nil {
+		return err
+	}
+	if err := cr.hooks("beforeAllowTraffic", cr.cfg.Hooks.BeforeAllowTraffic); err != nil {
+		return err
+	}
+	if err := cr.record(func(ro *store.Rollout) { ro.Weight, ro.StepIndex = 100, len(cr.steps) }); err != nil {
+		return err
+	}
+	c, a := cr.c, cr.a
+	prev, err := c.flip(cr.ctx, a, cr.run, cr.canary.backend.Slot)
+	if err != nil {
+		return err
+	}
+	c.event(a, cr.run.id, cr.rev.Number, normal, "Promoted",
+		fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", cr.rev.Version, cr.rev.Number, cr.canary.backend.Slot))
+	c.notify(a, hooks.EventPromoted, cr.run.id, cr.rev, cr.rev.Version+" promoted")
+	if err := hooks.RunAll(cr.ctx, cr.cfg.Hooks.AfterAllowTraffic, cr.hookInfo("afterAllowTraffic"),
+		c.hookPayload(a, cr.run.id, cr.rev, "afterAllowTraffic")); err != nil {
+		// The traffic has moved; a late hook failure is reported, and
+		// `cutover rollback` is one flip away.
+		c.event(a, cr.run.id, cr.rev.Number, warning, "HookFailed", "afterAllowTraffic hook failed: "+err.Error())
+	}
+	if prev != nil {
+		c.drain(a, cr.run.id, prev)
+	}
+	c.finish(a, cr.run, cr.canary, nil, cr.ctx)
+	return nil
+}
+
+// abort sends all traffic back to stable in one swap, runs the rollback
+// hooks and ends the rollout; the canary stays up for abortScaleDownDelay.
+func (cr *canaryRun) abort(cause error) {
+	c, a := cr.c, cr.a
+	if cr.stable != nil {
+		c.opts.Router.SetBackend(a.name, false, cr.stable.backend)
+	}
+	if cr.canary != nil {
+		c.event(a, cr.run.id, cr.rev.Number, warning, "CanaryAborted",
+			fmt.Sprintf("all traffic back to stable; canary %s is stopped after abortScaleDownDelay %s", cr.rev.Version,
+				cr.cfg.Strategy.Canary.AbortScaleDownDelay.D()))
+	}
+	hctx, cancel := context.WithTimeout(c.ctx, time.Minute)
+	defer cancel()
+	if err := hooks.RunAll(hctx, cr.cfg.Hooks.Rollback, cr.hookInfo("rollback"), c.hookPayload(a, cr.run.id, cr.rev, "rollback")); err != nil {
+		c.event(a, cr.run.id, cr.rev.Number, warning, "HookFailed", "rollback hook failed: "+err.Error())
+	}
+	c.finishKeeping(a, cr.run, cr.canary, cause, cr.ctx, cr.cfg.Strategy.Canary.AbortScaleDownDelay.D())
+}
+
+func stepName(s config.CanaryStep) string {
+	switch {
+	case s.SetWeight != nil:
+		return "setWeight"
+	case s.Pause != nil:
+		return "pause"
+	case s.Analysis != nil:
+		return "analysis"
+	case s.SetHeaderRoute != nil:
+		return "setHeaderRoute"
+	case s.SetCookieRoute != nil:
+		return "setCookieRoute"
+	}
+	return "unknown"
+}
+
+func describeStep(s config.CanaryStep) string {
+	switch {
+	case s.SetWeight != nil:
+		return fmt.Sprintf("setWeight %d%%", *s.SetWeight)
+	case s.Pause != nil && s.Pause.Duration > 0:
+		return fmt.Sprintf("pause %s", s.Pause.Duration.D())
+	case s.Pause != nil:
+		return "pause until `cutover promote`"
+	case s.Analysis != nil:
+		return fmt.Sprintf("analysis %v", s.Analysis.Templates)
+	case s.SetHeaderRoute != nil:
+		return fmt.Sprintf("header %s routes to the canary", s.SetHeaderRoute.Name)
+	case s.SetCookieRoute != nil:
+		return fmt.Sprintf("cookie %s routes to the canary", s.SetCookieRoute.Name)
+	}
+	return "unknown step"
+}
