@@ -147,6 +147,13 @@ func TestHeaderRouteReachesCanaryAtWeightZero(t *testing.T) {
 	if got := count(t, s.appURL(), 50); got["200 v1"] != 50 {
 		t.Fatalf("without header at weight 0: %v", got)
 	}
+	r := s.mustCLI(t, "abort", "web")
+	if !strings.Contains(r.stdout, "Aborted") {
+		t.Fatalf("abort: %s", r.stdout)
+	}
+	if got := count(t, s.appURL(), 50, "X-Canary", "true"); got["200 v1"] != 50 {
+		t.Fatalf("after abort the header route must be gone: %v", got)
+	}
 }
 
 func TestStickyClientsKeepTheirVersion(t *testing.T) {
