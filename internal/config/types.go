@@ -12,6 +12,10 @@ type Config struct {
 	AnalysisTemplates []AnalysisTemplate `yaml:"analysisTemplates"`
 	// Notifications send rollout events to webhooks.
 	Notifications []Notification `yaml:"notifications"`
+	// Server holds the settings of every app listener.
+	Server Server `yaml:"server"`
+	// ACME gets certificates automatically for apps with tls.acme.
+	ACME *ACME `yaml:"acme"`
 
 	// File is the path the config was read from (for messages).
 	File string `yaml:"-"`
@@ -51,6 +55,108 @@ type App struct {
 	ProgressDeadlineAbort *bool `yaml:"progressDeadlineAbort"`
 	// Hooks run at lifecycle points of every rollout.
 	Hooks Hooks `yaml:"hooks"`
+	// TLS makes the app's listener serve HTTPS.
+	TLS *TLS `yaml:"tls"`
+	// Upstream tunes how the router talks to the app's replicas.
+	Upstream Upstream `yaml:"upstream"`
+}
+
+// Server holds listener settings shared by every app listener.
+type Server struct {
+	// ReadHeaderTimeout bounds reading a request's headers (slow-client
+	// protection); default 10s.
+	ReadHeaderTimeout Duration `yaml:"readHeaderTimeout"`
+	// ReadTimeout bounds reading a whole request; default 0 (none, so
+	// uploads and streams are not cut).
+	ReadTimeout Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds writing a response; default 0 (none).
+	WriteTimeout Duration `yaml:"writeTimeout"`
+	// IdleTimeout closes idle client keep-alive connections; default 120s.
+	IdleTimeout Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes limits request headers (431 beyond); default 64 KiB.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+	// MaxBodyBytes limits request bodies (413 beyond); default 0 (none).
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For and Forwarded headers
+	// are kept and extended; from others they are replaced.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	// Via adds a Via header to requests and responses; default false.
+	Via bool `yaml:"via"`
+	// RequestID generates X-Request-Id when a request has none; default true.
+	RequestID *bool `yaml:"requestId"`
+	// AccessLog logs requests (structured); off by default.
+	AccessLog AccessLog `yaml:"accessLog"`
+}
+
+// AccessLog configures the request log.
+type AccessLog struct {
+	Enabled bool `yaml:"enabled"`
+	// Sample is the fraction of requests logged (0..1); default 1.
+	Sample *float64 `yaml:"sample"`
+}
+
+// ACME configures automatic certificates (RFC 8555).
+type ACME struct {
+	// Directory is the ACME directory URL; default Let's Encrypt's.
+	Directory string `yaml:"directory"`
+	Email     string `yaml:"email"`
+	// CacheDir keeps certificates and the account key; default DATA/acme.
+	CacheDir string `yaml:"cacheDir"`
+	// RootCAs is a PEM file of CAs trusted for the directory (a test CA).
+	RootCAs string `yaml:"rootCAs"`
+	// HTTPListen serves HTTP-01 challenges (and redirects the rest to
+	// HTTPS); default none (TLS-ALPN-01 on the TLS listener).
+	HTTPListen string `yaml:"httpListen"`
+}
+
+// TLS makes an app listener serve HTTPS. Apps sharing a listener must all
+// have TLS or none.
+type TLS struct {
+	// Certificates are chosen by SNI among the app's hosts; reloaded from
+	// disk on `cutover reload` / SIGHUP.
+	Certificates []Certificate `yaml:"certificates"`
+	// ACME gets certificates for the app's hosts automatically.
+	ACME bool `yaml:"acme"`
+	// RedirectFrom is a plain-HTTP address whose requests are redirected to
+	// the HTTPS listener (308).
+	RedirectFrom string `yaml:"redirectFrom"`
+}
+
+// Certificate is a PEM certificate chain and its key.
+type Certificate struct {
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// Upstream tunes the router's connections to an app's replicas.
+type Upstream struct {
+	// Protocol is http1 (default) or h2c (HTTP/2 without TLS, for gRPC).
+	Protocol string `yaml:"protocol"`
+	// LoadBalancing is roundRobin (default) or leastRequests (power of two
+	// choices on requests in flight).
+	LoadBalancing string `yaml:"loadBalancing"`
+	// ConnectTimeout bounds dialing a replica; default 5s.
+	ConnectTimeout Duration `yaml:"connectTimeout"`
+	// ResponseHeaderTimeout bounds waiting for a replica's response
+	// headers; default 60s.
+	ResponseHeaderTimeout Duration `yaml:"responseHeaderTimeout"`
+	// IdleConnTimeout closes idle connections to replicas; default 90s.
+	IdleConnTimeout Duration `yaml:"idleConnTimeout"`
+	// Retries: a request that failed to connect, or an idempotent one whose
+	// connection was reset before any response byte, is retried this many
+	// times on another ready replica; default 1, 0 disables.
+	Retries *int `yaml:"retries"`
+	// PassiveHealth ejects replicas that fail live requests.
+	PassiveHealth PassiveHealth `yaml:"passiveHealth"`
+}
+
+// PassiveHealth ejects a replica after consecutive failed requests; the
+// active health check brings it back after EjectFor.
+type PassiveHealth struct {
+	// ConsecutiveFailures before ejection; default 3, 0 disables.
+	ConsecutiveFailures *int `yaml:"consecutiveFailures"`
+	// EjectFor is the back-off before the replica may return; default 10s.
+	EjectFor Duration `yaml:"ejectFor"`
 }
 
 // Target says where revisions run: exactly one of Process or Static.

@@ -82,6 +82,11 @@ func (cr *canaryRun) execute(slot string, startStep int) error {
 		}
 	}
 	c.opts.Router.SetBackend(a.name, true, cr.canary.backend)
+	if startStep == 0 {
+		if err := cr.hooks("afterAllowTestTraffic", cr.cfg.Hooks.AfterAllowTestTraffic); err != nil {
+			return err
+		}
+	}
 	// Routes set by steps already done (before a restart) apply again.
 	for _, st := range cr.steps[:startStep] {
 		cr.addRoute(st)
