@@ -140,7 +140,7 @@ func (cr *canaryRun) runStep(step config.CanaryStep) error {
 		return cr.setWeight(w)
 	case step.Pause != nil:
 		if d := step.Pause.Duration.D(); d > 0 {
-			return cr.wait(time.After(d), false)
+			return cr.wait(d, false)
 		}
 		return cr.pauseFor("AwaitingPromotion", fmt.Sprintf("paused; run `cutover promote %s` to go on", cr.a.name))
 	case step.Analysis != nil:

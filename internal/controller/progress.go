@@ -54,12 +54,40 @@ func (e *abortError) Error() string { return e.msg }
 func (p *progress) runAnalysis(ref config.AnalysisRef, what string, env analysis.Env) error {
 	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
-	done := make(chan analysis.Result, 1)
-	go func() { done <- analysis.Run(ctx, p.c.templates(), ref, env, nil) }()
+	var res analysis.Result
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res = analysis.Run(ctx, p.c.templates(), ref, env, nil)
+	}()
+	skipped := false
+	err := p.await(done, true, func() bool {
+		skipped = p.takeAdvance()
+		return skipped
+	})
+	switch {
+	case err != nil:
+		return err
+	case skipped:
+		p.c.event(p.a, p.run.id, p.rev.Number, normal, "AnalysisSkipped", what+" skipped by `cutover promote`")
+		return nil
+	}
+	return p.verdict(res, what)
+}
+
+// await blocks until done is closed (nil), the rollout is aborted (its
+// cause), or a poke makes onPoke report true (nil). Meanwhile a failed
+// background analysis ends the wait with an abort, and, when bounded, so
+// does the progress deadline.
+func (p *progress) await(done <-chan struct{}, bounded bool, onPoke func() bool) error {
 	for {
+		var deadline <-chan time.Time
+		if bounded {
+			deadline = time.After(time.Until(p.deadline))
+		}
 		select {
-		case res := <-done:
-			return p.verdict(res, what)
+		case <-done:
+			return nil
 		case <-p.ctx.Done():
 			return context.Cause(p.ctx)
 		case res := <-p.background:
@@ -70,11 +98,10 @@ func (p *progress) runAnalysis(ref config.AnalysisRef, what string, env analysis
 			if err := p.woke(); err != nil {
 				return err
 			}
-			if p.takeAdvance() {
-				p.c.event(p.a, p.run.id, p.rev.Number, normal, "AnalysisSkipped", what+" skipped by `cutover promote`")
+			if onPoke() {
 				return nil
 			}
-		case <-time.After(time.Until(p.deadline)):
+		case <-deadline:
 			if err := p.deadlinePassed(); err != nil {
 				return err
 			}
@@ -107,70 +134,46 @@ func (p *progress) pauseFor(reason, msg string) error {
 	}
 	p.c.event(p.a, p.run.id, p.rev.Number, normal, "Paused", msg)
 	p.c.notify(p.a, hooks.EventPaused, p.run.id, p.rev, msg)
-	if err := p.wait(nil, true); err != nil {
+	if err := p.wait(0, true); err != nil {
 		return err
 	}
 	p.resetDeadline()
 	return p.record(func(ro *store.Rollout) { ro.Phase, ro.PauseReason = store.RolloutProgressing, "" })
 }
 
-// wait blocks until timer fires, `cutover promote` (or resume, when human)
-// moves the rollout on, or the rollout is aborted. Background analysis keeps
-// judging meanwhile.
-func (p *progress) wait(timer <-chan time.Time, human bool) error {
-	for {
-		select {
-		case <-timer:
-			return nil
-		case <-p.ctx.Done():
-			return context.Cause(p.ctx)
-		case res := <-p.background:
-			if err := p.verdict(res, "background analysis"); err != nil {
-				return err
-			}
-		case <-p.run.wake:
-			if err := p.woke(); err != nil {
-				return err
-			}
-			if p.takeAdvance() || (human && p.takeResume()) || p.fullPromotion() {
-				return nil
-			}
-		}
+// wait blocks for d (forever when 0) unless `cutover promote` (or resume,
+// when human) moves the rollout on first or it is aborted.
+func (p *progress) wait(d time.Duration, human bool) error {
+	var done chan struct{}
+	if d > 0 {
+		done = make(chan struct{})
+		t := time.AfterFunc(d, func() { close(done) })
+		defer t.Stop()
 	}
+	return p.await(done, false, func() bool {
+		return p.takeAdvance() || (human && p.takeResume()) || p.fullPromotion()
+	})
 }
 
 // holdWhileUserPaused waits while `cutover pause` holds the rollout.
 func (p *progress) holdWhileUserPaused() error {
-	p.a.mu.Lock()
-	paused := p.run.userPaused
-	p.a.mu.Unlock()
-	if !paused {
+	if !p.userPaused() {
 		return nil
 	}
 	if err := p.record(func(ro *store.Rollout) { ro.Phase, ro.PauseReason = store.RolloutPaused, "PausedByUser" }); err != nil {
 		return err
 	}
-	for {
-		select {
-		case <-p.ctx.Done():
-			return context.Cause(p.ctx)
-		case res := <-p.background:
-			if err := p.verdict(res, "background analysis"); err != nil {
-				return err
-			}
-		case <-p.run.wake:
-			if err := p.woke(); err != nil {
-				return err
-			}
-			p.a.mu.Lock()
-			paused = p.run.userPaused
-			p.a.mu.Unlock()
-			if !paused {
-				p.resetDeadline()
-				return p.record(func(ro *store.Rollout) { ro.Phase, ro.PauseReason = store.RolloutProgressing, "" })
-			}
-		}
+	if err := p.await(nil, false, func() bool { return !p.userPaused() }); err != nil {
+		return err
 	}
+	p.resetDeadline()
+	return p.record(func(ro *store.Rollout) { ro.Phase, ro.PauseReason = store.RolloutProgressing, "" })
+}
+
+func (p *progress) userPaused() bool {
+	p.a.mu.Lock()
+	defer p.a.mu.Unlock()
+	return p.run.userPaused
 }
 
 // gate runs gate hooks until they pass, retrying every 2 s, bounded by the
