@@ -1,0 +1,341 @@
+#!/usr/bin/env bash
+# bench/run.sh: compare cutover's proxy with a direct connection to the same
+# backend and with nginx in front of it, then count failed requests while
+# cutover flips between two versions 20 times. See BENCHMARKS.md.
+#
+# Needs: go, wrk, curl; nginx is optional (its row is skipped without it).
+# Installs nothing. Everything listens on 127.0.0.1; every process it starts
+# is stopped on exit. About 2 minutes with the defaults.
+#
+# Environment (defaults in brackets):
+#   DURATION       seconds of each wrk run [10]
+#   RATE           fixed request rate for the latency runs, req/s [2000]
+#   LOAD_DURATION  seconds of each fixed-rate run [10]
+#   FLIP_RATE      request rate during the flips, req/s [500]
+#   FLIPS          flips: 1 deploy + FLIPS-1 rollbacks [20]
+#   FLIP_PAUSE     seconds between flips, so each version serves a while [0.25]
+#   CUTOVER_BIN    use this cutover binary instead of building ./cmd/cutover
+#   NGINX          nginx binary [nginx from PATH, else /usr/sbin/nginx]; "none" skips it
+#   KEEP_TMP=1     keep the temp dir (configs, logs) for a look afterwards
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+RATE=${RATE:-2000}
+LOAD_DURATION=${LOAD_DURATION:-10}
+FLIP_RATE=${FLIP_RATE:-500}
+FLIPS=${FLIPS:-20}
+FLIP_PAUSE=${FLIP_PAUSE:-0.25}
+CONNECTIONS=64
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/bench/out
+CUTOVER=$OUT/cutover
+LOADGEN=$OUT/loadgen
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+for tool in go wrk curl; do
+  command -v "$tool" >/dev/null || die "$tool not found; install it (Debian: apt-get install $tool; Go from go.dev/dl)"
+done
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+[[ $NGINX != none && -x $NGINX ]] || NGINX=
+
+mkdir -p "$OUT"
+if [[ -n ${CUTOVER_BIN:-} ]]; then
+  [[ -x $CUTOVER_BIN ]] || die "CUTOVER_BIN=$CUTOVER_BIN is not an executable file"
+  CUTOVER=$(cd "$(dirname "$CUTOVER_BIN")" && pwd)/$(basename "$CUTOVER_BIN")
+else
+  say "building cutover into bench/out/"
+  go build -o "$CUTOVER" ./cmd/cutover || die "go build ./cmd/cutover failed; fix the build or pass CUTOVER_BIN=path/to/cutover"
+fi
+go build -o "$LOADGEN" ./bench/loadgen || die "go build ./bench/loadgen failed"
+
+# Anything else running skews every column; say so in the results.
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cutover-bench.XXXXXX")
+PIDS=()
+
+# cleanup stops the processes this script started, newest first: SIGTERM,
+# then SIGKILL for any still running after 20 s.
+cleanup() {
+  local pid i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${PIDS[i]}" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for ((i = 0; i < 200; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [[ ${KEEP_TMP:-} == 1 ]]; then
+    say "kept $TMP"
+  else
+    rm -rf "$TMP"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start LOG CMD...: runs CMD in the background, output to LOG; the pid is in
+# $! and recorded for cleanup.
+start() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 &
+  PIDS+=($!)
+}
+
+# free_port VAR: a port on 127.0.0.1 that nothing listens on, not handed out
+# before in this run (racy like any port probe, but good enough here).
+USED_PORTS=" "
+free_port() {
+  local p i
+  for ((i = 0; i < 100; i++)); do
+    p=$((20000 + RANDOM % 40000))
+    [[ $USED_PORTS == *" $p "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      USED_PORTS+="$p "
+      printf -v "$1" '%s' "$p"
+      return
+    fi
+  done
+  die "no free port on 127.0.0.1 after 100 tries"
+}
+
+# wait_body URL TEXT SECONDS LOG: wait until URL answers with TEXT in its body.
+wait_body() {
+  local url=$1 text=$2 deadline=$((SECONDS + $3)) log=$4
+  until curl -fsS --max-time 1 "$url" 2>/dev/null | grep -q "$text"; do
+    if ((SECONDS >= deadline)); then
+      tail -n 20 "$log" >&2 || true
+      die "$url did not answer with \"$text\" within $3 s (log above: $log)"
+    fi
+    sleep 0.1
+  done
+}
+
+# json_num FILE KEY: a top-level number from loadgen's JSON (no jq needed).
+json_num() { grep -o "\"$2\":[0-9.e+-]*" "$1" | head -n1 | cut -d: -f2; }
+# json_obj FILE KEY: a flat object from loadgen's JSON as "k=v, k=v".
+json_obj() {
+  grep -o "\"$2\":{[^}]*}" "$1" | sed -e "s/^\"$2\"://" -e 's/[{}"]//g' -e 's/:/=/g' -e 's/,/, /g'
+}
+# ratio A B: A/B to two decimals, or n/a.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+# wrk_ms UNIT_VALUE: wrk's "612.00us" / "1.23ms" / "1.01s" in ms.
+wrk_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+    printf "%.2f", n }'
+}
+
+NOTES=()
+
+# measure NAME URL: wrk for throughput, then loadgen at RATE for latency.
+# Sets RPS[NAME], WRK50/WRK99[NAME], P50/P99[NAME].
+declare -A RPS WRK50 WRK99 P50 P99
+measure() {
+  local name=$1 url=$2 w="$TMP/wrk-$1.txt" j="$TMP/load-$1.json"
+  say "$name: wrk -t2 -c$CONNECTIONS -d${DURATION}s"
+  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency "$url" >"$w"
+  RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$w")
+  WRK50[$name]=$(wrk_ms "$(awk '$1 == "50%" { print $2 }' "$w")")
+  WRK99[$name]=$(wrk_ms "$(awk '$1 == "99%" { print $2 }' "$w")")
+  if grep -qE 'Socket errors|Non-2xx' "$w"; then
+    NOTES+=("$name wrk: $(grep -E 'Socket errors|Non-2xx' "$w" | sed 's/^ *//' | paste -sd ';' -)")
+  fi
+  sleep 1
+  say "$name: loadgen -rate $RATE -duration ${LOAD_DURATION}s"
+  "$LOADGEN" -rate "$RATE" -duration "${LOAD_DURATION}s" -connections "$CONNECTIONS" "$url" >"$j"
+  P50[$name]=$(json_num "$j" p50_ms)
+  P99[$name]=$(json_num "$j" p99_ms)
+  local failed missed
+  failed=$(json_num "$j" failed)
+  missed=$(json_num "$j" missed)
+  if ((failed + missed > 0)); then
+    NOTES+=("$name at $RATE req/s: $failed failed, $missed missed of $(json_num "$j" sent) sent ($(json_obj "$j" errors))")
+  fi
+  sleep 1
+}
+
+# --- a. the backend, reached directly -------------------------------------
+free_port APP_PORT
+start "$TMP/sample-app.log" "$CUTOVER" sample-app --addr "127.0.0.1:$APP_PORT" --version v1
+wait_body "http://127.0.0.1:$APP_PORT/" version=v1 10 "$TMP/sample-app.log"
+
+# --- b. cutover in front of it (static target) ----------------------------
+free_port PROXY_PORT
+free_port ADMIN_PORT
+cat >"$TMP/static.yaml" <<EOF
+admin: {listen: "127.0.0.1:$ADMIN_PORT"}
+apps:
+  - name: bench
+    listen: "127.0.0.1:$PROXY_PORT"
+    version: v1
+    target:
+      static:
+        upstreams: ["http://127.0.0.1:$APP_PORT"]
+    health: {path: /health}
+EOF
+start "$TMP/cutover-static.log" "$CUTOVER" serve -c "$TMP/static.yaml" --data-dir "$TMP/data-static" --log-level warn
+wait_body "http://127.0.0.1:$PROXY_PORT/" version=v1 30 "$TMP/cutover-static.log"
+
+# --- c. nginx in front of it ----------------------------------------------
+if [[ -n $NGINX ]]; then
+  free_port NGINX_PORT
+  mkdir -p "$TMP/nginx"
+  # A root master would hand its workers to "nobody"; keep them as us.
+  user_line=""
+  ((EUID == 0)) && user_line="user $(id -un) $(id -gn);"
+  cat >"$TMP/nginx/nginx.conf" <<EOF
+$user_line
+worker_processes 2;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/client_body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  upstream sample {
+    server 127.0.0.1:$APP_PORT;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://sample;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+  start "$TMP/nginx/stderr.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log"
+  wait_body "http://127.0.0.1:$NGINX_PORT/" version=v1 10 "$TMP/nginx/error.log"
+else
+  say "nginx not found: its row is skipped"
+fi
+
+# --- d. throughput and latency --------------------------------------------
+measure direct "http://127.0.0.1:$APP_PORT/"
+measure cutover "http://127.0.0.1:$PROXY_PORT/"
+if [[ -n $NGINX ]]; then
+  measure nginx "http://127.0.0.1:$NGINX_PORT/"
+fi
+
+# --- e. flips under load (process target, 2 replicas) ---------------------
+free_port FLIP_PORT
+free_port FLIP_ADMIN_PORT
+cat >"$TMP/process.yaml" <<EOF
+admin: {listen: "127.0.0.1:$FLIP_ADMIN_PORT"}
+apps:
+  - name: bench
+    listen: "127.0.0.1:$FLIP_PORT"
+    version: v1
+    target:
+      process:
+        command: ["$CUTOVER", sample-app, --version, "\${VERSION}"]
+        replicas: 2
+    health: {path: /health}
+    strategy:
+      blueGreen:
+        scaleDownDelay: 10m
+EOF
+start "$TMP/cutover-process.log" "$CUTOVER" serve -c "$TMP/process.yaml" --data-dir "$TMP/data-process" --log-level warn
+wait_body "http://127.0.0.1:$FLIP_PORT/" version=v1 60 "$TMP/cutover-process.log"
+export CUTOVER_ADMIN="http://127.0.0.1:$FLIP_ADMIN_PORT"
+# flip_count: cutover's own count of flips (it counts the first start too).
+flip_count() {
+  curl -fsS --max-time 2 "$CUTOVER_ADMIN/metrics" | awk '/^cutover_flips_total\{app="bench"\}/ { print $2 }'
+}
+flips_before=$(flip_count)
+
+say "flips: loadgen at $FLIP_RATE req/s while cutover deploys v2, then rolls back $((FLIPS - 1)) times"
+FLIP_JSON=$TMP/load-flips.json
+start "$FLIP_JSON" "$LOADGEN" -rate "$FLIP_RATE" -duration 110s -connections 16 "http://127.0.0.1:$FLIP_PORT/"
+LOADGEN_PID=$!
+sleep 1
+flips_done=0
+flip_ms=()
+for ((i = 1; i <= FLIPS; i++)); do
+  if ((i == 1)); then
+    verb=(deploy bench --version v2)
+  else
+    verb=(rollback bench)
+  fi
+  t0=$(date +%s%N)
+  if ! timeout 60 "$CUTOVER" "${verb[@]}" >>"$TMP/flips.log" 2>&1; then
+    NOTES+=("flip $i (cutover ${verb[*]}) failed: $(tail -n 1 "$TMP/flips.log") (KEEP_TMP=1 keeps the logs)")
+    break
+  fi
+  flip_ms+=($((($(date +%s%N) - t0) / 1000000)))
+  flips_done=$i
+  ((SECONDS < 150)) || { NOTES+=("flips stopped after $i: time budget"); break; }
+  sleep "$FLIP_PAUSE"
+done
+sleep 0.5
+kill -INT "$LOADGEN_PID"
+for ((i = 0; i < 100; i++)); do
+  kill -0 "$LOADGEN_PID" 2>/dev/null || break
+  sleep 0.1
+done
+wait "$LOADGEN_PID" || die "loadgen failed during the flips: $(cat "$FLIP_JSON")"
+flip_metric=$(awk -v a="$(flip_count)" -v b="$flips_before" 'BEGIN { print a - b }')
+# The deploy waits for new replicas; the rollbacks are the flips proper. Each
+# is timed from starting the CLI to its exit.
+rollback_median=$(printf '%s\n' "${flip_ms[@]:1}" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }')
+
+# --- f. report ------------------------------------------------------------
+row() {
+  local name=$1
+  if [[ -z ${RPS[$name]:-} ]]; then
+    printf '| %s | skipped (nginx not found) | | | | | | | |\n' "$name"
+    return
+  fi
+  local vs_nginx=n/a p99_vs_nginx=n/a
+  if [[ -n ${RPS[nginx]:-} ]]; then
+    vs_nginx=$(ratio "${RPS[$name]}" "${RPS[nginx]}")
+    p99_vs_nginx=$(ratio "${P99[$name]}" "${P99[nginx]}")
+  fi
+  printf '| %s | %.0f | %s | %s | %s / %s | %.2f | %.2f | %s | %s |\n' "$name" "${RPS[$name]}" \
+    "$(ratio "${RPS[$name]}" "${RPS[direct]}")" "$vs_nginx" "${WRK50[$name]}" "${WRK99[$name]}" \
+    "${P50[$name]}" "${P99[$name]}" "$(ratio "${P99[$name]}" "${P99[direct]}")" "$p99_vs_nginx"
+}
+{
+  printf '<!-- bench/run.sh, %s; %s CPUs (%s); load average at start %s; %s; %s; %s -->\n' \
+    "$(date -u +%FT%TZ)" "$(nproc)" "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+    "$LOAD_AT_START" "$(go version | cut -d' ' -f3)" \
+    "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)" "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 || echo 'nginx absent')"
+  echo
+  printf '| target | req/s (wrk) | req/s vs direct | req/s vs nginx | wrk p50 / p99 ms | p50 ms at %s req/s | p99 ms at %s req/s | p99 vs direct | p99 vs nginx |\n' "$RATE" "$RATE"
+  echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+  row direct
+  row cutover
+  row nginx
+  echo
+  printf 'Flips: %s of %s (1 deploy + %s rollbacks; cutover_flips_total rose by %s) under %s req/s over 2 replicas: **%s failed of %s sent** (missed %s); versions seen: %s; each rollback command took %s ms (median, CLI start to exit).\n' \
+    "$flips_done" "$FLIPS" "$((flips_done > 0 ? flips_done - 1 : 0))" "${flip_metric:-?}" "$FLIP_RATE" \
+    "$(json_num "$FLIP_JSON" failed)" "$(json_num "$FLIP_JSON" sent)" "$(json_num "$FLIP_JSON" missed)" \
+    "$(json_obj "$FLIP_JSON" by_version)" "$rollback_median"
+  if [[ -n $(json_obj "$FLIP_JSON" errors) ]]; then
+    echo
+    echo "Errors during the flips: $(json_obj "$FLIP_JSON" errors)"
+  fi
+  [[ -n $NGINX ]] || { echo; echo "nginx was not found, so its row and the vs-nginx ratios are skipped."; }
+  for n in "${NOTES[@]}"; do
+    echo
+    echo "Note: $n"
+  done
+} | tee "$OUT/results.md"
+say "written to bench/out/results.md in $SECONDS s"
