@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -81,6 +82,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var ee *exitError
 	var problems config.Problems
+	var apiErr *api.Error
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
@@ -88,6 +90,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case isFlagError(err), strings.HasPrefix(err.Error(), "unknown command"):
 		return exitUsage
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest:
+		return exitUsage // the server found the request itself wrong
 	}
 	return exitFailure
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/hooks"
@@ -100,6 +101,9 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 	}
 	c.event(a, run.id, rev.Number, normal, "Promoted", fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", rev.Version, rev.Number, slot))
 	c.notify(a, hooks.EventPromoted, run.id, rev, rev.Version+" promoted")
+	if strings.HasPrefix(rev.Cause, "rollback") {
+		c.rollbackHooks(a, run.id, rev)
+	}
 	if err := hooks.RunAll(ctx, cfg.Hooks.AfterAllowTraffic, p.hookInfo("afterAllowTraffic"), c.hookPayload(a, run.id, rev, "afterAllowTraffic")); err != nil {
 		c.event(a, run.id, rev.Number, warning, "HookFailed", "afterAllowTraffic hook failed: "+err.Error())
 	}
@@ -132,5 +136,6 @@ func (c *Controller) flipBack(ctx context.Context, a *app, run *rolloutRun, rev 
 	}
 	c.event(a, run.id, prev.rev.Number, warning, "RolledBack",
 		fmt.Sprintf("traffic flipped back to %s (revision %d): %v", prev.rev.Version, prev.rev.Number, cause))
+	c.rollbackHooks(a, run.id, rev)
 	c.finish(a, run, nil, fmt.Errorf("%w; rolled back to revision %d", cause, prev.rev.Number), ctx)
 }

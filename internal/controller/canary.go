@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"time"
 
 	"github.com/cutover/cutover/internal/analysis"
 	"github.com/cutover/cutover/internal/config"
@@ -253,11 +252,7 @@ func (cr *canaryRun) abort(cause error) {
 			fmt.Sprintf("all traffic back to stable; canary %s is stopped after abortScaleDownDelay %s", cr.rev.Version,
 				cr.cfg.Strategy.Canary.AbortScaleDownDelay.D()))
 	}
-	hctx, cancel := context.WithTimeout(c.ctx, time.Minute)
-	defer cancel()
-	if err := hooks.RunAll(hctx, cr.cfg.Hooks.Rollback, cr.hookInfo("rollback"), c.hookPayload(a, cr.run.id, cr.rev, "rollback")); err != nil {
-		c.event(a, cr.run.id, cr.rev.Number, warning, "HookFailed", "rollback hook failed: "+err.Error())
-	}
+	c.rollbackHooks(a, cr.run.id, cr.rev)
 	c.finishKeeping(a, cr.run, cr.canary, cause, cr.ctx, cr.cfg.Strategy.Canary.AbortScaleDownDelay.D())
 }
 

@@ -179,7 +179,7 @@ func (c *Controller) startWarmFlip(a *app, rev store.Revision, slot string) (sto
 	go func() {
 		defer c.wg.Done()
 		defer cancel(nil)
-		c.promoteSlot(ctx, a, run, slot, "RolledBack")
+		c.rollbackFlip(ctx, a, run, slot)
 	}()
 	return ro, nil
 }

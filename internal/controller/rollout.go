@@ -156,9 +156,9 @@ func (c *Controller) startRollout(a *app, req rolloutRequest) (store.Rollout, er
 	return ro, nil
 }
 
-// promoteSlot flips traffic to slot, drains the slot that had it and ends
-// the rollout.
-func (c *Controller) promoteSlot(ctx context.Context, a *app, run *rolloutRun, slot, reason string) {
+// rollbackFlip flips traffic back to a warm slot, runs the rollback hooks,
+// drains the slot that had the traffic and ends the rollout.
+func (c *Controller) rollbackFlip(ctx context.Context, a *app, run *rolloutRun, slot string) {
 	a.mu.Lock()
 	sr := a.slots[slot]
 	a.mu.Unlock()
@@ -167,12 +167,29 @@ func (c *Controller) promoteSlot(ctx context.Context, a *app, run *rolloutRun, s
 		c.finish(a, run, sr, err, ctx)
 		return
 	}
-	msg := fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", sr.rev.Version, sr.rev.Number, slot)
-	c.event(a, run.id, sr.rev.Number, normal, reason, msg)
+	c.event(a, run.id, sr.rev.Number, normal, "RolledBack",
+		fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", sr.rev.Version, sr.rev.Number, slot))
+	c.rollbackHooks(a, run.id, sr.rev)
 	if prev != nil {
 		c.drain(a, run.id, prev)
 	}
 	c.finish(a, run, sr, nil, ctx)
+}
+
+// rollbackHooks runs the app's rollback hooks once the traffic went back;
+// a failure is recorded, not acted on.
+func (c *Controller) rollbackHooks(a *app, rollout int64, rev store.Revision) {
+	a.mu.Lock()
+	cfg := a.cfg
+	a.mu.Unlock()
+	if len(cfg.Hooks.Rollback) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
+	defer cancel()
+	if err := hooks.RunAll(ctx, cfg.Hooks.Rollback, c.hookInfo(a, cfg, rev, "rollback"), c.hookPayload(a, rollout, rev, "rollback")); err != nil {
+		c.event(a, rollout, rev.Number, warning, "HookFailed", "rollback hook failed: "+err.Error())
+	}
 }
 
 // flip makes slot the active one in one snapshot swap, after recording it.
