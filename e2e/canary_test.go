@@ -414,3 +414,29 @@ func TestPostPromotionAnalysisFailureFlipsBack(t *testing.T) {
 		t.Fatalf("after flip back: %v", got)
 	}
 }
+
+func TestPrePromotionAnalysisFailureKeepsTrafficOnStable(t *testing.T) {
+	s := newSetup(t)
+	s.Strategy = fmt.Sprintf(`      blueGreen:
+        previewListen: "%s"
+        prePromotionAnalysis: {templates: [smoke]}`, s.Preview)
+	s.Top = `analysisTemplates:
+  - name: smoke
+    metrics:
+      - name: preview-check
+        provider: {web: {url: "http://127.0.0.1:1/never", timeout: 200ms}}
+        interval: 100ms
+        count: 1
+        successCondition: result == true
+        consecutiveErrorLimit: 1`
+	s.writeConfig(t)
+	s.serve(t)
+	waitServing(t, s.appURL(), "v1", 20*time.Second)
+	r := s.cli(t, "deploy", "web", "--version", "v2")
+	if r.code != 1 || !strings.Contains(r.stderr, "pre-promotion analysis") || !strings.Contains(r.stderr, "preview-check") {
+		t.Fatalf("failed pre-promotion analysis: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := count(t, s.appURL(), 20); got["200 v1"] != 20 {
+		t.Fatalf("traffic moved: %v", got)
+	}
+}
