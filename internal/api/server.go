@@ -47,6 +47,9 @@ type Options struct {
 	Metrics http.Handler
 	// Reload re-reads the config; nil answers 501.
 	Reload func() error
+	// Upgrade hands the listeners to a new cutover process and returns once
+	// it is ready (or the upgrade failed); nil answers 501.
+	Upgrade func() error
 	// Version is reported by /v1/version.
 	Version string
 	Logger  *slog.Logger
@@ -99,6 +102,7 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("POST /v1/apps/{app}/abort", s.abort)
 	mux.HandleFunc("POST /v1/apps/{app}/rollback", s.rollback)
 	mux.HandleFunc("POST /v1/reload", s.reload)
+	mux.HandleFunc("POST /v1/upgrade", s.upgrade)
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}
@@ -251,6 +255,22 @@ func (s *server) reload(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})
+}
+
+func (s *server) upgrade(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Upgrade == nil {
+		writeError(w, http.StatusNotImplemented, "upgrade is not available")
+		return
+	}
+	if err := s.opts.Upgrade(); err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, controller.ErrConflict) {
+			code = http.StatusConflict
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"upgraded": true})
 }
 
 // startAndFollow starts a rollout. With ?watch=true it streams the rollout's

@@ -139,7 +139,7 @@ Start with "cutover demo", then "cutover serve -c cutover.yaml".`,
 	root.AddCommand(
 		newServe(g), newValidate(g), newDeploy(g), newPromote(g), newAbort(g), newRollback(g),
 		newStatus(g), newHistory(g), newReload(g), newVersion(g), newDemo(g), newSampleApp(),
-		newSetWeight(g), newPause(g), newResume(g), newRetry(g),
+		newSetWeight(g), newPause(g), newResume(g), newRetry(g), newUpgrade(g),
 	)
 	return root
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/cutover/cutover/internal/daemon"
 )
 
+// drainTimeout bounds a shutdown: requests in flight get this long.
+const drainTimeout = 30 * time.Second
+
 func newServe(g *globals) *cobra.Command {
 	var cfgPath, dataDir, logLevel string
 	cmd := &cobra.Command{
@@ -22,7 +25,11 @@ func newServe(g *globals) *cobra.Command {
 start each app's configured version is deployed to the blue slot; after a
 restart the recorded active revision is served again.
 SIGHUP (or "cutover reload") re-reads the config; an invalid one is refused and
-the running one stays. SIGINT/SIGTERM drain requests in flight and stop.`,
+the running one stays. SIGINT/SIGTERM drain requests in flight and stop.
+SIGUSR2 (or "cutover upgrade") starts a new process of the binary at the same
+path and hands it the listeners: it restarts the replicas, takes over once they
+are ready, and this process drains and exits 0. <data-dir>/cutover.pid holds
+the PID of the process that serves.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -30,36 +37,45 @@ the running one stays. SIGINT/SIGTERM drain requests in flight and stop.`,
 				return usageErrorf("--log-level must be debug, info, warn or error")
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			d, err := daemon.Start(daemon.Options{ConfigPath: cfgPath, DataDir: dataDir, Version: version(), Logger: log})
+			d, err := daemon.Start(daemon.Options{ConfigPath: cfgPath, DataDir: dataDir, Version: version(), Logger: log, Upgrades: true})
 			if err != nil {
 				return err
 			}
 			sig := make(chan os.Signal, 2)
-			signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+			signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR2)
 			defer signal.Stop(sig)
+			shutdown := func() {
+				ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+				defer cancel()
+				d.Shutdown(ctx)
+			}
 			for {
 				select {
 				case s := <-sig:
-					if s == syscall.SIGHUP {
+					switch s {
+					case syscall.SIGHUP:
 						if err := d.Reload(); err != nil {
 							log.Error("reload refused", "err", err)
 						}
 						continue
+					case syscall.SIGUSR2:
+						if err := d.Upgrade(); err != nil {
+							log.Error("upgrade refused", "err", err)
+						}
+						continue
 					}
 					log.Info("shutting down: draining requests in flight", "signal", s.String())
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					d.Shutdown(ctx)
-					cancel()
+					shutdown()
+					return nil
+				case <-d.Upgraded():
+					log.Info("upgraded: a new process serves; draining requests in flight", "pid", os.Getpid())
+					shutdown()
 					return nil
 				case <-cmd.Context().Done():
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					d.Shutdown(ctx)
-					cancel()
+					shutdown()
 					return nil
 				case err := <-d.Done():
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					d.Shutdown(ctx)
-					cancel()
+					shutdown()
 					return err
 				}
 			}

@@ -14,12 +14,37 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+// defaultServer is the server block of a file that leaves it out.
+func defaultServer() Server {
+	return Server{
+		ReadHeaderTimeout: Duration(10 * time.Second),
+		IdleTimeout:       Duration(120 * time.Second),
+		MaxHeaderBytes:    65536,
+		RequestID:         ptr(true),
+		AccessLog:         AccessLog{Sample: ptr(1.0)},
+	}
+}
+
+// defaultUpstream is the upstream block of an app that leaves it out.
+func defaultUpstream() Upstream {
+	return Upstream{
+		Protocol:              "http1",
+		LoadBalancing:         "roundRobin",
+		ConnectTimeout:        Duration(5 * time.Second),
+		ResponseHeaderTimeout: Duration(60 * time.Second),
+		IdleConnTimeout:       Duration(90 * time.Second),
+		Retries:               ptr(1),
+		PassiveHealth:         PassiveHealth{ConsecutiveFailures: ptr(3), EjectFor: Duration(10 * time.Second)},
+	}
+}
+
 // wantFull is testdata/full.yaml with every default applied; dir is the
 // absolute testdata directory.
 func wantFull(dir string) *Config {
 	return &Config{
-		File:  filepath.Join("testdata", "full.yaml"),
-		Admin: Admin{Listen: "0.0.0.0:9901", Token: "s3cret-token"},
+		File:   filepath.Join("testdata", "full.yaml"),
+		Admin:  Admin{Listen: "0.0.0.0:9901", Token: "s3cret-token"},
+		Server: defaultServer(),
 		Apps: []App{
 			{
 				Name:       "web",
@@ -54,6 +79,7 @@ func wantFull(dir string) *Config {
 				DeployTimeout:         Duration(2 * time.Minute),
 				ProgressDeadline:      Duration(10 * time.Minute),
 				ProgressDeadlineAbort: ptr(true),
+				Upstream:              defaultUpstream(),
 			},
 			{
 				Name:       "api",
@@ -79,6 +105,7 @@ func wantFull(dir string) *Config {
 				DeployTimeout:         Duration(time.Minute),
 				ProgressDeadline:      Duration(10 * time.Minute),
 				ProgressDeadlineAbort: ptr(true),
+				Upstream:              defaultUpstream(),
 			},
 		},
 	}
@@ -150,6 +177,7 @@ func TestParseFillsEveryDefaultOfAMinimalApp(t *testing.T) {
 		DeployTimeout:         Duration(60 * time.Second),
 		ProgressDeadline:      Duration(10 * time.Minute),
 		ProgressDeadlineAbort: ptr(true),
+		Upstream:              defaultUpstream(),
 	}
 	if c.Admin.Listen != "127.0.0.1:9901" {
 		t.Errorf("admin.listen = %q, want the default 127.0.0.1:9901", c.Admin.Listen)
@@ -313,8 +341,9 @@ func TestProblemStringLeavesOutAnEmptyHint(t *testing.T) {
 func wantCanary() *Config {
 	defaultHealth := Health{Path: "/", Interval: Duration(time.Second), Timeout: Duration(time.Second), HealthyThreshold: 1, UnhealthyThreshold: 2}
 	return &Config{
-		File:  filepath.Join("testdata", "canary.yaml"),
-		Admin: Admin{Listen: "127.0.0.1:9901"},
+		File:   filepath.Join("testdata", "canary.yaml"),
+		Admin:  Admin{Listen: "127.0.0.1:9901"},
+		Server: defaultServer(),
 		AnalysisTemplates: []AnalysisTemplate{
 			{
 				Name: "success-rate",
@@ -397,6 +426,7 @@ func wantCanary() *Config {
 				DeployTimeout:         Duration(time.Minute),
 				ProgressDeadline:      Duration(5 * time.Minute),
 				ProgressDeadlineAbort: ptr(false),
+				Upstream:              defaultUpstream(),
 				Hooks: Hooks{
 					BeforeInstall: []Hook{{Name: "migrate", Command: []string{"./migrate.sh", "up"}, Timeout: Duration(2 * time.Minute)}},
 					AfterAllowTestTraffic: []Hook{{
@@ -439,6 +469,7 @@ func wantCanary() *Config {
 				DeployTimeout:         Duration(time.Minute),
 				ProgressDeadline:      Duration(10 * time.Minute),
 				ProgressDeadlineAbort: ptr(true),
+				Upstream:              defaultUpstream(),
 				Strategy: Strategy{BlueGreen: &BlueGreen{
 					AutoPromotion:  ptr(true),
 					ScaleDownDelay: Duration(30 * time.Second),
@@ -500,8 +531,9 @@ func TestReadmeBlueGreenConfigParsesUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		File:  path,
-		Admin: Admin{Listen: "127.0.0.1:9901", Token: "..."},
+		File:   path,
+		Admin:  Admin{Listen: "127.0.0.1:9901", Token: "..."},
+		Server: defaultServer(),
 		Apps: []App{{
 			Name:       "web",
 			Listen:     "127.0.0.1:8080",
@@ -532,6 +564,7 @@ func TestReadmeBlueGreenConfigParsesUnchanged(t *testing.T) {
 			DeployTimeout:         Duration(time.Minute),
 			ProgressDeadline:      Duration(10 * time.Minute),
 			ProgressDeadlineAbort: ptr(true),
+			Upstream:              defaultUpstream(),
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {

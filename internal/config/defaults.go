@@ -38,6 +38,23 @@ const (
 	defaultCommandProviderTimeout = Duration(30 * time.Second)
 	defaultHookTimeout            = Duration(60 * time.Second)
 	defaultWebhookTimeout         = Duration(10 * time.Second)
+
+	defaultReadHeaderTimeout = Duration(10 * time.Second)
+	defaultIdleTimeout       = Duration(120 * time.Second)
+	defaultMaxHeaderBytes    = 64 << 10
+	defaultAccessLogSample   = 1.0
+
+	defaultUpstreamProtocol      = "http1"
+	defaultLoadBalancing         = "roundRobin"
+	defaultConnectTimeout        = Duration(5 * time.Second)
+	defaultResponseHeaderTimeout = Duration(60 * time.Second)
+	defaultIdleConnTimeout       = Duration(90 * time.Second)
+	defaultRetries               = 1
+	defaultConsecutiveFailures   = 3
+	defaultEjectFor              = Duration(10 * time.Second)
+
+	// DefaultACMEDirectory is Let's Encrypt's production directory.
+	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 )
 
 // setDefaults fills in every field that d shows was not written.
@@ -52,6 +69,10 @@ func (c *Config) setDefaults(d *document) {
 	// directory is gone, and then the relative base is the best there is.
 	if abs, err := filepath.Abs(base); err == nil {
 		base = abs
+	}
+	c.Server.setDefaults(d, "server")
+	if c.ACME != nil {
+		c.ACME.setDefaults(d, base)
 	}
 	for i := range c.Apps {
 		c.Apps[i].setDefaults(d, fmt.Sprintf("apps[%d]", i), base)
@@ -106,6 +127,13 @@ func (a *App) setDefaults(d *document, path, base string) {
 		a.ProgressDeadlineAbort = &abort
 	}
 	a.Health.setDefaults(d, path+".health")
+	a.Upstream.setDefaults(d, path+".upstream")
+	if a.TLS != nil {
+		for i := range a.TLS.Certificates {
+			c := &a.TLS.Certificates[i]
+			c.CertFile, c.KeyFile = besideConfig(base, c.CertFile), besideConfig(base, c.KeyFile)
+		}
+	}
 	a.Strategy.setDefaults(d, path+".strategy")
 	a.Hooks.setDefaults(d, path+".hooks")
 }
@@ -136,6 +164,74 @@ func (p *ProcessTarget) setDefaults(d *document, path, base string) {
 	case !filepath.IsAbs(p.Dir):
 		p.Dir = filepath.Join(base, p.Dir)
 	}
+}
+
+func (s *Server) setDefaults(d *document, path string) {
+	if !d.written(path + ".readHeaderTimeout") {
+		s.ReadHeaderTimeout = defaultReadHeaderTimeout
+	}
+	if !d.written(path + ".idleTimeout") {
+		s.IdleTimeout = defaultIdleTimeout
+	}
+	if !d.written(path + ".maxHeaderBytes") {
+		s.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
+	if s.RequestID == nil {
+		on := true
+		s.RequestID = &on
+	}
+	if s.AccessLog.Sample == nil {
+		all := defaultAccessLogSample
+		s.AccessLog.Sample = &all
+	}
+}
+
+func (u *Upstream) setDefaults(d *document, path string) {
+	if !d.written(path + ".protocol") {
+		u.Protocol = defaultUpstreamProtocol
+	}
+	if !d.written(path + ".loadBalancing") {
+		u.LoadBalancing = defaultLoadBalancing
+	}
+	if !d.written(path + ".connectTimeout") {
+		u.ConnectTimeout = defaultConnectTimeout
+	}
+	if !d.written(path + ".responseHeaderTimeout") {
+		u.ResponseHeaderTimeout = defaultResponseHeaderTimeout
+	}
+	if !d.written(path + ".idleConnTimeout") {
+		u.IdleConnTimeout = defaultIdleConnTimeout
+	}
+	if u.Retries == nil {
+		n := defaultRetries
+		u.Retries = &n
+	}
+	if u.PassiveHealth.ConsecutiveFailures == nil {
+		n := defaultConsecutiveFailures
+		u.PassiveHealth.ConsecutiveFailures = &n
+	}
+	if !d.written(path + ".passiveHealth.ejectFor") {
+		u.PassiveHealth.EjectFor = defaultEjectFor
+	}
+}
+
+// setDefaults fills in the directory and makes the file paths absolute;
+// an empty CacheDir stays empty, for the daemon to put it in its data dir.
+func (a *ACME) setDefaults(d *document, base string) {
+	if !d.written("acme.directory") {
+		a.Directory = DefaultACMEDirectory
+	}
+	a.CacheDir = besideConfig(base, a.CacheDir)
+	a.RootCAs = besideConfig(base, a.RootCAs)
+}
+
+// besideConfig resolves a path written in the config against base, the
+// config file's directory; "" stays "".
+func besideConfig(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
 }
 
 func (h *Health) setDefaults(d *document, path string) {

@@ -74,9 +74,15 @@ func (d *document) check(path string, key *token.Token, n ast.Node, t reflect.Ty
 		d.checkMap(path, n, t)
 	case t.Kind() == reflect.String:
 		d.checkString(path, n)
-	case t.Kind() == reflect.Int:
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
 		if _, ok := n.(*ast.IntegerNode); !ok {
 			d.add(path, "write a number without quotes, such as 2", "%s is not a whole number", describe(n))
+		}
+	case t.Kind() == reflect.Float64:
+		switch n.(type) {
+		case *ast.IntegerNode, *ast.FloatNode:
+		default:
+			d.add(path, "write a number without quotes, such as 0.5", "%s is not a number", describe(n))
 		}
 	case t.Kind() == reflect.Bool:
 		if _, ok := n.(*ast.BoolNode); !ok {

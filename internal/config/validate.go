@@ -19,6 +19,8 @@ const maxReplicas = 64
 // have its defaults applied.
 func (c *Config) validate(d *document) {
 	c.Admin.validate(d)
+	c.Server.validate(d, "server")
+	usesACME := false
 	templates := c.validateAnalysisTemplates(d)
 	if len(c.Apps) == 0 {
 		d.add("apps", "add an app with name, listen, version and target under apps:", "no apps are defined")
@@ -28,6 +30,10 @@ func (c *Config) validate(d *document) {
 		a := &c.Apps[i]
 		path := fmt.Sprintf("apps[%d]", i)
 		a.validate(d, path, templates)
+		if a.TLS != nil {
+			a.TLS.validate(d, path+".tls", a, c.ACME)
+			usesACME = usesACME || a.TLS.ACME
+		}
 		if a.Name == "" || !dnsLabel.MatchString(a.Name) {
 			continue
 		}
@@ -37,6 +43,9 @@ func (c *Config) validate(d *document) {
 			continue
 		}
 		firstByName[a.Name] = path
+	}
+	if c.ACME != nil {
+		c.ACME.validate(d, usesACME)
 	}
 	for i := range c.Notifications {
 		c.Notifications[i].validate(d, fmt.Sprintf("notifications[%d]", i))
@@ -89,6 +98,7 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 	}
 	a.Target.validate(d, path+".target")
 	a.Health.validate(d, path+".health")
+	a.Upstream.validate(d, path+".upstream")
 	a.Strategy.validate(d, path+".strategy", templates)
 	a.Hooks.validate(d, path+".hooks")
 }
@@ -262,6 +272,9 @@ type listener struct {
 	// app is set for an app's main listener, which may be shared with
 	// other apps that name distinct hosts.
 	app *App
+	// redirectFor is set for an app's HTTPS redirect listener, which apps
+	// sharing one HTTPS listener may share too.
+	redirectFor *App
 }
 
 // checkListeners reports listeners that would compete for one address:
@@ -272,11 +285,21 @@ func (c *Config) checkListeners(d *document) {
 	if addr, err := parseAddress(c.Admin.Listen); err == nil {
 		all = append(all, listener{path: "admin.listen", owner: "the admin API", addr: addr})
 	}
+	if c.ACME != nil && c.ACME.HTTPListen != "" {
+		if addr, err := parseAddress(c.ACME.HTTPListen); err == nil {
+			all = append(all, listener{path: "acme.httpListen", owner: "the ACME HTTP-01 listener", addr: addr})
+		}
+	}
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		path := fmt.Sprintf("apps[%d]", i)
 		if addr, err := parseAddress(a.Listen); err == nil {
 			all = append(all, listener{path: path + ".listen", owner: fmt.Sprintf("app %q", a.Name), addr: addr, app: a})
+		}
+		if a.TLS != nil && a.TLS.RedirectFrom != "" {
+			if addr, err := parseAddress(a.TLS.RedirectFrom); err == nil {
+				all = append(all, listener{path: path + ".tls.redirectFrom", owner: fmt.Sprintf("the HTTPS redirect of app %q", a.Name), addr: addr, redirectFor: a})
+			}
 		}
 		if bg := a.Strategy.BlueGreen; bg != nil && bg.PreviewListen != "" {
 			if addr, err := parseAddress(bg.PreviewListen); err == nil {
@@ -303,6 +326,9 @@ func (c *Config) checkListeners(d *document) {
 // with the reason to add to the message when it is not obvious and a hint.
 // Only two apps that name disjoint hosts can share an address.
 func clash(prev, l listener) (reason, hint string, clashes bool) {
+	if prev.redirectFor != nil && l.redirectFor != nil && sameAddress(prev.redirectFor.Listen, l.redirectFor.Listen) {
+		return "", "", false
+	}
 	if prev.app == nil || l.app == nil {
 		return "", "choose another port", true
 	}
@@ -317,7 +343,21 @@ func clash(prev, l listener) (reason, hint string, clashes bool) {
 			return fmt.Sprintf(", which also answers host %q", normalHost(h)), "give the apps distinct hosts, or separate listen addresses", true
 		}
 	}
+	if (prev.app.TLS == nil) != (l.app.TLS == nil) {
+		reason := ", which serves plain HTTP there while this app has tls"
+		if prev.app.TLS != nil {
+			reason = ", which serves HTTPS there while this app has no tls"
+		}
+		return reason, "give every app on one listener tls, or none of them; or use separate listen addresses", true
+	}
 	return "", "", false
+}
+
+// sameAddress reports whether two listen addresses name the same socket.
+func sameAddress(a, b string) bool {
+	x, errA := parseAddress(a)
+	y, errB := parseAddress(b)
+	return errA == nil && errB == nil && x == y
 }
 
 // report records a problem positioned at the field at path with a message

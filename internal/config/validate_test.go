@@ -422,7 +422,7 @@ apps:
 			src: `- name: web
 `,
 			prefix: "cutover.yaml:1:1:",
-			phrase: "expected a mapping with fields admin, apps, analysisTemplates, notifications, found a list",
+			phrase: "expected a mapping with fields admin, apps, analysisTemplates, notifications, server, acme, found a list",
 		},
 		{
 			name: "more than one YAML document",
@@ -1167,6 +1167,313 @@ apps:
 			prefix: "cutover.yaml:5:35:",
 			phrase: `quote it: write "http://127.0.0.1:9000"`,
 		},
+		{
+			name: "server readHeaderTimeout of zero",
+			src: `server: {readHeaderTimeout: 0s}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:29:",
+			phrase: "server.readHeaderTimeout: 0s is not positive",
+		},
+		{
+			name: "negative server idle timeout",
+			src: `server: {idleTimeout: -1s}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:23:",
+			phrase: "server.idleTimeout: -1s is negative",
+		},
+		{
+			name: "header limit below 1 KiB",
+			src: `server: {maxHeaderBytes: 512}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:26:",
+			phrase: "server.maxHeaderBytes: 512 is out of range; use 1024 (1 KiB) to 16777216 (16 MiB)",
+		},
+		{
+			name: "negative body limit",
+			src: `server: {maxBodyBytes: -1}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:24:",
+			phrase: "server.maxBodyBytes: -1 is negative",
+		},
+		{
+			name: "trusted proxy that is not a CIDR",
+			src: `server:
+  trustedProxies: [10.0.0.0/8, 10.0.0.0/33]
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:2:32:",
+			phrase: "server.trustedProxies[1]: \"10.0.0.0/33\" is not a CIDR or IP address",
+		},
+		{
+			name: "access log sample above 1",
+			src: `server: {accessLog: {enabled: true, sample: 1.5}}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:45:",
+			phrase: "server.accessLog.sample: 1.5 is out of range",
+		},
+		{
+			name: "access log sample that is not a number",
+			src: `server: {accessLog: {sample: half}}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:30:",
+			phrase: "server.accessLog.sample: \"half\" is not a number",
+		},
+		{
+			name: "unknown upstream protocol suggests h2c",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    upstream: {protocol: h2}
+`,
+			prefix: "cutover.yaml:6:26:",
+			phrase: "apps[0].upstream.protocol: \"h2\" is not a protocol; did you mean `h2c`",
+		},
+		{
+			name: "unknown load-balancing policy",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    upstream: {loadBalancing: random}
+`,
+			prefix: "cutover.yaml:6:31:",
+			phrase: "\"random\" is not a load-balancing policy; use one of roundRobin, leastRequests",
+		},
+		{
+			name: "too many retries",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    upstream: {retries: 6}
+`,
+			prefix: "cutover.yaml:6:25:",
+			phrase: "apps[0].upstream.retries: 6 is out of range; use 0 (no retries) to 5",
+		},
+		{
+			name: "negative consecutive failures",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    upstream: {passiveHealth: {consecutiveFailures: -1}}
+`,
+			prefix: "cutover.yaml:6:53:",
+			phrase: "apps[0].upstream.passiveHealth.consecutiveFailures: -1 is negative",
+		},
+		{
+			name: "negative connect timeout",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    upstream: {connectTimeout: -1s}
+`,
+			prefix: "cutover.yaml:6:32:",
+			phrase: "apps[0].upstream.connectTimeout: -1s is negative",
+		},
+		{
+			name: "tls with neither certificates nor acme",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    tls: {redirectFrom: 127.0.0.1:8079}
+`,
+			prefix: "cutover.yaml:6:5:",
+			phrase: "apps[0].tls: no certificates and acme is off",
+		},
+		{
+			name: "certificate file that does not exist",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    tls:
+      certificates: [{certFile: /nonexistent/cert.pem, keyFile: /dev/null}]
+`,
+			prefix: "cutover.yaml:7:33:",
+			phrase: "apps[0].tls.certificates[0].certFile: cannot read /nonexistent/cert.pem: no such file or directory",
+		},
+		{
+			name: "acme without the top-level block",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hosts: [example.com]
+    tls: {acme: true}
+`,
+			prefix: "cutover.yaml:7:17:",
+			phrase: "apps[0].tls.acme: acme: true needs a top-level acme block with an email",
+		},
+		{
+			name: "acme for an app without hosts",
+			src: `acme: {email: ops@example.com}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    tls: {acme: true}
+`,
+			prefix: "cutover.yaml:7:17:",
+			phrase: "apps[0].tls.acme: acme: true needs the app to name its hosts",
+		},
+		{
+			name: "acme block without an email",
+			src: `acme: {httpListen: 127.0.0.1:8079}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hosts: [example.com]
+    tls: {acme: true}
+`,
+			prefix: "cutover.yaml:1:1:",
+			phrase: "acme.email: missing",
+		},
+		{
+			name: "plain HTTP app on an HTTPS listener",
+			src: `acme: {email: ops@example.com}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hosts: [example.com]
+    tls: {acme: true}
+  - name: api
+    listen: 127.0.0.1:8080
+    hosts: [api.example.com]
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9001"]}}
+`,
+			prefix: "cutover.yaml:10:13:",
+			phrase: "127.0.0.1:8080 is already used by app \"web\" (cutover.yaml:4:13), which serves HTTPS there while this app has no tls",
+		},
+		{
+			name: "redirect on the app's own listener",
+			src: `acme: {email: ops@example.com}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hosts: [example.com]
+    tls: {acme: true, redirectFrom: "127.0.0.1:8080"}
+`,
+			prefix: "cutover.yaml:8:37:",
+			phrase: "apps[0].tls.redirectFrom: 127.0.0.1:8080 is already used by app \"web\"",
+		},
+		{
+			name: "redirect on the ACME HTTP listener",
+			src: `acme: {email: ops@example.com, httpListen: "127.0.0.1:80"}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hosts: [example.com]
+    tls: {acme: true, redirectFrom: ":80"}
+`,
+			prefix: "cutover.yaml:8:37:",
+			phrase: "apps[0].tls.redirectFrom: :80 is already used by the ACME HTTP-01 listener (cutover.yaml:1:44)",
+		},
+		{
+			name: "malformed redirect address",
+			src: `acme: {email: ops@example.com}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    hosts: [example.com]
+    tls: {acme: true, redirectFrom: web}
+`,
+			prefix: "cutover.yaml:8:37:",
+			phrase: "apps[0].tls.redirectFrom: \"web\" is not host:port",
+		},
+		{
+			name: "acme directory over plain http off this machine",
+			src: `acme: {directory: "http://ca.example.com/dir"}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:19:",
+			phrase: "acme.directory: \"http://ca.example.com/dir\" uses plain http off this machine",
+		},
+		{
+			name: "acme directory that is not a URL",
+			src: `acme: {directory: ca.example.com}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:19:",
+			phrase: "acme.directory: \"ca.example.com\" is not an absolute https URL",
+		},
+		{
+			name: "acme root CAs file that does not exist",
+			src: `acme: {rootCAs: /nonexistent/ca.pem}
+apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+`,
+			prefix: "cutover.yaml:1:17:",
+			phrase: "acme.rootCAs: cannot read /nonexistent/ca.pem: no such file or directory",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1199,7 +1506,7 @@ func TestParseReportsEveryUnknownFieldAndBadValueAtOnce(t *testing.T) {
 `
 	ps := parseProblems(t, src)
 	want := "" +
-		"cutover.yaml:3:5: apps[0]: unknown field \"lisen\"; did you mean `listen`? (allowed fields here: name, listen, hosts, pathPrefix, target, version, health, strategy, deployTimeout, progressDeadline, progressDeadlineAbort, hooks)\n" +
+		"cutover.yaml:3:5: apps[0]: unknown field \"lisen\"; did you mean `listen`? (allowed fields here: name, listen, hosts, pathPrefix, target, version, health, strategy, deployTimeout, progressDeadline, progressDeadlineAbort, hooks, tls, upstream)\n" +
 		"cutover.yaml:8:19: apps[0].target.process.replicas: \"3\" is not a whole number; write a number without quotes, such as 2\n" +
 		"cutover.yaml:10:17: apps[0].health.interval: 5 is a plain number, not a duration; add a unit: write \"5s\" for seconds or \"5ms\" for milliseconds\n" +
 		"cutover.yaml:13:9: apps[0].strategy.blueGreen: unknown field \"autoPromote\"; did you mean `autoPromotion`? (allowed fields here: autoPromotion, previewListen, scaleDownDelay, drainTimeout, smoke, prePromotionAnalysis, postPromotionAnalysis)"

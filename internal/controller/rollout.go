@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -250,16 +251,33 @@ func (c *Controller) drain(a *app, rollout int64, prev *slotRun) {
 	a.mu.Lock()
 	_, timeout, _ := timings(a.cfg)
 	a.mu.Unlock()
-	n := prev.pool.InFlight()
+	n, long := prev.pool.InFlight(), prev.pool.LongLived()
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
 	if err := prev.pool.WaitIdle(ctx); err != nil {
+		// WebSockets and streams outlived drainTimeout: close them (a
+		// WebSocket gets 1001 "going away") so clients reconnect to the
+		// slot that has the traffic now.
+		closed := prev.pool.CloseLongLived()
+		c.countDrained(a, long-closed, closed)
+		wctx, wcancel := context.WithTimeout(c.ctx, 2*time.Second)
+		_ = prev.pool.WaitIdle(wctx)
+		wcancel()
 		c.event(a, rollout, prev.rev.Number, warning, "DrainTimeout",
-			fmt.Sprintf("slot %s still had %d requests in flight after drainTimeout %s", prev.backend.Slot, prev.pool.InFlight(), timeout))
+			fmt.Sprintf("slot %s: drainTimeout %s passed; closed %d long-lived connection(s), %d request(s) still in flight",
+				prev.backend.Slot, timeout, closed, prev.pool.InFlight()))
 		return
 	}
+	c.countDrained(a, long, 0)
 	c.event(a, rollout, prev.rev.Number, normal, "Drained",
-		fmt.Sprintf("slot %s drained (%d requests were in flight at the flip); kept warm for rollback", prev.backend.Slot, n))
+		fmt.Sprintf("slot %s drained (%d requests, %d of them long-lived, were in flight at the flip); kept warm for rollback", prev.backend.Slot, n, long))
+}
+
+func (c *Controller) countDrained(a *app, finished, closed int) {
+	if m := c.opts.Metrics; m != nil {
+		m.Drained(a.name, "finished", max(finished, 0))
+		m.Drained(a.name, "closed", closed)
+	}
 }
 
 // scaleDown stops a warm slot whose delay has passed, unless it was put
@@ -370,10 +388,21 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	if err != nil {
 		return nil, fmt.Errorf("start %s on slot %s: %w", rev.Version, slot, err)
 	}
-	pool := upstream.NewPool(inst.Endpoints(), upstream.HealthCheck{Path: cfg.Health.Path,
-		Interval: cfg.Health.Interval.D(), Timeout: cfg.Health.Timeout.D(),
-		HealthyThreshold: cfg.Health.HealthyThreshold, UnhealthyThreshold: cfg.Health.UnhealthyThreshold},
-		c.opts.Transport, c.log.With("app", a.name, "slot", slot))
+	pool := upstream.NewPool(inst.Endpoints(), upstream.Options{
+		Health: upstream.HealthCheck{Path: cfg.Health.Path,
+			Interval: cfg.Health.Interval.D(), Timeout: cfg.Health.Timeout.D(),
+			HealthyThreshold: cfg.Health.HealthyThreshold, UnhealthyThreshold: cfg.Health.UnhealthyThreshold},
+		Logger:                c.log.With("app", a.name, "slot", slot),
+		Protocol:              cfg.Upstream.Protocol,
+		Balancer:              cfg.Upstream.LoadBalancing,
+		ConnectTimeout:        cfg.Upstream.ConnectTimeout.D(),
+		ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
+		IdleConnTimeout:       cfg.Upstream.IdleConnTimeout.D(),
+		// Configs loaded from a file have these set; nil means the default.
+		Retries:         *cmp.Or(cfg.Upstream.Retries, new(1)),
+		PassiveFailures: *cmp.Or(cfg.Upstream.PassiveHealth.ConsecutiveFailures, new(3)),
+		EjectFor:        cfg.Upstream.PassiveHealth.EjectFor.D(),
+	})
 	pctx, stopPool := context.WithCancel(c.ctx)
 	pool.Start(pctx)
 	sr := &slotRun{rev: rev, inst: inst, pool: pool, stopPool: stopPool,

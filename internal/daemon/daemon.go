@@ -1,5 +1,36 @@
 // Package daemon wires cutover's parts into the running server: config,
-// store, router, controller and admin API, plus reload and shutdown.
+// store, router, controller and admin API, plus reload, shutdown and hot
+// upgrades.
+//
+// # Hot upgrade
+//
+// With Options.Upgrades set, every listener (the apps', the previews', the
+// redirects', the admin API's) is opened through a tableflip.Upgrader, so a
+// new cutover process can inherit the sockets: no connection is refused
+// while the binary is replaced or cutover restarts. The store (one bbolt
+// file under an exclusive lock) and the replicas belong to one process at
+// a time, which fixes the order of an upgrade (SIGUSR2 or POST
+// /v1/upgrade, see Upgrade):
+//
+//  1. The old process refuses to start while a rollout is in progress, and
+//     waits until its own parent (the previous generation) has exited.
+//  2. It closes its store. Traffic goes on from memory; admin calls that
+//     need the store answer 503 "upgrading".
+//  3. It starts the new process (the same executable path and arguments,
+//     so a replaced binary takes over) and hands it the sockets.
+//  4. The new process opens the store (retrying the lock for up to 30 s),
+//     restores every app (the controller starts the active revisions'
+//     replicas again, on fresh ports), waits until every app's active
+//     revision has a ready endpoint, and only then reports ready. Until
+//     then the old process alone answers what it accepts.
+//  5. The old process then stops accepting, drains its requests in flight
+//     (bounded), stops its replicas and exits 0. Its replicas would die
+//     with it anyway (they run with a parent-death signal).
+//
+// If the new process fails or is not ready within the upgrade timeout, it
+// is killed, the old process opens its store again and goes on as before.
+// Without Options.Upgrades (the demo, tests) listeners are plain and
+// Upgrade is refused.
 package daemon
 
 import (
@@ -11,15 +42,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/cloudflare/tableflip"
 
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/metrics"
 	"github.com/cutover/cutover/internal/router"
-	"github.com/cutover/cutover/internal/store/bolt"
 	"github.com/cutover/cutover/internal/target/process"
 	"github.com/cutover/cutover/internal/target/static"
 	"github.com/cutover/cutover/internal/upstream"
@@ -35,26 +68,50 @@ type Options struct {
 	// Version is reported by the admin API.
 	Version string
 	Logger  *slog.Logger
+	// Upgrades opens the listeners so that Upgrade can hand them to a new
+	// cutover process, and writes the PID of the process that serves to
+	// PIDFile in the data dir. Only one daemon per process may set it.
+	// A process started by an upgrade must set it.
+	Upgrades bool
 }
+
+// PIDFile is the file in the data dir that holds the PID of the cutover
+// process serving (with Options.Upgrades); an upgrade changes it.
+const PIDFile = "cutover.pid"
+
+// Bounds of an upgrade.
+const (
+	// upgradeTimeout bounds the new process's start: store, replicas,
+	// readiness.
+	upgradeTimeout = 2 * time.Minute
+	// parentWait bounds the wait for the previous generation to exit
+	// before another upgrade may start.
+	parentWait = time.Minute
+)
 
 // Daemon is a running cutover.
 type Daemon struct {
 	opts    Options
 	log     *slog.Logger
-	db      *bolt.DB
+	store   *storeHandle
+	upg     *tableflip.Upgrader // nil without Options.Upgrades
 	router  *router.Router
 	ctl     *controller.Controller
 	admin   *http.Server
 	adminLn net.Listener
 	served  chan error
 
-	mu  sync.Mutex // serializes reloads
+	upgrading sync.Mutex // held by the Upgrade in progress
+
+	mu  sync.Mutex // serializes reloads and upgrades
 	cfg *config.Config
 }
 
 // Start loads and validates the config, opens the store, binds every
 // listener and starts the apps. A config error is returned as
-// config.Problems.
+// config.Problems. In a process started by an upgrade, Start returns once
+// every app's active revision is ready again, and then tells the old
+// process to go.
 func Start(opts Options) (*Daemon, error) {
 	log := opts.Logger
 	if log == nil {
@@ -70,31 +127,44 @@ func Start(opts Options) (*Daemon, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := bolt.Open(opts.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	d := &Daemon{opts: opts, log: log, db: db, cfg: cfg, served: make(chan error, 1)}
+	d := &Daemon{opts: opts, log: log, cfg: cfg, served: make(chan error, 1), store: &storeHandle{dir: opts.DataDir}}
 	ok := false
 	defer func() {
 		if !ok {
 			d.closeAll(context.Background())
 		}
 	}()
+	listen := net.Listen
+	if opts.Upgrades {
+		d.upg, err = tableflip.New(tableflip.Options{PIDFile: filepath.Join(opts.DataDir, PIDFile), UpgradeTimeout: upgradeTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("prepare hot upgrades: %w", err)
+		}
+		listen = d.upg.Fds.Listen
+	}
+	upgraded := d.upg != nil && d.upg.HasParent()
+	db, err := openStore(context.Background(), opts.DataDir, upgraded)
+	if err != nil {
+		return nil, err
+	}
+	d.store.db = db
 
 	m := metrics.New()
-	d.router = router.New(router.Options{Logger: log})
+	d.router, err = newRouter(cfg, opts.DataDir, listen, log)
+	if err != nil {
+		return nil, err
+	}
 	if err := d.router.SetRoutes(routes(cfg)); err != nil {
 		return nil, err
 	}
-	d.adminLn, err = net.Listen("tcp", cfg.Admin.Listen)
+	d.adminLn, err = listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w (is another cutover running? change admin.listen)", cfg.Admin.Listen, err)
 	}
 	transport := upstream.NewTransport()
 	logDir := filepath.Join(opts.DataDir, "logs")
 	d.ctl = controller.New(controller.Options{
-		Store: db, Router: d.router, Metrics: m, Transport: transport, Logger: log,
+		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,
 		NewTarget: func(app config.App) (controller.Target, error) {
 			if p := app.Target.Process; p != nil {
 				return process.New(process.Options{LogDir: logDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
@@ -102,16 +172,33 @@ func Start(opts Options) (*Daemon, error) {
 			return static.New(), nil
 		},
 	})
+	apiOpts := api.Options{Controller: d.ctl, Token: cfg.Admin.Token, Metrics: m.Handler(),
+		Reload: d.Reload, Version: opts.Version, Logger: log}
+	if d.upg != nil {
+		apiOpts.Upgrade = d.Upgrade
+	}
 	d.admin = &http.Server{
-		Handler: api.New(api.Options{Controller: d.ctl, Token: cfg.Admin.Token, Metrics: m.Handler(),
-			Reload: d.Reload, Version: opts.Version, Logger: log}),
+		Handler:           d.refuseWhileUpgrading(api.New(apiOpts)),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { d.served <- d.admin.Serve(d.adminLn) }()
 	if err := d.ctl.Start(cfg); err != nil {
 		return nil, err
 	}
-	log.Info("cutover serving", "config", opts.ConfigPath, "admin", d.AdminURL(), "data", opts.DataDir)
+	if d.upg != nil {
+		if upgraded {
+			ctx, cancel := context.WithTimeout(context.Background(), readyWait(cfg))
+			err := d.waitReady(ctx)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("upgrade: %w; the previous cutover goes on serving", err)
+			}
+		}
+		if err := d.upg.Ready(); err != nil {
+			return nil, fmt.Errorf("signal readiness: %w", err)
+		}
+	}
+	log.Info("cutover serving", "config", opts.ConfigPath, "admin", d.AdminURL(), "data", opts.DataDir, "pid", os.Getpid(), "upgraded", upgraded)
 	ok = true
 	return d, nil
 }
@@ -125,11 +212,24 @@ func (d *Daemon) Router() *router.Router { return d.router }
 // Done reports an admin server failure.
 func (d *Daemon) Done() <-chan error { return d.served }
 
+// Upgraded is closed once an Upgrade has handed over to a new process:
+// the caller should then call Shutdown and exit. It is nil (never ready)
+// without Options.Upgrades.
+func (d *Daemon) Upgraded() <-chan struct{} {
+	if d.upg == nil {
+		return nil
+	}
+	return d.upg.Exit()
+}
+
 // Reload re-reads the config file. An invalid file, or listeners that cannot
 // be bound, change nothing: the running config stays and the error says why.
 func (d *Daemon) Reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.store.open() {
+		return errUpgrading
+	}
 	cfg, err := config.Load(d.opts.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("config not reloaded, the running one stays:\n%w", err)
@@ -137,8 +237,15 @@ func (d *Daemon) Reload() error {
 	if cfg.Admin != d.cfg.Admin {
 		return errors.New("config not reloaded: admin settings change only with a restart of cutover")
 	}
+	if !sameACME(cfg.ACME, d.cfg.ACME) {
+		return errors.New("config not reloaded: acme settings change only with a restart of cutover")
+	}
 	if err := d.router.SetRoutes(routes(cfg)); err != nil {
 		return fmt.Errorf("config not reloaded, the running one stays: %w", err)
+	}
+	d.router.SetServerOptions(serverOptions(cfg, d.log))
+	if err := d.router.ReloadCertificates(); err != nil {
+		d.log.Error("reload certificates: the previous ones stay", "err", err)
 	}
 	if err := d.ctl.Reload(cfg); err != nil {
 		return fmt.Errorf("reload: %w", err)
@@ -155,27 +262,46 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 }
 
 func (d *Daemon) closeAll(ctx context.Context) {
+	if d.router != nil {
+		_ = d.router.Shutdown(ctx)
+	}
 	if d.admin != nil {
 		_ = d.admin.Shutdown(ctx)
 	} else if d.adminLn != nil {
 		d.adminLn.Close()
 	}
-	if d.router != nil {
-		_ = d.router.Shutdown(ctx)
-	}
 	if d.ctl != nil {
 		d.ctl.Stop(ctx)
 	}
-	if d.db != nil {
-		_ = d.db.Close()
+	if err := d.store.release(); err != nil {
+		d.log.Error("close store", "err", err)
 	}
+	if d.upg != nil {
+		d.upg.Stop()
+	}
+}
+
+// refuseWhileUpgrading answers 503 to admin calls that need the store
+// while an upgrade has handed it over; health, metrics, the version and
+// the upgrade route itself still answer.
+func (d *Daemon) refuseWhileUpgrading(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") && r.URL.Path != "/v1/version" && r.URL.Path != "/v1/upgrade" && !d.store.open() {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "{\"error\": %q}\n", errUpgrading.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // routes derives the router's table from the config.
 func routes(cfg *config.Config) []router.Route {
 	var rs []router.Route
 	for _, a := range cfg.Apps {
-		rs = append(rs, router.Route{Listen: a.Listen, Hosts: a.Hosts, PathPrefix: a.PathPrefix, App: a.Name})
+		rs = append(rs, router.Route{Listen: a.Listen, Hosts: a.Hosts, PathPrefix: a.PathPrefix, App: a.Name, TLS: routeTLS(a.TLS)})
 		if bg := a.Strategy.BlueGreen; bg != nil && bg.PreviewListen != "" {
 			rs = append(rs, router.Route{Listen: bg.PreviewListen, PathPrefix: "/", App: a.Name, Preview: true})
 		}

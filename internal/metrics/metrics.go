@@ -39,6 +39,7 @@ type Metrics struct {
 	deploys        *prometheus.CounterVec
 	readyEndpoints *prometheus.GaugeVec
 	flips          *prometheus.CounterVec
+	drained        *prometheus.CounterVec
 
 	mu       sync.Mutex
 	backends map[backendKey]*BackendMetrics
@@ -76,12 +77,16 @@ func New() *Metrics {
 			Name: "cutover_flips_total",
 			Help: "Times production traffic of an app moved to the other slot.",
 		}, []string{"app"}),
+		drained: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_drained_connections_total",
+			Help: "Long-lived connections (WebSocket, streams) of a slot that lost its traffic: finished within drainTimeout, or closed at it.",
+		}, []string{"app", "outcome"}),
 		backends: make(map[backendKey]*BackendMetrics),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.activeSlot, m.deploys, m.readyEndpoints, m.flips,
+		m.requests, m.duration, m.activeSlot, m.deploys, m.readyEndpoints, m.flips, m.drained,
 	)
 	return m
 }
@@ -145,6 +150,13 @@ func (m *Metrics) SetReadyEndpoints(app, slot string, n int) {
 // Flip counts one move of app's production traffic to the other slot.
 func (m *Metrics) Flip(app string) {
 	m.flips.WithLabelValues(app).Inc()
+}
+
+// Drained counts long-lived connections of a draining slot: n that
+// finished by themselves (outcome "finished") or were closed at
+// drainTimeout ("closed").
+func (m *Metrics) Drained(app, outcome string, n int) {
+	m.drained.WithLabelValues(app, outcome).Add(float64(n))
 }
 
 // BackendMetrics are the pre-resolved collectors of one app/slot/version

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -25,36 +26,71 @@ type listenerHandler struct {
 	listen string
 }
 
-// ServeHTTP routes one request and proxies it to an endpoint. A request
-// sent to a canary that may be retried on stable goes through tryCanary
-// first; every other request takes the straight path below.
+// ServeHTTP answers one request: it applies the server options (body
+// limit, forwarding headers, request ID), then redirects it to https on a
+// redirect listener or routes and proxies it to an endpoint, and finally
+// writes the access log record. A request sent to a canary that may be
+// retried on stable goes through tryCanary first; every other request
+// takes the straight path in proxy.
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
-	c, endpoint := h.acquire(w, req, start, false)
+	snap := h.router.snap.Load()
+	sc := snap.server
+	sw := statusWriters.Get().(*statusWriter)
+	sw.reset(w)
+	var ex exchange
+	// Deferred so that an aborted response (ReverseProxy panics with
+	// http.ErrAbortHandler) is still logged.
+	defer func() {
+		if sc.logs() {
+			logAccess(sc.accessLog, req, sw, &ex, start)
+		}
+		sw.reset(nil)
+		statusWriters.Put(sw)
+	}()
+
+	if !sc.prepare(w, sw, req) {
+		return
+	}
+	if rd := snap.redirects[h.listen]; rd != nil {
+		rd.serveHTTP(sw, req, h.router.acmeHTTP)
+		return
+	}
+	h.proxy(sw, req, start, &ex)
+}
+
+// exchange is what the access log reports about where a request went.
+type exchange struct {
+	backend  *Backend
+	endpoint *upstream.Endpoint
+}
+
+// proxy routes req and proxies it to an endpoint, recording the chosen
+// backend and endpoint in ex.
+func (h *listenerHandler) proxy(sw *statusWriter, req *http.Request, start time.Time, ex *exchange) {
+	c, endpoint := h.acquire(sw, req, start, false)
 	if endpoint == nil {
 		return
 	}
 	if c.setCookie != "" {
-		w.Header().Add("Set-Cookie", c.setCookie)
+		sw.Header().Add("Set-Cookie", c.setCookie)
 	}
+	ex.backend, ex.endpoint = c.backend, endpoint
 	if c.retry {
-		if h.tryCanary(w, req, c.backend, endpoint, start) || req.Context().Err() != nil {
+		if h.tryCanary(sw, req, c.backend, endpoint, start) || req.Context().Err() != nil {
 			return
 		}
 		// The stable attempt is timed on its own, so the stable
 		// backend's latency does not include the canary's failure.
 		start = time.Now()
-		c, endpoint = h.acquire(w, req, start, true)
+		c, endpoint = h.acquire(sw, req, start, true)
 		if endpoint == nil {
 			return
 		}
+		ex.backend, ex.endpoint = c.backend, endpoint
 	}
-
-	sw := statusWriters.Get().(*statusWriter)
-	sw.reset(w)
-	// Deferred so that an aborted response (ReverseProxy panics with
-	// http.ErrAbortHandler) still releases the endpoint; a leaked count
-	// would stall the next drain.
+	// Deferred so that an aborted response still releases the endpoint;
+	// a leaked count would stall the next drain.
 	defer finish(endpoint, c.backend, sw, start)
 	endpoint.ServeHTTP(sw, req)
 }
@@ -152,38 +188,81 @@ func (h *listenerHandler) tryCanary(w http.ResponseWriter, req *http.Request, b 
 func finish(e *upstream.Endpoint, b *Backend, sw *statusWriter, start time.Time) {
 	e.Release()
 	b.Metrics.Observe(sw.status, time.Since(start))
-	sw.reset(nil)
-	statusWriters.Put(sw)
 }
 
 var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
-// statusWriter records the status code of the response written through it.
-// It passes Flush and Hijack through, and Unwrap gives
+// statusWriter is the client's ResponseWriter as the rest of the request
+// path sees it. It records the status code and body size of the response,
+// and adds the router's own response headers (Via, X-Request-Id) when the
+// header is written. It passes Flush and Hijack through, and Unwrap gives
 // http.ResponseController the underlying writer.
 type statusWriter struct {
 	http.ResponseWriter
 	status      int
+	bytes       int64
 	wroteHeader bool
+	// via and requestID are added to the response header.
+	via       bool
+	requestID string
+	// body is the request's limited body, nil without a limit. When it
+	// overflowed, the 502 of the proxy that could not send it becomes
+	// 413 and its text is replaced.
+	body      *limitedBody
+	replaced  bool
+	decorated bool
 }
 
 func (w *statusWriter) reset(rw http.ResponseWriter) {
 	*w = statusWriter{ResponseWriter: rw, status: http.StatusOK}
 }
 
+// decorate adds the router's response headers.
+func (w *statusWriter) decorate() {
+	if w.decorated {
+		return
+	}
+	w.decorated = true
+	h := w.ResponseWriter.Header()
+	if w.via {
+		h.Add(headerVia, "1.1 cutover")
+	}
+	if w.requestID != "" {
+		h[headerRequestID] = []string{w.requestID}
+	}
+}
+
 func (w *statusWriter) WriteHeader(code int) {
 	// Informational answers (100, 103) precede the real one; 101 ends
 	// the HTTP exchange and is the final status of an upgrade.
-	if !w.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
-		w.wroteHeader = true
+	if w.wroteHeader || (code < 200 && code != http.StatusSwitchingProtocols) {
+		w.ResponseWriter.WriteHeader(code)
+		return
 	}
+	w.wroteHeader = true
+	if code == http.StatusBadGateway && w.body != nil && w.body.overflowed {
+		w.replaced = true
+		code = http.StatusRequestEntityTooLarge
+	}
+	w.status = code
+	w.decorate()
 	w.ResponseWriter.WriteHeader(code)
+	if w.replaced {
+		n, _ := io.WriteString(w.ResponseWriter, bodyTooLarge(w.body.limit)+"\n")
+		w.bytes += int64(n)
+	}
 }
 
 func (w *statusWriter) Write(p []byte) (int, error) {
-	w.wroteHeader = true
-	return w.ResponseWriter.Write(p)
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.replaced {
+		return len(p), nil
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) Flush() {
@@ -192,15 +271,20 @@ func (w *statusWriter) Flush() {
 
 // FlushError is what http.ResponseController.Flush calls.
 func (w *statusWriter) FlushError() error {
-	w.wroteHeader = true
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !w.wroteHeader {
+		// ReverseProxy writes the 101 answer of an upgrade on the
+		// hijacked connection itself, with the headers set so far.
+		w.decorate()
+	}
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err == nil && !w.wroteHeader {
-		// ReverseProxy writes the 101 answer of an upgrade on the
-		// hijacked connection itself.
 		w.status = http.StatusSwitchingProtocols
 		w.wroteHeader = true
 	}

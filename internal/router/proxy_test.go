@@ -29,7 +29,7 @@ func serveWith(t *testing.T, handler http.Handler, m *metrics.BackendMetrics) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := upstream.NewPool([]*url.URL{u}, upstream.HealthCheck{Path: "/healthz", Interval: 20 * time.Millisecond}, nil, nil)
+	pool := upstream.NewPool([]*url.URL{u}, upstream.Options{Health: upstream.HealthCheck{Path: "/healthz", Interval: 20 * time.Millisecond}})
 	pool.Start(t.Context())
 	t.Cleanup(pool.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)

@@ -11,6 +11,11 @@
 // under a mutex and swap it in. Moving an app's traffic from one slot to
 // the other is therefore one pointer store: requests never wait for the
 // controller and never see half of a change.
+//
+// Each listener serves plain HTTP or, when its routes have TLS, HTTPS
+// with HTTP/2, certificates chosen by SNI from files or obtained by ACME.
+// ServerOptions set the listeners' timeouts and limits, the forwarding
+// headers the apps see, request IDs and the access log.
 package router
 
 import (
@@ -24,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/cutover/cutover/internal/metrics"
 	"github.com/cutover/cutover/internal/upstream"
@@ -63,58 +70,53 @@ type Route struct {
 	// Preview routes go to the app's preview backend instead of its
 	// production one.
 	Preview bool
+	// TLS, when set, makes the route's listener serve HTTPS; nil serves
+	// plain HTTP.
+	TLS *RouteTLS
 }
 
 // Options configure a Router. The zero value is usable.
 type Options struct {
 	// Logger receives listener errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Listen opens listeners; nil means net.Listen. A hot upgrade passes
+	// one that hands over the sockets of the previous process.
+	Listen func(network, addr string) (net.Listener, error)
+	// Server sets timeouts, limits and proxy headers; SetServerOptions
+	// changes them later.
+	Server ServerOptions
+	// ACME, when set, obtains certificates for routes with TLS.ACME; nil
+	// makes such routes invalid.
+	ACME *ACMEOptions
 }
 
 // Router serves every route's listener. Create it with New; all methods are
 // safe for concurrent use.
 type Router struct {
-	log  *slog.Logger
-	snap atomic.Pointer[snapshot]
+	log    *slog.Logger
+	listen func(network, addr string) (net.Listener, error)
+	snap   atomic.Pointer[snapshot]
+	certs  atomic.Pointer[certTable]
+	// acme obtains certificates for ACME routes; nil without
+	// Options.ACME. acmeHTTP answers its HTTP-01 challenges.
+	acme     *autocert.Manager
+	acmeHTTP http.Handler
+	acmeOpts *ACMEOptions
 
 	// mu serializes writers; requests never take it.
-	mu        sync.Mutex
-	routes    []Route
-	splits    map[backendKey]*splitState
-	listeners map[string]*listener   // by Route.Listen
-	draining  map[*listener]struct{} // removed, shutting down in the background
-	closed    bool
-	serving   sync.WaitGroup // Serve loops and background drains
+	mu         sync.Mutex
+	routes     []Route
+	splits     map[backendKey]*splitState
+	serverOpts ServerOptions
+	listeners  map[string]*listener     // by address
+	draining   map[*generation]struct{} // retired, shutting down in the background
+	closed     bool
+	serving    sync.WaitGroup // accept loops, servers and background drains
 
 	// testHookAcquired, when set before the first SetRoutes, runs in every
 	// request between Acquire and the snapshot re-check, so a test can
 	// flip right there.
 	testHookAcquired func()
-}
-
-// listener is one bound address and the server answering on it.
-type listener struct {
-	listen string
-	ln     net.Listener
-	srv    *http.Server
-	// unbound is closed once a shutdown has closed ln, so the address
-	// can be bound again.
-	unbound   chan struct{}
-	unbindOne sync.Once
-}
-
-func (r *Router) newListener(listen string, ln net.Listener) *listener {
-	l := &listener{listen: listen, ln: ln, unbound: make(chan struct{})}
-	l.srv = &http.Server{
-		Handler:           &listenerHandler{router: r, listen: listen},
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
-	}
-	// Shutdown runs these after closing the listeners.
-	l.srv.RegisterOnShutdown(func() { l.unbindOne.Do(func() { close(l.unbound) }) })
-	return l
 }
 
 // New returns a Router with no routes and no backends.
@@ -124,23 +126,50 @@ func New(opts Options) *Router {
 		log = slog.Default()
 	}
 	r := &Router{
-		log:       log,
-		splits:    make(map[backendKey]*splitState),
-		listeners: make(map[string]*listener),
-		draining:  make(map[*listener]struct{}),
+		log:        log,
+		listen:     opts.Listen,
+		splits:     make(map[backendKey]*splitState),
+		serverOpts: opts.Server,
+		listeners:  make(map[string]*listener),
+		draining:   make(map[*generation]struct{}),
 	}
-	r.snap.Store(newSnapshot(nil, nil))
+	if r.listen == nil {
+		r.listen = net.Listen
+	}
+	if opts.ACME != nil {
+		o := *opts.ACME
+		r.acmeOpts = &o
+		r.acme = r.newACMEManager(&o)
+		if o.HTTPListen != "" {
+			// Only now may the manager choose HTTP-01 challenges;
+			// the fallback is never used, as the redirect table
+			// hands it challenge paths only.
+			r.acmeHTTP = r.acme.HTTPHandler(nil)
+		}
+	}
+	r.certs.Store(&certTable{})
+	r.publish()
 	return r
 }
 
-// SetRoutes replaces the route table. It binds every listen address that is
-// new; if any bind fails it closes the ones it opened, keeps the old table
-// and returns an error naming the address. Listeners still in use stay open
-// untouched, so their connections are not interrupted. Listeners no longer
-// used are unbound before SetRoutes returns and finish their requests in
-// the background, for at most 30 s.
+// SetRoutes replaces the route table. It reads every certificate file and
+// binds every listen address that is new; if either fails it closes the
+// addresses it opened, keeps the old table and returns an error naming
+// the file or address. Listeners still in use stay open, so their
+// connections are not interrupted; one whose TLS or server options
+// changed gets a new server for new connections while the old one
+// finishes its requests. Listeners no longer used are unbound before
+// SetRoutes returns and finish their requests in the background, for at
+// most 30 s.
 func (r *Router) SetRoutes(routes []Route) error {
 	if err := validateRoutes(routes); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	if err := validateTLS(routes, r.acmeOpts); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	specs, err := listenerSpecs(routes, r.acmeOpts)
+	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
 	r.mu.Lock()
@@ -148,50 +177,76 @@ func (r *Router) SetRoutes(routes []Route) error {
 	if r.closed {
 		return errors.New("router: SetRoutes after Shutdown")
 	}
-
-	wanted := make(map[string]string) // listen → an app using it, for messages
-	for _, rt := range routes {
-		if _, ok := wanted[rt.Listen]; !ok {
-			wanted[rt.Listen] = rt.App
-		}
+	certs, err := loadCertificates(routes)
+	if err != nil {
+		return fmt.Errorf("router: %w; the previous routes keep serving", err)
 	}
+
 	opened := make(map[string]net.Listener)
-	for _, listen := range sortedKeys(wanted) {
-		if _, ok := r.listeners[listen]; ok {
+	for _, addr := range sortedKeys(specs) {
+		if _, ok := r.listeners[addr]; ok {
 			continue
 		}
-		ln, err := net.Listen("tcp", listen)
+		ln, err := r.listen("tcp", addr)
 		if err != nil {
 			for _, o := range opened {
 				o.Close()
 			}
-			return fmt.Errorf("router: bind %s for app %s: %w; the previous routes keep serving, free the address or change listen",
-				listen, wanted[listen], err)
+			return fmt.Errorf("router: bind %s for %s: %w; the previous routes keep serving, free the address or change listen",
+				addr, specs[addr].owner, err)
 		}
-		opened[listen] = ln
+		opened[addr] = ln
 	}
 
-	r.routes = slices.Clone(routes)
-	r.publish()
-
-	for listen, ln := range opened {
-		l := r.newListener(listen, ln)
-		r.listeners[listen] = l
-		r.serving.Go(func() { r.serve(l) })
+	for addr, ln := range opened {
+		r.listeners[addr] = &listener{
+			listen:  addr,
+			ln:      ln,
+			handler: &listenerHandler{router: r, listen: addr},
+			stop:    make(chan struct{}),
+		}
 	}
-	for listen, l := range r.listeners {
-		if _, ok := wanted[listen]; ok {
+	for addr, l := range r.listeners {
+		if _, ok := specs[addr]; ok {
 			continue
 		}
-		delete(r.listeners, listen)
-		r.draining[l] = struct{}{}
-		r.serving.Go(func() { r.drain(l) })
-		// The drain takes up to drainTimeout, but the address is free
-		// as soon as it starts; wait for that so a caller can bind it
-		// again right away.
-		<-l.unbound
+		delete(r.listeners, addr)
+		// The address is free once close returns, so a caller can
+		// bind it again right away.
+		l.close()
+		r.retire(l.gen)
+	}
+	r.routes = slices.Clone(routes)
+	r.certs.Store(certs)
+	r.publish()
+	r.applyServerParams(specs)
+	for addr := range opened {
+		l := r.listeners[addr]
+		r.serving.Go(func() { r.acceptLoop(l) })
 	}
 	return nil
+}
+
+// SetServerOptions replaces the server options. Requests that start after
+// it returns use the new limits, proxy headers and access log at once;
+// listener timeouts and header limits apply from the next SetRoutes,
+// which gives changed listeners a new server.
+func (r *Router) SetServerOptions(o ServerOptions) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.serverOpts = o
+	r.publish()
+}
+
+// applyServerParams gives every listener whose settings changed a new
+// server generation. r.mu must be held.
+func (r *Router) applyServerParams(specs map[string]listenerSpec) {
+	for addr, l := range r.listeners {
+		p := newServerParams(r.serverOpts, specs[addr])
+		if l.gen == nil || l.gen.params != p {
+			r.startGeneration(l, p)
+		}
+	}
 }
 
 // SetBackend publishes b as the only backend of app's production routes
@@ -253,7 +308,17 @@ func (r *Router) setSplit(key backendKey, st *splitState) {
 // publish swaps in a snapshot of the current routes and backends. r.mu must
 // be held.
 func (r *Router) publish() {
-	r.snap.Store(newSnapshot(r.routes, r.splits))
+	port := func(listen string) string {
+		if l, ok := r.listeners[listen]; ok {
+			return portOf(l.ln.Addr())
+		}
+		return ""
+	}
+	var acmeHTTP string
+	if r.acmeOpts != nil {
+		acmeHTTP = r.acmeOpts.HTTPListen
+	}
+	r.snap.Store(newSnapshot(r.routes, r.splits, newServerConfig(r.serverOpts), port, acmeHTTP))
 }
 
 // Addr returns the address the listener for listen is bound to, or nil if
@@ -273,23 +338,25 @@ func (r *Router) Addr(listen string) net.Addr {
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
-	var all []*listener
+	var all []*generation
 	for _, l := range r.listeners {
-		all = append(all, l)
+		l.close()
+		l.gen.Close()
+		all = append(all, l.gen)
 	}
-	for l := range r.draining {
-		all = append(all, l)
+	for g := range r.draining {
+		all = append(all, g)
 	}
 	clear(r.listeners)
 	r.mu.Unlock()
 
 	errs := make([]error, len(all))
 	var wg sync.WaitGroup
-	for i, l := range all {
+	for i, g := range all {
 		wg.Go(func() {
-			if err := l.srv.Shutdown(ctx); err != nil {
-				l.srv.Close()
-				errs[i] = fmt.Errorf("shut down listener %s: %w", l.listen, err)
+			if err := g.srv.Shutdown(ctx); err != nil {
+				g.srv.Close()
+				errs[i] = fmt.Errorf("shut down listener %s: %w", g.addr, err)
 			}
 		})
 	}
@@ -298,28 +365,20 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// serve runs l's accept loop until its server is shut down.
-func (r *Router) serve(l *listener) {
-	if err := l.srv.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) {
-		r.log.Error("listener stopped; its routes get no traffic until the next SetRoutes", "listen", l.listen, "err", err)
-	}
-}
-
-// drain shuts down a listener that is no longer routed, bounded by
-// drainTimeout.
-func (r *Router) drain(l *listener) {
+// drain shuts down a retired generation, bounded by drainTimeout.
+func (r *Router) drain(g *generation) {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	if err := l.srv.Shutdown(ctx); err != nil {
-		r.log.Warn("closing connections still open after drain timeout", "listen", l.listen, "err", err)
-		l.srv.Close()
+	if err := g.srv.Shutdown(ctx); err != nil {
+		r.log.Warn("closing connections still open after drain timeout", "listen", g.addr.String(), "err", err)
+		g.srv.Close()
 	}
 	r.mu.Lock()
-	delete(r.draining, l)
+	delete(r.draining, g)
 	r.mu.Unlock()
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -66,7 +66,7 @@ func (s *slot) start(t testing.TB, h http.Handler) {
 		t.Fatal(err)
 	}
 	hc := upstream.HealthCheck{Path: "/healthz", Interval: 20 * time.Millisecond, Timeout: time.Second}
-	s.pool = upstream.NewPool([]*url.URL{u}, hc, upstream.NewTransport(), nil)
+	s.pool = upstream.NewPool([]*url.URL{u}, upstream.Options{Health: hc})
 	s.pool.Start(context.Background())
 	t.Cleanup(s.pool.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -248,7 +248,7 @@ func TestAnswers503WhenNoEndpointIsReady(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(down.Close)
 	u, _ := url.Parse(down.URL)
-	pool := upstream.NewPool([]*url.URL{u}, upstream.HealthCheck{Interval: 10 * time.Millisecond}, nil, nil)
+	pool := upstream.NewPool([]*url.URL{u}, upstream.Options{Health: upstream.HealthCheck{Interval: 10 * time.Millisecond}})
 	pool.Start(t.Context())
 	t.Cleanup(pool.Close)
 	r.SetBackend("web", false, &Backend{App: "web", Slot: "blue", Pool: pool})

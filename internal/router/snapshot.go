@@ -13,6 +13,9 @@ import (
 type snapshot struct {
 	// tables holds each listener's routes, most specific first.
 	tables map[string][]routeEntry
+	// redirects holds the listeners that redirect to https.
+	redirects map[string]*redirectTable
+	server    *serverConfig
 }
 
 // routeEntry is one Route with its backends resolved at publish time.
@@ -32,10 +35,17 @@ type backendKey struct {
 }
 
 // newSnapshot resolves routes against backends. routes must have passed
-// validateRoutes.
-func newSnapshot(routes []Route, splits map[backendKey]*splitState) *snapshot {
-	s := &snapshot{tables: make(map[string][]routeEntry)}
+// validateRoutes. port gives the bound port of a listener, for redirects;
+// acmeHTTPListen is ACMEOptions.HTTPListen ("" when unused).
+func newSnapshot(routes []Route, splits map[backendKey]*splitState, server *serverConfig, port func(listen string) string, acmeHTTPListen string) *snapshot {
+	s := &snapshot{tables: make(map[string][]routeEntry), redirects: make(map[string]*redirectTable), server: server}
 	for _, rt := range routes {
+		if rt.TLS != nil && rt.TLS.RedirectFrom != "" {
+			s.addRedirect(rt.TLS.RedirectFrom, rt, port(rt.Listen), false)
+		}
+		if rt.TLS != nil && rt.TLS.ACME && acmeHTTPListen != "" {
+			s.addRedirect(acmeHTTPListen, rt, port(rt.Listen), true)
+		}
 		e := routeEntry{
 			prefix:  normalPrefix(rt.PathPrefix),
 			app:     rt.App,

@@ -521,7 +521,7 @@ func TestCanaryWithoutReadyEndpointFallsBackToStableOnlyForRetryableRequests(t *
 	down := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(down.Close)
 	u, _ := url.Parse(down.URL)
-	pool := upstream.NewPool([]*url.URL{u}, upstream.HealthCheck{}, nil, nil) // never started: never ready
+	pool := upstream.NewPool([]*url.URL{u}, upstream.Options{}) // never started: never ready
 	canary := &Backend{App: "web", Slot: "green", Version: "v2", Pool: pool, Metrics: m.Backend("web", "green", "v2")}
 	blue := newSlot(t, "blue")
 	r, base := splitRouter(t, &Split{Stable: blue.backend, Canary: canary, Weight: 100, RetryOnStable: true})
@@ -550,7 +550,7 @@ func TestInvalidSplitSendsEverythingToStable(t *testing.T) {
 }
 
 func TestSplitValidateNamesEachProblem(t *testing.T) {
-	pool := upstream.NewPool(nil, upstream.HealthCheck{}, nil, nil)
+	pool := upstream.NewPool(nil, upstream.Options{})
 	blue := &Backend{Slot: "blue", Pool: pool}
 	green := &Backend{Slot: "green", Pool: pool}
 	tests := []struct {
@@ -589,7 +589,7 @@ func TestSplitValidateNamesEachProblem(t *testing.T) {
 }
 
 func TestChoosingABackendDoesNotAllocate(t *testing.T) {
-	pool := upstream.NewPool(nil, upstream.HealthCheck{}, nil, nil)
+	pool := upstream.NewPool(nil, upstream.Options{})
 	st := newSplitState(&Split{
 		Stable: &Backend{Slot: "blue", Pool: pool}, Canary: &Backend{Slot: "green", Pool: pool},
 		Weight: 30, StickyCookie: "pin",

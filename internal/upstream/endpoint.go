@@ -1,6 +1,9 @@
 package upstream
 
 import (
+	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -19,20 +22,24 @@ type Endpoint struct {
 	ready    atomic.Bool
 	pool     *Pool
 
+	// Passive health: failed attempts in a row, and the ejection.
+	failures     atomic.Int64
+	ejectedUntil atomic.Int64 // Unix nanoseconds; 0 when never ejected
+	ejections    atomic.Uint64
+
 	// mu guards the health check's last result, which only Status reads.
 	mu        sync.Mutex
 	lastError string
 	lastCheck time.Time
 }
 
-func newEndpoint(u *url.URL, transport http.RoundTripper, pool *Pool) *Endpoint {
+func newEndpoint(u *url.URL, pool *Pool) *Endpoint {
 	e := &Endpoint{url: u, pool: pool}
 	e.proxy = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			pr.SetXForwarded()
-		},
-		Transport: transport,
+		// The URL is set per attempt by roundTrip, which may send the
+		// request to another endpoint.
+		Rewrite:   forwardingHeaders,
+		Transport: roundTripperFunc(e.roundTrip),
 		// FlushInterval stays 0: ReverseProxy already flushes streamed
 		// answers (event streams, unknown length) after every write, and
 		// buffering the others saves a write per response.
@@ -42,15 +49,47 @@ func newEndpoint(u *url.URL, transport http.RoundTripper, pool *Pool) *Endpoint 
 	return e
 }
 
+// forwarding are the headers that tell the app where a request came from.
+// ReverseProxy drops them from the outgoing request before Rewrite.
+var forwarding = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// forwardingHeaders passes on the forwarding headers of the incoming
+// request as they are: the caller owns them (the router sets them, and
+// decides whose it trusts). A request without X-Forwarded-For gets
+// X-Forwarded-For, -Host and -Proto describing its own client.
+func forwardingHeaders(pr *httputil.ProxyRequest) {
+	if _, ok := pr.In.Header["X-Forwarded-For"]; !ok {
+		pr.SetXForwarded()
+		return
+	}
+	for _, k := range forwarding {
+		if v, ok := pr.In.Header[k]; ok {
+			pr.Out.Header[k] = v
+		}
+	}
+}
+
 // URL returns the endpoint's base URL. Do not modify it.
 func (e *Endpoint) URL() *url.URL {
 	return e.url
 }
 
-// ServeHTTP forwards r to the endpoint and copies the response to w. When the
-// endpoint cannot be reached it answers 502 Bad Gateway.
+// ServeHTTP forwards r to the endpoint and copies the response to w,
+// streaming it when the endpoint streams it. When the endpoint cannot be
+// reached, and no retry on another endpoint succeeds, it answers 502 Bad
+// Gateway, or 504 Gateway Timeout when the endpoint did not answer in
+// time. An upgrade (WebSocket) hijacks w, which must then implement
+// Hijack, directly or through Unwrap. Upgraded connections and streamed
+// responses count in the pool's LongLived until ServeHTTP returns.
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.proxy.ServeHTTP(w, r)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	s := &stream{cancel: cancel}
+	defer s.end(e.pool)
+	if isUpgrade(r) {
+		w = &hijackWriter{ResponseWriter: w, s: s}
+	}
+	e.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, streamKey{}, s)))
 }
 
 // Release ends one in-flight request counted by Pool.Acquire. Call it exactly
@@ -61,7 +100,16 @@ func (e *Endpoint) Release() {
 
 func (e *Endpoint) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	e.pool.log.Debug("proxy to endpoint failed", "endpoint", e.url.String(), "method", r.Method, "path", r.URL.Path, "err", err)
+	if isTimeout(err) {
+		http.Error(w, "cutover: upstream "+e.url.Host+" did not answer in time", http.StatusGatewayTimeout)
+		return
+	}
 	http.Error(w, "cutover: upstream "+e.url.Host+" did not answer", http.StatusBadGateway)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // EndpointStatus is a point-in-time view of one endpoint, for the admin API.
@@ -71,18 +119,25 @@ type EndpointStatus struct {
 	InFlight  int64     `json:"inFlight"`
 	LastError string    `json:"lastError,omitempty"`
 	LastCheck time.Time `json:"lastCheck"`
+	// EjectedUntil is when the endpoint's last ejection by passive
+	// health ends; zero when it was never ejected.
+	EjectedUntil time.Time `json:"ejectedUntil,omitzero"`
 }
 
 func (e *Endpoint) status() EndpointStatus {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return EndpointStatus{
+	st := EndpointStatus{
 		URL:       e.url.String(),
 		Ready:     e.ready.Load(),
 		InFlight:  e.inFlight.Load(),
 		LastError: e.lastError,
 		LastCheck: e.lastCheck,
 	}
+	if until := e.ejectedUntil.Load(); until != 0 {
+		st.EjectedUntil = time.Unix(0, until)
+	}
+	return st
 }
 
 // copyBuffers recycles the buffers ReverseProxy copies response bodies

@@ -65,23 +65,35 @@ func (e *Endpoint) recordCheck(err error, at time.Time, streak *healthStreak) {
 	}
 	e.mu.Unlock()
 
+	if n := e.ejections.Load(); n != streak.ejections {
+		// The endpoint was ejected since the last check: what passed
+		// before does not count towards its return.
+		*streak = healthStreak{ejections: n}
+	}
 	hc := e.pool.health
 	if err == nil {
-		streak.successes++
 		streak.failures = 0
-		if !e.ready.Load() && streak.successes >= hc.HealthyThreshold {
+		if e.ejected(at) {
+			// An ejected endpoint must pass again after its ejection.
+			streak.successes = 0
+			return
+		}
+		streak.successes++
+		if !e.ready.Load() && streak.successes >= hc.HealthyThreshold && e.pool.setReady(e, true) {
 			e.pool.log.Info("endpoint ready", "endpoint", e.url.String())
-			e.pool.setReady(e, true)
 		}
 		return
 	}
 	streak.failures++
 	streak.successes = 0
-	if e.ready.Load() && streak.failures >= hc.UnhealthyThreshold {
+	if e.ready.Load() && streak.failures >= hc.UnhealthyThreshold && e.pool.setReady(e, false) {
 		e.pool.log.Warn("endpoint out of rotation", "endpoint", e.url.String(), "failures", streak.failures, "err", err)
-		e.pool.setReady(e, false)
 	}
 }
 
-// healthStreak counts consecutive equal health check outcomes.
-type healthStreak struct{ successes, failures int }
+// healthStreak counts consecutive equal health check outcomes since the
+// endpoint's last ejection.
+type healthStreak struct {
+	successes, failures int
+	ejections           uint64
+}

@@ -1,13 +1,19 @@
-// Package upstream keeps the endpoints (replicas) of one revision: it decides
-// which of them are ready through active health checks, picks one per request
-// round-robin, and counts the requests each is serving so that a drain can
-// wait for them.
+// Package upstream keeps the endpoints (replicas) of one revision and
+// proxies requests to them. A Pool decides which endpoints are ready
+// through active health checks and passive health (ejecting an endpoint
+// whose live requests keep failing), picks one per request (round-robin or
+// least requests), retries requests that are safe to repeat on another
+// endpoint, and counts the requests each endpoint is serving so that a
+// drain can wait for them. Upgraded connections (WebSocket) and streamed
+// responses (server-sent events, chunked, gRPC) are tracked too, so that a
+// drain that runs out of time can close them.
 //
 // A Pool is built for one revision and lives as long as that revision runs.
-// The router calls Acquire and Release on every request; both are lock-free.
-// The controller starts the pool's health checks, waits for readiness with
-// WaitAllReady before it sends traffic, and waits with WaitIdle after moving
-// traffic away before it stops the replicas.
+// The router calls Acquire, Endpoint.ServeHTTP and Release on every
+// request; Acquire and Release are lock-free. The controller starts the
+// pool's health checks, waits for readiness with WaitAllReady before it
+// sends traffic, and after moving traffic away waits with WaitIdle, then
+// closes what is left with CloseLongLived, before it stops the replicas.
 package upstream
 
 import (
@@ -63,6 +69,49 @@ func (hc HealthCheck) withDefaults() HealthCheck {
 	return hc
 }
 
+// Options configure a pool. The zero value is a round-robin HTTP/1.1 pool
+// with default timeouts, no retries and no passive health.
+type Options struct {
+	// Health configures the active health check.
+	Health HealthCheck
+	// Transport proxies requests and runs health checks. When nil, the
+	// pool builds one from Protocol and the timeouts below and closes
+	// its idle connections on Close; when set, those fields are ignored.
+	Transport http.RoundTripper
+	// Logger receives readiness changes, ejections and proxy errors;
+	// slog.Default() when nil.
+	Logger *slog.Logger
+	// Protocol spoken to the endpoints: ProtocolHTTP1 (also when empty
+	// or unknown) or ProtocolH2C.
+	Protocol string
+	// Balancer is the load-balancing policy: RoundRobin (also when empty
+	// or unknown) or LeastRequests.
+	Balancer string
+	// ConnectTimeout bounds dialing an endpoint; 5s when zero.
+	ConnectTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for an endpoint's response
+	// headers (504 when it passes); 60s when zero.
+	ResponseHeaderTimeout time.Duration
+	// IdleConnTimeout closes kept-alive connections unused this long;
+	// 90s when zero.
+	IdleConnTimeout time.Duration
+	// Retries is how many times a failed request is sent again, each
+	// time to another ready endpoint: one that could not connect (any
+	// method), or an idempotent one without a body (or with GetBody)
+	// whose connection broke before an answer came. 0 disables retries.
+	Retries int
+	// PassiveFailures is how many proxied requests in a row must fail to
+	// reach an endpoint (no connection, broken connection, timeout; not
+	// an error status from the app) before it is ejected: taken out of
+	// rotation for EjectFor, after which its health check must pass
+	// again. 0 disables passive health.
+	PassiveFailures int
+	// EjectFor is how long an ejected endpoint stays out; 10s when zero.
+	EjectFor time.Duration
+}
+
+const defaultEjectFor = 10 * time.Second
+
 // ErrPoolClosed is returned by WaitAllReady when the pool is closed before
 // every endpoint became ready.
 var ErrPoolClosed = errors.New("upstream: pool closed")
@@ -73,9 +122,19 @@ type Pool struct {
 	endpoints []*Endpoint
 	health    HealthCheck
 	client    *http.Client
+	transport http.RoundTripper
+	// ownTransport is the transport the pool built, whose idle
+	// connections Close closes; nil when Options.Transport was given.
+	ownTransport    *http.Transport
+	balancer        balancer
+	retries         int
+	passiveFailures int64
+	ejectFor        time.Duration
 
-	next  atomic.Uint64
 	ready atomic.Pointer[[]*Endpoint] // endpoints in rotation; replaced, never modified
+
+	longMu sync.Mutex
+	long   map[*stream]struct{} // upgraded connections and streamed responses open
 
 	mu      sync.Mutex // guards the fields below and serializes ready-list rebuilds
 	log     *slog.Logger
@@ -86,32 +145,40 @@ type Pool struct {
 	checks  sync.WaitGroup
 }
 
-// NewPool returns a pool of one endpoint per URL, all proxying through
-// transport (NewTransport's when nil). Every endpoint starts not ready: it
-// enters rotation once its health check has passed hc.HealthyThreshold
-// times, and checks run only after Start. Readiness changes and proxy
-// errors go to log (slog.Default() when nil).
-func NewPool(urls []*url.URL, hc HealthCheck, transport http.RoundTripper, log *slog.Logger) *Pool {
-	if transport == nil {
-		transport = NewTransport()
-	}
-	if log == nil {
-		log = slog.Default()
-	}
+// NewPool returns a pool of one endpoint per URL, configured by opts.
+// Every endpoint starts not ready: it enters rotation once its health check
+// has passed opts.Health.HealthyThreshold times, and checks run only after
+// Start.
+func NewPool(urls []*url.URL, opts Options) *Pool {
 	p := &Pool{
-		log:    log,
-		health: hc.withDefaults(),
-		client: &http.Client{
-			Transport: transport,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
+		log:             opts.Logger,
+		health:          opts.Health.withDefaults(),
+		transport:       opts.Transport,
+		balancer:        newBalancer(opts.Balancer),
+		retries:         max(opts.Retries, 0),
+		passiveFailures: int64(max(opts.PassiveFailures, 0)),
+		ejectFor:        orDefault(opts.EjectFor, defaultEjectFor),
+		long:            make(map[*stream]struct{}),
+		changed:         make(chan struct{}),
+		done:            make(chan struct{}),
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.transport == nil {
+		p.ownTransport = newTransport(opts.Protocol, opts.ConnectTimeout, opts.ResponseHeaderTimeout, opts.IdleConnTimeout)
+		p.transport = p.ownTransport
+	}
+	// Health checks go over the same transport, hence the same protocol:
+	// an h2c-only replica would not answer an HTTP/1 check.
+	p.client = &http.Client{
+		Transport: p.transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
 		},
-		changed: make(chan struct{}),
-		done:    make(chan struct{}),
 	}
 	for _, u := range urls {
-		p.endpoints = append(p.endpoints, newEndpoint(u, transport, p))
+		p.endpoints = append(p.endpoints, newEndpoint(u, p))
 	}
 	p.ready.Store(&[]*Endpoint{})
 	return p
@@ -133,7 +200,8 @@ func (p *Pool) Start(ctx context.Context) {
 	}
 }
 
-// Close stops the health checks and waits for them to return. Endpoints keep
+// Close stops the health checks and waits for them to return, and closes
+// the idle connections of the transport the pool built. Endpoints keep
 // their last readiness, so requests already routed to the pool still finish.
 // It is safe to call more than once.
 func (p *Pool) Close() {
@@ -146,6 +214,9 @@ func (p *Pool) Close() {
 	}
 	p.mu.Unlock()
 	p.checks.Wait()
+	if p.ownTransport != nil {
+		p.ownTransport.CloseIdleConnections()
+	}
 }
 
 func (p *Pool) isClosed() bool {
@@ -157,15 +228,15 @@ func (p *Pool) isClosed() bool {
 	}
 }
 
-// Acquire picks the next ready endpoint round-robin and counts one request
-// in flight on it; the caller must call Release on it when done. It returns
-// nil when no endpoint is ready. It takes no locks.
+// Acquire picks a ready endpoint by the pool's balancer and counts one
+// request in flight on it; the caller must call Release on it when done. It
+// returns nil when no endpoint is ready. It takes no locks.
 func (p *Pool) Acquire() *Endpoint {
 	ready := *p.ready.Load()
 	if len(ready) == 0 {
 		return nil
 	}
-	e := ready[(p.next.Add(1)-1)%uint64(len(ready))]
+	e := p.balancer.pick(ready)
 	e.inFlight.Add(1)
 	return e
 }
@@ -181,6 +252,9 @@ func (p *Pool) Size() int {
 }
 
 // InFlight returns how many acquired requests have not been released yet.
+// A request retried on another endpoint counts on that one too until its
+// answer is copied, so the sum may briefly exceed the requests being served;
+// it is 0 exactly when nothing is.
 func (p *Pool) InFlight() int64 {
 	var n int64
 	for _, e := range p.endpoints {
@@ -235,7 +309,8 @@ func (p *Pool) notReadySummary() string {
 
 // WaitIdle returns nil once no acquired request is in flight, or ctx's
 // error (wrapped, with the count still in flight) when ctx is done first.
-// It polls every 5 ms.
+// Upgraded connections and streamed responses count until they end; when
+// WaitIdle times out, CloseLongLived ends them. It polls every 5 ms.
 func (p *Pool) WaitIdle(ctx context.Context) error {
 	const poll = 5 * time.Millisecond
 	t := time.NewTicker(poll)
@@ -263,9 +338,21 @@ func (p *Pool) Status() []EndpointStatus {
 }
 
 // setReady moves e in or out of rotation and wakes WaitAllReady callers.
-func (p *Pool) setReady(e *Endpoint, ready bool) {
+// It does not put an ejected endpoint back before its ejection ends, and
+// reports whether it changed anything.
+func (p *Pool) setReady(e *Endpoint, ready bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if ready && e.ejected(time.Now()) {
+		return false
+	}
+	return p.setReadyLocked(e, ready)
+}
+
+func (p *Pool) setReadyLocked(e *Endpoint, ready bool) bool {
+	if e.ready.Load() == ready {
+		return false
+	}
 	e.ready.Store(ready)
 	list := make([]*Endpoint, 0, len(p.endpoints))
 	for _, x := range p.endpoints {
@@ -276,4 +363,5 @@ func (p *Pool) setReady(e *Endpoint, ready bool) {
 	p.ready.Store(&list)
 	close(p.changed)
 	p.changed = make(chan struct{})
+	return true
 }

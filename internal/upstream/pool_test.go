@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,8 +26,23 @@ type replica struct {
 
 func newReplica(t *testing.T, name string, healthy bool) *replica {
 	t.Helper()
-	r := &replica{name: name}
+	r := newReplicaWith(t, name, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("X-Seen-Forwarded-For", req.Header.Get("X-Forwarded-For"))
+		w.Header().Set("X-Seen-Forwarded-Host", req.Header.Get("X-Forwarded-Host"))
+		w.Header().Set("X-Seen-Forwarded-Proto", req.Header.Get("X-Forwarded-Proto"))
+		w.Header()["X-Seen-Forwarded"] = req.Header.Values("Forwarded")
+		io.WriteString(w, name+" "+req.URL.Path)
+	}))
 	r.healthy.Store(healthy)
+	return r
+}
+
+// newReplicaWith is a healthy replica whose paths other than /healthz go
+// to h.
+func newReplicaWith(t *testing.T, name string, h http.Handler) *replica {
+	t.Helper()
+	r := &replica{name: name}
+	r.healthy.Store(true)
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/healthz" {
 			r.checks.Add(1)
@@ -37,9 +53,7 @@ func newReplica(t *testing.T, name string, healthy bool) *replica {
 			io.WriteString(w, "ok")
 			return
 		}
-		w.Header().Set("X-Seen-Forwarded-For", req.Header.Get("X-Forwarded-For"))
-		w.Header().Set("X-Seen-Forwarded-Host", req.Header.Get("X-Forwarded-Host"))
-		io.WriteString(w, r.name+" "+req.URL.Path)
+		h.ServeHTTP(w, req)
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -58,11 +72,21 @@ var fastHealth = HealthCheck{Path: "/healthz", Interval: 10 * time.Millisecond, 
 
 func startPool(t *testing.T, hc HealthCheck, replicas ...*replica) *Pool {
 	t.Helper()
+	return startPoolWith(t, Options{Health: hc}, replicas...)
+}
+
+// startPoolWith starts a pool over the replicas with opts and closes it at
+// the end of the test.
+func startPoolWith(t *testing.T, opts Options, replicas ...*replica) *Pool {
+	t.Helper()
 	var urls []*url.URL
 	for _, r := range replicas {
 		urls = append(urls, r.url(t))
 	}
-	p := NewPool(urls, hc, NewTransport(), nil)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	}
+	p := NewPool(urls, opts)
 	p.Start(t.Context())
 	t.Cleanup(p.Close)
 	return p
@@ -80,6 +104,43 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// proxyTo is the router's request path in miniature: Acquire, ServeHTTP,
+// Release.
+func proxyTo(p *Pool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := p.Acquire()
+		if e == nil {
+			http.Error(w, "no ready endpoint", http.StatusServiceUnavailable)
+			return
+		}
+		defer e.Release()
+		e.ServeHTTP(w, r)
+	})
+}
+
+// front serves the pool over HTTP/1.1 and unencrypted HTTP/2, as the
+// router would.
+func front(t *testing.T, p *Pool) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(proxyTo(p))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// waitIdle fails the test unless every request on p ends within 5 s.
+func waitIdle(t *testing.T, p *Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := p.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitAllReady(t *testing.T, p *Pool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
@@ -93,7 +154,7 @@ func TestEndpointsStartNotReadyAndEnterRotationAfterHealthyThreshold(t *testing.
 	r := newReplica(t, "a", true)
 	hc := fastHealth
 	hc.HealthyThreshold = 3
-	p := NewPool([]*url.URL{r.url(t)}, hc, nil, nil)
+	p := NewPool([]*url.URL{r.url(t)}, Options{Health: hc})
 	t.Cleanup(p.Close)
 
 	if p.ReadyCount() != 0 || p.Acquire() != nil {
@@ -199,7 +260,7 @@ func TestWaitAllReadyFailsWhenPoolIsClosed(t *testing.T) {
 }
 
 func TestWaitAllReadyFailsForEmptyPool(t *testing.T) {
-	p := NewPool(nil, fastHealth, nil, nil)
+	p := NewPool(nil, Options{Health: fastHealth})
 	if err := p.WaitAllReady(t.Context()); err == nil {
 		t.Fatal("WaitAllReady on a pool without endpoints returned nil")
 	}
@@ -272,6 +333,35 @@ func TestEndpointProxiesRequestWithForwardedHeaders(t *testing.T) {
 	}
 }
 
+func TestEndpointPassesTheCallersForwardingHeadersAsTheyAre(t *testing.T) {
+	r := newReplica(t, "a", true)
+	p := startPool(t, fastHealth, r)
+	waitAllReady(t, p)
+	e := p.Acquire()
+	defer e.Release()
+
+	req := httptest.NewRequest("GET", "http://app.example/hello", nil)
+	req.RemoteAddr = "192.0.2.7:5555"
+	req.Header.Set("X-Forwarded-For", "203.0.113.9, 192.0.2.7")
+	req.Header.Set("X-Forwarded-Host", "shop.example")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Add("Forwarded", "for=203.0.113.9;proto=https")
+	req.Header.Add("Forwarded", "for=192.0.2.7")
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+
+	for k, want := range map[string]string{
+		"X-Seen-Forwarded-For":   "203.0.113.9, 192.0.2.7",
+		"X-Seen-Forwarded-Host":  "shop.example",
+		"X-Seen-Forwarded-Proto": "https",
+		"X-Seen-Forwarded":       "for=203.0.113.9;proto=https|for=192.0.2.7",
+	} {
+		if got := strings.Join(rec.Header().Values(k), "|"); got != want {
+			t.Errorf("replica saw %s %q, want %q", strings.Replace(k, "X-Seen-", "X-", 1), got, want)
+		}
+	}
+}
+
 func TestEndpointAnswers502WhenReplicaIsGone(t *testing.T) {
 	r := newReplica(t, "a", true)
 	p := startPool(t, fastHealth, r)
@@ -285,4 +375,19 @@ func TestEndpointAnswers502WhenReplicaIsGone(t *testing.T) {
 	if rec.Code != http.StatusBadGateway || !strings.HasPrefix(rec.Body.String(), "cutover: upstream") {
 		t.Errorf("got %d %q, want 502 with a cutover message", rec.Code, rec.Body.String())
 	}
+}
+
+func TestEndpointAnswers504WhenReplicaDoesNotAnswerInTime(t *testing.T) {
+	slow := newReplicaWith(t, "slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	p := startPoolWith(t, Options{Health: fastHealth, ResponseHeaderTimeout: 50 * time.Millisecond}, slow)
+	waitAllReady(t, p)
+	srv := front(t, p)
+
+	code, body := send(t, "GET", srv.URL+"/x", "")
+	if code != http.StatusGatewayTimeout || !strings.HasPrefix(body, "cutover: upstream") {
+		t.Errorf("got %d %q, want 504 with a cutover message", code, body)
+	}
+	waitIdle(t, p)
 }
