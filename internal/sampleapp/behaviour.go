@@ -41,6 +41,8 @@ type behaviour struct {
 	failRate  atomic.Uint64 // math.Float64bits of the fraction
 	latency   atomic.Int64  // time.Duration
 	readiness atomic.Int32  // readinessFromFlags, readinessUp or readinessDown
+
+	long *longLived // the /ws and /sse handlers' shutdown signal
 }
 
 func newBehaviour(o options, start time.Time) *behaviour {
@@ -51,6 +53,7 @@ func newBehaviour(o options, start time.Time) *behaviour {
 		failBody:      []byte("error version=" + o.version + "\n"),
 		neverReady:    o.neverReady,
 		readyAt:       start.Add(o.readyAfter),
+		long:          newLongLived(),
 	}
 	b.failRate.Store(math.Float64bits(o.failRate))
 	b.latency.Store(int64(o.latency))
@@ -64,6 +67,8 @@ func (b *behaviour) routes() http.Handler {
 	mux.HandleFunc("GET /version", b.serveVersion)
 	mux.HandleFunc("GET /sleep", b.serveSleep)
 	mux.HandleFunc("GET /echo", b.serveEcho)
+	mux.HandleFunc("GET /ws", b.serveWS)
+	mux.HandleFunc("GET /sse", b.serveSSE)
 	// Without a method in the pattern, so that a GET gets 405 here rather
 	// than falling through to the catch-all /.
 	mux.HandleFunc("/admin/fail-rate", postOnly(b.setFailRate))

@@ -11,6 +11,8 @@
 //	GET  /version           "V"
 //	GET  /sleep?d=3s        sleeps d (at most 60s), then 200 "version=V slept=3s"
 //	GET  /echo              the request headers (and Host) as a JSON object
+//	GET  /ws                WebSocket echo: each text message comes back as "V: message"
+//	GET  /sse               server-sent events "data: V n" every 100 ms until the client leaves
 //	POST /admin/fail-rate?value=0.5
 //	POST /admin/latency?value=200ms
 //	POST /admin/ready?value=false
@@ -73,6 +75,7 @@ func serve(ctx context.Context, ln net.Listener, opts options, stdout, stderr io
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(stderr, "sample-app: ", 0),
 	}
+	srv.RegisterOnShutdown(b.long.stop)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on %s version %s\n", ln.Addr(), opts.version)
@@ -104,6 +107,11 @@ func serve(ctx context.Context, ln net.Listener, opts options, stdout, stderr io
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	<-served // Serve returns as soon as Shutdown starts; Shutdown has waited for handlers.
+	if err == nil {
+		// Shutdown does not wait for hijacked connections: the WebSockets
+		// it told to close may still be saying goodbye.
+		err = b.long.wait(sctx)
+	}
 	if err != nil {
 		_ = srv.Close()
 		logger.Error("in-flight requests were cut off", "bound", bound, "err", err)
