@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # bench/run.sh: compare cutover's proxy with a direct connection to the same
-# backend and with nginx in front of it, then count failed requests while
-# cutover flips between two versions 20 times. See BENCHMARKS.md.
+# backend and with nginx and HAProxy in front of it (throughput, latency at a
+# fixed rate, memory per idle client connection), then count failed requests
+# while cutover flips between two versions 20 times. See BENCHMARKS.md.
 #
-# Needs: go, wrk, curl; nginx is optional (its row is skipped without it).
-# Installs nothing. Everything listens on 127.0.0.1; every process it starts
-# is stopped on exit. About 2 minutes with the defaults.
+# Needs: go, wrk, curl; nginx and haproxy are optional (their rows are
+# skipped without them). Installs nothing. Everything listens on 127.0.0.1;
+# every process it starts is stopped on exit. About 3 minutes with the
+# defaults.
 #
 # Environment (defaults in brackets):
 #   DURATION       seconds of each wrk run [10]
@@ -16,6 +18,8 @@
 #   FLIP_PAUSE     seconds between flips, so each version serves a while [0.25]
 #   CUTOVER_BIN    use this cutover binary instead of building ./cmd/cutover
 #   NGINX          nginx binary [nginx from PATH, else /usr/sbin/nginx]; "none" skips it
+#   HAPROXY        haproxy binary [haproxy from PATH, else /usr/sbin/haproxy]; "none" skips it
+#   IDLE_CONNS     idle keep-alive connections for the memory test [10000]; 0 skips it
 #   KEEP_TMP=1     keep the temp dir (configs, logs) for a look afterwards
 set -euo pipefail
 
@@ -25,6 +29,7 @@ LOAD_DURATION=${LOAD_DURATION:-10}
 FLIP_RATE=${FLIP_RATE:-500}
 FLIPS=${FLIPS:-20}
 FLIP_PAUSE=${FLIP_PAUSE:-0.25}
+IDLE_CONNS=${IDLE_CONNS:-10000}
 CONNECTIONS=64
 
 cd "$(dirname "$0")/.."
@@ -32,6 +37,7 @@ ROOT=$PWD
 OUT=$ROOT/bench/out
 CUTOVER=$OUT/cutover
 LOADGEN=$OUT/loadgen
+IDLECONNS=$OUT/idleconns
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -41,6 +47,8 @@ for tool in go wrk curl; do
 done
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 [[ $NGINX != none && -x $NGINX ]] || NGINX=
+HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
+[[ $HAPROXY != none && -x $HAPROXY ]] || HAPROXY=
 
 mkdir -p "$OUT"
 if [[ -n ${CUTOVER_BIN:-} ]]; then
@@ -51,6 +59,7 @@ else
   go build -o "$CUTOVER" ./cmd/cutover || die "go build ./cmd/cutover failed; fix the build or pass CUTOVER_BIN=path/to/cutover"
 fi
 go build -o "$LOADGEN" ./bench/loadgen || die "go build ./bench/loadgen failed"
+go build -o "$IDLECONNS" ./bench/idleconns || die "go build ./bench/idleconns failed"
 
 # Anything else running skews every column; say so in the results.
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
@@ -91,12 +100,15 @@ start() {
 }
 
 # free_port VAR: a port on 127.0.0.1 that nothing listens on, not handed out
-# before in this run (racy like any port probe, but good enough here).
+# before in this run (racy like any port probe, but good enough here). It is
+# taken from 20000-31999, below Linux's default ephemeral range (32768-60999),
+# so that the many client connections of this script (and of anything else on
+# the machine) do not hold it when a server binds it.
 USED_PORTS=" "
 free_port() {
   local p i
   for ((i = 0; i < 100; i++)); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     [[ $USED_PORTS == *" $p "* ]] && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       USED_PORTS+="$p "
@@ -167,6 +179,7 @@ measure() {
 # --- a. the backend, reached directly -------------------------------------
 free_port APP_PORT
 start "$TMP/sample-app.log" "$CUTOVER" sample-app --addr "127.0.0.1:$APP_PORT" --version v1
+APP_PID=$!
 wait_body "http://127.0.0.1:$APP_PORT/" version=v1 10 "$TMP/sample-app.log"
 
 # --- b. cutover in front of it (static target) ----------------------------
@@ -184,6 +197,7 @@ apps:
     health: {path: /health}
 EOF
 start "$TMP/cutover-static.log" "$CUTOVER" serve -c "$TMP/static.yaml" --data-dir "$TMP/data-static" --log-level warn
+CUTOVER_PID=$!
 wait_body "http://127.0.0.1:$PROXY_PORT/" version=v1 30 "$TMP/cutover-static.log"
 
 # --- c. nginx in front of it ----------------------------------------------
@@ -196,10 +210,11 @@ if [[ -n $NGINX ]]; then
   cat >"$TMP/nginx/nginx.conf" <<EOF
 $user_line
 worker_processes 2;
+worker_rlimit_nofile $((IDLE_CONNS + 2048));
 daemon off;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections $((IDLE_CONNS + 1024)); }
 http {
   access_log off;
   client_body_temp_path $TMP/nginx/client_body;
@@ -222,19 +237,114 @@ http {
 }
 EOF
   start "$TMP/nginx/stderr.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log"
+  NGINX_PID=$!
   wait_body "http://127.0.0.1:$NGINX_PORT/" version=v1 10 "$TMP/nginx/error.log"
 else
   say "nginx not found: its row is skipped"
 fi
 
-# --- d. throughput and latency --------------------------------------------
-measure direct "http://127.0.0.1:$APP_PORT/"
-measure cutover "http://127.0.0.1:$PROXY_PORT/"
-if [[ -n $NGINX ]]; then
-  measure nginx "http://127.0.0.1:$NGINX_PORT/"
+# --- d. HAProxy in front of it --------------------------------------------
+if [[ -n $HAPROXY ]]; then
+  free_port HAPROXY_PORT
+  # No "log" line anywhere: no logging. maxconn leaves room for the idle
+  # connections; HAProxy reserves two descriptors per connection for that and
+  # refuses to start when it cannot raise its limit so far, but idle client
+  # connections need only one, so "no strict-limits" lets it run within the
+  # usual 20000. The keep-alive timeout matches cutover's default idleTimeout.
+  cat >"$TMP/haproxy.cfg" <<EOF
+global
+  nbthread 2
+  no strict-limits
+  maxconn $((IDLE_CONNS + 1024))
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  maxconn $((IDLE_CONNS + 1024))
+  timeout connect 5s
+  timeout client 120s
+  timeout server 30s
+  timeout http-keep-alive 120s
+frontend bench
+  bind 127.0.0.1:$HAPROXY_PORT
+  default_backend sample
+backend sample
+  server app 127.0.0.1:$APP_PORT
+EOF
+  "$HAPROXY" -c -f "$TMP/haproxy.cfg" >"$TMP/haproxy-check.log" 2>&1 ||
+    die "haproxy rejected $TMP/haproxy.cfg: $(tail -n 3 "$TMP/haproxy-check.log") (HAPROXY=none skips it)"
+  start "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+  HAPROXY_PID=$!
+  wait_body "http://127.0.0.1:$HAPROXY_PORT/" version=v1 10 "$TMP/haproxy.log"
+else
+  say "haproxy not found: its row is skipped"
 fi
 
-# --- e. flips under load (process target, 2 replicas) ---------------------
+# --- e. memory per idle client connection ---------------------------------
+# rss_kib PID...: the summed VmRSS of those processes, in KiB.
+rss_kib() {
+  local pid total=0 kib
+  for pid in "$@"; do
+    kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    total=$((total + ${kib:-0}))
+  done
+  echo "$total"
+}
+# proxy_pids NAME: the processes whose memory counts for NAME (nginx: the
+# master and its workers).
+proxy_pids() {
+  case $1 in
+    direct) echo "$APP_PID" ;;
+    cutover) echo "$CUTOVER_PID" ;;
+    nginx) echo "$NGINX_PID" $(ps --ppid "$NGINX_PID" -o pid= 2>/dev/null) ;;
+    haproxy) echo "$HAPROXY_PID" ;;
+  esac
+}
+# idle NAME URL: RSS of NAME before and while IDLE_CONNS keep-alive client
+# connections that each made one request sit idle. Sets IDLE_*[NAME].
+declare -A IDLE_BEFORE IDLE_AFTER IDLE_OPEN
+idle() {
+  local name=$1 url=$2 out="$TMP/idle-$1.txt" pid i
+  say "$name: $IDLE_CONNS idle keep-alive connections"
+  IDLE_BEFORE[$name]=$(rss_kib $(proxy_pids "$name"))
+  : >"$out"
+  start "$out" "$IDLECONNS" -n "$IDLE_CONNS" -hold 60s -setup-timeout 60s "$url"
+  pid=$!
+  for ((i = 0; i < 900; i++)); do
+    grep -q '^ready' "$out" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -q '^ready' "$out"; then
+    NOTES+=("$name idle connections: idleconns did not get ready: $(tail -n 2 "$out" | paste -sd ' ' -)")
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" || true
+    return
+  fi
+  sleep 2 # let the proxy settle after the burst of requests
+  IDLE_AFTER[$name]=$(rss_kib $(proxy_pids "$name"))
+  IDLE_OPEN[$name]=$(awk '/^ready/ { print $2 }' "$out")
+  kill -TERM "$pid"
+  wait "$pid" || NOTES+=("$name idle connections: idleconns failed: $(tail -n 2 "$out" | paste -sd ' ' -)")
+  if ((IDLE_OPEN[$name] < IDLE_CONNS)); then
+    NOTES+=("$name idle connections: only ${IDLE_OPEN[$name]} of $IDLE_CONNS opened: $(tail -n 1 "$out")")
+  fi
+  sleep 3 # the proxy closes its side of the connections
+}
+if ((IDLE_CONNS > 0)); then
+  idle direct "http://127.0.0.1:$APP_PORT/"
+  idle cutover "http://127.0.0.1:$PROXY_PORT/"
+  [[ -z $NGINX ]] || idle nginx "http://127.0.0.1:$NGINX_PORT/"
+  [[ -z $HAPROXY ]] || idle haproxy "http://127.0.0.1:$HAPROXY_PORT/"
+fi
+
+# --- f. throughput and latency --------------------------------------------
+measure direct "http://127.0.0.1:$APP_PORT/"
+measure cutover "http://127.0.0.1:$PROXY_PORT/"
+[[ -z $NGINX ]] || measure nginx "http://127.0.0.1:$NGINX_PORT/"
+[[ -z $HAPROXY ]] || measure haproxy "http://127.0.0.1:$HAPROXY_PORT/"
+
+# --- g. flips under load (process target, 2 replicas) ---------------------
 free_port FLIP_PORT
 free_port FLIP_ADMIN_PORT
 cat >"$TMP/process.yaml" <<EOF
@@ -268,6 +378,7 @@ LOADGEN_PID=$!
 sleep 1
 flips_done=0
 flip_ms=()
+flips_start=$SECONDS
 for ((i = 1; i <= FLIPS; i++)); do
   if ((i == 1)); then
     verb=(deploy bench --version v2)
@@ -281,7 +392,7 @@ for ((i = 1; i <= FLIPS; i++)); do
   fi
   flip_ms+=($((($(date +%s%N) - t0) / 1000000)))
   flips_done=$i
-  ((SECONDS < 150)) || { NOTES+=("flips stopped after $i: time budget"); break; }
+  ((SECONDS - flips_start < 90)) || { NOTES+=("flips stopped after $i: time budget"); break; }
   sleep "$FLIP_PAUSE"
 done
 sleep 0.5
@@ -296,33 +407,48 @@ flip_metric=$(awk -v a="$(flip_count)" -v b="$flips_before" 'BEGIN { print a - b
 # is timed from starting the CLI to its exit.
 rollback_median=$(printf '%s\n' "${flip_ms[@]:1}" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }')
 
-# --- f. report ------------------------------------------------------------
+# --- h. report ------------------------------------------------------------
 row() {
   local name=$1
   if [[ -z ${RPS[$name]:-} ]]; then
-    printf '| %s | skipped (nginx not found) | | | | | | | |\n' "$name"
+    printf '| %s | skipped (not found) | | | | | |\n' "$name"
     return
   fi
-  local vs_nginx=n/a p99_vs_nginx=n/a
-  if [[ -n ${RPS[nginx]:-} ]]; then
-    vs_nginx=$(ratio "${RPS[$name]}" "${RPS[nginx]}")
-    p99_vs_nginx=$(ratio "${P99[$name]}" "${P99[nginx]}")
+  printf '| %s | %.0f | %s | %s | %s | %s / %s | %.2f / %.2f |\n' "$name" "${RPS[$name]}" \
+    "$(ratio "${RPS[$name]}" "${RPS[direct]}")" "$(ratio "${RPS[$name]}" "${RPS[nginx]:-}")" \
+    "$(ratio "${RPS[$name]}" "${RPS[haproxy]:-}")" "${WRK50[$name]}" "${WRK99[$name]}" \
+    "${P50[$name]}" "${P99[$name]}"
+}
+# idle_row NAME: RSS before and with the idle connections, and the difference
+# per connection.
+idle_row() {
+  local name=$1
+  if [[ -z ${IDLE_AFTER[$name]:-} ]]; then
+    printf '| %s | skipped | | | |\n' "$name"
+    return
   fi
-  printf '| %s | %.0f | %s | %s | %s / %s | %.2f | %.2f | %s | %s |\n' "$name" "${RPS[$name]}" \
-    "$(ratio "${RPS[$name]}" "${RPS[direct]}")" "$vs_nginx" "${WRK50[$name]}" "${WRK99[$name]}" \
-    "${P50[$name]}" "${P99[$name]}" "$(ratio "${P99[$name]}" "${P99[direct]}")" "$p99_vs_nginx"
+  printf '| %s | %s | %.1f | %.1f | %s |\n' "$name" "${IDLE_OPEN[$name]}" \
+    "$(awk -v k="${IDLE_BEFORE[$name]}" 'BEGIN { print k / 1024 }')" \
+    "$(awk -v k="${IDLE_AFTER[$name]}" 'BEGIN { print k / 1024 }')" \
+    "$(awk -v a="${IDLE_AFTER[$name]}" -v b="${IDLE_BEFORE[$name]}" -v n="${IDLE_OPEN[$name]}" \
+      'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "n/a" }')"
 }
 {
-  printf '<!-- bench/run.sh, %s; %s CPUs (%s); load average at start %s; %s; %s; %s -->\n' \
+  printf '<!-- bench/run.sh, %s; %s CPUs (%s); load average at start %s; %s; %s; %s; %s -->\n' \
     "$(date -u +%FT%TZ)" "$(nproc)" "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
     "$LOAD_AT_START" "$(go version | cut -d' ' -f3)" \
-    "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)" "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 || echo 'nginx absent')"
+    "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)" "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 || echo 'nginx absent')" \
+    "$([[ -n $HAPROXY ]] && "$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $1, $2, $3 }' || echo 'haproxy absent')"
   echo
-  printf '| target | req/s (wrk) | req/s vs direct | req/s vs nginx | wrk p50 / p99 ms | p50 ms at %s req/s | p99 ms at %s req/s | p99 vs direct | p99 vs nginx |\n' "$RATE" "$RATE"
-  echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
-  row direct
-  row cutover
-  row nginx
+  printf '| target | req/s (wrk) | vs direct | vs nginx | vs haproxy | wrk p50 / p99 ms | p50 / p99 ms at %s req/s |\n' "$RATE"
+  echo '|---|---:|---:|---:|---:|---:|---:|'
+  for t in direct cutover nginx haproxy; do row "$t"; done
+  if ((IDLE_CONNS > 0)); then
+    echo
+    printf '| target | idle connections | RSS MiB before | RSS MiB with them | KiB per idle connection |\n'
+    echo '|---|---:|---:|---:|---:|'
+    for t in direct cutover nginx haproxy; do idle_row "$t"; done
+  fi
   echo
   printf 'Flips: %s of %s (1 deploy + %s rollbacks; cutover_flips_total rose by %s) under %s req/s over 2 replicas: **%s failed of %s sent** (missed %s); versions seen: %s; each rollback command took %s ms (median, CLI start to exit).\n' \
     "$flips_done" "$FLIPS" "$((flips_done > 0 ? flips_done - 1 : 0))" "${flip_metric:-?}" "$FLIP_RATE" \
@@ -332,7 +458,8 @@ row() {
     echo
     echo "Errors during the flips: $(json_obj "$FLIP_JSON" errors)"
   fi
-  [[ -n $NGINX ]] || { echo; echo "nginx was not found, so its row and the vs-nginx ratios are skipped."; }
+  [[ -n $NGINX ]] || { echo; echo "nginx was not found, so its rows and the vs-nginx ratios are skipped."; }
+  [[ -n $HAPROXY ]] || { echo; echo "haproxy was not found, so its rows and the vs-haproxy ratios are skipped."; }
   for n in "${NOTES[@]}"; do
     echo
     echo "Note: $n"
