@@ -232,6 +232,9 @@ func TestDryRunMetricFailingDoesNotFailTheRun(t *testing.T) {
 	bad.SuccessCondition, bad.DryRun = "result == 1", true
 	good := webMetric("rate", sequenceServer(t, values("1")...))
 	good.SuccessCondition, good.Count = "result == 1", 3
+	// The dry run measures at once; the counted metric waits, so the run
+	// cannot end before the dry run has failed, however busy the machine.
+	good.InitialDelay = config.Duration(500 * time.Millisecond)
 	res := runMetrics(t, t.Context(), Env{}, bad, good)
 	if res.Phase != Successful || res.Metrics[0].Phase != Failed || !res.Metrics[0].DryRun {
 		t.Fatalf("got %s, want Successful with the dry run recorded as Failed", Describe(res))
