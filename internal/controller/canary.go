@@ -203,7 +203,12 @@ func (cr *canaryRun) addRoute(step config.CanaryStep) {
 	}
 	m.Exact, m.Prefix = rm.Value, rm.Prefix
 	if rm.Regex != "" {
-		m.Regex = regexp.MustCompile(rm.Regex) // validated with the config
+		re, err := regexp.Compile(rm.Regex)
+		if err != nil { // the config was validated; a bad one routes nothing
+			cr.c.log.Error("canary route regex", "app", cr.a.name, "regex", rm.Regex, "err", err)
+			return
+		}
+		m.Regex = re
 	}
 	cr.matches = append(cr.matches, m)
 }

@@ -206,9 +206,6 @@ func Start(opts Options) (*Daemon, error) {
 // AdminURL is the admin API's base URL.
 func (d *Daemon) AdminURL() string { return "http://" + d.adminLn.Addr().String() }
 
-// Router exposes the router (for its bound addresses).
-func (d *Daemon) Router() *router.Router { return d.router }
-
 // Done reports an admin server failure.
 func (d *Daemon) Done() <-chan error { return d.served }
 

@@ -96,12 +96,6 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// Registry returns the registry the collectors are registered on, so callers
-// can add their own collectors or gather in tests.
-func (m *Metrics) Registry() *prometheus.Registry {
-	return m.registry
-}
-
 // Backend returns the collectors for one app/slot/version, creating them on
 // first use and returning the same value afterwards. Call it when a backend
 // is published, not per request.

@@ -32,7 +32,7 @@ cutover_http_requests_total{app="web",code="3xx",slot="green",version="v2"} 0
 cutover_http_requests_total{app="web",code="4xx",slot="green",version="v2"} 0
 cutover_http_requests_total{app="web",code="5xx",slot="green",version="v2"} 0
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "cutover_http_requests_total"); err != nil {
+	if err := testutil.GatherAndCompare(m.registry, strings.NewReader(want), "cutover_http_requests_total"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -43,7 +43,7 @@ func TestObserveRecordsDurationHistogram(t *testing.T) {
 	b.Observe(200, 2*time.Millisecond)
 	b.Observe(500, 2*time.Second)
 
-	families, err := m.Registry().Gather()
+	families, err := m.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ cutover_ready_endpoints{app="web",slot="green"} 3
 # TYPE cutover_flips_total counter
 cutover_flips_total{app="web"} 2
 `
-	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+	err := testutil.GatherAndCompare(m.registry, strings.NewReader(want),
 		"cutover_active_slot", "cutover_deploys_total", "cutover_ready_endpoints", "cutover_flips_total")
 	if err != nil {
 		t.Fatal(err)
