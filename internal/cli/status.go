@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/store"
 )
 
 func newStatus(g *globals) *cobra.Command {
@@ -116,8 +117,26 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t\t%s\t%s\t%s\n", s.Name, s.Phase, orDash(s.Version), revLabel(s.Revision), detail)
 		}
+		if d := st.LastDrain; d != nil {
+			fmt.Fprintf(tw, "  drained\t%s\t\t%s\t%s\t%s\n", d.Slot, orDash(d.Version), revLabel(d.Revision), drainDetail(*d, st.Drained))
+		}
 	}
 	tw.Flush()
+}
+
+// drainDetail says how the last drain's requests ended, then the app's
+// totals.
+func drainDetail(d store.Drain, total store.DrainTotals) string {
+	out := fmt.Sprintf("ended %s ago: %d in flight at the flip (%d long-lived), %d finished, %d closed at drainTimeout",
+		time.Since(d.EndedAt).Round(time.Second), d.InFlight, d.LongLived, d.Finished, d.Closed)
+	if d.Unfinished > 0 {
+		out += fmt.Sprintf(", %d still running", d.Unfinished)
+	}
+	out += fmt.Sprintf("; since created: %d finished, %d closed", total.Finished, total.Closed)
+	if total.Unfinished > 0 {
+		out += fmt.Sprintf(", %d still running", total.Unfinished)
+	}
+	return out
 }
 
 func orDash(s string) string {

@@ -34,6 +34,9 @@ type slotRun struct {
 	stopPool context.CancelFunc
 	// scaleDown stops a warm slot once its delay has passed.
 	scaleDown *time.Timer
+	// drain holds the counts taken when the slot last lost the traffic,
+	// for the drain that follows.
+	drain store.Drain
 }
 
 // teardown stops health checks and replicas. Safe to call twice.

@@ -241,42 +241,71 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 	}
 	if prev != nil {
 		prev.scaleDown = time.AfterFunc(delay, func() { c.scaleDown(a, prevSlot, prev) })
+		// What the drain will account for: the requests the swap left on
+		// the slot.
+		prev.drain = store.Drain{Slot: prevSlot, Revision: prev.rev.Number, Version: prev.rev.Version,
+			StartedAt: time.Now(), InFlight: int(prev.pool.InFlight()), LongLived: prev.pool.LongLived()}
 	}
 	return prev, nil
 }
 
 // drain waits until the requests in flight on a slot that just lost the
-// traffic have finished, up to drainTimeout.
+// traffic have finished, up to drainTimeout, then closes the long-lived
+// connections still open. It runs in the rollout's goroutine, before the
+// rollout ends, and records how the requests ended (AppState.LastDrain and
+// the app's running totals) once the drain is over.
 func (c *Controller) drain(a *app, rollout int64, prev *slotRun) {
 	a.mu.Lock()
 	_, timeout, _ := timings(a.cfg)
+	d := prev.drain
 	a.mu.Unlock()
-	n, long := prev.pool.InFlight(), prev.pool.LongLived()
+	d.Rollout = rollout
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
 	if err := prev.pool.WaitIdle(ctx); err != nil {
 		// WebSockets and streams outlived drainTimeout: close them (a
 		// WebSocket gets 1001 "going away") so clients reconnect to the
 		// slot that has the traffic now.
-		closed := prev.pool.CloseLongLived()
-		c.countDrained(a, long-closed, closed)
+		left := int(prev.pool.InFlight())
+		d.Closed = prev.pool.CloseLongLived()
+		d.EndedAt = time.Now()
+		// Requests that reached the slot after the flip (on the preview
+		// route) are not part of the count; hence the bounds.
+		d.Finished = min(max(d.InFlight-left, 0), d.InFlight)
+		d.Unfinished = max(left-d.Closed, 0)
+		c.recordDrain(a, d)
 		wctx, wcancel := context.WithTimeout(c.ctx, 2*time.Second)
 		_ = prev.pool.WaitIdle(wctx)
 		wcancel()
 		c.event(a, rollout, prev.rev.Number, warning, "DrainTimeout",
-			fmt.Sprintf("slot %s: drainTimeout %s passed; closed %d long-lived connection(s), %d request(s) still in flight",
-				prev.backend.Slot, timeout, closed, prev.pool.InFlight()))
+			fmt.Sprintf("slot %s: drainTimeout %s passed; %d of %d request(s) in flight at the flip finished, closed %d long-lived connection(s), %d request(s) still in flight",
+				prev.backend.Slot, timeout, d.Finished, d.InFlight, d.Closed, prev.pool.InFlight()))
 		return
 	}
-	c.countDrained(a, long, 0)
+	d.EndedAt = time.Now()
+	d.Finished = d.InFlight
+	c.recordDrain(a, d)
 	c.event(a, rollout, prev.rev.Number, normal, "Drained",
-		fmt.Sprintf("slot %s drained (%d requests, %d of them long-lived, were in flight at the flip); kept warm for rollback", prev.backend.Slot, n, long))
+		fmt.Sprintf("slot %s drained (%d requests, %d of them long-lived, were in flight at the flip); kept warm for rollback", prev.backend.Slot, d.InFlight, d.LongLived))
 }
 
-func (c *Controller) countDrained(a *app, finished, closed int) {
+// recordDrain records a drain that ended as the app's last one, adds it to
+// the app's totals and counts its long-lived connections in the metrics.
+func (c *Controller) recordDrain(a *app, d store.Drain) {
 	if m := c.opts.Metrics; m != nil {
-		m.Drained(a.name, "finished", max(finished, 0))
-		m.Drained(a.name, "closed", closed)
+		m.Drained(a.name, "finished", max(d.LongLived-d.Closed, 0))
+		m.Drained(a.name, "closed", d.Closed)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err := c.save(a, func(st *store.AppState) {
+		st.LastDrain = &d
+		st.Drained.Finished += int64(d.Finished)
+		st.Drained.Closed += int64(d.Closed)
+		st.Drained.Unfinished += int64(d.Unfinished)
+	})
+	if err != nil {
+		c.log.Error("record drain", "app", a.name, "slot", d.Slot, "err", err)
 	}
 }
 

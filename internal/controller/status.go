@@ -23,6 +23,11 @@ type AppStatus struct {
 	// ObservedWeight is the canary's share of the requests over the last
 	// 10 s, in percent; absent without a canary or traffic.
 	ObservedWeight *float64 `json:"observedWeight,omitempty"`
+	// LastDrain is how the requests on the slot that last lost the traffic
+	// ended; absent before the first such drain has ended.
+	LastDrain *store.Drain `json:"lastDrain,omitempty"`
+	// Drained adds up every drain since the app was created.
+	Drained store.DrainTotals `json:"drained"`
 }
 
 // observedSpan is the window behind AppStatus.ObservedWeight.
@@ -53,7 +58,12 @@ func (c *Controller) Status(appName string) (AppStatus, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := AppStatus{App: a.name, Listen: a.cfg.Listen, Hosts: a.cfg.Hosts, ActiveSlot: a.state.ActiveSlot}
+	st := AppStatus{App: a.name, Listen: a.cfg.Listen, Hosts: a.cfg.Hosts, ActiveSlot: a.state.ActiveSlot,
+		Drained: a.state.Drained}
+	if d := a.state.LastDrain; d != nil {
+		last := *d
+		st.LastDrain = &last
+	}
 	if bg := a.cfg.Strategy.BlueGreen; bg != nil {
 		st.PreviewListen = bg.PreviewListen
 	}

@@ -106,6 +106,50 @@ type AppState struct {
 	Rollout    *Rollout             `json:"rollout,omitempty"`
 	// PreviousRevision was active before the last flip; rollback returns to it.
 	PreviousRevision int `json:"previousRevision,omitempty"`
+	// LastDrain is the last drain of a slot that lost the traffic, recorded
+	// when it ended; nil until the app's first flip away from a running slot.
+	LastDrain *Drain `json:"lastDrain,omitempty"`
+	// Drained adds up every drain of the app since it was created.
+	Drained DrainTotals `json:"drained,omitzero"`
+}
+
+// Drain is how the requests in flight on a slot that lost the traffic
+// ended. Every request counted in InFlight either finished, was closed or
+// was still running when the drain gave up (Unfinished).
+type Drain struct {
+	Slot     string `json:"slot"`
+	Revision int    `json:"revision"`
+	Version  string `json:"version,omitempty"`
+	// Rollout is the rollout whose flip started the drain.
+	Rollout int64 `json:"rollout,omitempty"`
+	// StartedAt is the flip; EndedAt is when the slot was idle or
+	// drainTimeout had passed and the long-lived connections were closed.
+	StartedAt time.Time `json:"startedAt"`
+	EndedAt   time.Time `json:"endedAt"`
+	// InFlight counts the requests in flight on the slot at the flip,
+	// long-lived ones included; LongLived counts the WebSocket and
+	// streamed (server-sent events) connections among them.
+	InFlight  int `json:"inFlight"`
+	LongLived int `json:"longLived"`
+	// Finished counts the requests that ended on their own before
+	// drainTimeout, long-lived or not.
+	Finished int `json:"finished"`
+	// Closed counts the long-lived connections cut at drainTimeout: a
+	// WebSocket got close status 1001 "going away", a stream was ended.
+	Closed int `json:"closed"`
+	// Unfinished counts the plain requests still running at drainTimeout;
+	// they go on until the slot is stopped.
+	Unfinished int `json:"unfinished,omitempty"`
+}
+
+// DrainTotals add up an app's drains.
+type DrainTotals struct {
+	// Finished counts requests that ended on their own during a drain.
+	Finished int64 `json:"finished"`
+	// Closed counts long-lived connections closed at drainTimeout.
+	Closed int64 `json:"closed"`
+	// Unfinished counts plain requests still running at drainTimeout.
+	Unfinished int64 `json:"unfinished,omitempty"`
 }
 
 // Event is one entry of an app's history.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/cutover/cutover/internal/store"
 )
 
@@ -408,5 +410,48 @@ func checkSample(t *testing.T, db *DB) {
 	}
 	if id, err := db.NextRolloutID(); err != nil || id != 2 {
 		t.Errorf("NextRolloutID() = %d, %v; want 2 after one id was handed out", id, err)
+	}
+}
+
+func TestDrainRecordAndTotalsRoundTrip(t *testing.T) {
+	db, _ := openTemp(t)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	d := store.Drain{Slot: store.Blue, Revision: 1, Version: "v1", Rollout: 2, StartedAt: at, EndedAt: at.Add(30 * time.Second),
+		InFlight: 5, LongLived: 2, Finished: 3, Closed: 1, Unfinished: 1}
+	want := store.AppState{App: "web", ActiveSlot: store.Green, Slots: map[string]store.SlotState{},
+		LastDrain: &d, Drained: store.DrainTotals{Finished: 40, Closed: 3, Unfinished: 1}}
+	if err := db.PutApp(want); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := db.App("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LastDrain == nil || *got.LastDrain != d || got.Drained != want.Drained {
+		t.Errorf("App(web) drain = %+v, totals %+v; want %+v, %+v", got.LastDrain, got.Drained, d, want.Drained)
+	}
+}
+
+func TestAppRecordedBeforeDrainsWereKeptReadsAsNeverDrained(t *testing.T) {
+	db, _ := openTemp(t)
+	old := `{"app":"web","activeSlot":"blue","slots":{"blue":{"revision":1,"phase":"active"}},"previousRevision":0}`
+	if err := db.bolt.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketApps).Put([]byte("web"), []byte(old)) }); err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := db.App("web")
+	if err != nil || !found {
+		t.Fatalf("App(web) = found %v, err %v", found, err)
+	}
+	if got.LastDrain != nil || got.Drained != (store.DrainTotals{}) || got.Slots[store.Blue].Revision != 1 {
+		t.Errorf("App(web) = %+v; want the old record with no drain and zero totals", got)
+	}
+	// Written back without a drain, the record gains no drain fields.
+	if err := db.PutApp(got); err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	_ = db.bolt.View(func(tx *bbolt.Tx) error { raw = slices.Clone(tx.Bucket(bucketApps).Get([]byte("web"))); return nil })
+	if s := string(raw); strings.Contains(s, "drain") || strings.Contains(s, "Drain") {
+		t.Errorf("a never-drained app was stored as %s; want no drain fields", s)
 	}
 }
