@@ -71,39 +71,46 @@ func appendList(h http.Header, k, v string) {
 
 // forwardedElement is one RFC 7239 forwarded-element for a client.
 func forwardedElement(client netip.Addr, proto, host string) string {
-	var b strings.Builder
-	b.WriteString("for=")
-	switch {
-	case !client.IsValid():
-		b.WriteString("unknown")
-	case client.Is6():
-		b.WriteString(`"[` + client.String() + `]"`)
-	default:
-		b.WriteString(client.String())
-	}
-	b.WriteString(";proto=" + proto)
-	if host != "" {
-		b.WriteString(";host=")
-		writeForwardedValue(&b, host)
-	}
-	return b.String()
+	return string(appendForwardedElement(nil, client, proto, host))
 }
 
-// writeForwardedValue writes v as an RFC 7239 value: a token when it is
-// one, else a quoted string.
-func writeForwardedValue(b *strings.Builder, v string) {
-	if isToken(v) {
-		b.WriteString(v)
-		return
+// appendForwardedElement appends one RFC 7239 forwarded-element for a
+// client to b.
+func appendForwardedElement(b []byte, client netip.Addr, proto, host string) []byte {
+	b = append(b, "for="...)
+	switch {
+	case !client.IsValid():
+		b = append(b, "unknown"...)
+	case client.Is6():
+		b = append(b, `"[`...)
+		b = client.AppendTo(b)
+		b = append(b, `]"`...)
+	default:
+		b = client.AppendTo(b)
 	}
-	b.WriteByte('"')
+	b = append(b, ";proto="...)
+	b = append(b, proto...)
+	if host != "" {
+		b = append(b, ";host="...)
+		b = appendForwardedValue(b, host)
+	}
+	return b
+}
+
+// appendForwardedValue appends v as an RFC 7239 value: a token when it is
+// one, else a quoted string.
+func appendForwardedValue(b []byte, v string) []byte {
+	if isToken(v) {
+		return append(b, v...)
+	}
+	b = append(b, '"')
 	for i := 0; i < len(v); i++ {
 		if v[i] == '"' || v[i] == '\\' {
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
-		b.WriteByte(v[i])
+		b = append(b, v[i])
 	}
-	b.WriteByte('"')
+	return append(b, '"')
 }
 
 // isToken reports whether s is an RFC 9110 token.
@@ -136,9 +143,16 @@ func via(req *http.Request) string {
 	return "1.1 cutover"
 }
 
-// newRequestID returns 16 random bytes in hex. The bytes come from the
-// runtime's per-thread generator: request IDs must be unique, not secret.
+// newRequestID returns a new request ID: 16 random bytes in hex.
 func newRequestID() string {
+	var id [32]byte
+	fillRequestID(&id)
+	return string(id[:])
+}
+
+// fillRequestID writes a new request ID into id. The bytes come from the
+// runtime's per-thread generator: request IDs must be unique, not secret.
+func fillRequestID(id *[32]byte) {
 	var raw [16]byte
 	for i := 0; i < len(raw); i += 8 {
 		v := rand.Uint64()
@@ -146,7 +160,5 @@ func newRequestID() string {
 			raw[i+j] = byte(v >> (8 * j))
 		}
 	}
-	var out [32]byte
-	hex.Encode(out[:], raw[:])
-	return string(out[:])
+	hex.Encode(id[:], raw[:])
 }

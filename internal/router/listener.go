@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -32,11 +33,13 @@ type listenerSpec struct {
 	redirect bool
 }
 
-// generation is one http.Server of a listener. It is the server's
-// net.Listener, fed by the listener's accept loop.
+// generation is one http.Server of a listener, and the fast path's
+// connections beside it. It is the server's net.Listener, fed by the
+// listener's accept loop and by fast-path connections handed over.
 type generation struct {
 	params    serverParams
 	srv       *http.Server
+	fast      fastConns
 	addr      net.Addr
 	conns     chan net.Conn
 	closed    chan struct{}
@@ -192,6 +195,10 @@ func (l *listener) handOff(c net.Conn) {
 			c.Close()
 			return
 		}
+		if g.params.fastPath() {
+			l.handler.router.serveFast(l, g, c)
+			return
+		}
 		select {
 		case g.conns <- c:
 			return
@@ -202,6 +209,30 @@ func (l *listener) handOff(c net.Conn) {
 			}
 		}
 	}
+}
+
+// toServer hands c, a fast-path connection that net/http must serve, to
+// g's http.Server, or closes it when g is retired.
+func (l *listener) toServer(g *generation, c net.Conn) {
+	select {
+	case g.conns <- c:
+	case <-g.closed:
+		c.Close()
+	}
+}
+
+// shutdown stops g gracefully, its fast-path connections and its server,
+// as http.Server.Shutdown does; when ctx ends first it closes them all.
+func (g *generation) shutdown(ctx context.Context) error {
+	g.Close()
+	ferr := g.fast.shutdown(ctx)
+	err := g.srv.Shutdown(ctx)
+	if err != nil || ferr != nil {
+		g.fast.closeAll()
+		g.srv.Close()
+		return errors.Join(err, ferr)
+	}
+	return nil
 }
 
 // close unbinds l's socket and ends its accept loop; the caller retires

@@ -102,48 +102,71 @@ type routed struct {
 	retry bool
 }
 
-// acquire routes req by the current snapshot, picking the stable backend
-// when stableOnly is set, and counts it in flight on an endpoint of the
-// chosen backend. When the request cannot be routed it answers it (404 or
-// 503) and returns a nil endpoint.
+// acquire routes req by the current snapshot, as Router.acquire does, and
+// answers it (404 or 503) when it cannot be routed, returning a nil
+// endpoint.
 func (h *listenerHandler) acquire(w http.ResponseWriter, req *http.Request, start time.Time, stableOnly bool) (routed, *upstream.Endpoint) {
-	host := hostOnly(req.Host)
+	in := routeInput{host: hostOnly(req.Host), path: req.URL.Path, header: stdHeader(req.Header), safe: retryable(req)}
+	r, endpoint, fail := h.router.acquire(h.listen, &in, start, stableOnly)
+	if endpoint == nil {
+		http.Error(w, fail.msg, fail.status)
+	}
+	return r, endpoint
+}
+
+// routeInput is what routing looks at in a request.
+type routeInput struct {
+	host   string // without port
+	path   string
+	header headerSource
+	// safe: the request may be sent twice (see retryable).
+	safe bool
+}
+
+// routeFailure is the answer to a request that could not be routed.
+type routeFailure struct {
+	status int
+	msg    string
+}
+
+// acquire routes a request on listener listen by the current snapshot,
+// picking the stable backend when stableOnly is set, and counts it in
+// flight on an endpoint of the chosen backend. When the request cannot be
+// routed it returns a nil endpoint and the answer to give.
+func (r *Router) acquire(listen string, in *routeInput, start time.Time, stableOnly bool) (routed, *upstream.Endpoint, routeFailure) {
 	for restarts := 0; ; {
-		snap := h.router.snap.Load()
-		route := snap.match(h.listen, host, req.URL.Path)
+		snap := r.snap.Load()
+		route := snap.match(listen, in.host, in.path)
 		if route == nil {
-			http.Error(w, "cutover: no app for host "+host, http.StatusNotFound)
-			return routed{}, nil
+			return routed{}, nil, routeFailure{http.StatusNotFound, "cutover: no app for host " + in.host}
 		}
 		if route.split == nil {
 			msg := "cutover: app " + route.app + " has no ready revision yet"
 			if route.preview {
 				msg = "cutover: app " + route.app + " has no preview revision"
 			}
-			http.Error(w, msg, http.StatusServiceUnavailable)
-			return routed{}, nil
+			return routed{}, nil, routeFailure{http.StatusServiceUnavailable, msg}
 		}
-		var r routed
+		var rt routed
 		if stableOnly {
-			r.backend = route.split.stable
+			rt.backend = route.split.stable
 		} else {
-			r.choice = route.split.choose(req)
-			r.retry = r.canary && route.split.retry && retryable(req)
+			rt.choice = route.split.choose(in.header)
+			rt.retry = rt.canary && route.split.retry && in.safe
 		}
-		endpoint := r.backend.Pool.Acquire()
+		endpoint := rt.backend.Pool.Acquire()
 		if endpoint == nil {
-			r.backend.Metrics.Observe(http.StatusServiceUnavailable, time.Since(start))
-			if r.retry {
+			rt.backend.Metrics.Observe(http.StatusServiceUnavailable, time.Since(start))
+			if rt.retry {
 				// A canary without a ready endpoint has failed
 				// the request before it was sent.
 				stableOnly = true
 				continue
 			}
-			http.Error(w, "cutover: app "+route.app+" has no ready endpoint", http.StatusServiceUnavailable)
-			return routed{}, nil
+			return routed{}, nil, routeFailure{http.StatusServiceUnavailable, "cutover: app " + route.app + " has no ready endpoint"}
 		}
-		if h.router.testHookAcquired != nil {
-			h.router.testHookAcquired()
+		if r.testHookAcquired != nil {
+			r.testHookAcquired()
 		}
 		// The request is now counted in flight on the backend's pool.
 		// Load the snapshot again: if it is unchanged, the count was
@@ -158,8 +181,8 @@ func (h *listenerHandler) acquire(w http.ResponseWriter, req *http.Request, star
 		// returns, no new request reaches a backend it removed. Routing
 		// again draws a new weighted turn, which shifts the canary's
 		// share by at most one request per restart.
-		if h.router.snap.Load() == snap || restarts == maxRestarts {
-			return r, endpoint
+		if r.snap.Load() == snap || restarts == maxRestarts {
+			return rt, endpoint, routeFailure{}
 		}
 		endpoint.Release()
 		restarts++

@@ -354,8 +354,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, g := range all {
 		wg.Go(func() {
-			if err := g.srv.Shutdown(ctx); err != nil {
-				g.srv.Close()
+			if err := g.shutdown(ctx); err != nil {
 				errs[i] = fmt.Errorf("shut down listener %s: %w", g.addr, err)
 			}
 		})
@@ -369,9 +368,8 @@ func (r *Router) Shutdown(ctx context.Context) error {
 func (r *Router) drain(g *generation) {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	if err := g.srv.Shutdown(ctx); err != nil {
-		r.log.Warn("closing connections still open after drain timeout", "listen", g.addr.String(), "err", err)
-		g.srv.Close()
+	if err := g.shutdown(ctx); err != nil {
+		r.log.Warn("closed connections still open after drain timeout", "listen", g.addr.String(), "err", err)
 	}
 	r.mu.Lock()
 	delete(r.draining, g)

@@ -57,6 +57,9 @@ type ServerOptions struct {
 	// AccessLog receives one Info record per request; nil logs nothing
 	// and costs nothing.
 	AccessLog *slog.Logger
+	// DisableFastPath serves every request with net/http, as TLS
+	// listeners are: slower, for comparison or to rule the fast path out.
+	DisableFastPath bool
 	// AccessLogSample is the fraction (0..1) of requests logged; 0 or 1
 	// (or anything outside 0..1) logs every request.
 	AccessLogSample float64
@@ -72,7 +75,8 @@ const (
 // serverParams are the settings fixed in a listener's http.Server. A
 // listener gets a new server when they change; it is comparable for that.
 type serverParams struct {
-	tls, acme                     bool
+	tls, acme, redirect           bool
+	noFastPath                    bool
 	readHeader, read, write, idle time.Duration
 	maxHeaderBytes                int
 }
@@ -81,6 +85,8 @@ func newServerParams(o ServerOptions, spec listenerSpec) serverParams {
 	p := serverParams{
 		tls:            spec.tls,
 		acme:           spec.acme && spec.tls,
+		redirect:       spec.redirect,
+		noFastPath:     o.DisableFastPath,
 		readHeader:     o.ReadHeaderTimeout,
 		read:           o.ReadTimeout,
 		write:          o.WriteTimeout,
@@ -97,6 +103,12 @@ func newServerParams(o ServerOptions, spec listenerSpec) serverParams {
 		p.maxHeaderBytes = defaultMaxHeaderBytes
 	}
 	return p
+}
+
+// fastPath reports whether plain HTTP/1.1 requests take the fast path
+// (see fast.go): on listeners without TLS that serve routes.
+func (p serverParams) fastPath() bool {
+	return !p.tls && !p.redirect && !p.noFastPath
 }
 
 // newServer builds the http.Server of one listener generation. getCert

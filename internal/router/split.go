@@ -182,14 +182,30 @@ type choice struct {
 	setCookie string
 }
 
-// choose picks req's backend. It does not allocate.
-func (s *splitState) choose(req *http.Request) choice {
+// headerSource gives a split the request's header, which it needs only
+// for matches and sticky cookies: the fast path builds one just then.
+type headerSource interface {
+	httpHeader() http.Header
+}
+
+// stdHeader is the header of a net/http request as a headerSource.
+type stdHeader http.Header
+
+func (h stdHeader) httpHeader() http.Header { return http.Header(h) }
+
+// choose picks the backend of the request whose header hs gives. It does
+// not allocate beyond what hs does.
+func (s *splitState) choose(hs headerSource) choice {
 	if s.canary == nil {
 		return choice{backend: s.stable}
 	}
 	toCanary := choice{backend: s.canary, canary: true}
+	var h http.Header
+	if len(s.matches) > 0 || s.cookie != "" {
+		h = hs.httpHeader()
+	}
 	for i := range s.matches {
-		if s.matches[i].matches(req) {
+		if s.matches[i].matches(h) {
 			return toCanary
 		}
 	}
@@ -199,7 +215,7 @@ func (s *splitState) choose(req *http.Request) choice {
 		}
 		return choice{backend: s.stable}
 	}
-	if v, ok := cookieValue(req.Header, s.cookie); ok {
+	if v, ok := cookieValue(h, s.cookie); ok {
 		switch v {
 		case s.canary.Slot:
 			return toCanary
@@ -235,16 +251,16 @@ type matcher struct {
 	regex          *regexp.Regexp
 }
 
-func (m *matcher) matches(req *http.Request) bool {
+func (m *matcher) matches(h http.Header) bool {
 	if m.header != "" {
-		for _, v := range req.Header[m.header] {
+		for _, v := range h[m.header] {
 			if m.matchesValue(v) {
 				return true
 			}
 		}
 		return false
 	}
-	v, ok := cookieValue(req.Header, m.cookie)
+	v, ok := cookieValue(h, m.cookie)
 	return ok && m.matchesValue(v)
 }
 
@@ -284,10 +300,15 @@ func cookieValue(h http.Header, name string) (string, bool) {
 // retryable reports whether req may be sent twice: an idempotent method
 // and no body.
 func retryable(req *http.Request) bool {
-	switch req.Method {
+	return safeMethod(req.Method) && req.ContentLength == 0 && (req.Body == nil || req.Body == http.NoBody)
+}
+
+// safeMethod reports whether a request with this method may be sent to a
+// canary and then again to stable: it has no effect on the server.
+func safeMethod(method string) bool {
+	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-	default:
-		return false
+		return true
 	}
-	return req.ContentLength == 0 && (req.Body == nil || req.Body == http.NoBody)
+	return false
 }

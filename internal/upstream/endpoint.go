@@ -21,6 +21,8 @@ type Endpoint struct {
 	inFlight atomic.Int64
 	ready    atomic.Bool
 	pool     *Pool
+	// idle holds the raw path's kept-alive connections.
+	idle rawIdle
 
 	// Passive health: failed attempts in a row, and the ejection.
 	failures     atomic.Int64

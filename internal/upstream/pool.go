@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -131,6 +132,13 @@ type Pool struct {
 	passiveFailures int64
 	ejectFor        time.Duration
 
+	// The raw path (Endpoint.Exchange): whether it may be taken, and its
+	// dialer and timeouts.
+	raw                   bool
+	dialer                *net.Dialer
+	responseHeaderTimeout time.Duration
+	idleConnTimeout       time.Duration
+
 	ready atomic.Pointer[[]*Endpoint] // endpoints in rotation; replaced, never modified
 
 	longMu sync.Mutex
@@ -151,16 +159,19 @@ type Pool struct {
 // Start.
 func NewPool(urls []*url.URL, opts Options) *Pool {
 	p := &Pool{
-		log:             opts.Logger,
-		health:          opts.Health.withDefaults(),
-		transport:       opts.Transport,
-		balancer:        newBalancer(opts.Balancer),
-		retries:         max(opts.Retries, 0),
-		passiveFailures: int64(max(opts.PassiveFailures, 0)),
-		ejectFor:        orDefault(opts.EjectFor, defaultEjectFor),
-		long:            make(map[*stream]struct{}),
-		changed:         make(chan struct{}),
-		done:            make(chan struct{}),
+		log:                   opts.Logger,
+		health:                opts.Health.withDefaults(),
+		transport:             opts.Transport,
+		balancer:              newBalancer(opts.Balancer),
+		retries:               max(opts.Retries, 0),
+		passiveFailures:       int64(max(opts.PassiveFailures, 0)),
+		ejectFor:              orDefault(opts.EjectFor, defaultEjectFor),
+		long:                  make(map[*stream]struct{}),
+		dialer:                newDialer(opts.ConnectTimeout),
+		responseHeaderTimeout: orDefault(opts.ResponseHeaderTimeout, defaultResponseHeaderTimeout),
+		idleConnTimeout:       orDefault(opts.IdleConnTimeout, defaultIdleConnTimeout),
+		changed:               make(chan struct{}),
+		done:                  make(chan struct{}),
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -180,6 +191,7 @@ func NewPool(urls []*url.URL, opts Options) *Pool {
 	for _, u := range urls {
 		p.endpoints = append(p.endpoints, newEndpoint(u, p))
 	}
+	p.raw = rawCapable(opts, p.endpoints)
 	p.ready.Store(&[]*Endpoint{})
 	return p
 }
@@ -216,6 +228,9 @@ func (p *Pool) Close() {
 	p.checks.Wait()
 	if p.ownTransport != nil {
 		p.ownTransport.CloseIdleConnections()
+	}
+	for _, e := range p.endpoints {
+		e.closeIdle()
 	}
 }
 

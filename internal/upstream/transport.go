@@ -35,7 +35,7 @@ func NewTransport() *http.Transport {
 // newTransport builds the transport of a pool; zero durations take the
 // defaults above.
 func newTransport(protocol string, connect, responseHeader, idle time.Duration) *http.Transport {
-	dialer := &net.Dialer{Timeout: orDefault(connect, defaultConnectTimeout), KeepAlive: 30 * time.Second}
+	dialer := newDialer(connect)
 	t := &http.Transport{
 		Proxy:       nil,
 		DialContext: dialer.DialContext,
@@ -64,6 +64,12 @@ func newTransport(protocol string, connect, responseHeader, idle time.Duration) 
 		t.Protocols.SetUnencryptedHTTP2(true)
 	}
 	return t
+}
+
+// newDialer dials endpoints within the connect timeout (the default when
+// zero), with TCP keep-alive probes.
+func newDialer(connect time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: orDefault(connect, defaultConnectTimeout), KeepAlive: 30 * time.Second}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

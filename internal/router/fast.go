@@ -1,0 +1,782 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cutover/cutover/internal/httpwire"
+	"github.com/cutover/cutover/internal/upstream"
+)
+
+// The fast path serves the plain HTTP/1.1 connections of a listener
+// without net/http: one goroutine per connection reads each request head
+// into the connection's buffer, parses it in place (httpwire), routes it
+// like ServeHTTP and writes the head for the endpoint straight onto a
+// kept-alive endpoint connection (upstream.Endpoint.Exchange); the answer
+// is relayed as it arrives. The profile of the net/http path was mostly
+// net/http itself: header maps, the server's bufio and per-request
+// state, and the transport's two goroutines per connection with channel
+// hand-offs for every request. The fast path keeps the syscalls and drops
+// the rest.
+//
+// It takes only what it can do exactly as the net/http path would:
+// HTTP/1.1 requests in origin form with a Host, no body or a
+// Content-Length one, no Upgrade or Expect, a head that fits the buffer,
+// to backends that speak HTTP/1.1. Anything else — a malformed head, a
+// WebSocket, a chunked upload, a 1.0 client, an h2c backend — hands the
+// connection, with the bytes read so far, to the listener's http.Server,
+// which then serves it to the end. Errors are answered by net/http's rules
+// that way too: a bad request gets its 400, an oversized head its 431.
+
+const (
+	// fastBufSize is the read buffer of a client connection; a request
+	// head that does not fit goes to net/http.
+	fastBufSize = 4 << 10
+	// maxFastHeaders is the most header fields the fast path takes.
+	maxFastHeaders = 64
+)
+
+// Connection states, for shutdown.
+const (
+	connActive int32 = iota
+	connIdle
+	connClosed
+)
+
+// fastConns are the fast-path connections of one listener generation.
+type fastConns struct {
+	mu      sync.Mutex
+	conns   map[*fastConn]struct{}
+	closing atomic.Bool
+	wg      sync.WaitGroup
+}
+
+// fastConn is one client connection on the fast path.
+type fastConn struct {
+	router *Router
+	listen string
+	gen    *generation
+	nc     net.Conn
+	client netip.Addr
+	ip     string // client as X-Forwarded-For gives it
+	remote string // RemoteAddr, for the access log; set on first use
+	state  atomic.Int32
+
+	buf  []byte
+	r, w int // buf[r:w] holds bytes read and not yet used
+}
+
+// fastRequest is the state of one request, pooled so that idle
+// connections hold none of it.
+type fastRequest struct {
+	req    httpwire.Request
+	fields [maxFastHeaders]httpwire.Header
+	res    upstream.RawResponse
+	// out builds the answer's head; scratch the endpoint's request head.
+	out, scratch []byte
+
+	conn         *fastConn
+	cfg          *serverConfig
+	host         []byte // the Host header
+	contentLen   int64
+	bodyRead     bool // some of the body was read past the buffer
+	closeAfter   bool
+	requestID    []byte
+	idBuf        [32]byte
+	header       http.Header // built when a split needs it
+	trusted      bool
+	prior        bool // the request carries X-Request-Id
+	setCookie    string
+	forwardedFor int // count of X-Forwarded-For fields, to join them
+}
+
+var fastRequests = sync.Pool{New: func() any {
+	return &fastRequest{out: make([]byte, 0, 4<<10), scratch: make([]byte, 0, 4<<10)}
+}}
+
+// serveFast serves c on the fast path of generation g until it closes or
+// is handed to g's http.Server.
+func (r *Router) serveFast(l *listener, g *generation, nc net.Conn) {
+	c := &fastConn{router: r, listen: l.listen, gen: g, nc: nc}
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		c.client = ap.Addr().Unmap()
+		c.ip = c.client.String()
+	} else {
+		c.ip = "unknown"
+	}
+	fc := &g.fast
+	fc.mu.Lock()
+	if fc.closing.Load() {
+		fc.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	if fc.conns == nil {
+		fc.conns = make(map[*fastConn]struct{})
+	}
+	fc.conns[c] = struct{}{}
+	fc.wg.Add(1)
+	fc.mu.Unlock()
+	go func() {
+		defer fc.wg.Done()
+		handOff := c.serve()
+		fc.mu.Lock()
+		delete(fc.conns, c)
+		fc.mu.Unlock()
+		if handOff {
+			l.toServer(g, &replayConn{Conn: nc, pending: bytes.Clone(c.buf[c.r:c.w])})
+			return
+		}
+		_ = nc.Close()
+	}()
+}
+
+// shutdown closes g's idle fast connections and waits for the others to
+// finish their request, or closes them all when ctx ends first.
+func (fc *fastConns) shutdown(ctx context.Context) error {
+	fc.closing.Store(true)
+	const poll = 10 * time.Millisecond
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		fc.mu.Lock()
+		n := len(fc.conns)
+		for c := range fc.conns {
+			if c.state.CompareAndSwap(connIdle, connClosed) {
+				_ = c.nc.Close()
+			}
+		}
+		fc.mu.Unlock()
+		if n == 0 {
+			fc.wg.Wait()
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			fc.closeAll()
+			return ctx.Err()
+		}
+	}
+}
+
+// closeAll closes every fast connection at once.
+func (fc *fastConns) closeAll() {
+	fc.closing.Store(true)
+	fc.mu.Lock()
+	for c := range fc.conns {
+		c.state.Store(connClosed)
+		_ = c.nc.Close()
+	}
+	fc.mu.Unlock()
+}
+
+// replayConn is a connection handed to net/http with the bytes the fast
+// path read but did not use.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// CloseWrite half-closes the connection, which net/http does after an
+// error answer so that the client reads it before the connection ends.
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// serve answers requests on c until the connection ends, and reports
+// whether it must go to net/http instead, from c.buf[c.r:].
+func (c *fastConn) serve() (handOff bool) {
+	c.buf = make([]byte, fastBufSize)
+	params := c.gen.params
+	for first := true; ; first = false {
+		fr, n, ok := c.readHead(params, first)
+		if fr == nil {
+			return ok
+		}
+		handOff, keep := c.serveRequest(fr, n)
+		fr.release()
+		if handOff {
+			return true
+		}
+		if !keep || c.gen.fast.closing.Load() {
+			return false
+		}
+		if !c.state.CompareAndSwap(connActive, connIdle) {
+			return false
+		}
+	}
+}
+
+// readHead waits for the next request head. It returns the request with
+// the head's length, or a nil request and whether the connection goes to
+// net/http (true) or is done (false).
+func (c *fastConn) readHead(params serverParams, first bool) (*fastRequest, int, bool) {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	}
+	wait := params.idle
+	if first || wait < 0 {
+		wait = params.readHeader
+	}
+	if c.r == c.w {
+		if err := c.nc.SetReadDeadline(deadline(wait)); err != nil {
+			return nil, 0, false
+		}
+	}
+	headerDeadlineSet := false
+	var fr *fastRequest
+	for {
+		if c.w > c.r {
+			if !c.state.CompareAndSwap(connIdle, connActive) && c.state.Load() == connClosed {
+				fr.release()
+				return nil, 0, false
+			}
+			if fr == nil {
+				fr = fastRequests.Get().(*fastRequest)
+				fr.req.Headers = fr.fields[:0]
+			}
+			n, err := httpwire.ParseRequest(c.buf[c.r:c.w], &fr.req)
+			switch {
+			case err == nil:
+				return fr, n, false
+			case !errors.Is(err, httpwire.ErrIncomplete):
+				fr.release()
+				return nil, 0, true
+			case c.w == len(c.buf):
+				if c.r == 0 {
+					// Larger than the fast path takes; net/http
+					// reads the rest (and answers 431 past
+					// MaxHeaderBytes).
+					fr.release()
+					return nil, 0, true
+				}
+				c.w = copy(c.buf, c.buf[c.r:c.w])
+				c.r = 0
+			}
+			if !headerDeadlineSet && params.readHeader > 0 {
+				headerDeadlineSet = true
+				if err := c.nc.SetReadDeadline(time.Now().Add(params.readHeader)); err != nil {
+					fr.release()
+					return nil, 0, false
+				}
+			}
+		}
+		n, err := c.nc.Read(c.buf[c.w:])
+		c.w += n
+		if n == 0 && err != nil {
+			fr.release()
+			return nil, 0, false
+		}
+	}
+}
+
+// deadline returns the time d from now, or no deadline when d <= 0.
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+func (fr *fastRequest) release() {
+	if fr == nil {
+		return
+	}
+	fr.conn, fr.cfg, fr.header = nil, nil, nil
+	fr.host, fr.requestID = nil, nil
+	fr.req = httpwire.Request{}
+	fr.res = upstream.RawResponse{}
+	fastRequests.Put(fr)
+}
+
+// serveRequest answers the request whose head, n bytes, starts at
+// c.buf[c.r:]. It reports whether the connection goes to net/http
+// (nothing of the request was used then) and whether it stays open.
+func (c *fastConn) serveRequest(fr *fastRequest, n int) (handOff, keep bool) {
+	start := time.Now()
+	snap := c.router.snap.Load()
+	fr.conn, fr.cfg = c, snap.server
+	if !fr.inspect() {
+		return true, false
+	}
+	host := string(fr.host)
+	path, _, _ := bytes.Cut(fr.req.Target, []byte{'?'})
+	in := routeInput{host: hostOnly(host), path: string(path), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0}
+
+	rec := accessRecord{start: start}
+	logs := fr.cfg.logs()
+	if fr.cfg.requestID {
+		fr.setRequestID()
+	}
+	if fr.cfg.maxBody > 0 && fr.contentLen > fr.cfg.maxBody {
+		// The body is not read: the connection cannot go on.
+		fr.closeAfter = true
+		c.consume(n)
+		rec.status, rec.bytes = fr.writeError(http.StatusRequestEntityTooLarge, bodyTooLarge(fr.cfg.maxBody))
+		fr.log(logs, &rec, host)
+		return false, false
+	}
+
+	rt, ep, fail := c.router.acquire(c.listen, &in, start, false)
+	if ep != nil && !rt.backend.Pool.RawHTTP1() {
+		ep.Release()
+		return true, false
+	}
+	c.consume(n)
+	body, restLen := c.bodyPrefix(fr.contentLen)
+	if ep == nil {
+		if restLen > 0 {
+			// The rest of the body is not read.
+			fr.closeAfter = true
+		}
+		rec.status, rec.bytes = fr.writeError(fail.status, fail.msg)
+		fr.log(logs, &rec, host)
+		return false, !fr.closeAfter
+	}
+	fr.setCookie = rt.setCookie
+	raw := upstream.RawRequest{
+		Head: fr, Body: body, Rest: c, RestLen: restLen,
+		Idempotent: idempotentMethod(fr.req.Method),
+		NoBody:     string(fr.req.Method) == http.MethodHead,
+	}
+	if restLen > 0 && c.gen.params.read > 0 {
+		_ = c.nc.SetReadDeadline(start.Add(c.gen.params.read))
+	}
+	if c.gen.params.write > 0 {
+		_ = c.nc.SetWriteDeadline(start.Add(c.gen.params.write))
+	}
+	if rt.retry {
+		if fr.tryCanary(ep, rt.backend, &raw, start, &rec) {
+			fr.log(logs, &rec, host)
+			return false, !fr.closeAfter
+		}
+		start = time.Now()
+		rt, ep, fail = c.router.acquire(c.listen, &in, start, true)
+		if ep != nil && !rt.backend.Pool.RawHTTP1() {
+			// Its request was read: answer rather than hand off.
+			ep.Release()
+			ep, fail = nil, routeFailure{http.StatusBadGateway, "cutover: app " + rt.backend.App + " cannot take a retried request"}
+		}
+		if ep == nil {
+			rec.status, rec.bytes = fr.writeError(fail.status, fail.msg)
+			fr.log(logs, &rec, host)
+			return false, !fr.closeAfter
+		}
+	}
+	rec.ex = exchange{backend: rt.backend, endpoint: ep}
+	keep = fr.proxy(ep, &raw, &rec)
+	ep.Release()
+	rt.backend.Metrics.Observe(rec.status, time.Since(start))
+	fr.log(logs, &rec, host)
+	return false, keep && !fr.closeAfter
+}
+
+// proxy sends the request to ep and relays the answer. It records the
+// answer in rec and reports whether the client connection may go on.
+func (fr *fastRequest) proxy(ep *upstream.Endpoint, raw *upstream.RawRequest, rec *accessRecord) bool {
+	var err error
+	fr.scratch, err = ep.Exchange(raw, &fr.res, fr.scratch)
+	if raw.RestLen > 0 {
+		fr.bodyRead = true
+	}
+	if err != nil {
+		rec.status, rec.bytes = fr.writeUpstreamError(ep, err)
+		return !fr.bodyRead
+	}
+	if fr.res.Endpoint != ep {
+		rec.ex.endpoint = fr.res.Endpoint
+	}
+	return fr.relay(rec)
+}
+
+// tryCanary sends the request to canary endpoint ep of b. When the canary
+// answers below 500 it relays the answer and reports true; otherwise it
+// drops the answer, counts the attempt in b's metrics and releases ep.
+func (fr *fastRequest) tryCanary(ep *upstream.Endpoint, b *Backend, raw *upstream.RawRequest, start time.Time, rec *accessRecord) bool {
+	var err error
+	fr.scratch, err = ep.Exchange(raw, &fr.res, fr.scratch)
+	status := http.StatusBadGateway
+	switch {
+	case err == nil && fr.res.Status < 500:
+		rec.ex = exchange{backend: b, endpoint: fr.res.Endpoint}
+		if !fr.relay(rec) {
+			fr.closeAfter = true
+		}
+		ep.Release()
+		b.Metrics.Observe(rec.status, time.Since(start))
+		return true
+	case err == nil:
+		status = fr.res.Status
+		fr.res.Discard()
+	case upstream.IsTimeout(err):
+		status = http.StatusGatewayTimeout
+	}
+	ep.Release()
+	b.Metrics.Observe(status, time.Since(start))
+	return false
+}
+
+// relay writes the answer in fr.res to the client and reports whether the
+// connection may go on.
+func (fr *fastRequest) relay(rec *accessRecord) bool {
+	res := &fr.res
+	rec.status = res.Status
+	if res.ContentLength < 0 && !res.Chunked {
+		// The body ends with the endpoint's connection; so must the
+		// client's.
+		fr.closeAfter = true
+	}
+	head := fr.appendResponseHead(fr.out[:0])
+	n, err := res.Relay(fr.conn.nc, head)
+	fr.out = head[:0]
+	rec.bytes = n
+	return err == nil
+}
+
+// inspect reads what the fast path needs from the request's header
+// fields, and reports false when the request must go to net/http.
+func (fr *fastRequest) inspect() bool {
+	req := &fr.req
+	if req.Minor != 1 || len(req.Target) == 0 || req.Target[0] != '/' {
+		return false
+	}
+	if bytes.IndexByte(req.Target, '%') >= 0 {
+		// net/http routes by the unescaped path.
+		return false
+	}
+	fr.contentLen, fr.closeAfter, fr.prior, fr.forwardedFor = 0, false, false, 0
+	fr.trusted = fr.cfg.trusts(fr.conn.client)
+	fr.setCookie = ""
+	fr.bodyRead = false
+	var haveLength bool
+	for _, h := range req.Headers {
+		switch {
+		case httpwire.EqualFold(h.Name, "Host"):
+			if fr.host != nil || len(h.Value) == 0 {
+				return false
+			}
+			fr.host = h.Value
+		case httpwire.EqualFold(h.Name, "Content-Length"):
+			n, ok := httpwire.ParseContentLength(h.Value)
+			if !ok || haveLength {
+				return false
+			}
+			fr.contentLen, haveLength = n, true
+		case httpwire.EqualFold(h.Name, "Connection"):
+			if httpwire.HasToken(h.Value, "close") {
+				fr.closeAfter = true
+			}
+			if !onlyTokens(h.Value, "close", "keep-alive") {
+				// Headers named in Connection must be dropped;
+				// net/http's path does that.
+				return false
+			}
+		case httpwire.EqualFold(h.Name, "Transfer-Encoding"),
+			httpwire.EqualFold(h.Name, "Upgrade"),
+			httpwire.EqualFold(h.Name, "Expect"):
+			return false
+		case httpwire.EqualFold(h.Name, headerRequestID):
+			fr.prior = true
+			fr.requestID = h.Value
+		}
+	}
+	return fr.host != nil
+}
+
+// onlyTokens reports whether the list v holds no token but a and b.
+func onlyTokens(v []byte, a, b string) bool {
+	for len(v) > 0 {
+		var item []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			item, v = v[:i], v[i+1:]
+		} else {
+			item, v = v, nil
+		}
+		item = bytes.TrimSpace(item)
+		if len(item) > 0 && !httpwire.EqualFold(item, a) && !httpwire.EqualFold(item, b) {
+			return false
+		}
+	}
+	return true
+}
+
+// setRequestID keeps the request's X-Request-Id or makes one.
+func (fr *fastRequest) setRequestID() {
+	if fr.prior && len(fr.requestID) > 0 {
+		return
+	}
+	fillRequestID(&fr.idBuf)
+	fr.requestID = fr.idBuf[:]
+}
+
+// httpHeader builds the request's header as net/http would, for a split
+// that matches on headers or cookies.
+func (fr *fastRequest) httpHeader() http.Header {
+	if fr.header == nil {
+		h := make(http.Header, len(fr.req.Headers))
+		for _, f := range fr.req.Headers {
+			k := http.CanonicalHeaderKey(string(f.Name))
+			h[k] = append(h[k], string(f.Value))
+		}
+		fr.header = h
+	}
+	return fr.header
+}
+
+// consume marks the head, n bytes, as used.
+func (c *fastConn) consume(n int) {
+	c.r += n
+}
+
+// bodyPrefix takes the part of a body of length cl already in the buffer
+// and returns it with the length still to read.
+func (c *fastConn) bodyPrefix(cl int64) ([]byte, int64) {
+	k := min(int64(c.w-c.r), cl)
+	body := c.buf[c.r : c.r+int(k)]
+	c.r += int(k)
+	return body, cl - k
+}
+
+// Read reads the rest of a request body from the connection.
+func (c *fastConn) Read(p []byte) (int, error) {
+	return c.nc.Read(p)
+}
+
+// idempotentMethod reports whether a request may be sent again after its
+// connection broke before an answer.
+func idempotentMethod(m []byte) bool {
+	switch string(m) {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// hop-by-hop header fields a proxy must not pass on (RFC 9110 section
+// 7.6.1), apart from Transfer-Encoding, whose framing the fast path keeps.
+func hopByHop(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return httpwire.EqualFold(name, "TE")
+	case 7:
+		return httpwire.EqualFold(name, "Upgrade")
+	case 10:
+		return httpwire.EqualFold(name, "Connection") || httpwire.EqualFold(name, "Keep-Alive")
+	case 16:
+		return httpwire.EqualFold(name, "Proxy-Connection")
+	case 19:
+		return httpwire.EqualFold(name, "Proxy-Authorization")
+	}
+	return false
+}
+
+// forwardingField reports whether name is one of the forwarding headers the
+// router sets.
+func forwardingField(name []byte) bool {
+	return httpwire.EqualFold(name, headerXFF) || httpwire.EqualFold(name, headerForwarded) ||
+		httpwire.EqualFold(name, headerXFHost) || httpwire.EqualFold(name, headerXFProto)
+}
+
+// AppendHead appends the request head for the endpoint at host: the
+// client's fields without hop-by-hop ones, the forwarding headers (as
+// setForwarding sets them), Via and X-Request-Id.
+func (fr *fastRequest) AppendHead(b []byte, host string) []byte {
+	req := &fr.req
+	cfg := fr.cfg
+	b = append(b, req.Method...)
+	b = append(b, ' ')
+	b = append(b, req.Target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
+	var xfHost, xfProto bool
+	for _, h := range req.Headers {
+		switch {
+		case hopByHop(h.Name), httpwire.EqualFold(h.Name, "Host"):
+			continue
+		case forwardingField(h.Name):
+			if !fr.trusted {
+				continue
+			}
+			switch {
+			case httpwire.EqualFold(h.Name, headerXFHost):
+				xfHost = true
+			case httpwire.EqualFold(h.Name, headerXFProto):
+				xfProto = true
+			default:
+				// X-Forwarded-For and Forwarded are joined below.
+				continue
+			}
+		case cfg.requestID && httpwire.EqualFold(h.Name, headerRequestID):
+			continue
+		case cfg.via && httpwire.EqualFold(h.Name, headerVia):
+			continue
+		}
+		b = appendField(b, h.Name, h.Value)
+	}
+	b = fr.appendJoined(b, headerXFF, fr.trusted, func(b []byte) []byte { return append(b, fr.conn.ip...) })
+	if !xfHost {
+		b = appendField(b, []byte(headerXFHost), fr.host)
+	}
+	if !xfProto {
+		b = append(b, headerXFProto+": http\r\n"...)
+	}
+	b = fr.appendJoined(b, headerForwarded, fr.trusted, func(b []byte) []byte {
+		return appendForwardedElement(b, fr.conn.client, "http", string(fr.host))
+	})
+	if cfg.via {
+		b = fr.appendJoined(b, headerVia, true, func(b []byte) []byte { return append(b, "1.1 cutover"...) })
+	}
+	if cfg.requestID {
+		b = appendField(b, []byte(headerRequestID), fr.requestID)
+	}
+	return append(b, "\r\n"...)
+}
+
+// appendJoined appends the list field name: the client's values of it
+// when keep is set, then this hop's, on one line.
+func (fr *fastRequest) appendJoined(b []byte, name string, keep bool, own func([]byte) []byte) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	if keep {
+		for _, h := range fr.req.Headers {
+			if httpwire.EqualFold(h.Name, name) {
+				b = append(b, h.Value...)
+				b = append(b, ", "...)
+			}
+		}
+	}
+	b = own(b)
+	return append(b, "\r\n"...)
+}
+
+func appendField(b, name, value []byte) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+// appendResponseHead appends the client's answer head for fr.res: the
+// endpoint's fields without hop-by-hop ones, and the router's own.
+func (fr *fastRequest) appendResponseHead(b []byte) []byte {
+	res := &fr.res
+	cfg := fr.cfg
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(res.Status), 10)
+	b = append(b, ' ')
+	if len(res.Reason) > 0 {
+		b = append(b, res.Reason...)
+	} else {
+		b = append(b, http.StatusText(res.Status)...)
+	}
+	b = append(b, "\r\n"...)
+	var connection []byte
+	for _, h := range res.Headers {
+		if httpwire.EqualFold(h.Name, "Connection") {
+			connection = h.Value
+		}
+	}
+	for _, h := range res.Headers {
+		switch {
+		case hopByHop(h.Name):
+			continue
+		case connection != nil && httpwire.HasToken(connection, string(h.Name)):
+			continue
+		case cfg.requestID && httpwire.EqualFold(h.Name, headerRequestID):
+			continue
+		}
+		b = appendField(b, h.Name, h.Value)
+	}
+	return fr.appendOwnFields(b)
+}
+
+// appendOwnFields appends the fields the router adds to every answer.
+func (fr *fastRequest) appendOwnFields(b []byte) []byte {
+	if fr.cfg.via {
+		b = append(b, headerVia+": 1.1 cutover\r\n"...)
+	}
+	if fr.cfg.requestID {
+		b = appendField(b, []byte(headerRequestID), fr.requestID)
+	}
+	if fr.setCookie != "" {
+		b = append(b, "Set-Cookie: "...)
+		b = append(b, fr.setCookie...)
+		b = append(b, "\r\n"...)
+	}
+	if fr.closeAfter {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// writeUpstreamError answers a request ep could not answer, as the
+// net/http path's proxyError does.
+func (fr *fastRequest) writeUpstreamError(ep *upstream.Endpoint, err error) (int, int64) {
+	if upstream.IsTimeout(err) {
+		return fr.writeError(http.StatusGatewayTimeout, "cutover: upstream "+ep.URL().Host+" did not answer in time")
+	}
+	return fr.writeError(http.StatusBadGateway, "cutover: upstream "+ep.URL().Host+" did not answer")
+}
+
+// writeError answers with status and a plain text message, as http.Error
+// does, and returns the status and body size.
+func (fr *fastRequest) writeError(status int, msg string) (int, int64) {
+	if fr.bodyRead {
+		fr.closeAfter = true
+	}
+	b := fr.out[:0]
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(status)...)
+	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nDate: "...)
+	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(msg)+1), 10)
+	b = append(b, "\r\n"...)
+	b = fr.appendOwnFields(b)
+	b = append(b, msg...)
+	b = append(b, '\n')
+	fr.out = b[:0]
+	if _, err := fr.conn.nc.Write(b); err != nil {
+		fr.closeAfter = true
+	}
+	return status, int64(len(msg) + 1)
+}
+
+// log writes the access log record when logs is set.
+func (fr *fastRequest) log(logs bool, rec *accessRecord, host string) {
+	if !logs {
+		return
+	}
+	c := fr.conn
+	if c.remote == "" {
+		c.remote = c.nc.RemoteAddr().String()
+	}
+	path, _, _ := bytes.Cut(fr.req.Target, []byte{'?'})
+	rec.method, rec.host, rec.path = string(fr.req.Method), host, string(path)
+	rec.requestID, rec.remote = string(fr.requestID), c.remote
+	writeAccess(context.Background(), fr.cfg.accessLog, rec)
+}
