@@ -11,7 +11,7 @@
 #
 # Environment (defaults in brackets):
 #   DURATION       seconds of each wrk run [10]
-#   RATE           fixed request rate for the latency runs, req/s [2000]
+#   RATE           fixed request rate for the latency runs, req/s [5000]
 #   LOAD_DURATION  seconds of each fixed-rate run [10]
 #   FLIP_RATE      request rate during the flips, req/s [500]
 #   FLIPS          flips: 1 deploy + FLIPS-1 rollbacks [20]
@@ -20,16 +20,18 @@
 #   NGINX          nginx binary [nginx from PATH, else /usr/sbin/nginx]; "none" skips it
 #   HAPROXY        haproxy binary [haproxy from PATH, else /usr/sbin/haproxy]; "none" skips it
 #   IDLE_CONNS     idle keep-alive connections for the memory test [10000]; 0 skips it
+#   ALLOC_BENCH    1 runs the in-process allocation benchmark, 0 skips it [1]
 #   KEEP_TMP=1     keep the temp dir (configs, logs) for a look afterwards
 set -euo pipefail
 
 DURATION=${DURATION:-10}
-RATE=${RATE:-2000}
+RATE=${RATE:-5000}
 LOAD_DURATION=${LOAD_DURATION:-10}
 FLIP_RATE=${FLIP_RATE:-500}
 FLIPS=${FLIPS:-20}
 FLIP_PAUSE=${FLIP_PAUSE:-0.25}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+ALLOC_BENCH=${ALLOC_BENCH:-1}
 CONNECTIONS=64
 
 cd "$(dirname "$0")/.."
@@ -407,7 +409,21 @@ flip_metric=$(awk -v a="$(flip_count)" -v b="$flips_before" 'BEGIN { print a - b
 # is timed from starting the CLI to its exit.
 rollback_median=$(printf '%s\n' "${flip_ms[@]:1}" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }')
 
-# --- h. report ------------------------------------------------------------
+# --- h. allocations per proxied request (in-process Go benchmark) ---------
+# BenchmarkProxy sends GETs through a real listener and replica; the
+# client's and replica's allocations count in every row, so the router's
+# own are the difference to direct.
+declare -A ALLOCS
+if ((ALLOC_BENCH)); then
+  say "allocations: go test -bench BenchmarkProxy -benchmem"
+  go test -run '^$' -bench 'BenchmarkProxy$' -benchmem -benchtime 20000x ./internal/router/ >"$TMP/allocs.txt" 2>&1 ||
+    NOTES+=("the allocation benchmark failed: $(tail -n 3 "$TMP/allocs.txt")")
+  while read -r name _ _ _ _ _ allocs _; do
+    ALLOCS[${name#BenchmarkProxy/}]=$allocs
+  done < <(grep -E '^BenchmarkProxy/' "$TMP/allocs.txt" | sed -E 's/-[0-9]+ / /')
+fi
+
+# --- i. report ------------------------------------------------------------
 row() {
   local name=$1
   if [[ -z ${RPS[$name]:-} ]]; then
@@ -448,6 +464,15 @@ idle_row() {
     printf '| target | idle connections | RSS MiB before | RSS MiB with them | KiB per idle connection |\n'
     echo '|---|---:|---:|---:|---:|'
     for t in direct cutover nginx haproxy; do idle_row "$t"; done
+  fi
+  if [[ -n ${ALLOCS[direct]:-} ]]; then
+    echo
+    printf '| allocations per request (go test -bench BenchmarkProxy -benchmem) | allocs/op | added by the router |\n'
+    echo '|---|---:|---:|'
+    for t in direct router router-nethttp; do
+      printf '| %s | %s | %s |\n' "$t" "${ALLOCS[$t]:-n/a}" \
+        "$(awk -v a="${ALLOCS[$t]:-}" -v b="${ALLOCS[direct]}" 'BEGIN { if (a == "") print "n/a"; else print a - b }')"
+    done
   fi
   echo
   printf 'Flips: %s of %s (1 deploy + %s rollbacks; cutover_flips_total rose by %s) under %s req/s over 2 replicas: **%s failed of %s sent** (missed %s); versions seen: %s; each rollback command took %s ms (median, CLI start to exit).\n' \

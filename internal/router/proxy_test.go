@@ -171,17 +171,23 @@ func TestUpgradedConnectionIsTunneled(t *testing.T) {
 }
 
 // BenchmarkProxy compares a GET sent straight to a replica with the same
-// GET sent through the router, on kept-alive connections.
+// GET sent through the router, on kept-alive connections: on the fast path
+// (router) and with the fast path off (router-nethttp). The client and the
+// replica count in every figure; the router's own cost is the difference
+// to direct.
 func BenchmarkProxy(b *testing.B) {
 	blue := newSlot(b, "blue")
 	blue.backend.Metrics = metrics.New().Backend("web", "blue", "v1")
 	const listen = "127.0.0.1:0"
 	r := newRouter(b, Route{Listen: listen, App: "web"})
 	r.SetBackend("web", false, blue.backend)
+	slow := startRouter(b, Options{Server: ServerOptions{DisableFastPath: true}}, Route{Listen: listen, App: "web"})
+	slow.SetBackend("web", false, blue.backend)
 
 	for _, bc := range []struct{ name, url string }{
 		{"direct", blue.srv.URL + "/bench"},
 		{"router", baseURL(b, r, listen) + "/bench"},
+		{"router-nethttp", baseURL(b, slow, listen) + "/bench"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			client := &http.Client{Transport: &http.Transport{}}

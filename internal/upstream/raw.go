@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cutover/cutover/internal/httpwire"
@@ -183,7 +184,7 @@ func rawRetryable(req *RawRequest, err error) bool {
 // that may be sent twice, or a new one.
 func (e *Endpoint) exchangeOnce(req *RawRequest, res *RawResponse, scratch []byte) ([]byte, error) {
 	for {
-		c, reused, err := e.rawConn()
+		c, reused, err := e.rawConn(!req.Idempotent || req.RestLen > 0)
 		if err != nil {
 			return scratch, err
 		}
@@ -198,36 +199,75 @@ func (e *Endpoint) exchangeOnce(req *RawRequest, res *RawResponse, scratch []byt
 			return scratch, nil
 		}
 		_ = c.nc.Close()
-		// A kept-alive connection the endpoint closed meanwhile fails
-		// like this; the request never reached the app.
-		if reused && c.r == 0 && c.w == 0 && connectionBroke(err) && (req.RestLen == 0 || !sent) {
+		// A kept-alive connection the endpoint closed just as it was
+		// taken fails like this, before any byte of an answer. As
+		// net/http's transport does, send again what may be sent
+		// twice; rawConn's liveness check makes this rare for the
+		// rest.
+		if reused && c.w == 0 && connectionBroke(err) && !sent && req.Idempotent {
 			continue
 		}
 		return scratch, err
 	}
 }
 
-// rawConn takes an idle connection to e, or dials a new one.
-func (e *Endpoint) rawConn() (c *rawConn, reused bool, err error) {
+// checkIdleAfter is how long a connection may idle before it is checked
+// for a close by the endpoint (an app's keep-alive timeout) before use.
+const checkIdleAfter = 500 * time.Millisecond
+
+// rawConn takes an idle connection to e, or dials a new one. A connection
+// that idled a while, or is taken for a request that cannot be sent twice,
+// is first checked for a close from the endpoint's side.
+func (e *Endpoint) rawConn(once bool) (c *rawConn, reused bool, err error) {
 	idle := &e.idle
-	cutoff := time.Now().Add(-e.pool.idleConnTimeout)
-	idle.mu.Lock()
-	for n := len(idle.conns); n > 0; n = len(idle.conns) {
+	now := time.Now()
+	cutoff := now.Add(-e.pool.idleConnTimeout)
+	for {
+		idle.mu.Lock()
+		n := len(idle.conns)
+		if n == 0 {
+			idle.mu.Unlock()
+			break
+		}
 		c = idle.conns[n-1]
 		idle.conns[n-1] = nil
 		idle.conns = idle.conns[:n-1]
-		if c.idleAt.After(cutoff) {
-			idle.mu.Unlock()
+		idle.mu.Unlock()
+		if c.idleAt.After(cutoff) && (!once && now.Sub(c.idleAt) < checkIdleAfter || open(c.nc)) {
 			return c, true, nil
 		}
 		_ = c.nc.Close()
 	}
-	idle.mu.Unlock()
 	nc, err := e.pool.dialer.Dial("tcp", e.url.Host)
 	if err != nil {
 		return nil, false, err
 	}
 	return &rawConn{nc: nc, buf: make([]byte, rawBufSize)}, false, nil
+}
+
+// open reports whether the endpoint has not closed nc: a peek at its
+// socket finds neither an end of stream nor an error. One non-blocking
+// syscall.
+func open(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := true
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Only "nothing to read" means open: an end of stream, an
+		// error, or data no request asked for (which the connection
+		// could not pass on as an answer) all mean it is unusable.
+		alive = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+		return true
+	})
+	return err == nil && alive
 }
 
 // putRawConn keeps c for the next request to e, or closes it.
