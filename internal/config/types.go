@@ -86,6 +86,11 @@ type Server struct {
 	RequestID *bool `yaml:"requestId"`
 	// AccessLog logs requests (structured); off by default.
 	AccessLog AccessLog `yaml:"accessLog"`
+	// FastPath serves plain HTTP/1.1 requests with cutover's own lean
+	// proxy path; default true. false serves every request with Go's
+	// net/http, as TLS listeners always are: slower, for comparison or
+	// to rule the fast path out.
+	FastPath *bool `yaml:"fastPath"`
 }
 
 // AccessLog configures the request log.

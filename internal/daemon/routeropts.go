@@ -43,6 +43,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger) router.ServerOptions {
 		Via:               s.Via,
 		RequestID:         s.RequestID == nil || *s.RequestID,
 		AccessLogSample:   1,
+		DisableFastPath:   s.FastPath != nil && !*s.FastPath,
 	}
 	// The router reads zero as its default; a written 0s means no idle
 	// timeout of its own, as in net/http.

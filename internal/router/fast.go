@@ -42,6 +42,9 @@ const (
 	fastBufSize = 4 << 10
 	// maxFastHeaders is the most header fields the fast path takes.
 	maxFastHeaders = 64
+	// rearmAfter is how stale the idle deadline of a kept-alive
+	// connection may get before it is set again.
+	rearmAfter = time.Second
 )
 
 // Connection states, for shutdown.
@@ -72,6 +75,8 @@ type fastConn struct {
 
 	buf  []byte
 	r, w int // buf[r:w] holds bytes read and not yet used
+	// armed is when the idle deadline was last set.
+	armed time.Time
 }
 
 // fastRequest is the state of one request, pooled so that idle
@@ -236,10 +241,22 @@ func (c *fastConn) readHead(params serverParams, first bool) (*fastRequest, int,
 		c.r, c.w = 0, 0
 	}
 	wait := params.idle
-	if first || wait < 0 {
+	if wait < 0 {
+		wait = params.read
+	}
+	if first {
 		wait = params.readHeader
 	}
-	if c.r == c.w {
+	if c.r == c.w && (c.armed.IsZero() || time.Since(c.armed) > min(rearmAfter, wait/8)) {
+		// Re-arming the idle deadline costs a timer update; under load
+		// it happens at most every rearmAfter (or an eighth of the
+		// idle timeout), so a kept-alive connection may be closed that
+		// much before its idle timeout. Any other deadline set
+		// meanwhile zeroes armed.
+		c.armed = time.Now()
+		if first {
+			c.armed = time.Time{} // a header deadline, not an idle one
+		}
 		if err := c.nc.SetReadDeadline(deadline(wait)); err != nil {
 			return nil, 0, false
 		}
@@ -276,6 +293,7 @@ func (c *fastConn) readHead(params serverParams, first bool) (*fastRequest, int,
 			}
 			if !headerDeadlineSet && params.readHeader > 0 {
 				headerDeadlineSet = true
+				c.armed = time.Time{}
 				if err := c.nc.SetReadDeadline(time.Now().Add(params.readHeader)); err != nil {
 					fr.release()
 					return nil, 0, false
@@ -305,8 +323,11 @@ func (fr *fastRequest) release() {
 	}
 	fr.conn, fr.cfg, fr.header = nil, nil, nil
 	fr.host, fr.requestID = nil, nil
-	fr.req = httpwire.Request{}
-	fr.res = upstream.RawResponse{}
+	// The header arrays keep their stale slices: zeroing them would cost
+	// more than the request's own work, and they only pin buffers of
+	// live or recently closed connections.
+	fr.req.Method, fr.req.Target = nil, nil
+	fr.res.Endpoint = nil
 	fastRequests.Put(fr)
 }
 
@@ -361,6 +382,7 @@ func (c *fastConn) serveRequest(fr *fastRequest, n int) (handOff, keep bool) {
 		NoBody:     string(fr.req.Method) == http.MethodHead,
 	}
 	if restLen > 0 && c.gen.params.read > 0 {
+		c.armed = time.Time{}
 		_ = c.nc.SetReadDeadline(start.Add(c.gen.params.read))
 	}
 	if c.gen.params.write > 0 {

@@ -386,3 +386,33 @@ func TestCloseLongLivedEndsAFastPathEventStream(t *testing.T) {
 		t.Errorf("after the stream ended: %v", err)
 	}
 }
+
+func TestFastPathClosesAKeptAliveConnectionAfterIdleTimeout(t *testing.T) {
+	const listen = "127.0.0.1:0"
+	r := startRouter(t, Options{Server: ServerOptions{IdleTimeout: 300 * time.Millisecond}}, Route{Listen: listen, App: "web"})
+	r.SetBackend("web", false, newSlot(t, "blue").backend)
+	conn, err := net.Dial("tcp", r.Addr(listen).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i := range 3 {
+		// Well within the idle timeout: the connection carries on.
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d on the kept-alive connection: %v", i, err)
+		}
+		io.ReadAll(resp.Body)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if n, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: read %q, %v; want EOF once the idle timeout passes", n, err)
+	}
+	if idle := time.Since(start); idle < 200*time.Millisecond {
+		t.Errorf("closed after %v idle, want about 300ms", idle)
+	}
+}

@@ -87,6 +87,9 @@ type rawConn struct {
 	buf    []byte
 	r, w   int // buf[r:w] holds bytes read and not yet used
 	idleAt time.Time
+	// deadlineLifted: the response-header read deadline was lifted for
+	// the body.
+	deadlineLifted bool
 }
 
 // rawIdle holds an endpoint's idle connections, most recently used last.
@@ -254,7 +257,7 @@ func open(nc net.Conn) bool {
 		return true
 	}
 	rc, err := sc.SyscallConn()
-	if err != nil {
+	if err != nil || nc.SetReadDeadline(time.Time{}) != nil {
 		return false
 	}
 	alive := true
@@ -335,6 +338,7 @@ func (c *rawConn) readHead(res *RawResponse, timeout time.Duration, noBody bool)
 	if err := c.nc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
+	c.deadlineLifted = false
 	for {
 		res.Headers = res.headers[:0]
 		n, err := httpwire.ParseResponse(c.buf[c.r:c.w], &res.Response)
@@ -358,9 +362,10 @@ func (c *rawConn) readHead(res *RawResponse, timeout time.Duration, noBody bool)
 			c.r = start
 			continue
 		}
-		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
-			return err
-		}
+		// The response-header deadline stays set: most answers are
+		// read whole with their head, and lifting it costs a timer
+		// update per request. relayBody lifts it before reading more
+		// of a body, and open before peeking at an idle connection.
 		res.bodyStart = start
 		return res.frame(noBody)
 	}
@@ -505,6 +510,12 @@ func relayBody(c *rawConn, res *RawResponse, w io.Writer, head []byte) (int64, e
 			return written, nil
 		}
 		c.r, c.w = 0, 0
+		if first := !c.deadlineLifted; first {
+			c.deadlineLifted = true
+			if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+				return written, err
+			}
+		}
 		if err := c.fill(); err != nil {
 			if left < 0 && !res.Chunked && errors.Is(err, io.EOF) {
 				return written, nil // the body ends with the connection
