@@ -635,6 +635,9 @@ func (fr *fastRequest) AppendHead(b []byte, host string) []byte {
 	var xfHost, xfProto bool
 	for _, h := range req.Headers {
 		switch {
+		case httpwire.EqualFold(h.Name, "TE") && httpwire.EqualFold(h.Value, "trailers"):
+			// The one TE a proxy passes on: the client reads
+			// trailers (as ReverseProxy keeps it).
 		case hopByHop(h.Name), httpwire.EqualFold(h.Name, "Host"):
 			continue
 		case forwardingField(h.Name):

@@ -281,14 +281,23 @@ func (e *Endpoint) putRawConn(c *rawConn) {
 	}
 	c.idleAt = time.Now()
 	idle := &e.idle
+	var expired *rawConn
 	idle.mu.Lock()
 	if !idle.closed && len(idle.conns) < maxIdleRaw {
+		// Taken last in, first out, the oldest connection could idle
+		// past the timeout forever under steady load; close it here.
+		if old := idle.conns; len(old) > 0 && c.idleAt.Sub(old[0].idleAt) > e.pool.idleConnTimeout {
+			expired = old[0]
+			idle.conns = append(old[:0], old[1:]...)
+		}
 		idle.conns = append(idle.conns, c)
 		c = nil
 	}
 	idle.mu.Unlock()
-	if c != nil {
-		_ = c.nc.Close()
+	for _, dead := range [...]*rawConn{c, expired} {
+		if dead != nil {
+			_ = dead.nc.Close()
+		}
 	}
 }
 
