@@ -303,16 +303,21 @@ func EqualFold(b []byte, s string) bool {
 func HasToken(v []byte, t string) bool {
 	for len(v) > 0 {
 		var item []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			item, v = v, nil
-		}
-		if EqualFold(trimOWS(item), t) {
+		item, v = NextToken(v)
+		if EqualFold(item, t) {
 			return true
 		}
 	}
 	return false
+}
+
+// NextToken splits the comma-separated list v into its first element,
+// without surrounding whitespace (possibly empty), and the rest.
+func NextToken(v []byte) (item, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		return trimOWS(v[:i]), v[i+1:]
+	}
+	return trimOWS(v), nil
 }
 
 // ParseContentLength parses a Content-Length value: decimal digits, at

@@ -530,12 +530,7 @@ func (fr *fastRequest) inspect() bool {
 func onlyTokens(v []byte, a, b string) bool {
 	for len(v) > 0 {
 		var item []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			item, v = v, nil
-		}
-		item = bytes.TrimSpace(item)
+		item, v = httpwire.NextToken(v)
 		if len(item) > 0 && !httpwire.EqualFold(item, a) && !httpwire.EqualFold(item, b) {
 			return false
 		}

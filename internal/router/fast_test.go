@@ -416,3 +416,33 @@ func TestFastPathClosesAKeptAliveConnectionAfterIdleTimeout(t *testing.T) {
 		t.Errorf("closed after %v idle, want about 300ms", idle)
 	}
 }
+
+func TestFastPathDropsHopByHopHeadersBothWays(t *testing.T) {
+	var seen atomic.Value
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Header.Clone())
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("Proxy-Connection", "keep-alive")
+		w.Header().Set("X-App", "yes")
+		io.WriteString(w, "ok")
+	})
+	addr := routerFor(t, newSlotWith(t, "blue", h).backend)
+	answer := rawExchange(t, addr, "GET /x HTTP/1.1\r\nHost: a\r\nKeep-Alive: 300\r\nProxy-Connection: keep-alive\r\n"+
+		"Proxy-Authorization: Basic eA==\r\nTE: trailers\r\nX-Client: yes\r\nConnection: close\r\n\r\n")
+	got := seen.Load().(http.Header)
+	for _, k := range []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authorization"} {
+		if v, ok := got[k]; ok {
+			t.Errorf("the app got hop-by-hop header %s: %q", k, v)
+		}
+	}
+	if got.Get("Te") != "trailers" || got.Get("X-Client") != "yes" {
+		t.Errorf("the app got TE %q and X-Client %q, want trailers and yes", got.Get("Te"), got.Get("X-Client"))
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(answer)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("Keep-Alive") != "" || resp.Header.Get("Proxy-Connection") != "" || resp.Header.Get("X-App") != "yes" {
+		t.Errorf("answer headers %v: want X-App and no Keep-Alive or Proxy-Connection", resp.Header)
+	}
+}
