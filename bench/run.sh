@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# bench/run.sh: compare cutover's proxy with a direct connection to the same
-# backend and with nginx and HAProxy in front of it (throughput, latency at a
-# fixed rate, memory per idle client connection), then count failed requests
-# while cutover flips between two versions 20 times. See BENCHMARKS.md.
+# bench/run.sh: compare cutover's proxy (with its fast path and with plain
+# net/http) with a direct connection to the same backend and with nginx and
+# HAProxy in front of it (throughput and CPU per request over interleaved
+# rounds, latency at a fixed rate, memory per idle client connection), then
+# count failed requests while cutover flips between two versions 20 times.
+# See BENCHMARKS.md.
 #
 # Needs: go, wrk, curl; nginx and haproxy are optional (their rows are
 # skipped without them). Installs nothing. Everything listens on 127.0.0.1;
-# every process it starts is stopped on exit. About 3 minutes with the
+# every process it starts is stopped on exit. About 4.5 minutes with the
 # defaults.
 #
 # Environment (defaults in brackets):
 #   DURATION       seconds of each wrk run [10]
+#   ROUNDS         rounds of wrk runs, each over every target in turn; the
+#                  table gives the median [3]
 #   RATE           fixed request rate for the latency runs, req/s [5000]
-#   LOAD_DURATION  seconds of each fixed-rate run [10]
+#   LOAD_DURATION  seconds of each fixed-rate run [8]
 #   FLIP_RATE      request rate during the flips, req/s [500]
 #   FLIPS          flips: 1 deploy + FLIPS-1 rollbacks [20]
 #   FLIP_PAUSE     seconds between flips, so each version serves a while [0.25]
@@ -25,8 +29,9 @@
 set -euo pipefail
 
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-5000}
-LOAD_DURATION=${LOAD_DURATION:-10}
+LOAD_DURATION=${LOAD_DURATION:-8}
 FLIP_RATE=${FLIP_RATE:-500}
 FLIPS=${FLIPS:-20}
 FLIP_PAUSE=${FLIP_PAUSE:-0.25}
@@ -43,6 +48,10 @@ IDLECONNS=$OUT/idleconns
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+[[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || die "ROUNDS=$ROUNDS: give a whole number of rounds from 1 to 99"
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: give whole seconds, at least 1"
+CLK_TCK=$(getconf CLK_TCK) || die "getconf CLK_TCK failed; the CPU columns need the clock-tick rate"
 
 for tool in go wrk curl; do
   command -v "$tool" >/dev/null || die "$tool not found; install it (Debian: apt-get install $tool; Go from go.dev/dl)"
@@ -151,25 +160,83 @@ wrk_ms() {
 
 NOTES=()
 
-# measure NAME URL: wrk for throughput, then loadgen at RATE for latency.
-# Sets RPS[NAME], WRK50/WRK99[NAME], P50/P99[NAME].
-declare -A RPS WRK50 WRK99 P50 P99
-measure() {
-  local name=$1 url=$2 w="$TMP/wrk-$1.txt" j="$TMP/load-$1.json"
-  say "$name: wrk -t2 -c$CONNECTIONS -d${DURATION}s"
-  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency "$url" >"$w"
-  RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$w")
-  WRK50[$name]=$(wrk_ms "$(awk '$1 == "50%" { print $2 }' "$w")")
-  WRK99[$name]=$(wrk_ms "$(awk '$1 == "99%" { print $2 }' "$w")")
+# cpu_ticks PID...: the CPU time those processes have used so far (utime +
+# stime, fields 14 and 15 of /proc/PID/stat), in clock ticks. The fields are
+# counted after the ")" that closes the command name, which may hold spaces.
+cpu_ticks() {
+  local pid total=0 t
+  for pid in "$@"; do
+    t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || true)
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+# us_per_request TICKS REQUESTS: CPU microseconds per request, one decimal.
+us_per_request() {
+  awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n + 0 > 0) printf "%.1f", t * 1000000 / hz / n; else print "n/a" }'
+}
+# median VALUE...: the middle value; of an even count, the lower of the two
+# middle ones, so that it is always a measured value.
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+
+# wrk_run NAME URL ROUND: one wrk run at saturation, and the CPU the target's
+# processes used during it. Sets R_RPS/R_W50/R_W99/R_CPU[NAME,ROUND].
+declare -A R_RPS R_W50 R_W99 R_CPU
+wrk_run() {
+  local name=$1 url=$2 round=$3 w="$TMP/wrk-$1-$3.txt" pids ticks requests
+  mapfile -t pids < <(proxy_pids "$name")
+  say "round $round/$ROUNDS, $name: wrk -t2 -c$CONNECTIONS -d${DURATION}s"
+  ticks=$(cpu_ticks "${pids[@]}")
+  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency "$url" >"$w" ||
+    die "wrk against $name ($url) failed (its message is above)"
+  ticks=$(($(cpu_ticks "${pids[@]}") - ticks))
+  requests=$(awk '/ requests in / { print $1 }' "$w")
+  [[ -n $requests ]] || die "no \"requests in\" line in wrk's output for $name: $(tail -n 3 "$w")"
+  R_RPS[$name,$round]=$(awk '/^Requests\/sec:/ { print $2 }' "$w")
+  R_W50[$name,$round]=$(wrk_ms "$(awk '$1 == "50%" { print $2 }' "$w")")
+  R_W99[$name,$round]=$(wrk_ms "$(awk '$1 == "99%" { print $2 }' "$w")")
+  R_CPU[$name,$round]=$(us_per_request "$ticks" "$requests")
   if grep -qE 'Socket errors|Non-2xx' "$w"; then
-    NOTES+=("$name wrk: $(grep -E 'Socket errors|Non-2xx' "$w" | sed 's/^ *//' | paste -sd ';' -)")
+    NOTES+=("$name wrk, round $round: $(grep -E 'Socket errors|Non-2xx' "$w" | sed 's/^ *//' | paste -sd ';' -)")
   fi
   sleep 1
+}
+
+# summarize NAME: the medians over the rounds. RPS[NAME] and CPU[NAME] are
+# medians; WRK50/WRK99[NAME] are the percentiles of the run whose req/s is the
+# median.
+declare -A RPS WRK50 WRK99 CPU
+summarize() {
+  local name=$1 r rps=() cpu=() mid
+  for ((r = 1; r <= ROUNDS; r++)); do
+    rps+=("${R_RPS[$name,$r]}")
+    cpu+=("${R_CPU[$name,$r]}")
+  done
+  RPS[$name]=$(median "${rps[@]}")
+  CPU[$name]=$(median "${cpu[@]}")
+  for ((r = 1; r <= ROUNDS; r++)); do
+    [[ ${R_RPS[$name,$r]} == "${RPS[$name]}" ]] && { mid=$r; break; }
+  done
+  WRK50[$name]=${R_W50[$name,$mid]}
+  WRK99[$name]=${R_W99[$name,$mid]}
+}
+
+# latency NAME URL: loadgen at RATE for latency, and the CPU the target's
+# processes used per request sent meanwhile. Sets P50/P99/LCPU[NAME].
+declare -A P50 P99 LCPU
+latency() {
+  local name=$1 url=$2 j="$TMP/load-$1.json" pids ticks failed missed
+  mapfile -t pids < <(proxy_pids "$name")
   say "$name: loadgen -rate $RATE -duration ${LOAD_DURATION}s"
-  "$LOADGEN" -rate "$RATE" -duration "${LOAD_DURATION}s" -connections "$CONNECTIONS" "$url" >"$j"
+  ticks=$(cpu_ticks "${pids[@]}")
+  "$LOADGEN" -rate "$RATE" -duration "${LOAD_DURATION}s" -connections "$CONNECTIONS" "$url" >"$j" ||
+    die "loadgen against $name ($url) failed (its message is above)"
+  ticks=$(($(cpu_ticks "${pids[@]}") - ticks))
   P50[$name]=$(json_num "$j" p50_ms)
   P99[$name]=$(json_num "$j" p99_ms)
-  local failed missed
+  LCPU[$name]=$(us_per_request "$ticks" "$(json_num "$j" sent)")
   failed=$(json_num "$j" failed)
   missed=$(json_num "$j" missed)
   if ((failed + missed > 0)); then
@@ -200,7 +267,27 @@ apps:
 EOF
 start "$TMP/cutover-static.log" "$CUTOVER" serve -c "$TMP/static.yaml" --data-dir "$TMP/data-static" --log-level warn
 CUTOVER_PID=$!
+
+# The same, serving every request with Go's net/http instead of the fast
+# path: what the fast path buys.
+free_port NETHTTP_PORT
+free_port NETHTTP_ADMIN_PORT
+cat >"$TMP/static-nethttp.yaml" <<EOF
+admin: {listen: "127.0.0.1:$NETHTTP_ADMIN_PORT"}
+server: {fastPath: false}
+apps:
+  - name: bench
+    listen: "127.0.0.1:$NETHTTP_PORT"
+    version: v1
+    target:
+      static:
+        upstreams: ["http://127.0.0.1:$APP_PORT"]
+    health: {path: /health}
+EOF
+start "$TMP/cutover-nethttp.log" "$CUTOVER" serve -c "$TMP/static-nethttp.yaml" --data-dir "$TMP/data-nethttp" --log-level warn
+NETHTTP_PID=$!
 wait_body "http://127.0.0.1:$PROXY_PORT/" version=v1 30 "$TMP/cutover-static.log"
+wait_body "http://127.0.0.1:$NETHTTP_PORT/" version=v1 30 "$TMP/cutover-nethttp.log"
 
 # --- c. nginx in front of it ----------------------------------------------
 if [[ -n $NGINX ]]; then
@@ -292,13 +379,14 @@ rss_kib() {
   done
   echo "$total"
 }
-# proxy_pids NAME: the processes whose memory counts for NAME (nginx: the
-# master and its workers).
+# proxy_pids NAME: the processes whose memory and CPU count for NAME, one a
+# line (nginx: the master and its workers).
 proxy_pids() {
   case $1 in
     direct) echo "$APP_PID" ;;
     cutover) echo "$CUTOVER_PID" ;;
-    nginx) echo "$NGINX_PID" $(ps --ppid "$NGINX_PID" -o pid= 2>/dev/null) ;;
+    cutover-nethttp) echo "$NETHTTP_PID" ;;
+    nginx) echo "$NGINX_PID" && { pgrep -P "$NGINX_PID" || true; } ;;
     haproxy) echo "$HAPROXY_PID" ;;
   esac
 }
@@ -306,9 +394,10 @@ proxy_pids() {
 # connections that each made one request sit idle. Sets IDLE_*[NAME].
 declare -A IDLE_BEFORE IDLE_AFTER IDLE_OPEN
 idle() {
-  local name=$1 url=$2 out="$TMP/idle-$1.txt" pid i
+  local name=$1 url=$2 out="$TMP/idle-$1.txt" pid i pids
+  mapfile -t pids < <(proxy_pids "$name")
   say "$name: $IDLE_CONNS idle keep-alive connections"
-  IDLE_BEFORE[$name]=$(rss_kib $(proxy_pids "$name"))
+  IDLE_BEFORE[$name]=$(rss_kib "${pids[@]}")
   : >"$out"
   start "$out" "$IDLECONNS" -n "$IDLE_CONNS" -hold 60s -setup-timeout 60s "$url"
   pid=$!
@@ -324,7 +413,7 @@ idle() {
     return
   fi
   sleep 2 # let the proxy settle after the burst of requests
-  IDLE_AFTER[$name]=$(rss_kib $(proxy_pids "$name"))
+  IDLE_AFTER[$name]=$(rss_kib "${pids[@]}")
   IDLE_OPEN[$name]=$(awk '/^ready/ { print $2 }' "$out")
   kill -TERM "$pid"
   wait "$pid" || NOTES+=("$name idle connections: idleconns failed: $(tail -n 2 "$out" | paste -sd ' ' -)")
@@ -333,18 +422,33 @@ idle() {
   fi
   sleep 3 # the proxy closes its side of the connections
 }
+# The targets that run, in the order of every round and of the report.
+TARGETS=(direct cutover cutover-nethttp)
+declare -A URL=(
+  [direct]="http://127.0.0.1:$APP_PORT/"
+  [cutover]="http://127.0.0.1:$PROXY_PORT/"
+  [cutover-nethttp]="http://127.0.0.1:$NETHTTP_PORT/"
+)
+if [[ -n $NGINX ]]; then
+  TARGETS+=(nginx)
+  URL[nginx]="http://127.0.0.1:$NGINX_PORT/"
+fi
+if [[ -n $HAPROXY ]]; then
+  TARGETS+=(haproxy)
+  URL[haproxy]="http://127.0.0.1:$HAPROXY_PORT/"
+fi
 if ((IDLE_CONNS > 0)); then
-  idle direct "http://127.0.0.1:$APP_PORT/"
-  idle cutover "http://127.0.0.1:$PROXY_PORT/"
-  [[ -z $NGINX ]] || idle nginx "http://127.0.0.1:$NGINX_PORT/"
-  [[ -z $HAPROXY ]] || idle haproxy "http://127.0.0.1:$HAPROXY_PORT/"
+  for t in "${TARGETS[@]}"; do idle "$t" "${URL[$t]}"; done
 fi
 
 # --- f. throughput and latency --------------------------------------------
-measure direct "http://127.0.0.1:$APP_PORT/"
-measure cutover "http://127.0.0.1:$PROXY_PORT/"
-[[ -z $NGINX ]] || measure nginx "http://127.0.0.1:$NGINX_PORT/"
-[[ -z $HAPROXY ]] || measure haproxy "http://127.0.0.1:$HAPROXY_PORT/"
+# Throughput in interleaved rounds, so that a slow spell of the machine hits
+# every target alike rather than one; then latency at a fixed rate, once each.
+for ((round = 1; round <= ROUNDS; round++)); do
+  for t in "${TARGETS[@]}"; do wrk_run "$t" "${URL[$t]}" "$round"; done
+done
+for t in "${TARGETS[@]}"; do summarize "$t"; done
+for t in "${TARGETS[@]}"; do latency "$t" "${URL[$t]}"; done
 
 # --- g. flips under load (process target, 2 replicas) ---------------------
 free_port FLIP_PORT
@@ -424,16 +528,28 @@ if ((ALLOC_BENCH)); then
 fi
 
 # --- i. report ------------------------------------------------------------
+# row NAME: one target's line of the main table.
 row() {
-  local name=$1
+  local name=$1 added
   if [[ -z ${RPS[$name]:-} ]]; then
-    printf '| %s | skipped (not found) | | | | | |\n' "$name"
+    printf '| %s | skipped (not found) | | | | | | | | |\n' "$name"
     return
   fi
-  printf '| %s | %.0f | %s | %s | %s | %s / %s | %.2f / %.2f |\n' "$name" "${RPS[$name]}" \
+  added=$(awk -v a="${P99[$name]}" -v b="${P99[direct]}" 'BEGIN { printf "%+.2f", a - b }')
+  [[ $name == direct ]] && added="–"
+  printf '| %s | %.0f | %s | %s | %s | %s / %s | %s | %.2f / %.2f | %s | %s |\n' "$name" "${RPS[$name]}" \
     "$(ratio "${RPS[$name]}" "${RPS[direct]}")" "$(ratio "${RPS[$name]}" "${RPS[nginx]:-}")" \
-    "$(ratio "${RPS[$name]}" "${RPS[haproxy]:-}")" "${WRK50[$name]}" "${WRK99[$name]}" \
-    "${P50[$name]}" "${P99[$name]}"
+    "$(ratio "${RPS[$name]}" "${RPS[haproxy]:-}")" "${WRK50[$name]}" "${WRK99[$name]}" "${CPU[$name]}" \
+    "${P50[$name]}" "${P99[$name]}" "$added" "${LCPU[$name]}"
+}
+# per_round NAME: NAME's req/s divided by nginx's within each round.
+per_round() {
+  local name=$1 r out=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    out+=("$(ratio "${R_RPS[$name,$r]}" "${R_RPS[nginx,$r]}")")
+  done
+  local IFS=,
+  printf -- '- %s / nginx per round: %s\n' "$name" "${out[*]}" | sed 's/,/, /g'
 }
 # idle_row NAME: RSS before and with the idle connections, and the difference
 # per connection.
@@ -456,14 +572,21 @@ idle_row() {
     "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)" "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 || echo 'nginx absent')" \
     "$([[ -n $HAPROXY ]] && "$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $1, $2, $3 }' || echo 'haproxy absent')"
   echo
-  printf '| target | req/s (wrk) | vs direct | vs nginx | vs haproxy | wrk p50 / p99 ms | p50 / p99 ms at %s req/s |\n' "$RATE"
-  echo '|---|---:|---:|---:|---:|---:|---:|'
-  for t in direct cutover nginx haproxy; do row "$t"; done
+  printf '| target | req/s (wrk, median of %s) | vs direct | vs nginx | vs haproxy | wrk p50 / p99 ms | CPU µs/request | p50 / p99 ms at %s req/s | added p99 ms | CPU µs/request at %s req/s |\n' \
+    "$ROUNDS" "$RATE" "$RATE"
+  echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+  for t in direct cutover cutover-nethttp nginx haproxy; do row "$t"; done
+  if [[ -n $NGINX ]]; then
+    echo
+    for t in cutover cutover-nethttp haproxy; do
+      [[ -z ${RPS[$t]:-} ]] || per_round "$t"
+    done
+  fi
   if ((IDLE_CONNS > 0)); then
     echo
     printf '| target | idle connections | RSS MiB before | RSS MiB with them | KiB per idle connection |\n'
     echo '|---|---:|---:|---:|---:|'
-    for t in direct cutover nginx haproxy; do idle_row "$t"; done
+    for t in direct cutover cutover-nethttp nginx haproxy; do idle_row "$t"; done
   fi
   if [[ -n ${ALLOCS[direct]:-} ]]; then
     echo
