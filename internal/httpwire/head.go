@@ -55,8 +55,6 @@ type Response struct {
 	Headers []Header
 }
 
-var crlfcrlf = []byte("\r\n\r\n")
-
 // ParseRequest parses the request head at the start of b into req and
 // returns its length, final CRLF included. It fails with ErrIncomplete
 // when b ends before the head does, ErrTooManyHeaders when req.Headers
@@ -145,27 +143,23 @@ func ParseResponse(b []byte, res *Response) (int, error) {
 
 // headEnd returns where the CRLF CRLF ending the head in b starts. A
 // bare LF anywhere before it (or in b, while the head is incomplete) is
-// ErrUnsupported: readers disagree on where such lines end.
+// ErrUnsupported: readers disagree on where such lines end. It reads b
+// once, line by line.
 func headEnd(b []byte) (int, error) {
-	end := bytes.Index(b, crlfcrlf)
-	scan := b
-	if end >= 0 {
-		scan = b[:end+4]
-	}
-	for i := bytes.IndexByte(scan, '\n'); i >= 0; {
-		if i == 0 || scan[i-1] != '\r' {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return 0, ErrIncomplete
+		}
+		lf := i + j
+		if lf == 0 || b[lf-1] != '\r' {
 			return 0, ErrUnsupported
 		}
-		j := bytes.IndexByte(scan[i+1:], '\n')
-		if j < 0 {
-			break
+		if j == 1 && i > 0 {
+			return lf - 3, nil // an empty line ends the head
 		}
-		i += 1 + j
+		i = lf + 1
 	}
-	if end < 0 {
-		return 0, ErrIncomplete
-	}
-	return end, nil
 }
 
 // originForm reports whether target is a request target in origin form
@@ -196,10 +190,11 @@ func originForm(target []byte) bool {
 	return true
 }
 
-// cutLine splits off the first CRLF-terminated line of b.
+// cutLine splits off the first line of b, whose line ends headEnd has
+// checked to be CRLF.
 func cutLine(b []byte) (line, rest []byte) {
-	i := bytes.Index(b, []byte("\r\n"))
-	return b[:i], b[i+2:]
+	i := bytes.IndexByte(b, '\n')
+	return b[:i-1], b[i+1:]
 }
 
 // version parses "HTTP/1.0" or "HTTP/1.1" into its minor number.

@@ -433,7 +433,7 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if n < 4 || n > len(input) || !bytes.HasSuffix(input[:n], crlfcrlf) {
+		if n < 4 || n > len(input) || !bytes.HasSuffix(input[:n], []byte("\r\n\r\n")) {
 			t.Fatalf("ParseRequest(%q) = %d: not a head ending in CRLF CRLF within the input", input, n)
 		}
 
