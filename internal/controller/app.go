@@ -37,6 +37,8 @@ type slotRun struct {
 	// drain holds the counts taken when the slot last lost the traffic,
 	// for the drain that follows.
 	drain store.Drain
+	// forgetMetrics gives back the backend's metrics; nil without them.
+	forgetMetrics func()
 }
 
 // teardown stops health checks and replicas. Safe to call twice.
@@ -47,6 +49,10 @@ func (s *slotRun) teardown(ctx context.Context) {
 	s.stopPool()
 	s.pool.Close()
 	_ = s.inst.Stop(ctx)
+	if s.forgetMetrics != nil {
+		s.forgetMetrics()
+		s.forgetMetrics = nil
+	}
 }
 
 // rolloutRun is the in-memory handle of a rollout goroutine. The flags are

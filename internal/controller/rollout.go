@@ -438,6 +438,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 		backend: &router.Backend{App: a.name, Slot: slot, Version: rev.Version, Pool: pool}}
 	if m := c.opts.Metrics; m != nil {
 		sr.backend.Metrics = m.Backend(a.name, slot, rev.Version)
+		sr.forgetMetrics = func() { m.Forget(a.name, slot, rev.Version) }
 	}
 	c.event(a, rollout, rev.Number, normal, "SlotStarting",
 		fmt.Sprintf("started %d replica(s) of %s on slot %s; waiting for %s to pass", pool.Size(), rev.Version, slot, cfg.Health.Path))

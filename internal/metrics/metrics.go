@@ -97,24 +97,50 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Backend returns the collectors for one app/slot/version, creating them on
-// first use and returning the same value afterwards. Call it when a backend
-// is published, not per request.
+// first use and returning the same value to later calls until each has
+// been matched by a Forget. Call it when a backend is started, not per
+// request.
 func (m *Metrics) Backend(app, slot, version string) *BackendMetrics {
 	key := backendKey{app, slot, version}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if b, ok := m.backends[key]; ok {
+		b.users++
 		return b
 	}
 	b := &BackendMetrics{
 		duration: m.duration.WithLabelValues(app, slot, version),
 		window:   NewWindow(),
+		users:    1,
 	}
 	for i, class := range codeClasses {
 		b.codes[i] = m.requests.WithLabelValues(app, slot, version, class)
 	}
 	m.backends[key] = b
 	return b
+}
+
+// Forget gives back one Backend call for app/slot/version. When no caller
+// holds it any more, its request series leave /metrics and its Window is
+// freed: a long-running cutover deploys many versions, and each would
+// otherwise keep its series and its Window (about 100 KiB) for good.
+// Requests still finishing on it afterwards are counted nowhere.
+func (m *Metrics) Forget(app, slot, version string) {
+	key := backendKey{app, slot, version}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.backends[key]
+	if !ok {
+		return
+	}
+	if b.users--; b.users > 0 {
+		return
+	}
+	delete(m.backends, key)
+	m.duration.DeleteLabelValues(app, slot, version)
+	for _, class := range codeClasses {
+		m.requests.DeleteLabelValues(app, slot, version, class)
+	}
 }
 
 // SetActiveSlot marks slot ("blue" or "green") as the one receiving app's
@@ -154,12 +180,13 @@ func (m *Metrics) Drained(app, outcome string, n int) {
 }
 
 // BackendMetrics are the pre-resolved collectors of one app/slot/version
-// and its sliding Window (about 100 KiB, kept as long as the Metrics).
+// and its sliding Window (about 100 KiB, kept until Forget).
 // A nil *BackendMetrics records nothing.
 type BackendMetrics struct {
 	codes    [len(codeClasses)]prometheus.Counter
 	duration prometheus.Observer
 	window   *Window
+	users    int // Backend calls not yet matched by Forget; guarded by Metrics.mu
 }
 
 // Window returns the backend's requests of the last 60 s, or nil for a nil

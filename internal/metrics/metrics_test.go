@@ -140,3 +140,30 @@ func TestHandlerServesCutoverAndRuntimeMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestForgetRemovesABackendsSeriesOnceEveryUserGaveItBack(t *testing.T) {
+	m := New()
+	b := m.Backend("web", "blue", "v1")
+	if again := m.Backend("web", "blue", "v1"); again != b {
+		t.Fatal("a second Backend call for the same app/slot/version returned other collectors")
+	}
+	b.Observe(200, time.Millisecond)
+	m.Backend("web", "green", "v2").Observe(200, time.Millisecond)
+	count := func() int { return testutil.CollectAndCount(m.requests) + testutil.CollectAndCount(m.duration) }
+	if n := count(); n != 12 {
+		t.Fatalf("%d series before Forget, want 12 (5 classes and a histogram per backend)", n)
+	}
+
+	m.Forget("web", "blue", "v1")
+	if n := count(); n != 12 {
+		t.Fatalf("%d series after the first of two Forgets, want 12: the backend is still in use", n)
+	}
+	m.Forget("web", "blue", "v1")
+	if n := count(); n != 6 {
+		t.Fatalf("%d series after both Forgets, want 6 (green's only)", n)
+	}
+	if fresh := m.Backend("web", "blue", "v1"); fresh == b || fresh.Window().Stats(time.Minute).Requests != 0 {
+		t.Error("Backend after Forget returned the forgotten collectors instead of new ones")
+	}
+	m.Forget("web", "nowhere", "v0") // unknown: no effect, no panic
+}
