@@ -34,7 +34,7 @@ func defaultUpstream() Upstream {
 		ResponseHeaderTimeout: Duration(60 * time.Second),
 		IdleConnTimeout:       Duration(90 * time.Second),
 		Retries:               ptr(1),
-		PassiveHealth:         PassiveHealth{ConsecutiveFailures: ptr(3), EjectFor: Duration(10 * time.Second)},
+		PassiveHealth:         PassiveHealth{ConsecutiveFailures: ptr(3), EjectFor: Duration(10 * time.Second), MaxEjectionPercent: ptr(50)},
 	}
 }
 

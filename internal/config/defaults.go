@@ -52,6 +52,7 @@ const (
 	defaultRetries               = 1
 	defaultConsecutiveFailures   = 3
 	defaultEjectFor              = Duration(10 * time.Second)
+	defaultMaxEjectionPercent    = 50
 
 	// DefaultACMEDirectory is Let's Encrypt's production directory.
 	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
@@ -212,6 +213,10 @@ func (u *Upstream) setDefaults(d *document, path string) {
 	}
 	if !d.written(path + ".passiveHealth.ejectFor") {
 		u.PassiveHealth.EjectFor = defaultEjectFor
+	}
+	if u.PassiveHealth.MaxEjectionPercent == nil {
+		n := defaultMaxEjectionPercent
+		u.PassiveHealth.MaxEjectionPercent = &n
 	}
 }
 

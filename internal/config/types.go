@@ -162,6 +162,11 @@ type PassiveHealth struct {
 	ConsecutiveFailures *int `yaml:"consecutiveFailures"`
 	// EjectFor is the back-off before the replica may return; default 10s.
 	EjectFor Duration `yaml:"ejectFor"`
+	// MaxEjectionPercent caps the share of a revision's replicas ejected
+	// at once; default 50. Beyond it failing replicas stay in rotation
+	// (retries still hide their failures) rather than leave too few to
+	// carry the traffic.
+	MaxEjectionPercent *int `yaml:"maxEjectionPercent"`
 }
 
 // Target says where revisions run: exactly one of Process or Static.

@@ -30,6 +30,9 @@ func (u *Upstream) validate(d *document, path string) {
 		checkCount(d, path+".passiveHealth.consecutiveFailures", *n)
 	}
 	checkNotNegative(d, path+".passiveHealth.ejectFor", u.PassiveHealth.EjectFor)
+	if p := u.PassiveHealth.MaxEjectionPercent; p != nil && (*p < 0 || *p > 100) {
+		d.add(path+".passiveHealth.maxEjectionPercent", "use 0 (never eject) to 100 (eject every failing replica)", "%d is not a percentage", *p)
+	}
 }
 
 // checkOneOf reports a value at path that is not one of allowed; what

@@ -1289,6 +1289,18 @@ apps:
 			phrase: "apps[0].upstream.retries: 6 is out of range; use 0 (no retries) to 5",
 		},
 		{
+			name: "ejection percentage above 100",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    upstream: {passiveHealth: {maxEjectionPercent: 150}}
+`,
+			prefix: "cutover.yaml:6:52:",
+			phrase: "apps[0].upstream.passiveHealth.maxEjectionPercent: 150 is not a percentage; use 0 (never eject) to 100",
+		},
+		{
 			name: "negative consecutive failures",
 			src: `apps:
   - name: web

@@ -327,6 +327,15 @@ func (c *Controller) scaleDown(a *app, slot string, sr *slotRun) {
 	c.stopSlot(a, 0, sr, "scaleDownDelay passed")
 }
 
+// passiveFailures is the pool's PassiveFailures for ph: 0 (off) when
+// maxEjectionPercent allows no ejection at all.
+func passiveFailures(ph config.PassiveHealth) int {
+	if p := ph.MaxEjectionPercent; p != nil && *p == 0 {
+		return 0
+	}
+	return *cmp.Or(ph.ConsecutiveFailures, new(3))
+}
+
 // stopSlot stops a slot's replicas and records it.
 func (c *Controller) stopSlot(a *app, rollout int64, sr *slotRun, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -428,9 +437,10 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 		ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
 		IdleConnTimeout:       cfg.Upstream.IdleConnTimeout.D(),
 		// Configs loaded from a file have these set; nil means the default.
-		Retries:         *cmp.Or(cfg.Upstream.Retries, new(1)),
-		PassiveFailures: *cmp.Or(cfg.Upstream.PassiveHealth.ConsecutiveFailures, new(3)),
-		EjectFor:        cfg.Upstream.PassiveHealth.EjectFor.D(),
+		Retries:            *cmp.Or(cfg.Upstream.Retries, new(1)),
+		PassiveFailures:    passiveFailures(cfg.Upstream.PassiveHealth),
+		EjectFor:           cfg.Upstream.PassiveHealth.EjectFor.D(),
+		MaxEjectionPercent: *cmp.Or(cfg.Upstream.PassiveHealth.MaxEjectionPercent, new(50)),
 	})
 	pctx, stopPool := context.WithCancel(c.ctx)
 	pool.Start(pctx)

@@ -6,7 +6,8 @@ import (
 
 // Passive health: live requests that cannot reach an endpoint count
 // against it, and Options.PassiveFailures of them in a row eject it for
-// Options.EjectFor. Only failures of the transport count (no connection,
+// Options.EjectFor, unless Options.MaxEjectionPercent of the pool is
+// ejected already. Only failures of the transport count (no connection,
 // a broken connection, a timeout); any answer, error statuses included,
 // is the app's and resets the count.
 
@@ -36,12 +37,31 @@ func (e *Endpoint) ejected(now time.Time) bool {
 	return now.UnixNano() < e.ejectedUntil.Load()
 }
 
+// ejectedCount returns how many endpoints are ejected at now.
+func (p *Pool) ejectedCount(now time.Time) int {
+	n := 0
+	for _, x := range p.endpoints {
+		if x.ejected(now) {
+			n++
+		}
+	}
+	return n
+}
+
 // eject takes e out of rotation for the pool's EjectFor. The health check
 // puts it back once the time is up and it has passed HealthyThreshold
 // checks since.
 func (p *Pool) eject(e *Endpoint, err error) {
-	until := time.Now().Add(p.ejectFor)
+	now := time.Now()
+	until := now.Add(p.ejectFor)
 	p.mu.Lock()
+	if p.ejectedCount(now) >= p.maxEjected {
+		e.failures.Store(0)
+		p.mu.Unlock()
+		p.log.Debug("endpoint not ejected: as many endpoints as maxEjectionPercent allows are ejected already",
+			"endpoint", e.url.String(), "failures", p.passiveFailures, "maxEjected", p.maxEjected, "err", err)
+		return
+	}
 	e.ejectedUntil.Store(until.UnixNano())
 	e.ejections.Add(1)
 	e.failures.Store(0)

@@ -19,7 +19,7 @@ func TestPassiveHealthEjectsAfterConsecutiveFailuresUntilEjectForAndAPassingChec
 		w.Write([]byte("ok"))
 	}))
 	const ejectFor = 300 * time.Millisecond
-	p := startPoolWith(t, Options{Health: fastHealth, PassiveFailures: 2, EjectFor: ejectFor}, flaky)
+	p := startPoolWith(t, Options{Health: fastHealth, PassiveFailures: 2, EjectFor: ejectFor, MaxEjectionPercent: 100}, flaky)
 	waitAllReady(t, p)
 	srv := front(t, p)
 
@@ -73,6 +73,53 @@ func TestPassiveHealthIgnoresErrorStatusesFromTheApp(t *testing.T) {
 	}
 	if p.ReadyCount() != 1 || !p.Status()[0].EjectedUntil.IsZero() {
 		t.Errorf("the app's own 503s ejected the endpoint: %+v", p.Status()[0])
+	}
+	waitIdle(t, p)
+}
+
+func TestPassiveHealthEjectsNoMoreThanMaxEjectionPercent(t *testing.T) {
+	var resets atomic.Int64
+	bad := []*replica{
+		newReplicaWith(t, "bad1", resetter(&resets)),
+		newReplicaWith(t, "bad2", resetter(&resets)),
+		newReplicaWith(t, "bad3", resetter(&resets)),
+	}
+	good := newReplicaWith(t, "good", echo("good"))
+	// 50% of 4 endpoints: at most 2 ejected, though 3 keep failing.
+	p := startPoolWith(t, Options{Health: fastHealth, PassiveFailures: 1, EjectFor: time.Minute}, append(bad, good)...)
+	waitAllReady(t, p)
+	srv := front(t, p)
+	for range 20 {
+		send(t, "GET", srv.URL+"/x", "")
+	}
+	ejected := 0
+	for _, st := range p.Status() {
+		if !st.EjectedUntil.IsZero() {
+			ejected++
+		}
+	}
+	if ejected != 2 {
+		t.Errorf("%d endpoints ejected, want 2 (the cap: 50%% of 4)", ejected)
+	}
+	if p.ReadyCount() != 2 {
+		t.Errorf("%d endpoints ready, want 2: the third failing one stays in rotation", p.ReadyCount())
+	}
+	waitIdle(t, p)
+}
+
+func TestPassiveHealthNeverEjectsTheOnlyEndpointByDefault(t *testing.T) {
+	var resets atomic.Int64
+	only := newReplicaWith(t, "only", resetter(&resets))
+	p := startPoolWith(t, Options{Health: fastHealth, PassiveFailures: 1, EjectFor: time.Minute}, only)
+	waitAllReady(t, p)
+	srv := front(t, p)
+	for range 5 {
+		if code, _ := send(t, "GET", srv.URL+"/x", ""); code != http.StatusBadGateway {
+			t.Fatalf("answer %d, want 502 from the failing endpoint, not 503 from an ejected one", code)
+		}
+	}
+	if p.ReadyCount() != 1 {
+		t.Errorf("the only endpoint was ejected")
 	}
 	waitIdle(t, p)
 }

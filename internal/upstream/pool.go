@@ -109,9 +109,18 @@ type Options struct {
 	PassiveFailures int
 	// EjectFor is how long an ejected endpoint stays out; 10s when zero.
 	EjectFor time.Duration
+	// MaxEjectionPercent caps the endpoints ejected at once, as a share
+	// of the pool rounded down (so a pool of one is never ejected at the
+	// default); 50 when zero. An endpoint that would pass the cap stays
+	// in rotation: too few endpoints would fail everything, not some.
+	MaxEjectionPercent int
 }
 
-const defaultEjectFor = 10 * time.Second
+// Defaults of Options.
+const (
+	defaultEjectFor           = 10 * time.Second
+	defaultMaxEjectionPercent = 50
+)
 
 // ErrPoolClosed is returned by WaitAllReady when the pool is closed before
 // every endpoint became ready.
@@ -131,6 +140,7 @@ type Pool struct {
 	retries         int
 	passiveFailures int64
 	ejectFor        time.Duration
+	maxEjected      int // endpoints passive health may hold ejected at once
 
 	// The raw path (Endpoint.Exchange): whether it may be taken, and its
 	// dialer and timeouts.
@@ -192,6 +202,11 @@ func NewPool(urls []*url.URL, opts Options) *Pool {
 		p.endpoints = append(p.endpoints, newEndpoint(u, p))
 	}
 	p.raw = rawCapable(opts, p.endpoints)
+	pct := opts.MaxEjectionPercent
+	if pct <= 0 {
+		pct = defaultMaxEjectionPercent
+	}
+	p.maxEjected = len(p.endpoints) * min(pct, 100) / 100
 	p.ready.Store(&[]*Endpoint{})
 	return p
 }
