@@ -446,3 +446,63 @@ func TestFastPathDropsHopByHopHeadersBothWays(t *testing.T) {
 		t.Errorf("answer headers %v: want X-App and no Keep-Alive or Proxy-Connection", resp.Header)
 	}
 }
+
+func TestShutdownClosesIdleFastConnectionsAndLetsARequestInFlightFinish(t *testing.T) {
+	const listen = "127.0.0.1:0"
+	r := New(Options{})
+	if err := r.SetRoutes([]Route{{Listen: listen, App: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	s := newSlot(t, "blue")
+	r.SetBackend("web", false, s.backend)
+	addr := r.Addr(listen).String()
+
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	io.WriteString(idle, "GET /warm HTTP/1.1\r\nHost: a\r\n\r\n")
+	idleReader := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(idleReader, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+
+	slow := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/slow")
+		if err != nil {
+			slow <- answer{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		slow <- answer{status: resp.StatusCode, body: string(body)}
+	}()
+	<-s.slowStarted
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdown <- r.Shutdown(ctx)
+	}()
+	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := idleReader.ReadByte(); err != io.EOF {
+		t.Errorf("idle kept-alive connection during Shutdown: %v, want it closed (EOF)", err)
+	}
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned (%v) while a request was in flight", err)
+	default:
+	}
+	close(s.release)
+	if a := <-slow; a.status != 200 || a.body != "blue /slow" {
+		t.Errorf("the request in flight got %d %q, want 200 %q", a.status, a.body, "blue /slow")
+	}
+	if err := <-shutdown; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
