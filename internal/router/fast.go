@@ -88,34 +88,32 @@ type fastRequest struct {
 	// out builds the answer's head; scratch the endpoint's request head.
 	out, scratch []byte
 
-	conn         *fastConn
-	cfg          *serverConfig
-	host         []byte // the Host header
-	contentLen   int64
-	bodyRead     bool // some of the body was read past the buffer
-	closeAfter   bool
-	requestID    []byte
-	idBuf        [32]byte
-	header       http.Header // built when a split needs it
-	trusted      bool
-	prior        bool // the request carries X-Request-Id
-	setCookie    string
-	forwardedFor int // count of X-Forwarded-For fields, to join them
+	conn       *fastConn
+	cfg        *serverConfig
+	host       []byte // the Host header
+	contentLen int64
+	bodyRead   bool // some of the body was read past the buffer
+	closeAfter bool
+	requestID  []byte
+	idBuf      [32]byte
+	header     http.Header // built when a split needs it
+	trusted    bool
+	prior      bool // the request carries X-Request-Id
+	setCookie  string
 }
 
 var fastRequests = sync.Pool{New: func() any {
 	return &fastRequest{out: make([]byte, 0, 4<<10), scratch: make([]byte, 0, 4<<10)}
 }}
 
-// serveFast serves c on the fast path of generation g until it closes or
-// is handed to g's http.Server.
+// serveFast serves the client connection nc of listener l on the fast
+// path of generation g, in a goroutine of its own, until it closes or is
+// handed to g's http.Server.
 func (r *Router) serveFast(l *listener, g *generation, nc net.Conn) {
-	c := &fastConn{router: r, listen: l.listen, gen: g, nc: nc}
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		c.client = ap.Addr().Unmap()
+	c := &fastConn{router: r, listen: l.listen, gen: g, nc: nc, ip: "unknown"}
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.client = ta.AddrPort().Addr().Unmap()
 		c.ip = c.client.String()
-	} else {
-		c.ip = "unknown"
 	}
 	fc := &g.fast
 	fc.mu.Lock()
@@ -291,7 +289,9 @@ func (c *fastConn) readHead(params serverParams, first bool) (*fastRequest, int,
 				c.w = copy(c.buf, c.buf[c.r:c.w])
 				c.r = 0
 			}
-			if !headerDeadlineSet && params.readHeader > 0 {
+			// A first request is under the header deadline
+			// already; a later one gets it from its first byte.
+			if !headerDeadlineSet && !first && params.readHeader > 0 {
 				headerDeadlineSet = true
 				c.armed = time.Time{}
 				if err := c.nc.SetReadDeadline(time.Now().Add(params.readHeader)); err != nil {
@@ -487,7 +487,7 @@ func (fr *fastRequest) inspect() bool {
 		// net/http routes by the unescaped path.
 		return false
 	}
-	fr.contentLen, fr.closeAfter, fr.prior, fr.forwardedFor = 0, false, false, 0
+	fr.contentLen, fr.closeAfter, fr.prior = 0, false, false
 	fr.trusted = fr.cfg.trusts(fr.conn.client)
 	fr.setCookie = ""
 	fr.bodyRead = false
