@@ -95,6 +95,7 @@ type Daemon struct {
 	log     *slog.Logger
 	store   *storeHandle
 	upg     *tableflip.Upgrader // nil without Options.Upgrades
+	park    *listenerPark       // the listeners; nil without Options.Upgrades
 	router  *router.Router
 	ctl     *controller.Controller
 	admin   *http.Server
@@ -140,7 +141,8 @@ func Start(opts Options) (*Daemon, error) {
 		if err != nil {
 			return nil, fmt.Errorf("prepare hot upgrades: %w", err)
 		}
-		listen = d.upg.Fds.Listen
+		d.park = newListenerPark(d.upg.Fds.Listen)
+		listen = d.park.Listen
 	}
 	upgraded := d.upg != nil && d.upg.HasParent()
 	db, err := openStore(context.Background(), opts.DataDir, upgraded)
@@ -259,6 +261,12 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 }
 
 func (d *Daemon) closeAll(ctx context.Context) {
+	if d.park != nil {
+		// From here closed listeners are closed for real: after an
+		// upgrade the new process accepts on the same sockets, and a
+		// parked one would refuse its connections.
+		d.park.Close()
+	}
 	if d.router != nil {
 		_ = d.router.Shutdown(ctx)
 	}
