@@ -470,17 +470,7 @@ func TestShutdownClosesIdleFastConnectionsAndLetsARequestInFlightFinish(t *testi
 	}
 	io.ReadAll(resp.Body)
 
-	slow := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get("http://" + addr + "/slow")
-		if err != nil {
-			slow <- answer{body: err.Error()}
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		slow <- answer{status: resp.StatusCode, body: string(body)}
-	}()
+	slow := getAsync("http://" + addr + "/slow")
 	<-s.slowStarted
 
 	shutdown := make(chan error, 1)

@@ -104,17 +104,7 @@ func TestFlipLetsRequestInFlightFinishOnOldBackend(t *testing.T) {
 	r.SetBackend("web", false, blue.backend)
 	base := baseURL(t, r, listen)
 
-	slow := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get(base + "/slow")
-		if err != nil {
-			slow <- answer{body: err.Error()}
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		slow <- answer{status: resp.StatusCode, body: string(body)}
-	}()
+	slow := getAsync(base + "/slow")
 	select {
 	case <-blue.slowStarted:
 	case <-time.After(5 * time.Second):
@@ -193,17 +183,7 @@ func TestRequestThatAcquiredOldBackendDuringFlipIsRoutedAgainToNewOne(t *testing
 	r.SetBackend("web", false, blue.backend)
 	url := baseURL(t, r, listen) + "/held"
 
-	result := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get(url)
-		if err != nil {
-			result <- answer{body: err.Error()}
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		result <- answer{status: resp.StatusCode, body: string(body)}
-	}()
+	result := getAsync(url)
 	select {
 	case <-acquired:
 	case <-time.After(5 * time.Second):

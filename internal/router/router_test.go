@@ -139,6 +139,23 @@ type answer struct {
 	reused bool
 }
 
+// getAsync sends a GET to url in the background; the channel gets its
+// answer, or the error as the body.
+func getAsync(url string) <-chan answer {
+	result := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			result <- answer{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		result <- answer{status: resp.StatusCode, body: string(body)}
+	}()
+	return result
+}
+
 // get sends one GET with the given Host header and reads the whole answer.
 func get(t testing.TB, client *http.Client, rawURL, host string) answer {
 	t.Helper()

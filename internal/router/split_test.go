@@ -703,17 +703,7 @@ func TestRequestThatAcquiredCanaryDuringSetSplitIsRoutedAgain(t *testing.T) {
 	r.SetSplit("web", &Split{Stable: blue.backend, Canary: green.backend, Weight: 100})
 	url := baseURL(t, r, listen) + "/held"
 
-	result := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get(url)
-		if err != nil {
-			result <- answer{body: err.Error()}
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		result <- answer{status: resp.StatusCode, body: string(body)}
-	}()
+	result := getAsync(url)
 	select {
 	case <-acquired:
 	case <-time.After(5 * time.Second):
