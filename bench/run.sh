@@ -8,7 +8,7 @@
 #
 # Needs: go, wrk, curl; nginx and haproxy are optional (their rows are
 # skipped without them). Installs nothing. Everything listens on 127.0.0.1;
-# every process it starts is stopped on exit. About 4.5 minutes with the
+# every process it starts is stopped on exit. About 6.5 minutes with the
 # defaults.
 #
 # Environment (defaults in brackets):
@@ -223,26 +223,45 @@ summarize() {
   WRK99[$name]=${R_W99[$name,$mid]}
 }
 
-# latency NAME URL: loadgen at RATE for latency, and the CPU the target's
-# processes used per request sent meanwhile. Sets P50/P99/LCPU[NAME].
-declare -A P50 P99 LCPU
+# latency NAME URL ROUND: loadgen at RATE for latency, and the CPU the
+# target's processes used per request sent meanwhile. Sets
+# R_P50/R_P99/R_LCPU[NAME,ROUND].
+declare -A R_P50 R_P99 R_LCPU
 latency() {
-  local name=$1 url=$2 j="$TMP/load-$1.json" pids ticks failed missed
+  local name=$1 url=$2 round=$3 j="$TMP/load-$1-$3.json" pids ticks failed missed
   mapfile -t pids < <(proxy_pids "$name")
-  say "$name: loadgen -rate $RATE -duration ${LOAD_DURATION}s"
+  say "round $round/$ROUNDS, $name: loadgen -rate $RATE -duration ${LOAD_DURATION}s"
   ticks=$(cpu_ticks "${pids[@]}")
   "$LOADGEN" -rate "$RATE" -duration "${LOAD_DURATION}s" -connections "$CONNECTIONS" "$url" >"$j" ||
     die "loadgen against $name ($url) failed (its message is above)"
   ticks=$(($(cpu_ticks "${pids[@]}") - ticks))
-  P50[$name]=$(json_num "$j" p50_ms)
-  P99[$name]=$(json_num "$j" p99_ms)
-  LCPU[$name]=$(us_per_request "$ticks" "$(json_num "$j" sent)")
+  R_P50[$name,$round]=$(json_num "$j" p50_ms)
+  R_P99[$name,$round]=$(json_num "$j" p99_ms)
+  R_LCPU[$name,$round]=$(us_per_request "$ticks" "$(json_num "$j" sent)")
   failed=$(json_num "$j" failed)
   missed=$(json_num "$j" missed)
   if ((failed + missed > 0)); then
-    NOTES+=("$name at $RATE req/s: $failed failed, $missed missed of $(json_num "$j" sent) sent ($(json_obj "$j" errors))")
+    NOTES+=("$name at $RATE req/s, round $round: $failed failed, $missed missed of $(json_num "$j" sent) sent ($(json_obj "$j" errors))")
   fi
   sleep 1
+}
+
+# summarize_latency NAME: medians over the rounds of P50, P99 and LCPU, and
+# ADDED99[NAME], the median over the rounds of NAME's p99 minus direct's p99
+# in the same round.
+declare -A P50 P99 LCPU ADDED99
+summarize_latency() {
+  local name=$1 r p50=() p99=() cpu=() added=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    p50+=("${R_P50[$name,$r]}")
+    p99+=("${R_P99[$name,$r]}")
+    cpu+=("${R_LCPU[$name,$r]}")
+    added+=("$(awk -v a="${R_P99[$name,$r]}" -v b="${R_P99[direct,$r]}" 'BEGIN { printf "%.2f", a - b }')")
+  done
+  P50[$name]=$(median "${p50[@]}")
+  P99[$name]=$(median "${p99[@]}")
+  LCPU[$name]=$(median "${cpu[@]}")
+  ADDED99[$name]=$(median "${added[@]}")
 }
 
 # --- a. the backend, reached directly -------------------------------------
@@ -442,13 +461,18 @@ if ((IDLE_CONNS > 0)); then
 fi
 
 # --- f. throughput and latency --------------------------------------------
-# Throughput in interleaved rounds, so that a slow spell of the machine hits
-# every target alike rather than one; then latency at a fixed rate, once each.
+# Throughput, then latency at a fixed rate, each in interleaved rounds, so
+# that a slow spell of the machine hits every target alike rather than one.
 for ((round = 1; round <= ROUNDS; round++)); do
   for t in "${TARGETS[@]}"; do wrk_run "$t" "${URL[$t]}" "$round"; done
 done
-for t in "${TARGETS[@]}"; do summarize "$t"; done
-for t in "${TARGETS[@]}"; do latency "$t" "${URL[$t]}"; done
+for ((round = 1; round <= ROUNDS; round++)); do
+  for t in "${TARGETS[@]}"; do latency "$t" "${URL[$t]}" "$round"; done
+done
+for t in "${TARGETS[@]}"; do
+  summarize "$t"
+  summarize_latency "$t"
+done
 
 # --- g. flips under load (process target, 2 replicas) ---------------------
 free_port FLIP_PORT
@@ -535,7 +559,7 @@ row() {
     printf '| %s | skipped (not found) | | | | | | | | |\n' "$name"
     return
   fi
-  added=$(awk -v a="${P99[$name]}" -v b="${P99[direct]}" 'BEGIN { printf "%+.2f", a - b }')
+  added=$(awk -v a="${ADDED99[$name]}" 'BEGIN { printf "%+.2f", a }')
   [[ $name == direct ]] && added="–"
   printf '| %s | %.0f | %s | %s | %s | %s / %s | %s | %.2f / %.2f | %s | %s |\n' "$name" "${RPS[$name]}" \
     "$(ratio "${RPS[$name]}" "${RPS[direct]}")" "$(ratio "${RPS[$name]}" "${RPS[nginx]:-}")" \
