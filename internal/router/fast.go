@@ -378,7 +378,7 @@ func (c *fastConn) serveRequest(fr *fastRequest, n int) (handOff, keep bool) {
 	fr.setCookie = rt.setCookie
 	raw := upstream.RawRequest{
 		Head: fr, Body: body, Rest: c, RestLen: restLen,
-		Idempotent: idempotentMethod(fr.req.Method),
+		Idempotent: upstream.Idempotent(string(fr.req.Method)),
 		NoBody:     string(fr.req.Method) == http.MethodHead,
 	}
 	if restLen > 0 && c.gen.params.read > 0 {
@@ -423,7 +423,7 @@ func (fr *fastRequest) proxy(ep *upstream.Endpoint, raw *upstream.RawRequest, re
 		fr.bodyRead = true
 	}
 	if err != nil {
-		rec.status, rec.bytes = fr.writeUpstreamError(ep, err)
+		rec.status, rec.bytes = fr.writeError(ep.FailureAnswer(err))
 		return !fr.bodyRead
 	}
 	if fr.res.Endpoint != ep {
@@ -438,7 +438,7 @@ func (fr *fastRequest) proxy(ep *upstream.Endpoint, raw *upstream.RawRequest, re
 func (fr *fastRequest) tryCanary(ep *upstream.Endpoint, b *Backend, raw *upstream.RawRequest, start time.Time, rec *accessRecord) bool {
 	var err error
 	fr.scratch, err = ep.Exchange(raw, &fr.res, fr.scratch)
-	status := http.StatusBadGateway
+	var status int
 	switch {
 	case err == nil && fr.res.Status < 500:
 		rec.ex = exchange{backend: b, endpoint: fr.res.Endpoint}
@@ -451,8 +451,8 @@ func (fr *fastRequest) tryCanary(ep *upstream.Endpoint, b *Backend, raw *upstrea
 	case err == nil:
 		status = fr.res.Status
 		fr.res.Discard()
-	case upstream.IsTimeout(err):
-		status = http.StatusGatewayTimeout
+	default:
+		status, _ = ep.FailureAnswer(err)
 	}
 	ep.Release()
 	b.Metrics.Observe(status, time.Since(start))
@@ -580,16 +580,6 @@ func (c *fastConn) Read(p []byte) (int, error) {
 	return c.nc.Read(p)
 }
 
-// idempotentMethod reports whether a request may be sent again after its
-// connection broke before an answer.
-func idempotentMethod(m []byte) bool {
-	switch string(m) {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
 // hop-by-hop header fields a proxy must not pass on (RFC 9110 section
 // 7.6.1), apart from Transfer-Encoding, whose framing the fast path keeps.
 func hopByHop(name []byte) bool {
@@ -712,17 +702,11 @@ func (fr *fastRequest) appendResponseHead(b []byte) []byte {
 		b = append(b, http.StatusText(res.Status)...)
 	}
 	b = append(b, "\r\n"...)
-	var connection []byte
-	for _, h := range res.Headers {
-		if httpwire.EqualFold(h.Name, "Connection") {
-			connection = h.Value
-		}
-	}
 	for _, h := range res.Headers {
 		switch {
 		case hopByHop(h.Name):
 			continue
-		case connection != nil && httpwire.HasToken(connection, string(h.Name)):
+		case res.Connection != nil && httpwire.HasToken(res.Connection, string(h.Name)):
 			continue
 		case cfg.requestID && httpwire.EqualFold(h.Name, headerRequestID):
 			continue
@@ -749,15 +733,6 @@ func (fr *fastRequest) appendOwnFields(b []byte) []byte {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	return append(b, "\r\n"...)
-}
-
-// writeUpstreamError answers a request ep could not answer, as the
-// net/http path's proxyError does.
-func (fr *fastRequest) writeUpstreamError(ep *upstream.Endpoint, err error) (int, int64) {
-	if upstream.IsTimeout(err) {
-		return fr.writeError(http.StatusGatewayTimeout, "cutover: upstream "+ep.URL().Host+" did not answer in time")
-	}
-	return fr.writeError(http.StatusBadGateway, "cutover: upstream "+ep.URL().Host+" did not answer")
 }
 
 // writeError answers with status and a plain text message, as http.Error

@@ -102,11 +102,18 @@ func (e *Endpoint) Release() {
 
 func (e *Endpoint) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	e.pool.log.Debug("proxy to endpoint failed", "endpoint", e.url.String(), "method", r.Method, "path", r.URL.Path, "err", err)
+	status, msg := e.FailureAnswer(err)
+	http.Error(w, msg, status)
+}
+
+// FailureAnswer is the answer to a request e could not answer with err: 504
+// Gateway Timeout when it did not answer in time, else 502 Bad Gateway,
+// with a message naming the endpoint.
+func (e *Endpoint) FailureAnswer(err error) (status int, msg string) {
 	if isTimeout(err) {
-		http.Error(w, "cutover: upstream "+e.url.Host+" did not answer in time", http.StatusGatewayTimeout)
-		return
+		return http.StatusGatewayTimeout, "cutover: upstream " + e.url.Host + " did not answer in time"
 	}
-	http.Error(w, "cutover: upstream "+e.url.Host+" did not answer", http.StatusBadGateway)
+	return http.StatusBadGateway, "cutover: upstream " + e.url.Host + " did not answer"
 }
 
 func isTimeout(err error) bool {

@@ -69,6 +69,9 @@ type RawResponse struct {
 	// Streamed: the answer is an event stream or of unknown length. It
 	// counts in the pool's LongLived until Relay returns.
 	Streamed bool
+	// Connection is the answer's Connection header, nil without one: the
+	// fields it names are hop-by-hop.
+	Connection []byte
 	// Endpoint is the endpoint that answered: the one Exchange was
 	// called on, or another one a retry went to.
 	Endpoint *Endpoint
@@ -409,7 +412,7 @@ func (c *rawConn) fill() error {
 
 // frame sets the body's framing from the head (RFC 9112 section 6.3).
 func (res *RawResponse) frame(noBody bool) error {
-	res.ContentLength, res.Chunked, res.Streamed = -1, false, false
+	res.ContentLength, res.Chunked, res.Streamed, res.Connection = -1, false, false, nil
 	res.reusable = res.Minor == 1
 	var haveLength bool
 	for _, h := range res.Headers {
@@ -426,6 +429,7 @@ func (res *RawResponse) frame(noBody bool) error {
 			}
 			res.Chunked = true
 		case httpwire.EqualFold(h.Name, "Connection"):
+			res.Connection = h.Value
 			if httpwire.HasToken(h.Value, "close") {
 				res.reusable = false
 			} else if res.Minor == 0 && httpwire.HasToken(h.Value, "keep-alive") {
@@ -553,10 +557,4 @@ func (res *RawResponse) done() {
 		res.Endpoint.Release()
 		res.retried = false
 	}
-}
-
-// IsTimeout reports whether err, from Exchange, means the endpoint did not
-// answer in time (a 504 rather than a 502).
-func IsTimeout(err error) bool {
-	return isTimeout(err)
 }

@@ -84,7 +84,7 @@ func (e *Endpoint) roundTrip(out *http.Request) (*http.Response, error) {
 // only an idempotent one may, without a body or with one GetBody replays.
 func retryable(req *http.Request, err error) bool {
 	if !hasBody(req) || req.GetBody != nil {
-		return isDialError(err) || idempotent(req.Method) && connectionBroke(err)
+		return isDialError(err) || Idempotent(req.Method) && connectionBroke(err)
 	}
 	g, ok := req.Body.(*bodyGuard)
 	return isDialError(err) && ok && !g.read.Load()
@@ -110,7 +110,9 @@ func hasBody(r *http.Request) bool {
 	return r.Body != nil && r.Body != http.NoBody
 }
 
-func idempotent(method string) bool {
+// Idempotent reports whether a request with this method may be sent again
+// after its connection broke before an answer (RFC 9110 section 9.2.2).
+func Idempotent(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
