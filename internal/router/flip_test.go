@@ -166,20 +166,7 @@ func TestKeepAliveConnectionGetsNewBackendOnNextRequest(t *testing.T) {
 func TestRequestThatAcquiredOldBackendDuringFlipIsRoutedAgainToNewOne(t *testing.T) {
 	const listen = "127.0.0.1:0"
 	blue, green := newSlot(t, "blue"), newSlot(t, "green")
-	acquired, resume := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	r := New(Options{})
-	r.testHookAcquired = func() {
-		// Hold only the first request, right after it took a blue endpoint.
-		once.Do(func() {
-			close(acquired)
-			<-resume
-		})
-	}
-	if err := r.SetRoutes([]Route{{Listen: listen, App: "web"}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	r, acquired, resume := holdingRouter(t, listen)
 	r.SetBackend("web", false, blue.backend)
 	url := baseURL(t, r, listen) + "/held"
 

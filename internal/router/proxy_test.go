@@ -126,17 +126,7 @@ func TestUpgradedConnectionIsTunneled(t *testing.T) {
 			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
 			return
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-		brw.Flush()
-		line, _ := brw.ReadString('\n')
-		brw.WriteString(line)
-		brw.Flush()
+		echoUpgrade(w, "")
 	}), m.Backend("web", "blue", "v1"))
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))

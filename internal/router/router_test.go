@@ -139,6 +139,43 @@ type answer struct {
 	reused bool
 }
 
+// holdingRouter returns a router serving app "web" on listen whose first
+// request stops right after it took an endpoint: acquired is closed then,
+// and the request goes on once the test closes resume.
+func holdingRouter(t *testing.T, listen string) (r *Router, acquired, resume chan struct{}) {
+	t.Helper()
+	acquired, resume = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r = New(Options{})
+	r.testHookAcquired = func() {
+		once.Do(func() {
+			close(acquired)
+			<-resume
+		})
+	}
+	if err := r.SetRoutes([]Route{{Listen: listen, App: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	return r, acquired, resume
+}
+
+// echoUpgrade answers an upgrade with 101 (and the extra header lines in
+// extra), then echoes one line over the hijacked connection.
+func echoUpgrade(w http.ResponseWriter, extra string) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n" + extra + "\r\n")
+	brw.Flush()
+	line, _ := brw.ReadString('\n')
+	brw.WriteString(line)
+	brw.Flush()
+}
+
 // getAsync sends a GET to url in the background; the channel gets its
 // answer, or the error as the body.
 func getAsync(url string) <-chan answer {

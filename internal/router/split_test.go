@@ -478,17 +478,7 @@ func TestRetryOnStableStreamsCanaryAnswerBeforeItEnds(t *testing.T) {
 func TestRetryOnStableTunnelsCanaryUpgrade(t *testing.T) {
 	m := metrics.New()
 	canary := newSlotWith(t, "green", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-From: green\r\n\r\n")
-		brw.Flush()
-		line, _ := brw.ReadString('\n')
-		brw.WriteString(line)
-		brw.Flush()
+		echoUpgrade(w, "X-From: green\r\n")
 	}))
 	canary.backend.Metrics = m.Backend("web", "green", "v2")
 	_, base := splitRouter(t, &Split{Stable: newSlot(t, "blue").backend, Canary: canary.backend, Weight: 100, RetryOnStable: true})
@@ -687,19 +677,7 @@ func TestSetSplitUnderLoadFailsNoRequestAndRemovedBackendGetsNoNewRequest(t *tes
 func TestRequestThatAcquiredCanaryDuringSetSplitIsRoutedAgain(t *testing.T) {
 	const listen = "127.0.0.1:0"
 	blue, green := newSlot(t, "blue"), newSlot(t, "green")
-	acquired, resume := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	r := New(Options{})
-	r.testHookAcquired = func() {
-		once.Do(func() {
-			close(acquired)
-			<-resume
-		})
-	}
-	if err := r.SetRoutes([]Route{{Listen: listen, App: "web"}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	r, acquired, resume := holdingRouter(t, listen)
 	r.SetSplit("web", &Split{Stable: blue.backend, Canary: green.backend, Weight: 100})
 	url := baseURL(t, r, listen) + "/held"
 
