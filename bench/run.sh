@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: compare cutover's proxy (with its fast path and with plain
 # net/http) with a direct connection to the same backend and with nginx and
-# HAProxy in front of it (throughput and CPU per request over interleaved
+# HAProxy in front of it, both sending the app the same forwarding headers as
+# cutover, and nginx without them too ("nginx-bare") (throughput and CPU per request over interleaved
 # rounds, latency at a fixed rate, memory per idle client connection), then
 # count failed requests while cutover flips between two versions 20 times.
 # See BENCHMARKS.md.
@@ -139,6 +140,19 @@ wait_body() {
       die "$url did not answer with \"$text\" within $3 s (log above: $log)"
     fi
     sleep 0.1
+  done
+}
+
+# FORWARDING: the headers cutover sets on every request to the app; nginx
+# and HAProxy are configured to send them too.
+FORWARDING=(X-Forwarded-For X-Forwarded-Host X-Forwarded-Proto Forwarded X-Request-Id)
+# check_forwarding NAME URL: the app's /echo, asked through URL, shows every
+# FORWARDING header, so the rows compare proxies doing the same work.
+check_forwarding() {
+  local body h
+  body=$(curl -fsS --max-time 2 "${2}echo") || die "$1: GET ${2}echo failed"
+  for h in "${FORWARDING[@]}"; do
+    grep -q "\"$h\"" <<<"$body" || die "$1 does not send $h to the app (GET ${2}echo gave: $body)"
   done
 }
 
@@ -307,10 +321,13 @@ start "$TMP/cutover-nethttp.log" "$CUTOVER" serve -c "$TMP/static-nethttp.yaml" 
 NETHTTP_PID=$!
 wait_body "http://127.0.0.1:$PROXY_PORT/" version=v1 30 "$TMP/cutover-static.log"
 wait_body "http://127.0.0.1:$NETHTTP_PORT/" version=v1 30 "$TMP/cutover-nethttp.log"
+check_forwarding cutover "http://127.0.0.1:$PROXY_PORT/"
+check_forwarding cutover-nethttp "http://127.0.0.1:$NETHTTP_PORT/"
 
 # --- c. nginx in front of it ----------------------------------------------
 if [[ -n $NGINX ]]; then
   free_port NGINX_PORT
+  free_port NGINX_BARE_PORT
   mkdir -p "$TMP/nginx"
   # A root master would hand its workers to "nobody"; keep them as us.
   user_line=""
@@ -334,8 +351,28 @@ http {
     server 127.0.0.1:$APP_PORT;
     keepalive 64;
   }
+  # An X-Request-Id from the client is passed on, else nginx makes one.
+  map \$http_x_request_id \$reqid {
+    "" \$request_id;
+    default \$http_x_request_id;
+  }
+  # "nginx": the headers cutover sends to the app, so both do the same work.
   server {
     listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://sample;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Host \$http_host;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header Forwarded "for=\$remote_addr;proto=\$scheme;host=\\"\$http_host\\"";
+      proxy_set_header X-Request-Id \$reqid;
+    }
+  }
+  # "nginx-bare": keep-alive only; the app gets no forwarding headers.
+  server {
+    listen 127.0.0.1:$NGINX_BARE_PORT;
     location / {
       proxy_pass http://sample;
       proxy_http_version 1.1;
@@ -347,6 +384,8 @@ EOF
   start "$TMP/nginx/stderr.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log"
   NGINX_PID=$!
   wait_body "http://127.0.0.1:$NGINX_PORT/" version=v1 10 "$TMP/nginx/error.log"
+  wait_body "http://127.0.0.1:$NGINX_BARE_PORT/" version=v1 10 "$TMP/nginx/error.log"
+  check_forwarding nginx "http://127.0.0.1:$NGINX_PORT/"
 else
   say "nginx not found: its row is skipped"
 fi
@@ -375,6 +414,13 @@ defaults
   timeout http-keep-alive 120s
 frontend bench
   bind 127.0.0.1:$HAPROXY_PORT
+  # The headers cutover sends to the app, as for nginx.
+  option forwardfor
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header Forwarded "for=%[src];proto=http;host=\\"%[req.hdr(host)]\\""
+  unique-id-format %[uuid()]
+  http-request set-header X-Request-Id %[unique-id] unless { req.hdr(x-request-id) -m found }
   default_backend sample
 backend sample
   server app 127.0.0.1:$APP_PORT
@@ -384,6 +430,7 @@ EOF
   start "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
   HAPROXY_PID=$!
   wait_body "http://127.0.0.1:$HAPROXY_PORT/" version=v1 10 "$TMP/haproxy.log"
+  check_forwarding haproxy "http://127.0.0.1:$HAPROXY_PORT/"
 else
   say "haproxy not found: its row is skipped"
 fi
@@ -405,7 +452,7 @@ proxy_pids() {
     direct) echo "$APP_PID" ;;
     cutover) echo "$CUTOVER_PID" ;;
     cutover-nethttp) echo "$NETHTTP_PID" ;;
-    nginx) echo "$NGINX_PID" && { pgrep -P "$NGINX_PID" || true; } ;;
+    nginx | nginx-bare) echo "$NGINX_PID" && { pgrep -P "$NGINX_PID" || true; } ;;
     haproxy) echo "$HAPROXY_PID" ;;
   esac
 }
@@ -449,15 +496,17 @@ declare -A URL=(
   [cutover-nethttp]="http://127.0.0.1:$NETHTTP_PORT/"
 )
 if [[ -n $NGINX ]]; then
-  TARGETS+=(nginx)
+  TARGETS+=(nginx nginx-bare)
   URL[nginx]="http://127.0.0.1:$NGINX_PORT/"
+  URL[nginx-bare]="http://127.0.0.1:$NGINX_BARE_PORT/"
 fi
 if [[ -n $HAPROXY ]]; then
   TARGETS+=(haproxy)
   URL[haproxy]="http://127.0.0.1:$HAPROXY_PORT/"
 fi
 if ((IDLE_CONNS > 0)); then
-  for t in "${TARGETS[@]}"; do idle "$t" "${URL[$t]}"; done
+  # nginx-bare is the same nginx processes as nginx.
+  for t in "${TARGETS[@]}"; do [[ $t == nginx-bare ]] || idle "$t" "${URL[$t]}"; done
 fi
 
 # --- f. throughput and latency --------------------------------------------
@@ -566,14 +615,15 @@ row() {
     "$(ratio "${RPS[$name]}" "${RPS[haproxy]:-}")" "${WRK50[$name]}" "${WRK99[$name]}" "${CPU[$name]}" \
     "${P50[$name]}" "${P99[$name]}" "$added" "${LCPU[$name]}"
 }
-# per_round NAME: NAME's req/s divided by nginx's within each round.
+# per_round NAME BASE: NAME's req/s divided by BASE's within each round.
 per_round() {
-  local name=$1 r out=()
+  local name=$1 base=$2 r out=()
+  [[ -n ${RPS[$name]:-} && -n ${RPS[$base]:-} ]] || return 0
   for ((r = 1; r <= ROUNDS; r++)); do
-    out+=("$(ratio "${R_RPS[$name,$r]}" "${R_RPS[nginx,$r]}")")
+    out+=("$(ratio "${R_RPS[$name,$r]}" "${R_RPS[$base,$r]}")")
   done
   local IFS=,
-  printf -- '- %s / nginx per round: %s\n' "$name" "${out[*]}" | sed 's/,/, /g'
+  printf -- '- %s / %s per round: %s\n' "$name" "$base" "${out[*]}" | sed 's/,/, /g'
 }
 # idle_row NAME: RSS before and with the idle connections, and the difference
 # per connection.
@@ -599,12 +649,11 @@ idle_row() {
   printf '| target | req/s (wrk, median of %s) | vs direct | vs nginx | vs haproxy | wrk p50 / p99 ms | CPU µs/request | p50 / p99 ms at %s req/s | added p99 ms | CPU µs/request at %s req/s |\n' \
     "$ROUNDS" "$RATE" "$RATE"
   echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
-  for t in direct cutover cutover-nethttp nginx haproxy; do row "$t"; done
+  for t in direct cutover cutover-nethttp nginx nginx-bare haproxy; do row "$t"; done
   if [[ -n $NGINX ]]; then
     echo
-    for t in cutover cutover-nethttp haproxy; do
-      [[ -z ${RPS[$t]:-} ]] || per_round "$t"
-    done
+    for t in cutover cutover-nethttp haproxy nginx-bare; do per_round "$t" nginx; done
+    per_round cutover nginx-bare
   fi
   if ((IDLE_CONNS > 0)); then
     echo
