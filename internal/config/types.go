@@ -91,6 +91,10 @@ type Server struct {
 	// net/http, as TLS listeners always are: slower, for comparison or
 	// to rule the fast path out.
 	FastPath *bool `yaml:"fastPath"`
+	// EventLoop serves fast-path connections with a few event loops
+	// (one per CPU) rather than a goroutine each; default true on
+	// Linux. false keeps a goroutine per connection.
+	EventLoop *bool `yaml:"eventLoop"`
 }
 
 // AccessLog configures the request log.

@@ -44,6 +44,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger) router.ServerOptions {
 		RequestID:         s.RequestID == nil || *s.RequestID,
 		AccessLogSample:   1,
 		DisableFastPath:   s.FastPath != nil && !*s.FastPath,
+		DisableEventLoop:  s.EventLoop != nil && !*s.EventLoop,
 	}
 	// The router reads zero as its default; a written 0s means no idle
 	// timeout of its own, as in net/http.

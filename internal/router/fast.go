@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cutover/cutover/internal/httpwire"
+	"github.com/cutover/cutover/internal/sockfd"
 	"github.com/cutover/cutover/internal/upstream"
 )
 
@@ -77,6 +79,22 @@ type fastConn struct {
 	r, w int // buf[r:w] holds bytes read and not yet used
 	// armed is when the idle deadline was last set.
 	armed time.Time
+
+	// With an event loop (loop_linux.go), the loop's state of the
+	// connection; without, a goroutine serves it and loop is nil.
+	loop     *eventLoop
+	l        *listener
+	bufp     *[fastBufSize]byte // buf, from loopBufs
+	fd       int                // the socket, polled by the loop and not by Go; nc is closed
+	away     bool               // a goroutine has its current request, on nc
+	fr       *fastRequest
+	held     *upstream.HeldConn // fr's endpoint connection
+	waiting  int                // what the loop waits for (waitNext, ...)
+	until    time.Time          // and until when
+	pending  []byte             // answer bytes the socket did not take yet
+	readable bool               // the socket may have bytes to read
+	closing  bool               // close once pending is out
+	gone     bool               // the loop has let go of it
 }
 
 // fastRequest is the state of one request, pooled so that idle
@@ -100,6 +118,16 @@ type fastRequest struct {
 	trusted    bool
 	prior      bool // the request carries X-Request-Id
 	setCookie  string
+
+	// What route found, for forward.
+	start    time.Time
+	hostName string
+	in       routeInput
+	rec      accessRecord
+	logs     bool
+	rt       routed
+	ep       *upstream.Endpoint
+	raw      upstream.RawRequest
 }
 
 var fastRequests = sync.Pool{New: func() any {
@@ -115,11 +143,18 @@ func (r *Router) serveFast(l *listener, g *generation, nc net.Conn) {
 		c.client = ta.AddrPort().Addr().Unmap()
 		c.ip = c.client.String()
 	}
+	if !g.params.noEventLoop {
+		if lp := pickLoop(); lp != nil {
+			if fd, err := sockfd.Take(nc); err == nil {
+				c.loop, c.fd, c.l = lp, fd, l
+			}
+		}
+	}
 	fc := &g.fast
 	fc.mu.Lock()
 	if fc.closing.Load() {
 		fc.mu.Unlock()
-		_ = nc.Close()
+		c.close()
 		return
 	}
 	if fc.conns == nil {
@@ -128,6 +163,10 @@ func (r *Router) serveFast(l *listener, g *generation, nc net.Conn) {
 	fc.conns[c] = struct{}{}
 	fc.wg.Add(1)
 	fc.mu.Unlock()
+	if c.loop != nil {
+		c.loop.post(loopItem{conn: c})
+		return
+	}
 	go func() {
 		defer fc.wg.Done()
 		handOff := c.serve()
@@ -142,6 +181,25 @@ func (r *Router) serveFast(l *listener, g *generation, nc net.Conn) {
 	}()
 }
 
+// close closes the connection's socket.
+func (c *fastConn) close() {
+	if c.loop != nil {
+		_ = syscall.Close(c.fd)
+		return
+	}
+	_ = c.nc.Close()
+}
+
+// write writes an answer the router makes itself to the client: through
+// the loop, which does not wait, unless a goroutine has the request.
+func (c *fastConn) write(b []byte) error {
+	if c.loop != nil && !c.away {
+		return c.loop.write(c, b)
+	}
+	_, err := c.nc.Write(b)
+	return err
+}
+
 // shutdown closes g's idle fast connections and waits for the others to
 // finish their request, or closes them all when ctx ends first.
 func (fc *fastConns) shutdown(ctx context.Context) error {
@@ -153,7 +211,8 @@ func (fc *fastConns) shutdown(ctx context.Context) error {
 		fc.mu.Lock()
 		n := len(fc.conns)
 		for c := range fc.conns {
-			if c.state.CompareAndSwap(connIdle, connClosed) {
+			// A loop closes its own idle connections.
+			if c.state.CompareAndSwap(connIdle, connClosed) && c.loop == nil {
 				_ = c.nc.Close()
 			}
 		}
@@ -171,13 +230,16 @@ func (fc *fastConns) shutdown(ctx context.Context) error {
 	}
 }
 
-// closeAll closes every fast connection at once.
+// closeAll closes every fast connection at once; an event loop closes
+// its own, and ends their requests, within sweepEvery.
 func (fc *fastConns) closeAll() {
 	fc.closing.Store(true)
 	fc.mu.Lock()
 	for c := range fc.conns {
 		c.state.Store(connClosed)
-		_ = c.nc.Close()
+		if c.loop == nil {
+			_ = c.nc.Close()
+		}
 	}
 	fc.mu.Unlock()
 }
@@ -328,6 +390,7 @@ func (fr *fastRequest) release() {
 	// live or recently closed connections.
 	fr.req.Method, fr.req.Target = nil, nil
 	fr.res.Endpoint = nil
+	fr.in, fr.rec, fr.rt, fr.ep, fr.raw = routeInput{}, accessRecord{}, routed{}, nil, upstream.RawRequest{}
 	fastRequests.Put(fr)
 }
 
@@ -335,18 +398,44 @@ func (fr *fastRequest) release() {
 // c.buf[c.r:]. It reports whether the connection goes to net/http
 // (nothing of the request was used then) and whether it stays open.
 func (c *fastConn) serveRequest(fr *fastRequest, n int) (handOff, keep bool) {
-	start := time.Now()
-	snap := c.router.snap.Load()
-	fr.conn, fr.cfg = c, snap.server
-	if !fr.inspect() {
+	fr.conn = c
+	switch fr.route(n) {
+	case routeHandOff:
 		return true, false
+	case routeAnswered:
+		return false, !fr.closeAfter
 	}
-	host := string(fr.host)
-	path, _, _ := bytes.Cut(fr.req.Target, []byte{'?'})
-	in := routeInput{host: hostOnly(host), path: string(path), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0}
+	return false, fr.forward()
+}
 
-	rec := accessRecord{start: start}
-	logs := fr.cfg.logs()
+// routeOutcome is what route made of a request.
+type routeOutcome int
+
+const (
+	// routeForward: fr.rt and fr.ep are set; forward it.
+	routeForward routeOutcome = iota
+	// routeHandOff: the connection goes to net/http, nothing used.
+	routeHandOff
+	// routeAnswered: the router answered it (an error) and logged it.
+	routeAnswered
+)
+
+// route inspects and routes the request whose head, n bytes, starts at
+// the unused bytes of fr.conn's buffer: it takes the endpoint (counted in flight) and prepares
+// fr.raw, or answers an error itself.
+func (fr *fastRequest) route(n int) routeOutcome {
+	c := fr.conn
+	fr.start = time.Now()
+	snap := c.router.snap.Load()
+	fr.cfg = snap.server
+	if !fr.inspect() {
+		return routeHandOff
+	}
+	fr.hostName = string(fr.host)
+	path, _, _ := bytes.Cut(fr.req.Target, []byte{'?'})
+	fr.in = routeInput{host: hostOnly(fr.hostName), path: string(path), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0}
+	fr.rec = accessRecord{start: fr.start}
+	fr.logs = fr.cfg.logs()
 	if fr.cfg.requestID {
 		fr.setRequestID()
 	}
@@ -354,15 +443,14 @@ func (c *fastConn) serveRequest(fr *fastRequest, n int) (handOff, keep bool) {
 		// The body is not read: the connection cannot go on.
 		fr.closeAfter = true
 		c.consume(n)
-		rec.status, rec.bytes = fr.writeError(http.StatusRequestEntityTooLarge, bodyTooLarge(fr.cfg.maxBody))
-		fr.log(logs, &rec, host)
-		return false, false
+		fr.rec.status, fr.rec.bytes = fr.writeError(http.StatusRequestEntityTooLarge, bodyTooLarge(fr.cfg.maxBody))
+		fr.log()
+		return routeAnswered
 	}
-
-	rt, ep, fail := c.router.acquire(c.listen, &in, start, false)
+	rt, ep, fail := c.router.acquire(c.listen, &fr.in, fr.start, false)
 	if ep != nil && !rt.backend.Pool.RawHTTP1() {
 		ep.Release()
-		return true, false
+		return routeHandOff
 	}
 	c.consume(n)
 	body, restLen := c.bodyPrefix(fr.contentLen)
@@ -371,17 +459,28 @@ func (c *fastConn) serveRequest(fr *fastRequest, n int) (handOff, keep bool) {
 			// The rest of the body is not read.
 			fr.closeAfter = true
 		}
-		rec.status, rec.bytes = fr.writeError(fail.status, fail.msg)
-		fr.log(logs, &rec, host)
-		return false, !fr.closeAfter
+		fr.rec.status, fr.rec.bytes = fr.writeError(fail.status, fail.msg)
+		fr.log()
+		return routeAnswered
 	}
 	fr.setCookie = rt.setCookie
-	raw := upstream.RawRequest{
+	fr.rt, fr.ep = rt, ep
+	fr.raw = upstream.RawRequest{
 		Head: fr, Body: body, Rest: c, RestLen: restLen,
 		Idempotent: upstream.Idempotent(string(fr.req.Method)),
 		NoBody:     string(fr.req.Method) == http.MethodHead,
 	}
-	if restLen > 0 && c.gen.params.read > 0 {
+	return routeForward
+}
+
+// forward sends the request route prepared to its endpoint, relays the
+// answer, releases the endpoint and logs the request. It reports whether
+// the connection stays open.
+func (fr *fastRequest) forward() bool {
+	c := fr.conn
+	rt, ep, rec := fr.rt, fr.ep, &fr.rec
+	start := fr.start
+	if fr.raw.RestLen > 0 && c.gen.params.read > 0 {
 		c.armed = time.Time{}
 		_ = c.nc.SetReadDeadline(start.Add(c.gen.params.read))
 	}
@@ -389,12 +488,13 @@ func (c *fastConn) serveRequest(fr *fastRequest, n int) (handOff, keep bool) {
 		_ = c.nc.SetWriteDeadline(start.Add(c.gen.params.write))
 	}
 	if rt.retry {
-		if fr.tryCanary(ep, rt.backend, &raw, start, &rec) {
-			fr.log(logs, &rec, host)
-			return false, !fr.closeAfter
+		if fr.tryCanary(ep, rt.backend, &fr.raw, start, rec) {
+			fr.log()
+			return !fr.closeAfter
 		}
 		start = time.Now()
-		rt, ep, fail = c.router.acquire(c.listen, &in, start, true)
+		var fail routeFailure
+		rt, ep, fail = c.router.acquire(c.listen, &fr.in, start, true)
 		if ep != nil && !rt.backend.Pool.RawHTTP1() {
 			// Its request was read: answer rather than hand off.
 			ep.Release()
@@ -402,16 +502,22 @@ func (c *fastConn) serveRequest(fr *fastRequest, n int) (handOff, keep bool) {
 		}
 		if ep == nil {
 			rec.status, rec.bytes = fr.writeError(fail.status, fail.msg)
-			fr.log(logs, &rec, host)
-			return false, !fr.closeAfter
+			fr.log()
+			return !fr.closeAfter
 		}
 	}
 	rec.ex = exchange{backend: rt.backend, endpoint: ep}
-	keep = fr.proxy(ep, &raw, &rec)
+	keep := fr.proxy(ep, &fr.raw, rec)
+	fr.done(rt.backend, ep, start)
+	return keep && !fr.closeAfter
+}
+
+// done ends a forwarded request: it releases ep, counts the answer in b's
+// metrics and logs the request.
+func (fr *fastRequest) done(b *Backend, ep *upstream.Endpoint, start time.Time) {
 	ep.Release()
-	rt.backend.Metrics.Observe(rec.status, time.Since(start))
-	fr.log(logs, &rec, host)
-	return false, keep && !fr.closeAfter
+	b.Metrics.Observe(fr.rec.status, time.Since(start))
+	fr.log()
 }
 
 // proxy sends the request to ep and relays the answer. It records the
@@ -755,17 +861,18 @@ func (fr *fastRequest) writeError(status int, msg string) (int, int64) {
 	b = append(b, msg...)
 	b = append(b, '\n')
 	fr.out = b[:0]
-	if _, err := fr.conn.nc.Write(b); err != nil {
+	if err := fr.conn.write(b); err != nil {
 		fr.closeAfter = true
 	}
 	return status, int64(len(msg) + 1)
 }
 
-// log writes the access log record when logs is set.
-func (fr *fastRequest) log(logs bool, rec *accessRecord, host string) {
-	if !logs {
+// log writes the access log record when the server logs requests.
+func (fr *fastRequest) log() {
+	if !fr.logs {
 		return
 	}
+	rec, host := &fr.rec, fr.hostName
 	c := fr.conn
 	if c.remote == "" {
 		c.remote = c.nc.RemoteAddr().String()

@@ -67,16 +67,19 @@ func TestFastPathTreatsRequestsAsTheNetHTTPPathDoes(t *testing.T) {
 	}
 }
 
-// compareFastAndNetHTTP sends the same requests through a router with the
-// fast path and one without, both with opts, and compares what the app
+// compareFastAndNetHTTP sends the same requests through routers with the
+// fast path (served by the event loops, and by a goroutine per
+// connection) and one without, all with opts, and compares what the app
 // and the client see.
 func compareFastAndNetHTTP(t *testing.T, opts ServerOptions) {
 	app := newSlotWith(t, "blue", http.HandlerFunc(reportingApp))
 	const listen = "127.0.0.1:0"
-	fast := startRouter(t, Options{Server: opts}, Route{Listen: listen, App: "web"})
+	fast := map[string]*Router{"event loop": startRouter(t, Options{Server: opts}, Route{Listen: listen, App: "web"})}
+	opts.DisableEventLoop = true
+	fast["goroutine"] = startRouter(t, Options{Server: opts}, Route{Listen: listen, App: "web"})
 	opts.DisableFastPath = true
 	slow := startRouter(t, Options{Server: opts}, Route{Listen: listen, App: "web"})
-	for _, r := range []*Router{fast, slow} {
+	for _, r := range []*Router{fast["event loop"], fast["goroutine"], slow} {
 		r.SetBackend("web", false, app.backend)
 	}
 
@@ -98,28 +101,37 @@ func compareFastAndNetHTTP(t *testing.T, opts ServerOptions) {
 	}
 	for _, raw := range requests {
 		name, _, _ := strings.Cut(raw, "\r\n")
-		t.Run(name, func(t *testing.T) {
-			got := exchangeSeen(t, fast.Addr(listen).String(), raw)
-			want := exchangeSeen(t, slow.Addr(listen).String(), raw)
-			if got.status != want.status || !slices.Equal(got.echo, want.echo) || got.ctype != want.ctype || got.hasID != want.hasID {
-				t.Errorf("answer differs:\nfast path %+v\nnet/http  %+v", got, want)
-			}
-			if got.body == want.body {
-				return
-			}
-			var g, w seenByApp
-			if json.Unmarshal([]byte(got.body), &g) != nil || json.Unmarshal([]byte(want.body), &w) != nil {
-				t.Fatalf("bodies differ:\nfast path %q\nnet/http  %q", got.body, want.body)
-			}
-			if g.Method != w.Method || g.URI != w.URI || g.Body != w.Body {
-				t.Errorf("the app saw %s %s %q on the fast path, %s %s %q on net/http", g.Method, g.URI, g.Body, w.Method, w.URI, w.Body)
-			}
-			for _, k := range unionKeys(g.Header, w.Header) {
-				if !slices.Equal(g.Header[k], w.Header[k]) {
-					t.Errorf("the app saw %s %q on the fast path, %q on net/http", k, g.Header[k], w.Header[k])
-				}
-			}
-		})
+		for mode, r := range fast {
+			t.Run(mode+"/"+name, func(t *testing.T) {
+				got := exchangeSeen(t, r.Addr(listen).String(), raw)
+				want := exchangeSeen(t, slow.Addr(listen).String(), raw)
+				compareSeen(t, got, want)
+			})
+		}
+	}
+}
+
+// compareSeen fails t where got, through the fast path, differs from
+// want, through net/http.
+func compareSeen(t *testing.T, got, want answerSeen) {
+	t.Helper()
+	if got.status != want.status || !slices.Equal(got.echo, want.echo) || got.ctype != want.ctype || got.hasID != want.hasID {
+		t.Errorf("answer differs:\nfast path %+v\nnet/http  %+v", got, want)
+	}
+	if got.body == want.body {
+		return
+	}
+	var g, w seenByApp
+	if json.Unmarshal([]byte(got.body), &g) != nil || json.Unmarshal([]byte(want.body), &w) != nil {
+		t.Fatalf("bodies differ:\nfast path %q\nnet/http  %q", got.body, want.body)
+	}
+	if g.Method != w.Method || g.URI != w.URI || g.Body != w.Body {
+		t.Errorf("the app saw %s %s %q on the fast path, %s %s %q on net/http", g.Method, g.URI, g.Body, w.Method, w.URI, w.Body)
+	}
+	for _, k := range unionKeys(g.Header, w.Header) {
+		if !slices.Equal(g.Header[k], w.Header[k]) {
+			t.Errorf("the app saw %s %q on the fast path, %q on net/http", k, g.Header[k], w.Header[k])
+		}
 	}
 }
 

@@ -60,6 +60,9 @@ type ServerOptions struct {
 	// DisableFastPath serves every request with net/http, as TLS
 	// listeners are: slower, for comparison or to rule the fast path out.
 	DisableFastPath bool
+	// DisableEventLoop serves each fast-path connection with a
+	// goroutine of its own instead of the event loops (loop_linux.go).
+	DisableEventLoop bool
 	// AccessLogSample is the fraction (0..1) of requests logged; 0 or 1
 	// (or anything outside 0..1) logs every request.
 	AccessLogSample float64
@@ -76,7 +79,7 @@ const (
 // listener gets a new server when they change; it is comparable for that.
 type serverParams struct {
 	tls, acme, redirect           bool
-	noFastPath                    bool
+	noFastPath, noEventLoop       bool
 	readHeader, read, write, idle time.Duration
 	maxHeaderBytes                int
 }
@@ -87,6 +90,7 @@ func newServerParams(o ServerOptions, spec listenerSpec) serverParams {
 		acme:           spec.acme && spec.tls,
 		redirect:       spec.redirect,
 		noFastPath:     o.DisableFastPath,
+		noEventLoop:    o.DisableEventLoop,
 		readHeader:     o.ReadHeaderTimeout,
 		read:           o.ReadTimeout,
 		write:          o.WriteTimeout,

@@ -147,11 +147,7 @@ func (e *Endpoint) Exchange(req *RawRequest, res *RawResponse, scratch []byte) (
 			try.answered()
 			res.Endpoint = try
 			res.retried = try != e
-			if res.Streamed {
-				c := res.conn
-				res.stream = &stream{cancel: func() { _ = c.nc.Close() }}
-				p.track(res.stream)
-			}
+			res.trackStream(p)
 			return scratch, nil
 		}
 		if try != e {
@@ -387,16 +383,8 @@ func (c *rawConn) readHead(res *RawResponse, timeout time.Duration, noBody bool)
 // when a head does not fit.
 func (c *rawConn) fill() error {
 	if c.w == len(c.buf) {
-		if c.r > 0 {
-			c.w = copy(c.buf, c.buf[c.r:c.w])
-			c.r = 0
-		} else {
-			if len(c.buf) >= maxRawHead {
-				return fmt.Errorf("%w: head larger than %d bytes", errRawAnswer, maxRawHead)
-			}
-			grown := make([]byte, 2*len(c.buf))
-			copy(grown, c.buf[:c.w])
-			c.buf = grown
+		if err := c.grow(); err != nil {
+			return err
 		}
 	}
 	n, err := c.nc.Read(c.buf[c.w:])
@@ -536,6 +524,17 @@ func relayBody(c *rawConn, res *RawResponse, w io.Writer, head []byte) (int64, e
 			return written, err
 		}
 	}
+}
+
+// trackStream counts a streamed answer in p's LongLived until it is done,
+// so that a drain can close it.
+func (res *RawResponse) trackStream(p *Pool) {
+	if !res.Streamed {
+		return
+	}
+	c := res.conn
+	res.stream = &stream{cancel: func() { _ = c.nc.Close() }}
+	p.track(res.stream)
 }
 
 // Discard drops res without reading its body, closing its connection.

@@ -1,0 +1,260 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/cutover/cutover/internal/httpwire"
+	"github.com/cutover/cutover/internal/sockfd"
+)
+
+// Held connections let an event loop (the router's) exchange a request
+// with an endpoint without a goroutine: the loop polls the connection's
+// descriptor, and Send and Read never wait. They take the common case
+// only, a request sent whole with one write. At any point before the
+// answer is passed on, the loop may hand the exchange to a goroutine that
+// goes on as Exchange would (RawResponse.Relay, or Exchange again when the
+// request may be sent twice).
+
+// AnswerState is where a held exchange stands after Read.
+type AnswerState int
+
+const (
+	// AnswerPending: more of the answer is still to come.
+	AnswerPending AnswerState = iota
+	// AnswerReady: the answer's head is parsed into the RawResponse,
+	// which the caller relays or discards as after Exchange.
+	AnswerReady
+	// AnswerResend: the connection broke before any byte of an answer;
+	// a request that may be sent twice goes again on another
+	// connection, and the endpoint is not blamed (as in Exchange).
+	AnswerResend
+	// AnswerFailed: the endpoint failed the request; it was counted
+	// against the endpoint, and Read's error says how.
+	AnswerFailed
+)
+
+// HeldConn is an endpoint connection held by an event loop. Go's
+// netpoller does not watch it meanwhile: the loop polls FD itself.
+type HeldConn struct {
+	c  *rawConn
+	ep *Endpoint
+	// FD is the connection's descriptor, the loop's to poll.
+	FD int
+	// IdleSince is when the connection last finished an exchange.
+	IdleSince time.Time
+}
+
+// Hold takes the most recently used of e's idle connections for an event
+// loop, or returns nil when there is none used within checkIdleAfter
+// (older ones need the check Exchange makes first). It never dials.
+func (e *Endpoint) Hold() *HeldConn {
+	idle := &e.idle
+	idle.mu.Lock()
+	n := len(idle.conns)
+	if n == 0 || time.Since(idle.conns[n-1].idleAt) >= checkIdleAfter {
+		idle.mu.Unlock()
+		return nil
+	}
+	c := idle.conns[n-1]
+	idle.conns[n-1] = nil
+	idle.conns = idle.conns[:n-1]
+	idle.mu.Unlock()
+	fd, err := sockfd.Take(c.nc)
+	if err != nil {
+		_ = c.nc.Close()
+		return nil
+	}
+	return &HeldConn{c: c, ep: e, FD: fd, IdleSince: c.idleAt}
+}
+
+// Endpoint is the endpoint h is connected to.
+func (h *HeldConn) Endpoint() *Endpoint { return h.ep }
+
+// Expired reports whether h idled past its pool's idle timeout at now, or
+// its endpoint was retired: the loop closes it then.
+func (h *HeldConn) Expired(now time.Time) bool {
+	if now.Sub(h.IdleSince) > h.ep.pool.idleConnTimeout {
+		return true
+	}
+	idle := &h.ep.idle
+	idle.mu.Lock()
+	defer idle.mu.Unlock()
+	return idle.closed
+}
+
+// AnswerDeadline is when an answer's head sent at now must have arrived.
+func (h *HeldConn) AnswerDeadline(now time.Time) time.Time {
+	return now.Add(h.ep.pool.responseHeaderTimeout)
+}
+
+// Send writes req's head for h's endpoint, with the body prefix, in one
+// write that does not wait. req must have no body left to read (RestLen
+// 0). An error means the request may not have gone whole: close h.
+func (h *HeldConn) Send(req *RawRequest, scratch []byte) ([]byte, error) {
+	scratch = req.Head.AppendHead(scratch[:0], h.ep.url.Host)
+	scratch = append(scratch, req.Body...)
+	h.c.r, h.c.w = 0, 0
+	n, err := retryEINTR(syscall.Write, h.FD, scratch)
+	if err == nil && n < len(scratch) {
+		// The socket's buffer is full: a goroutine sends it again.
+		err = fmt.Errorf("upstream: wrote %d of %d bytes: %w", n, len(scratch), syscall.EAGAIN)
+	}
+	return scratch, err
+}
+
+// Read reads what the endpoint has sent, without waiting, and parses the
+// answer's head into res when it is whole. For AnswerFailed the error
+// says why, as Exchange's would (FailureAnswer).
+func (h *HeldConn) Read(res *RawResponse, noBody bool) (AnswerState, error) {
+	c := h.c
+	if c.w == len(c.buf) {
+		if err := c.grow(); err != nil {
+			return h.fail(err)
+		}
+	}
+	n, err := retryEINTR(syscall.Read, h.FD, c.buf[c.w:])
+	switch {
+	case errors.Is(err, syscall.EAGAIN):
+		return AnswerPending, nil
+	case err == nil && n == 0:
+		err = fmt.Errorf("upstream: connection closed before the answer: %w", io.EOF)
+	}
+	if err != nil {
+		if c.w == 0 && connectionBroke(err) {
+			return AnswerResend, err
+		}
+		return h.fail(err)
+	}
+	c.w += n
+	for {
+		res.Headers = res.headers[:0]
+		n, err := httpwire.ParseResponse(c.buf[c.r:c.w], &res.Response)
+		switch {
+		case errors.Is(err, httpwire.ErrIncomplete):
+			return AnswerPending, nil
+		case err != nil:
+			return h.fail(fmt.Errorf("%w: %w", errRawAnswer, err))
+		}
+		start := c.r + n
+		if res.Status < 200 {
+			if res.Status == http.StatusSwitchingProtocols {
+				return h.fail(fmt.Errorf("%w: 101 Switching Protocols to a request without Upgrade", errRawAnswer))
+			}
+			c.r = start
+			continue
+		}
+		if err := res.frame(noBody); err != nil {
+			return h.fail(err)
+		}
+		res.bodyStart = start
+		res.conn = c
+		res.Endpoint = h.ep
+		res.retried = false
+		c.deadlineLifted = true // there is none on a held connection
+		h.ep.answered()
+		return AnswerReady, nil
+	}
+}
+
+func (h *HeldConn) fail(err error) (AnswerState, error) {
+	h.ep.failed(err)
+	return AnswerFailed, err
+}
+
+// TimedOut counts h's endpoint as having failed to answer in time, and
+// returns the error for FailureAnswer.
+func (h *HeldConn) TimedOut() error {
+	err := fmt.Errorf("upstream: no answer within %s: %w", h.ep.pool.responseHeaderTimeout, os.ErrDeadlineExceeded)
+	h.ep.failed(err)
+	return err
+}
+
+// grow makes room in a full buffer for more of an answer's head.
+func (c *rawConn) grow() error {
+	if c.r > 0 {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+		return nil
+	}
+	if len(c.buf) >= maxRawHead {
+		return fmt.Errorf("%w: head larger than %d bytes", errRawAnswer, maxRawHead)
+	}
+	grown := make([]byte, 2*len(c.buf))
+	copy(grown, c.buf[:c.w])
+	c.buf = grown
+	return nil
+}
+
+// Buffered returns res's whole body when it is in the buffer already and
+// the answer may be passed on in one piece: not streamed, of known length.
+func (res *RawResponse) Buffered() ([]byte, bool) {
+	c := res.conn
+	if c == nil || res.Streamed || res.ContentLength < 0 || int64(c.w-res.bodyStart) < res.ContentLength {
+		return nil, false
+	}
+	return c.buf[res.bodyStart : res.bodyStart+int(res.ContentLength)], true
+}
+
+// Reusable reports whether the connection of res, whose body is Buffered,
+// may take another request after it: the endpoint allows it and sent
+// nothing more.
+func (res *RawResponse) Reusable() bool {
+	return res.reusable && res.bodyStart+int(res.ContentLength) == res.conn.w
+}
+
+// Finish ends an answer whose Buffered body the caller passed on, and
+// reports whether h may take another request (Reusable). When it may not,
+// h is closed.
+func (res *RawResponse) Finish(h *HeldConn) bool {
+	reusable := res.Reusable()
+	c := res.conn
+	res.conn = nil
+	res.done()
+	if reusable {
+		c.r, c.w = 0, 0
+		if len(c.buf) > rawBufSize {
+			c.buf = make([]byte, rawBufSize)
+		}
+		h.IdleSince = time.Now()
+		return true
+	}
+	h.Close()
+	return false
+}
+
+// Detach hands the answer Read made ready in res, with h's connection, to
+// the blocking path: afterwards res is as after Exchange (Relay or
+// Discard it), and the loop must forget h, whose descriptor is closed.
+func (h *HeldConn) Detach(res *RawResponse) error {
+	nc, err := sockfd.Conn(h.FD)
+	h.Close()
+	if err != nil {
+		res.conn = nil
+		res.done()
+		return err
+	}
+	h.c.nc = nc
+	res.trackStream(h.ep.pool)
+	return nil
+}
+
+// Close closes h's connection.
+func (h *HeldConn) Close() {
+	_ = syscall.Close(h.FD)
+}
+
+// retryEINTR calls op (a read or write) again while a signal interrupts it.
+func retryEINTR(op func(int, []byte) (int, error), fd int, b []byte) (int, error) {
+	for {
+		n, err := op(fd, b)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}
