@@ -183,7 +183,10 @@ func (lp *eventLoop) run() {
 		for _, ev := range lp.events[:n] {
 			lp.dispatch(ev)
 		}
-		return true
+		// Every event after this epoll_wait makes the epoll descriptor
+		// readable again for Go's netpoller: wait for that rather than
+		// ask again now, unless the batch was full and more wait.
+		return n == len(lp.events)
 	}
 	next := time.Now().Add(sweepEvery)
 	_ = lp.epoll.SetReadDeadline(next)
