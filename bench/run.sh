@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# bench/run.sh: compare cutover's proxy (with its fast path and with plain
-# net/http) with a direct connection to the same backend and with nginx and
-# HAProxy in front of it, both sending the app the same forwarding headers as
-# cutover, and nginx without them too ("nginx-bare") (throughput and CPU per request over interleaved
-# rounds, latency at a fixed rate, memory per idle client connection), then
-# count failed requests while cutover flips between two versions 20 times.
+# bench/run.sh: compare cutover's proxy (its fast path on the event loops,
+# on a goroutine per connection, and plain net/http) with a direct
+# connection to the same backend and with nginx and HAProxy in front of it,
+# both sending the app the same forwarding headers as cutover, and nginx
+# without them too ("nginx-bare"): throughput and CPU per request over
+# interleaved rounds, latency at a fixed rate, memory per idle client
+# connection. Then it counts failed requests while cutover flips between
+# two versions 20 times.
 # See BENCHMARKS.md.
 #
 # Needs: go, wrk, curl; nginx and haproxy are optional (their rows are
 # skipped without them). Installs nothing. Everything listens on 127.0.0.1;
-# every process it starts is stopped on exit. About 6.5 minutes with the
+# every process it starts is stopped on exit. About 9 minutes with the
 # defaults.
 #
 # Environment (defaults in brackets):
@@ -285,44 +287,40 @@ APP_PID=$!
 wait_body "http://127.0.0.1:$APP_PORT/" version=v1 10 "$TMP/sample-app.log"
 
 # --- b. cutover in front of it (static target) ----------------------------
-free_port PROXY_PORT
-free_port ADMIN_PORT
-cat >"$TMP/static.yaml" <<EOF
-admin: {listen: "127.0.0.1:$ADMIN_PORT"}
+# cutover_variant NAME SERVER: start cutover in front of the app as target
+# NAME, with SERVER as its server: block ("{}" for the defaults); sets
+# CPORT[NAME] and CPID[NAME].
+declare -A CPORT CPID
+cutover_variant() {
+  local name=$1 server=$2 port admin
+  free_port port
+  free_port admin
+  cat >"$TMP/$name.yaml" <<EOF
+admin: {listen: "127.0.0.1:$admin"}
+server: $server
 apps:
   - name: bench
-    listen: "127.0.0.1:$PROXY_PORT"
+    listen: "127.0.0.1:$port"
     version: v1
     target:
       static:
         upstreams: ["http://127.0.0.1:$APP_PORT"]
     health: {path: /health}
 EOF
-start "$TMP/cutover-static.log" "$CUTOVER" serve -c "$TMP/static.yaml" --data-dir "$TMP/data-static" --log-level warn
-CUTOVER_PID=$!
-
-# The same, serving every request with Go's net/http instead of the fast
-# path: what the fast path buys.
-free_port NETHTTP_PORT
-free_port NETHTTP_ADMIN_PORT
-cat >"$TMP/static-nethttp.yaml" <<EOF
-admin: {listen: "127.0.0.1:$NETHTTP_ADMIN_PORT"}
-server: {fastPath: false}
-apps:
-  - name: bench
-    listen: "127.0.0.1:$NETHTTP_PORT"
-    version: v1
-    target:
-      static:
-        upstreams: ["http://127.0.0.1:$APP_PORT"]
-    health: {path: /health}
-EOF
-start "$TMP/cutover-nethttp.log" "$CUTOVER" serve -c "$TMP/static-nethttp.yaml" --data-dir "$TMP/data-nethttp" --log-level warn
-NETHTTP_PID=$!
-wait_body "http://127.0.0.1:$PROXY_PORT/" version=v1 30 "$TMP/cutover-static.log"
-wait_body "http://127.0.0.1:$NETHTTP_PORT/" version=v1 30 "$TMP/cutover-nethttp.log"
-check_forwarding cutover "http://127.0.0.1:$PROXY_PORT/"
-check_forwarding cutover-nethttp "http://127.0.0.1:$NETHTTP_PORT/"
+  start "$TMP/$name.log" "$CUTOVER" serve -c "$TMP/$name.yaml" --data-dir "$TMP/data-$name" --log-level warn
+  CPID[$name]=$!
+  CPORT[$name]=$port
+}
+cutover_variant cutover "{}"
+# The fast path on a goroutine per connection instead of the event loops,
+# and every request on Go's net/http instead of the fast path: what each
+# buys.
+cutover_variant cutover-goroutine "{eventLoop: false}"
+cutover_variant cutover-nethttp "{fastPath: false}"
+for name in cutover cutover-goroutine cutover-nethttp; do
+  wait_body "http://127.0.0.1:${CPORT[$name]}/" version=v1 30 "$TMP/$name.log"
+  check_forwarding "$name" "http://127.0.0.1:${CPORT[$name]}/"
+done
 
 # --- c. nginx in front of it ----------------------------------------------
 if [[ -n $NGINX ]]; then
@@ -450,8 +448,7 @@ rss_kib() {
 proxy_pids() {
   case $1 in
     direct) echo "$APP_PID" ;;
-    cutover) echo "$CUTOVER_PID" ;;
-    cutover-nethttp) echo "$NETHTTP_PID" ;;
+    cutover*) echo "${CPID[$1]}" ;;
     nginx | nginx-bare) echo "$NGINX_PID" && { pgrep -P "$NGINX_PID" || true; } ;;
     haproxy) echo "$HAPROXY_PID" ;;
   esac
@@ -489,11 +486,12 @@ idle() {
   sleep 3 # the proxy closes its side of the connections
 }
 # The targets that run, in the order of every round and of the report.
-TARGETS=(direct cutover cutover-nethttp)
+TARGETS=(direct cutover cutover-goroutine cutover-nethttp)
 declare -A URL=(
   [direct]="http://127.0.0.1:$APP_PORT/"
-  [cutover]="http://127.0.0.1:$PROXY_PORT/"
-  [cutover-nethttp]="http://127.0.0.1:$NETHTTP_PORT/"
+  [cutover]="http://127.0.0.1:${CPORT[cutover]}/"
+  [cutover-goroutine]="http://127.0.0.1:${CPORT[cutover-goroutine]}/"
+  [cutover-nethttp]="http://127.0.0.1:${CPORT[cutover-nethttp]}/"
 )
 if [[ -n $NGINX ]]; then
   TARGETS+=(nginx nginx-bare)
@@ -649,17 +647,17 @@ idle_row() {
   printf '| target | req/s (wrk, median of %s) | vs direct | vs nginx | vs haproxy | wrk p50 / p99 ms | CPU µs/request | p50 / p99 ms at %s req/s | added p99 ms | CPU µs/request at %s req/s |\n' \
     "$ROUNDS" "$RATE" "$RATE"
   echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
-  for t in direct cutover cutover-nethttp nginx nginx-bare haproxy; do row "$t"; done
+  for t in direct cutover cutover-goroutine cutover-nethttp nginx nginx-bare haproxy; do row "$t"; done
   if [[ -n $NGINX ]]; then
     echo
-    for t in cutover cutover-nethttp haproxy nginx-bare; do per_round "$t" nginx; done
+    for t in cutover cutover-goroutine cutover-nethttp haproxy nginx-bare; do per_round "$t" nginx; done
     per_round cutover nginx-bare
   fi
   if ((IDLE_CONNS > 0)); then
     echo
     printf '| target | idle connections | RSS MiB before | RSS MiB with them | KiB per idle connection |\n'
     echo '|---|---:|---:|---:|---:|'
-    for t in direct cutover cutover-nethttp nginx haproxy; do idle_row "$t"; done
+    for t in direct cutover cutover-goroutine cutover-nethttp nginx haproxy; do idle_row "$t"; done
   fi
   if [[ -n ${ALLOCS[direct]:-} ]]; then
     echo
