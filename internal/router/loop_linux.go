@@ -24,18 +24,18 @@ import (
 // wake-up through the scheduler, twice per request (for the next request
 // and for the endpoint's answer). One loop per CPU instead waits on an
 // epoll set of its connections and endpoint connections first, and reads
-// only what epoll reported ready. It waits through Go's netpoller (its
-// epoll descriptor is one), so it parks like any goroutine.
+// only what epoll reported ready. Go's netpoller does not watch those
+// sockets (sockfd.Take); it watches the loop's epoll descriptor, so the
+// loop parks like any goroutine.
 //
 // The loop serves the common request whole: a request with no body left
-// to read, of a method that may be sent twice, to an endpoint connection
-// kept alive and used recently, whose answer arrives whole in the
-// connection's buffer. Anything else — a body to stream, a large or
-// streamed answer, a canary with retryOnStable, a connection to dial, a
-// resend — goes on in a goroutine exactly as without the loop (forward,
-// relay), which gives the connection back when its request is done. The
-// loop writes without waiting: what the client's socket does not take
-// waits for it in the connection's pending bytes.
+// to read, to an endpoint connection kept alive and used recently, whose
+// answer arrives whole in the connection's buffer. Anything else (a body
+// to stream, a large or streamed answer, a canary with retryOnStable, a
+// connection to dial, a resend) goes on in a goroutine exactly as without
+// the loop (forward, relay), which gives the connection back when its
+// request is done. The loop writes without waiting: what the client's
+// socket does not take waits in the connection's pending bytes.
 
 // sweepEvery is how often the loop checks its connections' deadlines;
 // they fire up to that much late.
@@ -386,22 +386,22 @@ func (lp *eventLoop) serve(c *fastConn, fr *fastRequest, n int) {
 		lp.requestOver(c, keep)
 		return
 	}
-	if fr.raw.RestLen > 0 || !fr.raw.Idempotent || fr.rt.retry {
+	if fr.raw.RestLen > 0 || fr.rt.retry {
 		lp.away(c, fr, false)
 		return
 	}
-	h := lp.hold(fr.ep)
+	h := lp.hold(fr.ep, !fr.raw.Idempotent)
 	if h == nil {
 		lp.away(c, fr, false)
 		return
 	}
+	var st upstream.AnswerState
 	var err error
-	fr.scratch, err = h.Send(&fr.raw, fr.scratch)
-	if err != nil {
-		// Broken before any answer: the goroutine sends it again,
-		// as Exchange does on a kept-alive connection.
+	fr.scratch, st, err = h.Send(&fr.raw, fr.scratch)
+	if st != upstream.AnswerPending {
 		lp.dropHeld(h)
-		lp.away(c, fr, false)
+		c.fr = fr
+		lp.broke(c, st, err)
 		return
 	}
 	c.fr, c.held = fr, h
@@ -414,20 +414,14 @@ func (lp *eventLoop) serve(c *fastConn, fr *fastRequest, n int) {
 // passes a whole one on.
 func (lp *eventLoop) answer(c *fastConn, h *upstream.HeldConn) {
 	fr := c.fr
-	st, err := h.Read(&fr.res, fr.raw.NoBody)
+	st, err := h.Read(&fr.raw, &fr.res)
 	switch st {
 	case upstream.AnswerPending:
 		return
-	case upstream.AnswerResend:
-		lp.dropHeld(h)
-		c.fr, c.held = nil, nil
-		lp.away(c, fr, false)
-		return
-	case upstream.AnswerFailed:
+	case upstream.AnswerResend, upstream.AnswerFailed:
 		lp.dropHeld(h)
 		c.held = nil
-		fr.rec.status, fr.rec.bytes = fr.writeError(fr.ep.FailureAnswer(err))
-		lp.finish(c)
+		lp.broke(c, st, err)
 		return
 	}
 	body, whole := fr.res.Buffered()
@@ -461,6 +455,20 @@ func (lp *eventLoop) answer(c *fastConn, h *upstream.HeldConn) {
 	if fr.res.Finish(h) {
 		lp.idle[h.Endpoint()] = append(lp.idle[h.Endpoint()], h)
 	}
+	lp.finish(c)
+}
+
+// broke goes on with c's request after its endpoint connection broke
+// before an answer: a goroutine sends it again (AnswerResend), as Exchange
+// does on a kept-alive connection, or it is answered with err.
+func (lp *eventLoop) broke(c *fastConn, st upstream.AnswerState, err error) {
+	fr := c.fr
+	if st == upstream.AnswerResend {
+		c.fr = nil
+		lp.away(c, fr, false)
+		return
+	}
+	fr.rec.status, fr.rec.bytes = fr.writeError(fr.ep.FailureAnswer(err))
 	lp.finish(c)
 }
 
@@ -519,16 +527,25 @@ func (lp *eventLoop) away(c *fastConn, fr *fastRequest, relay bool) {
 }
 
 // hold returns an endpoint connection for ep: one the loop keeps, else
-// one of ep's idle ones, which the loop watches from then on.
-func (lp *eventLoop) hold(ep *upstream.Endpoint) *upstream.HeldConn {
-	if list := lp.idle[ep]; len(list) > 0 {
+// one of ep's idle ones, which the loop watches from then on. For a
+// request that cannot be sent twice (check), the loop's own are checked
+// for a close by the endpoint first, as Exchange checks.
+func (lp *eventLoop) hold(ep *upstream.Endpoint, check bool) *upstream.HeldConn {
+	for list := lp.idle[ep]; len(list) > 0; list = lp.idle[ep] {
 		h := list[len(list)-1]
 		list[len(list)-1] = nil
 		lp.idle[ep] = list[:len(list)-1]
-		return h
+		if !check || h.Open() {
+			return h
+		}
+		lp.dropHeld(h)
 	}
 	h := ep.Hold()
 	if h == nil {
+		return nil
+	}
+	if check && !h.Open() {
+		h.Close()
 		return nil
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(h.FD)}

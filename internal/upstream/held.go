@@ -93,25 +93,51 @@ func (h *HeldConn) AnswerDeadline(now time.Time) time.Time {
 	return now.Add(h.ep.pool.responseHeaderTimeout)
 }
 
+// Open reports whether the endpoint has not closed h, as Exchange checks
+// before it sends a request that cannot be sent twice: one non-blocking
+// peek.
+func (h *HeldConn) Open() bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(h.FD, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return errors.Is(err, syscall.EAGAIN)
+}
+
 // Send writes req's head for h's endpoint, with the body prefix, in one
 // write that does not wait. req must have no body left to read (RestLen
-// 0). An error means the request may not have gone whole: close h.
-func (h *HeldConn) Send(req *RawRequest, scratch []byte) ([]byte, error) {
+// 0). It returns AnswerPending when the request went whole; otherwise h is
+// to be closed, and the state says whether the request goes again
+// (AnswerResend: it may be sent twice) or failed (AnswerFailed, with the
+// error for FailureAnswer), as Exchange decides.
+func (h *HeldConn) Send(req *RawRequest, scratch []byte) ([]byte, AnswerState, error) {
 	scratch = req.Head.AppendHead(scratch[:0], h.ep.url.Host)
 	scratch = append(scratch, req.Body...)
 	h.c.r, h.c.w = 0, 0
 	n, err := retryEINTR(syscall.Write, h.FD, scratch)
 	if err == nil && n < len(scratch) {
-		// The socket's buffer is full: a goroutine sends it again.
-		err = fmt.Errorf("upstream: wrote %d of %d bytes: %w", n, len(scratch), syscall.EAGAIN)
+		// The socket's buffer is full; the endpoint may have some of
+		// the request, which it cannot take for a whole one.
+		err = fmt.Errorf("upstream: wrote %d of %d bytes: %w", n, len(scratch), syscall.EPIPE)
 	}
-	return scratch, err
+	if err == nil {
+		return scratch, AnswerPending, nil
+	}
+	st, err := h.broke(req, err)
+	return scratch, st, err
+}
+
+// broke decides about a request whose connection broke before any byte of
+// an answer: sent again when it may be sent twice, else failed.
+func (h *HeldConn) broke(req *RawRequest, err error) (AnswerState, error) {
+	if req.Idempotent && connectionBroke(err) {
+		return AnswerResend, err
+	}
+	return h.fail(err)
 }
 
 // Read reads what the endpoint has sent, without waiting, and parses the
 // answer's head into res when it is whole. For AnswerFailed the error
 // says why, as Exchange's would (FailureAnswer).
-func (h *HeldConn) Read(res *RawResponse, noBody bool) (AnswerState, error) {
+func (h *HeldConn) Read(req *RawRequest, res *RawResponse) (AnswerState, error) {
 	c := h.c
 	if c.w == len(c.buf) {
 		if err := c.grow(); err != nil {
@@ -125,10 +151,10 @@ func (h *HeldConn) Read(res *RawResponse, noBody bool) (AnswerState, error) {
 	case err == nil && n == 0:
 		err = fmt.Errorf("upstream: connection closed before the answer: %w", io.EOF)
 	}
-	if err != nil {
-		if c.w == 0 && connectionBroke(err) {
-			return AnswerResend, err
-		}
+	switch {
+	case err != nil && c.w == 0:
+		return h.broke(req, err)
+	case err != nil:
 		return h.fail(err)
 	}
 	c.w += n
@@ -149,7 +175,7 @@ func (h *HeldConn) Read(res *RawResponse, noBody bool) (AnswerState, error) {
 			c.r = start
 			continue
 		}
-		if err := res.frame(noBody); err != nil {
+		if err := res.frame(req.NoBody); err != nil {
 			return h.fail(err)
 		}
 		res.bodyStart = start
