@@ -149,3 +149,49 @@ func TestAnAppSlowToAnswerGets504AfterTheResponseHeaderTimeout(t *testing.T) {
 		}
 	})
 }
+
+func TestAKeptAliveConnectionStalledInItsNextHeadIsCutButAnIdleOneIsKept(t *testing.T) {
+	fastModes(t, func(t *testing.T, opts ServerOptions) {
+		opts.ReadHeaderTimeout = 300 * time.Millisecond
+		opts.IdleTimeout = 10 * time.Second
+		addr := strings.TrimPrefix(serveOptions(t, opts, http.HandlerFunc(echoHeaders)), "http://")
+		// dialServed opens a connection and has one request answered on it.
+		dialServed := func() (net.Conn, *bufio.Reader) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			return c, br
+		}
+		stalled, stalledReader := dialServed()
+		idle, idleReader := dialServed()
+		io.WriteString(stalled, "GET / HTTP/1.1\r\nHost: web\r\nX-Slow: ")
+		start := time.Now()
+		if _, err := stalledReader.ReadByte(); err != io.EOF {
+			t.Fatalf("a connection stalled in its second head: %v, want it closed (EOF)", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("a connection stalled in its second head was closed after %v, want about 300ms", d)
+		}
+		// The idle one waits well past readHeaderTimeout.
+		time.Sleep(time.Until(start.Add(3 * opts.ReadHeaderTimeout)))
+		io.WriteString(idle, "GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+		resp, err := http.ReadResponse(idleReader, nil)
+		if err != nil {
+			t.Fatalf("a kept-alive connection idle for %v (under idleTimeout): %v", time.Since(start).Round(time.Millisecond), err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("second request on the idle connection: %s", resp.Status)
+		}
+	})
+}
