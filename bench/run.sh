@@ -198,22 +198,26 @@ median() {
 }
 
 # wrk_run NAME URL ROUND: one wrk run at saturation, and the CPU the target's
-# processes used during it. Sets R_RPS/R_W50/R_W99/R_CPU[NAME,ROUND].
-declare -A R_RPS R_W50 R_W99 R_CPU
+# processes used during it, and the app's. Sets
+# R_RPS/R_W50/R_W99/R_CPU/R_ACPU[NAME,ROUND].
+declare -A R_RPS R_W50 R_W99 R_CPU R_ACPU
 wrk_run() {
-  local name=$1 url=$2 round=$3 w="$TMP/wrk-$1-$3.txt" pids ticks requests
+  local name=$1 url=$2 round=$3 w="$TMP/wrk-$1-$3.txt" pids ticks app_ticks requests
   mapfile -t pids < <(proxy_pids "$name")
   say "round $round/$ROUNDS, $name: wrk -t2 -c$CONNECTIONS -d${DURATION}s"
   ticks=$(cpu_ticks "${pids[@]}")
+  app_ticks=$(cpu_ticks "$APP_PID")
   wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency "$url" >"$w" ||
     die "wrk against $name ($url) failed (its message is above)"
   ticks=$(($(cpu_ticks "${pids[@]}") - ticks))
+  app_ticks=$(($(cpu_ticks "$APP_PID") - app_ticks))
   requests=$(awk '/ requests in / { print $1 }' "$w")
   [[ -n $requests ]] || die "no \"requests in\" line in wrk's output for $name: $(tail -n 3 "$w")"
   R_RPS[$name,$round]=$(awk '/^Requests\/sec:/ { print $2 }' "$w")
   R_W50[$name,$round]=$(wrk_ms "$(awk '$1 == "50%" { print $2 }' "$w")")
   R_W99[$name,$round]=$(wrk_ms "$(awk '$1 == "99%" { print $2 }' "$w")")
   R_CPU[$name,$round]=$(us_per_request "$ticks" "$requests")
+  R_ACPU[$name,$round]=$(us_per_request "$app_ticks" "$requests")
   if grep -qE 'Socket errors|Non-2xx' "$w"; then
     NOTES+=("$name wrk, round $round: $(grep -E 'Socket errors|Non-2xx' "$w" | sed 's/^ *//' | paste -sd ';' -)")
   fi
@@ -223,15 +227,17 @@ wrk_run() {
 # summarize NAME: the medians over the rounds. RPS[NAME] and CPU[NAME] are
 # medians; WRK50/WRK99[NAME] are the percentiles of the run whose req/s is the
 # median.
-declare -A RPS WRK50 WRK99 CPU
+declare -A RPS WRK50 WRK99 CPU ACPU
 summarize() {
-  local name=$1 r rps=() cpu=() mid
+  local name=$1 r rps=() cpu=() acpu=() mid
   for ((r = 1; r <= ROUNDS; r++)); do
     rps+=("${R_RPS[$name,$r]}")
     cpu+=("${R_CPU[$name,$r]}")
+    acpu+=("${R_ACPU[$name,$r]}")
   done
   RPS[$name]=$(median "${rps[@]}")
   CPU[$name]=$(median "${cpu[@]}")
+  ACPU[$name]=$(median "${acpu[@]}")
   for ((r = 1; r <= ROUNDS; r++)); do
     [[ ${R_RPS[$name,$r]} == "${RPS[$name]}" ]] && { mid=$r; break; }
   done
@@ -603,25 +609,32 @@ fi
 row() {
   local name=$1 added
   if [[ -z ${RPS[$name]:-} ]]; then
-    printf '| %s | skipped (not found) | | | | | | | | |\n' "$name"
+    printf '| %s | skipped (not found) | | | | | | | | | |\n' "$name"
     return
   fi
   added=$(awk -v a="${ADDED99[$name]}" 'BEGIN { printf "%+.2f", a }')
   [[ $name == direct ]] && added="–"
-  printf '| %s | %.0f | %s | %s | %s | %s / %s | %s | %.2f / %.2f | %s | %s |\n' "$name" "${RPS[$name]}" \
+  printf '| %s | %.0f | %s | %s | %s | %s / %s | %s | %s | %.2f / %.2f | %s | %s |\n' "$name" "${RPS[$name]}" \
     "$(ratio "${RPS[$name]}" "${RPS[direct]}")" "$(ratio "${RPS[$name]}" "${RPS[nginx]:-}")" \
     "$(ratio "${RPS[$name]}" "${RPS[haproxy]:-}")" "${WRK50[$name]}" "${WRK99[$name]}" "${CPU[$name]}" \
-    "${P50[$name]}" "${P99[$name]}" "$added" "${LCPU[$name]}"
+    "${ACPU[$name]}" "${P50[$name]}" "${P99[$name]}" "$added" "${LCPU[$name]}"
 }
-# per_round NAME BASE: NAME's req/s divided by BASE's within each round.
+# per_round NAME BASE [CPU]: NAME's req/s divided by BASE's within each
+# round; with CPU, NAME's CPU per request divided by BASE's.
 per_round() {
-  local name=$1 base=$2 r out=()
+  local name=$1 base=$2 what=req/s r out=()
   [[ -n ${RPS[$name]:-} && -n ${RPS[$base]:-} ]] || return 0
   for ((r = 1; r <= ROUNDS; r++)); do
-    out+=("$(ratio "${R_RPS[$name,$r]}" "${R_RPS[$base,$r]}")")
+    if [[ -n ${3:-} ]]; then
+      out+=("$(ratio "${R_CPU[$name,$r]}" "${R_CPU[$base,$r]}")")
+    else
+      out+=("$(ratio "${R_RPS[$name,$r]}" "${R_RPS[$base,$r]}")")
+    fi
   done
+  [[ -n ${3:-} ]] && what="CPU µs/request"
   local IFS=,
-  printf -- '- %s / %s per round: %s\n' "$name" "$base" "${out[*]}" | sed 's/,/, /g'
+  printf -- '- %s / %s %s per round: %s (median %s)\n' "$name" "$base" "$what" "${out[*]}" "$(median "${out[@]}")" |
+    sed 's/,/, /g'
 }
 # idle_row NAME: RSS before and with the idle connections, and the difference
 # per connection.
@@ -644,14 +657,15 @@ idle_row() {
     "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)" "$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 || echo 'nginx absent')" \
     "$([[ -n $HAPROXY ]] && "$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $1, $2, $3 }' || echo 'haproxy absent')"
   echo
-  printf '| target | req/s (wrk, median of %s) | vs direct | vs nginx | vs haproxy | wrk p50 / p99 ms | CPU µs/request | p50 / p99 ms at %s req/s | added p99 ms | CPU µs/request at %s req/s |\n' \
+  printf '| target | req/s (wrk, median of %s) | vs direct | vs nginx | vs haproxy | wrk p50 / p99 ms | CPU µs/request | app CPU µs/request | p50 / p99 ms at %s req/s | added p99 ms | CPU µs/request at %s req/s |\n' \
     "$ROUNDS" "$RATE" "$RATE"
-  echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+  echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
   for t in direct cutover cutover-goroutine cutover-nethttp nginx nginx-bare haproxy; do row "$t"; done
   if [[ -n $NGINX ]]; then
     echo
     for t in cutover cutover-goroutine cutover-nethttp haproxy nginx-bare; do per_round "$t" nginx; done
     per_round cutover nginx-bare
+    for t in cutover cutover-goroutine haproxy nginx-bare; do per_round "$t" nginx cpu; done
   fi
   if ((IDLE_CONNS > 0)); then
     echo
