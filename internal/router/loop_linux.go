@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -534,7 +535,12 @@ func (lp *eventLoop) hold(ep *upstream.Endpoint, check bool) *upstream.HeldConn 
 	for list := lp.idle[ep]; len(list) > 0; list = lp.idle[ep] {
 		h := list[len(list)-1]
 		list[len(list)-1] = nil
-		lp.idle[ep] = list[:len(list)-1]
+		if len(list) == 1 {
+			// No entry outlives its endpoint's last connection.
+			delete(lp.idle, ep)
+		} else {
+			lp.idle[ep] = list[:len(list)-1]
+		}
 		if !check || h.Open() {
 			return h
 		}
@@ -561,11 +567,8 @@ func (lp *eventLoop) hold(ep *upstream.Endpoint, check bool) *upstream.HeldConn 
 func (lp *eventLoop) dropHeld(h *upstream.HeldConn) {
 	ep := h.Endpoint()
 	list := lp.idle[ep]
-	for i, x := range list {
-		if x == h {
-			lp.idle[ep] = append(list[:i], list[i+1:]...)
-			break
-		}
+	if i := slices.Index(list, h); i >= 0 {
+		lp.idle[ep] = slices.Delete(list, i, i+1)
 	}
 	if len(lp.idle[ep]) == 0 {
 		delete(lp.idle, ep)
