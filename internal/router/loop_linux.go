@@ -110,6 +110,7 @@ type loopFD struct {
 	owner *fastConn
 }
 
+// newEventLoop makes a loop's epoll set, with its wake-up eventfd in it.
 func newEventLoop() (*eventLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -206,6 +207,8 @@ func (lp *eventLoop) run() {
 	}
 }
 
+// dispatch serves one epoll event: the inbox, a client connection, or an
+// endpoint connection.
 func (lp *eventLoop) dispatch(ev unix.EpollEvent) {
 	if ev.Fd == int32(lp.wakeFD) {
 		lp.takeInbox()
@@ -235,6 +238,8 @@ func (lp *eventLoop) dispatch(ev unix.EpollEvent) {
 	}
 }
 
+// takeInbox adopts new connections and takes back those a goroutine is
+// done with.
 func (lp *eventLoop) takeInbox() {
 	var b [8]byte
 	_, _ = unix.Read(lp.wakeFD, b[:])

@@ -188,6 +188,7 @@ func (h *HeldConn) Read(req *RawRequest, res *RawResponse) (AnswerState, error) 
 	}
 }
 
+// fail counts err against h's endpoint (passive health).
 func (h *HeldConn) fail(err error) (AnswerState, error) {
 	h.ep.failed(err)
 	return AnswerFailed, err
