@@ -300,10 +300,7 @@ func (c *fastConn) readHead(params serverParams, first bool) (*fastRequest, int,
 	if c.r == c.w {
 		c.r, c.w = 0, 0
 	}
-	wait := params.idle
-	if wait < 0 {
-		wait = params.read
-	}
+	wait := params.keepAlive()
 	if first {
 		wait = params.readHeader
 	}

@@ -454,12 +454,11 @@ func (lp *eventLoop) answer(c *fastConn, h *upstream.HeldConn) {
 	}
 	fr.out = b[:0]
 	c.held = nil
-	lp.byFD[int32(h.FD)].owner = nil
-	if !fr.res.Reusable() {
-		lp.forgetHeld(h)
-	}
 	if fr.res.Finish(h) {
+		lp.byFD[int32(h.FD)].owner = nil
 		lp.idle[h.Endpoint()] = append(lp.idle[h.Endpoint()], h)
+	} else {
+		lp.forgetHeld(h) // closed
 	}
 	lp.finish(c)
 }
@@ -730,10 +729,7 @@ func (c *fastConn) wait(what int, now time.Time) {
 	var d time.Duration
 	switch what {
 	case waitNext:
-		d = p.idle
-		if d < 0 {
-			d = p.read
-		}
+		d = p.keepAlive()
 	case waitHead:
 		d = p.readHeader
 	case waitFlush:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -28,14 +29,9 @@ func serveApp(t *testing.T, opts ServerOptions, popts upstream.Options, h http.H
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(http.ResponseWriter, *http.Request) {})
 	mux.Handle("/", h)
-	app := &http.Server{Handler: mux}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go app.Serve(ln)
-	t.Cleanup(func() { app.Close() })
-	b := poolBackend(t, "blue", popts, "http://"+ln.Addr().String())
+	app := httptest.NewServer(mux)
+	t.Cleanup(app.Close)
+	b := poolBackend(t, "blue", popts, app.URL)
 	const listen = "127.0.0.1:0"
 	r := startRouter(t, Options{Server: opts}, Route{Listen: listen, App: "web"})
 	r.SetBackend("web", false, b)

@@ -109,6 +109,16 @@ func newServerParams(o ServerOptions, spec listenerSpec) serverParams {
 	return p
 }
 
+// keepAlive is how long a kept-alive connection may wait for its next
+// request, as net/http has it: the idle timeout, or the read timeout when
+// the idle one is negative; 0 is no limit.
+func (p serverParams) keepAlive() time.Duration {
+	if p.idle < 0 {
+		return p.read
+	}
+	return p.idle
+}
+
 // fastPath reports whether plain HTTP/1.1 requests take the fast path
 // (see fast.go): on listeners without TLS that serve routes.
 func (p serverParams) fastPath() bool {

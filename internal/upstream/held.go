@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"syscall"
 	"time"
 
-	"github.com/cutover/cutover/internal/httpwire"
 	"github.com/cutover/cutover/internal/sockfd"
 )
 
@@ -46,8 +44,8 @@ type HeldConn struct {
 	ep *Endpoint
 	// FD is the connection's descriptor, the loop's to poll.
 	FD int
-	// IdleSince is when the connection last finished an exchange.
-	IdleSince time.Time
+	// idleSince is when the connection last finished an exchange.
+	idleSince time.Time
 }
 
 // Hold takes the most recently used of e's idle connections for an event
@@ -70,7 +68,7 @@ func (e *Endpoint) Hold() *HeldConn {
 		_ = c.nc.Close()
 		return nil
 	}
-	return &HeldConn{c: c, ep: e, FD: fd, IdleSince: c.idleAt}
+	return &HeldConn{c: c, ep: e, FD: fd, idleSince: c.idleAt}
 }
 
 // Endpoint is the endpoint h is connected to.
@@ -79,7 +77,7 @@ func (h *HeldConn) Endpoint() *Endpoint { return h.ep }
 // Expired reports whether h idled past its pool's idle timeout at now, or
 // its endpoint was retired: the loop closes it then.
 func (h *HeldConn) Expired(now time.Time) bool {
-	if now.Sub(h.IdleSince) > h.ep.pool.idleConnTimeout {
+	if now.Sub(h.idleSince) > h.ep.pool.idleConnTimeout {
 		return true
 	}
 	idle := &h.ep.idle
@@ -158,34 +156,18 @@ func (h *HeldConn) Read(req *RawRequest, res *RawResponse) (AnswerState, error) 
 		return h.fail(err)
 	}
 	c.w += n
-	for {
-		res.Headers = res.headers[:0]
-		n, err := httpwire.ParseResponse(c.buf[c.r:c.w], &res.Response)
-		switch {
-		case errors.Is(err, httpwire.ErrIncomplete):
-			return AnswerPending, nil
-		case err != nil:
-			return h.fail(fmt.Errorf("%w: %w", errRawAnswer, err))
-		}
-		start := c.r + n
-		if res.Status < 200 {
-			if res.Status == http.StatusSwitchingProtocols {
-				return h.fail(fmt.Errorf("%w: 101 Switching Protocols to a request without Upgrade", errRawAnswer))
-			}
-			c.r = start
-			continue
-		}
-		if err := res.frame(req.NoBody); err != nil {
-			return h.fail(err)
-		}
-		res.bodyStart = start
-		res.conn = c
-		res.Endpoint = h.ep
-		res.retried = false
-		c.deadlineLifted = true // there is none on a held connection
-		h.ep.answered()
-		return AnswerReady, nil
+	switch whole, err := c.parseHead(res, req.NoBody); {
+	case err != nil:
+		return h.fail(err)
+	case !whole:
+		return AnswerPending, nil
 	}
+	res.conn = c
+	res.Endpoint = h.ep
+	res.retried = false
+	c.deadlineLifted = true // there is none on a held connection
+	h.ep.answered()
+	return AnswerReady, nil
 }
 
 // fail counts err against h's endpoint (passive health).
@@ -228,19 +210,12 @@ func (res *RawResponse) Buffered() ([]byte, bool) {
 	return c.buf[res.bodyStart : res.bodyStart+int(res.ContentLength)], true
 }
 
-// Reusable reports whether the connection of res, whose body is Buffered,
-// may take another request after it: the endpoint allows it and sent
-// nothing more.
-func (res *RawResponse) Reusable() bool {
-	return res.reusable && res.bodyStart+int(res.ContentLength) == res.conn.w
-}
-
 // Finish ends an answer whose Buffered body the caller passed on, and
-// reports whether h may take another request (Reusable). When it may not,
-// h is closed.
+// reports whether h may take another request: the endpoint allows it and
+// sent nothing more. When it may not, h is closed.
 func (res *RawResponse) Finish(h *HeldConn) bool {
-	reusable := res.Reusable()
 	c := res.conn
+	reusable := res.reusable && res.bodyStart+int(res.ContentLength) == c.w
 	res.conn = nil
 	res.done()
 	if reusable {
@@ -248,7 +223,7 @@ func (res *RawResponse) Finish(h *HeldConn) bool {
 		if len(c.buf) > rawBufSize {
 			c.buf = make([]byte, rawBufSize)
 		}
-		h.IdleSince = time.Now()
+		h.idleSince = time.Now()
 		return true
 	}
 	h.Close()

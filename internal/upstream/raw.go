@@ -347,35 +347,46 @@ func (c *rawConn) readHead(res *RawResponse, timeout time.Duration, noBody bool)
 		return err
 	}
 	c.deadlineLifted = false
+	// The response-header deadline stays set: most answers are read
+	// whole with their head, and lifting it costs a timer update per
+	// request. relayBody lifts it before reading more of a body, and open
+	// before peeking at an idle connection.
+	for {
+		whole, err := c.parseHead(res, noBody)
+		if whole || err != nil {
+			return err
+		}
+		if err := c.fill(); err != nil {
+			return err
+		}
+	}
+}
+
+// parseHead parses the answer's head from what c has read, skipping
+// informational answers, and works out its body's framing. It reports
+// false, with no error, while the head is incomplete.
+func (c *rawConn) parseHead(res *RawResponse, noBody bool) (bool, error) {
 	for {
 		res.Headers = res.headers[:0]
 		n, err := httpwire.ParseResponse(c.buf[c.r:c.w], &res.Response)
 		switch {
-		case err == nil:
 		case errors.Is(err, httpwire.ErrIncomplete):
-			if err := c.fill(); err != nil {
-				return err
-			}
-			continue
-		default:
-			return fmt.Errorf("%w: %w", errRawAnswer, err)
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("%w: %w", errRawAnswer, err)
 		}
 		start := c.r + n
 		if res.Status < 200 {
 			if res.Status == http.StatusSwitchingProtocols {
-				return fmt.Errorf("%w: 101 Switching Protocols to a request without Upgrade", errRawAnswer)
+				return false, fmt.Errorf("%w: 101 Switching Protocols to a request without Upgrade", errRawAnswer)
 			}
 			// 100 Continue and 103 Early Hints are not passed on;
 			// the final answer follows.
 			c.r = start
 			continue
 		}
-		// The response-header deadline stays set: most answers are
-		// read whole with their head, and lifting it costs a timer
-		// update per request. relayBody lifts it before reading more
-		// of a body, and open before peeking at an idle connection.
 		res.bodyStart = start
-		return res.frame(noBody)
+		return true, res.frame(noBody)
 	}
 }
 
