@@ -163,12 +163,13 @@ func TestLegitimateRequestsPass(t *testing.T) {
 	}
 }
 
-// waitVersion polls until app's active version is want.
+// waitVersion polls until app's active version is want and no rollout is
+// in progress.
 func waitVersion(ctx context.Context, t *testing.T, c *api.Client, want string) {
 	t.Helper()
 	for {
 		st, err := c.Status(ctx, "web")
-		if err == nil && st.Version == want {
+		if err == nil && st.Version == want && (st.Rollout == nil || st.Rollout.Done()) {
 			return
 		}
 		select {

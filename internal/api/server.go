@@ -191,6 +191,10 @@ func (s *server) deploy(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	if err := checkDeploy(req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	s.startAndFollow(w, r, func() (store.Rollout, error) { return s.opts.Controller.Deploy(r.PathValue("app"), req) })
 }
 
