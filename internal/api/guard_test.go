@@ -25,7 +25,7 @@ type request struct {
 
 func (a *admin) send(t *testing.T, r request) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(r.method, a.url+r.path, strings.NewReader(r.body))
+	req, err := http.NewRequest(r.method, a.URL+r.path, strings.NewReader(r.body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +51,9 @@ func (a *admin) send(t *testing.T, r request) (int, string) {
 // sends Host: evil.example:PORT). None may deploy, none may read.
 func TestHostilePagesCannotDriveOrReadTheAPI(t *testing.T) {
 	a := startAdmin(t, "")
-	deploy := fmt.Sprintf(`{"version":"pwned","upstreams":[%q]}`, a.upstream)
+	deploy := fmt.Sprintf(`{"version":"pwned","upstreams":[%q]}`, a.Upstream)
 	evil := "http://evil.example"
-	rebound := fmt.Sprintf("evil.example:%d", a.port)
+	rebound := fmt.Sprintf("evil.example:%d", a.Port)
 	cases := []struct {
 		name string
 		req  request
@@ -114,8 +114,8 @@ func TestHostilePagesCannotDriveOrReadTheAPI(t *testing.T) {
 // empty bodies included.
 func TestLegitimateRequestsPass(t *testing.T) {
 	a := startAdmin(t, "")
-	own := fmt.Sprintf("127.0.0.1:%d", a.port)
-	for _, host := range []string{own, "127.0.0.1", fmt.Sprintf("localhost:%d", a.port), "localhost", "LocalHost", fmt.Sprintf("[::1]:%d", a.port), "[::1]"} {
+	own := fmt.Sprintf("127.0.0.1:%d", a.Port)
+	for _, host := range []string{own, "127.0.0.1", fmt.Sprintf("localhost:%d", a.Port), "localhost", "LocalHost", fmt.Sprintf("[::1]:%d", a.Port), "[::1]"} {
 		if code, body := a.send(t, request{method: "GET", path: "/v1/apps", host: host}); code != 200 {
 			t.Errorf("GET /v1/apps with Host %s: %d %s", host, code, body)
 		}
@@ -124,7 +124,7 @@ func TestLegitimateRequestsPass(t *testing.T) {
 		{header: map[string]string{"Content-Type": "application/json"}},
 		{header: map[string]string{"Content-Type": "Application/JSON; charset=utf-8"}},
 		{header: map[string]string{"Content-Type": "application/json", "Origin": "http://" + own, "Sec-Fetch-Site": "same-origin"}},
-		{host: fmt.Sprintf("localhost:%d", a.port), header: map[string]string{"Content-Type": "application/json", "Origin": fmt.Sprintf("http://localhost:%d", a.port)}},
+		{host: fmt.Sprintf("localhost:%d", a.Port), header: map[string]string{"Content-Type": "application/json", "Origin": fmt.Sprintf("http://localhost:%d", a.Port)}},
 		{header: map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "none"}},
 	} {
 		tc.method, tc.path = "POST", "/v1/reload"
@@ -157,7 +157,7 @@ func TestLegitimateRequestsPass(t *testing.T) {
 			t.Errorf("client %s: %v", name, err)
 		}
 	}
-	ro, err := c.Deploy(ctx, "web", controller.DeployRequest{Version: "v2", Upstreams: []string{a.upstream}}, func(store.Event) {})
+	ro, err := c.Deploy(ctx, "web", controller.DeployRequest{Version: "v2", Upstreams: []string{a.Upstream}}, func(store.Event) {})
 	if err != nil || ro.Version != "v2" {
 		t.Fatalf("deploy v2 through the client: %+v %v", ro, err)
 	}

@@ -20,7 +20,7 @@ func TestDeployRefusesLabelsAndWordsThatBreakTerminals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	waitVersion(ctx, t, a.client, "v1")
-	up := []string{a.upstream}
+	up := []string{a.Upstream}
 	cases := []struct {
 		name   string
 		req    controller.DeployRequest
@@ -31,7 +31,7 @@ func TestDeployRefusesLabelsAndWordsThatBreakTerminals(t *testing.T) {
 		{"C1 control (CSI)", controller.DeployRequest{Version: "v2\u009b2J", Upstreams: up}, "is not a version label"},
 		{"500 KB version", controller.DeployRequest{Version: strings.Repeat("v", 500<<10), Upstreams: up}, "(512000 bytes)"},
 		{"space", controller.DeployRequest{Version: "v 2", Upstreams: up}, "such as v2"},
-		{"upstream with a newline", controller.DeployRequest{Version: "v2", Upstreams: []string{a.upstream + "/\nx"}}, "upstream"},
+		{"upstream with a newline", controller.DeployRequest{Version: "v2", Upstreams: []string{a.Upstream + "/\nx"}}, "upstream"},
 		{"upstream that is not http", controller.DeployRequest{Version: "v2", Upstreams: []string{"file:///etc/passwd"}}, "upstream"},
 		{"command word with an escape code", controller.DeployRequest{Version: "v2", Command: []string{"./app", "\x1b]0;pwned\x07"}}, "command"},
 	}
