@@ -103,3 +103,22 @@ func waitRollout(t *testing.T, c *api.Client, ok func(*store.Rollout) bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestTerminalGetsNoControlCharacters pins that text from elsewhere (here a
+// file name given on the command line, echoed in the error) reaches the
+// terminal with its escape codes escaped, in text and in JSON.
+func TestTerminalGetsNoControlCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "\x1b]0;pwned\x07\x1b[2J\u009b2J\x7f.yaml")
+	for _, args := range [][]string{{"validate", "-c", path}, {"validate", "-c", path, "-o", "json"}} {
+		code, stdout, stderr := run(t, args...)
+		if code != 2 || strings.ContainsAny(stdout+stderr, "\x1b\x07\u009b\x7f") || !strings.Contains(stderr, `\u001b]0;pwned\u0007\u001b[2J\u009b2J\u007f`) {
+			t.Errorf("%v: exit %d\nstdout %q\nstderr %q", args, code, stdout, stderr)
+		}
+		if args[len(args)-1] == "json" {
+			var e map[string]string
+			if err := json.Unmarshal([]byte(stderr), &e); err != nil || !strings.Contains(e["error"], "\x1b]0;pwned") {
+				t.Errorf("the JSON error should stay valid and carry the name: %v %q", err, e["error"])
+			}
+		}
+	}
+}
