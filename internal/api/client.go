@@ -92,6 +92,12 @@ func (c *Client) Reload(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/reload", struct{}{}, nil)
 }
 
+// Upgrade asks cutover to hand its listeners to a new process of its
+// binary; it returns once the new process serves (or the upgrade failed).
+func (c *Client) Upgrade(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/upgrade", struct{}{}, nil)
+}
+
 // Version returns the server's version.
 func (c *Client) Version(ctx context.Context) (string, error) {
 	var out map[string]string
@@ -172,7 +178,9 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	if err != nil {
 		return nil, fmt.Errorf("admin URL %q: %w", c.Base, err)
 	}
-	if body != nil {
+	if method != http.MethodGet && method != http.MethodHead {
+		// The server refuses changes in any other type (see guard), even
+		// with an empty body.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.Token != "" {

@@ -1,7 +1,8 @@
 // Package api is cutover's admin HTTP API: JSON in and out, errors as
 // {"error": "..."}, a bearer token whenever it listens beyond loopback, and a
-// streamed (NDJSON) progress feed for deploys and rollbacks. Client is its
-// Go client, used by the CLI.
+// streamed (NDJSON) progress feed for deploys and rollbacks. It refuses
+// what a hostile web page in a browser on the same host could send (see
+// guard). Client is its Go client, used by the CLI.
 package api
 
 import (
@@ -44,6 +45,11 @@ type Options struct {
 	// Token, when set, is required as "Authorization: Bearer TOKEN" on every
 	// route but /healthz.
 	Token string
+	// Hosts are the names (or addresses; ports do not matter) accepted in
+	// a request's Host besides localhost, loopback addresses and the local
+	// address the request arrived on. Every other Host is refused with 403,
+	// which defeats DNS rebinding. Empty accepts only those.
+	Hosts []string
 	// Metrics serves /metrics; nil leaves the route out.
 	Metrics http.Handler
 	// Reload re-reads the config; nil answers 501.
@@ -117,7 +123,7 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such admin route: "+r.Method+" "+r.URL.Path)
 	})
-	return s.authenticate(mux)
+	return newGuard(opts.Hosts).wrap(s.authenticate(mux))
 }
 
 type server struct {
@@ -183,6 +189,10 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 func (s *server) deploy(w http.ResponseWriter, r *http.Request) {
 	var req controller.DeployRequest
 	if !readJSON(w, r, &req) {
+		return
+	}
+	if err := checkDeploy(req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.startAndFollow(w, r, func() (store.Rollout, error) { return s.opts.Controller.Deploy(r.PathValue("app"), req) })

@@ -71,6 +71,7 @@ func version() string {
 
 // Execute runs the command line args and returns the process exit code.
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = terminalWriter{stdout}, terminalWriter{stderr}
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -78,8 +79,47 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if !errors.Is(err, errSilent) {
-		fmt.Fprintln(stderr, "error:", err)
+		reportError(stderr, err, wantsJSON(root, args))
 	}
+	return exitCode(err)
+}
+
+// reportError prints err on stderr: as {"error": "..."} (one line) with
+// --output json, so that scripts parse failures like results, otherwise as
+// "error: ...".
+func reportError(stderr io.Writer, err error, asJSON bool) {
+	if asJSON {
+		_ = printJSONLine(stderr, map[string]string{"error": err.Error()})
+		return
+	}
+	fmt.Fprintln(stderr, "error:", err)
+}
+
+// wantsJSON reports whether the command line asked for --output json. The
+// flag's value is used when cobra parsed it; a usage error can stop the
+// parse before it (an unknown verb or an earlier unknown flag), so the
+// arguments are read then.
+func wantsJSON(root *cobra.Command, args []string) bool {
+	if f := root.PersistentFlags().Lookup("output"); f != nil && f.Changed {
+		return f.Value.String() == "json"
+	}
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "-o" || a == "--output":
+			if i+1 < len(args) && args[i+1] == "json" {
+				return true
+			}
+		case a == "-ojson" || a == "-o=json" || a == "--output=json":
+			return true
+		}
+	}
+	return false
+}
+
+// exitCode maps an error to the process exit code.
+func exitCode(err error) int {
 	var ee *exitError
 	var problems config.Problems
 	var apiErr *api.Error

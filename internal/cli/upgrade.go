@@ -2,11 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,31 +38,10 @@ in <data-dir>/cutover.pid does the same.`,
 	}
 }
 
-// postUpgrade calls POST /v1/upgrade and turns an error answer into an
-// error with its message.
+// postUpgrade calls POST /v1/upgrade.
 func postUpgrade(ctx context.Context, g *globals) error {
-	url := strings.TrimSuffix(g.admin, "/") + "/v1/upgrade"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
-	if err != nil {
-		return usageErrorf("admin URL %q: %v", g.admin, err)
+	if err := g.client().Upgrade(ctx); err != nil {
+		return fmt.Errorf("upgrade: %w", err)
 	}
-	if g.token != "" {
-		req.Header.Set("Authorization", "Bearer "+g.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach cutover at %s (is `cutover serve` running? set --admin or CUTOVER_ADMIN): %w", g.admin, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 400 {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == "" {
-		e.Error = resp.Status
-	}
-	return fmt.Errorf("upgrade: %s", e.Error)
+	return nil
 }

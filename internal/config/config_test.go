@@ -43,7 +43,7 @@ func defaultUpstream() Upstream {
 func wantFull(dir string) *Config {
 	return &Config{
 		File:   filepath.Join("testdata", "full.yaml"),
-		Admin:  Admin{Listen: "0.0.0.0:9901", Token: "s3cret-token"},
+		Admin:  Admin{Listen: "0.0.0.0:9901", Token: "s3cret-token-for-tests"},
 		Server: defaultServer(),
 		Apps: []App{
 			{
@@ -532,7 +532,7 @@ func TestReadmeBlueGreenConfigParsesUnchanged(t *testing.T) {
 	}
 	want := &Config{
 		File:   path,
-		Admin:  Admin{Listen: "127.0.0.1:9901", Token: "..."},
+		Admin:  Admin{Listen: "127.0.0.1:9901", Token: "replace-with-openssl-rand-hex-16", Hosts: []string{}},
 		Server: defaultServer(),
 		Apps: []App{{
 			Name:       "web",

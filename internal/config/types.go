@@ -25,8 +25,14 @@ type Config struct {
 type Admin struct {
 	// Listen is the admin address; default 127.0.0.1:9901.
 	Listen string `yaml:"listen"`
-	// Token is the bearer token; required when Listen is not a loopback address.
+	// Token is the bearer token; required when Listen is not a loopback
+	// address. At least 16 printable characters.
 	Token string `yaml:"token"`
+	// Hosts are further names the admin API answers to in the Host header,
+	// besides localhost, loopback addresses, the listen host and the
+	// address a request arrived on (such as deploy.internal when the CLI
+	// uses --admin http://deploy.internal:9901). Any other Host is refused.
+	Hosts []string `yaml:"hosts"`
 }
 
 // App is one service behind cutover.

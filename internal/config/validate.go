@@ -63,6 +63,13 @@ func (a *Admin) validate(d *document) {
 		d.report("admin.listen", fmt.Sprintf("admin.token: required because admin.listen %q is reachable from other machines", a.Listen),
 			"set admin.token to a long random secret, or listen on 127.0.0.1")
 	}
+	a.validateToken(d)
+	for i, h := range a.Hosts {
+		if n := normalHost(h); !isHostName(n) && !isIP(n) {
+			d.add(fmt.Sprintf("admin.hosts[%d]", i), "write a host name such as deploy.internal, without scheme, port or path",
+				"%q is not a host name", h)
+		}
+	}
 }
 
 func (a *App) validate(d *document, path string, templates templateIndex) {
@@ -75,6 +82,8 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 	}
 	if a.Version == "" {
 		d.add(path+".version", "write the version label to deploy first, such as version: v1", "missing")
+	} else if !versionLabel.MatchString(a.Version) {
+		d.add(path+".version", versionHint, "%s is not a version label", Quote(a.Version))
 	}
 	if a.Listen == "" {
 		d.add(path+".listen", "write listen: 127.0.0.1:8080; apps that share a listener each write the same address and name their hosts", "missing")

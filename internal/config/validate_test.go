@@ -1616,7 +1616,7 @@ func TestAdminTokenIsRequiredOffLoopback(t *testing.T) {
 			if !tt.needToken && err != nil {
 				t.Errorf("Parse: %v", err)
 			}
-			src = strings.Replace(src, "}\n", ", token: secret}\n", 1)
+			src = strings.Replace(src, "}\n", ", token: s3cret-token-for-tests}\n", 1)
 			if _, err := Parse("cutover.yaml", []byte(src)); err != nil {
 				t.Errorf("with a token, Parse: %v", err)
 			}

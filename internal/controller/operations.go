@@ -16,18 +16,30 @@ func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
 		run.advance = true
 		run.full = run.full || full
 		run.userPaused = false
+	}, "PromoteRequested", func(ro store.Rollout) string {
+		switch {
+		case ro.Strategy != "canary":
+			return fmt.Sprintf("`cutover promote`: %s (revision %d) gets the traffic", ro.Version, ro.Revision)
+		case full:
+			return fmt.Sprintf("`cutover promote --full`: the canary %s skips from step %d/%d to 100%%", ro.Version, ro.StepIndex+1, ro.StepCount)
+		}
+		return fmt.Sprintf("`cutover promote`: step %d/%d of the canary %s ends", ro.StepIndex+1, ro.StepCount, ro.Version)
 	})
 }
 
 // Pause holds a canary rollout at its current weight until Resume.
 func (c *Controller) Pause(appName string) (store.Rollout, error) {
-	return c.signal(appName, "to pause", func(run *rolloutRun) { run.userPaused = true })
+	return c.signal(appName, "to pause", func(run *rolloutRun) { run.userPaused = true }, "PauseRequested", func(ro store.Rollout) string {
+		return fmt.Sprintf("`cutover pause`: the rollout of %s holds at weight %d%% before its next step, until `cutover resume`", ro.Version, ro.Weight)
+	})
 }
 
 // Resume continues a rollout held by Pause (or by an inconclusive analysis
 // or a passed progress deadline).
 func (c *Controller) Resume(appName string) (store.Rollout, error) {
-	return c.signal(appName, "to resume", func(run *rolloutRun) { run.userPaused, run.resume = false, true })
+	return c.signal(appName, "to resume", func(run *rolloutRun) { run.userPaused, run.resume = false, true }, "ResumeRequested", func(ro store.Rollout) string {
+		return fmt.Sprintf("`cutover resume`: the rollout of %s goes on", ro.Version)
+	})
 }
 
 // SetWeight sets the canary's share of the traffic at once; the steps go on
@@ -46,11 +58,14 @@ func (c *Controller) SetWeight(appName string, weight int) (store.Rollout, error
 	if !canary {
 		return store.Rollout{}, fmt.Errorf("%w: %s has no canary rollout in progress; weights apply to canary rollouts", ErrConflict, appName)
 	}
-	return c.signal(appName, "with a canary", func(run *rolloutRun) { run.pendingWeight = &weight })
+	// The canary records WeightSet when it applies the weight.
+	return c.signal(appName, "with a canary", func(run *rolloutRun) { run.pendingWeight = &weight }, "", nil)
 }
 
-// signal changes the flags of app's rollout in progress and wakes it.
-func (c *Controller) signal(appName, what string, change func(run *rolloutRun)) (store.Rollout, error) {
+// signal changes the flags of app's rollout in progress and wakes it. With
+// a reason, the request is recorded first as an event with note's message,
+// so history shows what a human did before what followed from it.
+func (c *Controller) signal(appName, what string, change func(run *rolloutRun), reason string, note func(ro store.Rollout) string) (store.Rollout, error) {
 	a, err := c.app(appName)
 	if err != nil {
 		return store.Rollout{}, err
@@ -61,9 +76,13 @@ func (c *Controller) signal(appName, what string, change func(run *rolloutRun)) 
 	if run == nil || run.id == 0 || run.flipped {
 		return store.Rollout{}, fmt.Errorf("%w: no rollout of %s is in progress %s; `cutover status %s` shows its state", ErrConflict, appName, what, appName)
 	}
+	ro := *a.state.Rollout
+	if reason != "" {
+		c.event(a, ro.ID, ro.Revision, normal, reason, note(ro))
+	}
 	change(run)
 	run.poke()
-	return *a.state.Rollout, nil
+	return ro, nil
 }
 
 // Retry runs the last rollout again when it was aborted or failed, from

@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -174,8 +175,10 @@ func Start(opts Options) (*Daemon, error) {
 			return static.New(), nil
 		},
 	})
-	apiOpts := api.Options{Controller: d.ctl, Token: cfg.Admin.Token, Metrics: m.Handler(),
-		Reload: d.Reload, Version: opts.Version, Logger: log}
+	// The listen host and admin.hosts are the names clients may use in Host.
+	adminHost, _, _ := net.SplitHostPort(cfg.Admin.Listen)
+	apiOpts := api.Options{Controller: d.ctl, Token: cfg.Admin.Token, Hosts: append([]string{adminHost}, cfg.Admin.Hosts...),
+		Metrics: m.Handler(), Reload: d.Reload, Version: opts.Version, Logger: log}
 	if d.upg != nil {
 		apiOpts.Upgrade = d.Upgrade
 	}
@@ -233,7 +236,7 @@ func (d *Daemon) Reload() error {
 	if err != nil {
 		return fmt.Errorf("config not reloaded, the running one stays:\n%w", err)
 	}
-	if cfg.Admin != d.cfg.Admin {
+	if !reflect.DeepEqual(cfg.Admin, d.cfg.Admin) {
 		return errors.New("config not reloaded: admin settings change only with a restart of cutover")
 	}
 	if !sameACME(cfg.ACME, d.cfg.ACME) {
