@@ -177,6 +177,11 @@ func (m *AnalysisMetric) validate(d *document, path string, scope argScope) {
 		checkCount(d, path+".consecutiveErrorLimit", *m.ConsecutiveErrorLimit)
 	}
 	checkCount(d, path+".minSamples", m.MinSamples)
+	if m.Provider.Builtin != nil {
+		checkPositive(d, path+".minSamplesTimeout", m.MinSamplesTimeout, "1m")
+	} else {
+		checkNotNegative(d, path+".minSamplesTimeout", m.MinSamplesTimeout)
+	}
 	// A command's exit code is a verdict of its own; every other provider
 	// gives a number that only a condition can judge.
 	if m.SuccessCondition == "" && m.FailureCondition == "" && m.Provider.Command == nil {

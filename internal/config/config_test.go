@@ -355,6 +355,7 @@ func wantCanary() *Config {
 						SuccessCondition:      "result >= 0.99",
 						ConsecutiveErrorLimit: ptr(4),
 						MinSamples:            20,
+						MinSamplesTimeout:     Duration(time.Minute),
 					},
 					{
 						Name:                  "p99",
@@ -364,6 +365,7 @@ func wantCanary() *Config {
 						FailureCondition:      "isNaN(result) || result > 0.5",
 						FailureLimit:          1,
 						ConsecutiveErrorLimit: ptr(4),
+						MinSamplesTimeout:     Duration(time.Minute),
 						DryRun:                true,
 					},
 				},

@@ -338,9 +338,12 @@ type AnalysisMetric struct {
 	// ConsecutiveErrorLimit: more provider errors in a row than this make
 	// the metric Error; default 4.
 	ConsecutiveErrorLimit *int `yaml:"consecutiveErrorLimit"`
-	// MinSamples (builtin provider): fewer requests in the window than this
-	// make the measurement Inconclusive.
+	// MinSamples (builtin provider): a measurement waits until the window
+	// holds this many requests, since too few samples are not a verdict.
 	MinSamples int `yaml:"minSamples"`
+	// MinSamplesTimeout bounds that wait: when it passes first, the
+	// measurement is Inconclusive; default 1m.
+	MinSamplesTimeout Duration `yaml:"minSamplesTimeout"`
 	// DryRun records the metric's verdict without acting on it.
 	DryRun bool `yaml:"dryRun"`
 }
