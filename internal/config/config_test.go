@@ -408,6 +408,7 @@ func wantCanary() *Config {
 							Timeout: Duration(30 * time.Second),
 						}},
 						Interval:              Duration(time.Second),
+						Count:                 1,
 						ConsecutiveErrorLimit: ptr(4),
 					},
 				},
@@ -661,6 +662,7 @@ func TestConditionsMayTreatResultAsAnyType(t *testing.T) {
       - name: m
         provider: {builtin: {metric: successRate}}
         successCondition: '` + cond + `'
+        count: 1
 ` + minimalCanary("        steps: [{analysis: {templates: [check]}}]\n")
 			if _, err := Parse("cutover.yaml", []byte(src)); err != nil {
 				t.Errorf("Parse: %v", err)
