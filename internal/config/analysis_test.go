@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +99,41 @@ func TestMinSamplesTimeoutMustBePositive(t *testing.T) {
 				t.Fatalf("got %v, want one problem at minSamplesTimeout", ps)
 			}
 		})
+	}
+}
+
+// The README's canary example is what users copy: it must validate as it
+// stands, and its rollout must be able to end without a human.
+func TestReadmeCanaryExampleIsValidAndEndsOnItsOwn(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(m[1], "canary:") {
+			example = m[1]
+		}
+	}
+	if example == "" {
+		t.Fatal("README.md has no yaml example with a canary")
+	}
+	c, err := Parse("README.md", []byte(example))
+	if err != nil {
+		t.Fatalf("the README's canary example does not validate:\n%v", err)
+	}
+	canary := c.Apps[0].Strategy.Canary
+	if canary == nil || canary.Analysis == nil {
+		t.Fatal("the README's canary example should show a background analysis")
+	}
+	for _, st := range canary.Steps {
+		if st.Pause != nil && st.Pause.Duration == 0 {
+			t.Errorf("step %+v waits for `cutover promote`; the example should finish on its own", st)
+		}
+	}
+	for _, h := range [][]Hook{c.Apps[0].Hooks.ConfirmPromotion, c.Apps[0].Hooks.ConfirmTrafficIncrease} {
+		if len(h) > 0 {
+			t.Errorf("gate hooks %+v hold the rollout; the example should finish on its own", h)
+		}
 	}
 }
