@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -112,6 +113,32 @@ func serveCanary(t *testing.T, strategy, top string) *setup {
 	return s
 }
 
+// waitEvent polls the app's history until an event's message contains
+// phrase, and returns how many events there are of each reason.
+func (s *setup) waitEvent(t *testing.T, timeout time.Duration, phrase string) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var h controller.History
+		out := s.mustCLI(t, "history", "web", "--limit", "0", "-o", "json").stdout
+		if err := json.Unmarshal([]byte(out), &h); err != nil {
+			t.Fatalf("history json: %v\n%s", err, out)
+		}
+		reasons, found := map[string]int{}, false
+		for _, e := range h.Events {
+			reasons[e.Reason]++
+			found = found || strings.Contains(e.Message, phrase)
+		}
+		if found {
+			return reasons
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event says %q within %s: %v", phrase, timeout, reasons)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // wantAllOn fails the test unless 100 requests all get 200 from version.
 func wantAllOn(t *testing.T, s *setup, version, when string) {
 	t.Helper()
@@ -178,6 +205,12 @@ func TestPausedRolloutKeepsItsBackgroundAnalysisAndAbortsOnFailure(t *testing.T)
 	// rollout pauses for a human.
 	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait", "--command", cutoverBin+" sample-app --version v2 --fail-rate 1")
 	s.waitRollout(t, "an inconclusive pause", 30*time.Second, paused("Inconclusive"))
+	// It measures on while paused; another Inconclusive is recorded, and
+	// does not stack a second pause that would need a second resume.
+	reasons := s.waitEvent(t, 30*time.Second, "inconclusive while paused")
+	if reasons["Paused"] != 1 {
+		t.Fatalf("%d Paused events, want 1: %v", reasons["Paused"], reasons)
+	}
 
 	// Traffic comes while it is paused: the analysis still measures, and
 	// the failing canary is aborted without anybody's help.

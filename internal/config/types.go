@@ -324,7 +324,8 @@ type AnalysisMetric struct {
 	Interval Duration `yaml:"interval"`
 	// InitialDelay before the first measurement.
 	InitialDelay Duration `yaml:"initialDelay"`
-	// Count of measurements; 0 measures until the step or rollout ends.
+	// Count of measurements; 0 measures until stopped, which suits the
+	// background analysis. An analysis step needs a counted metric to end.
 	Count int `yaml:"count"`
 	// SuccessCondition and FailureCondition are expr-lang expressions over
 	// result (isNaN and default are available).
