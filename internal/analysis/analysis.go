@@ -6,11 +6,12 @@
 // Prometheus query, a web call or a command; a builtin measurement waits
 // for MinSamples requests, up to MinSamplesTimeout), judges the value with
 // the metric's success and failure conditions (expr-lang expressions over
-// result), and counts the verdicts against the metric's limits. The semantics are Argo Rollouts': a metric
-// fails when it has more failed measurements than FailureLimit, is
-// inconclusive with more inconclusive ones than InconclusiveLimit, and errs
-// with more provider errors in a row than ConsecutiveErrorLimit. Run
-// returns the verdict of the whole analysis; Describe puts it on one line.
+// result), and counts the verdicts against the metric's limits. The
+// semantics are Argo Rollouts': a metric fails when it has more failed
+// measurements than FailureLimit, is inconclusive with more inconclusive
+// ones than InconclusiveLimit, and errs with more provider errors in a row
+// than ConsecutiveErrorLimit. Run returns the verdict of the whole
+// analysis; Describe puts it on one line.
 package analysis
 
 import (
