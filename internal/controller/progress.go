@@ -21,8 +21,8 @@ type progress struct {
 	ctx context.Context
 	cfg config.App
 	rev store.Revision
-	// background is the verdict of the rollout-wide analysis, if it ends
-	// before the rollout does.
+	// background carries the verdicts of the rollout-wide analysis, which
+	// measures on after an Inconclusive one.
 	background chan analysis.Result
 	// holding is true while the rollout waits for a human; a background
 	// analysis that is Inconclusive meanwhile has nothing more to pause.
