@@ -274,7 +274,8 @@ func TestInconclusiveAnalysisPausesAndResumeGoesOn(t *testing.T) {
         interval: 100ms
         count: 3
         successCondition: result >= 0.99
-        minSamples: 1000`
+        minSamples: 1000
+        minSamplesTimeout: 1s`
 	s.writeConfig(t)
 	s.serve(t)
 	waitServing(t, s.appURL(), "v1", 20*time.Second)

@@ -1,15 +1,17 @@
 // Package analysis decides whether a revision is healthy enough to go on.
 //
 // An analysis runs the metrics of one or more config.AnalysisTemplates, each
-// metric in its own goroutine: every Interval it takes a measurement from its
-// provider (the router's own traffic windows, a Prometheus query, a web call
-// or a command), judges the value with the metric's success and failure
-// conditions (expr-lang expressions over result), and counts the verdicts
-// against the metric's limits. The semantics are Argo Rollouts': a metric
-// fails when it has more failed measurements than FailureLimit, is
-// inconclusive with more inconclusive ones than InconclusiveLimit, and errs
-// with more provider errors in a row than ConsecutiveErrorLimit. Run
-// returns the verdict of the whole analysis; Describe puts it on one line.
+// metric in its own goroutine: at the end of every Interval it takes a
+// measurement from its provider (the router's own traffic windows, a
+// Prometheus query, a web call or a command; a builtin measurement waits
+// for MinSamples requests, up to MinSamplesTimeout), judges the value with
+// the metric's success and failure conditions (expr-lang expressions over
+// result), and counts the verdicts against the metric's limits. The
+// semantics are Argo Rollouts': a metric fails when it has more failed
+// measurements than FailureLimit, is inconclusive with more inconclusive
+// ones than InconclusiveLimit, and errs with more provider errors in a row
+// than ConsecutiveErrorLimit. Run returns the verdict of the whole
+// analysis; Describe puts it on one line.
 package analysis
 
 import (

@@ -46,32 +46,63 @@ type builtinProvider struct {
 	metric     string
 	window     time.Duration
 	minSamples int
+	// minSamplesTimeout bounds how long one measurement waits for
+	// minSamples requests.
+	minSamplesTimeout time.Duration
 }
 
-func newBuiltinProvider(p *config.BuiltinProvider, minSamples int, source StatsSource) (*builtinProvider, error) {
-	m, ok := builtinMetrics[p.Metric]
+func newBuiltinProvider(p *config.BuiltinProvider, m config.AnalysisMetric, source StatsSource) (*builtinProvider, error) {
+	b, ok := builtinMetrics[p.Metric]
 	if !ok {
 		return nil, fmt.Errorf("builtin metric %q is unknown; use successRate, errorRate, requestCount, requestRate, latencyP50, latencyP90 or latencyP99", p.Metric)
 	}
-	if m.needsTraffic && minSamples < 1 {
+	minSamples := m.MinSamples
+	if b.needsTraffic && minSamples < 1 {
 		minSamples = 1
 	}
-	return &builtinProvider{source: source, metric: p.Metric, window: orDefault(p.Window, defaultWindow), minSamples: minSamples}, nil
+	return &builtinProvider{source: source, metric: p.Metric, window: orDefault(p.Window, defaultWindow), minSamples: minSamples,
+		minSamplesTimeout: orDefault(m.MinSamplesTimeout, defaultMinSamplesTimeout)}, nil
 }
 
 // errNoWindow is the builtin provider's error where the router does not
 // carry the revision's traffic.
 var errNoWindow = errors.New("no router window: the builtin provider measures traffic that cutover routes to the revision; use a prometheus, web or command provider here")
 
-// measure reads the window; too few requests make the measurement
-// Inconclusive, so an idle revision never passes silently.
-func (b *builtinProvider) measure(context.Context) (any, error) {
+// samplePoll is how often a measurement waiting for minSamples looks at
+// the window again: the window's own resolution.
+const samplePoll = 100 * time.Millisecond
+
+// measure reads the window once it holds minSamples requests. Too few
+// samples are not a verdict, so the measurement waits for them; only when
+// minSamplesTimeout passes first is it Inconclusive, so an idle revision
+// never passes silently. When ctx ends first the measurement is dropped.
+func (b *builtinProvider) measure(ctx context.Context) (any, error) {
 	if b.source == nil {
 		return nil, errNoWindow
 	}
-	s := b.source.Stats(b.window)
-	if s.Requests < int64(b.minSamples) {
-		return nil, &verdict{phase: Inconclusive, reason: fmt.Sprintf("only %d requests in %s window, minSamples %d", s.Requests, b.window, b.minSamples)}
+	s, enough := b.awaitSamples(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !enough {
+		return nil, &verdict{phase: Inconclusive, reason: fmt.Sprintf("only %d requests in %s window after waiting %s (minSamplesTimeout), minSamples %d",
+			s.Requests, b.window, b.minSamplesTimeout, b.minSamples)}
 	}
 	return builtinMetrics[b.metric].value(s, b.window), nil
+}
+
+// awaitSamples reads the window until it holds minSamples requests
+// (true), or minSamplesTimeout passes or ctx ends (false).
+func (b *builtinProvider) awaitSamples(ctx context.Context) (Stats, bool) {
+	deadline := time.Now().Add(b.minSamplesTimeout)
+	for {
+		s := b.source.Stats(b.window)
+		if s.Requests >= int64(b.minSamples) {
+			return s, true
+		}
+		left := time.Until(deadline)
+		if left <= 0 || !sleep(ctx, min(samplePoll, left)) {
+			return s, false
+		}
+	}
 }

@@ -45,7 +45,7 @@ func TestBuiltinMetricsReadTheRouterWindow(t *testing.T) {
 		"latencyP99":   1.5,
 	}
 	for metric, want := range cases {
-		p, err := newBuiltinProvider(&config.BuiltinProvider{Metric: metric, Window: config.Duration(20 * time.Second)}, 0, src)
+		p, err := newBuiltinProvider(&config.BuiltinProvider{Metric: metric, Window: config.Duration(20 * time.Second)}, config.AnalysisMetric{}, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,16 +75,16 @@ func TestBuiltinSuccessRateJudgedByCondition(t *testing.T) {
 
 func TestIdleBuiltinSourceIsInconclusiveNotASilentPass(t *testing.T) {
 	m := builtinMetric("successRate", 10*time.Second)
-	m.SuccessCondition, m.MinSamples = "result >= 0.99", 20
+	m.SuccessCondition, m.MinSamples, m.MinSamplesTimeout = "result >= 0.99", 20, config.Duration(50*time.Millisecond)
 	res := runMetrics(t, t.Context(), Env{Builtin: &fixedStats{stats: Stats{Requests: 3}}}, m)
-	if res.Phase != Inconclusive || !strings.Contains(res.Message, "only 3 requests in 10s window, minSamples 20") {
+	if res.Phase != Inconclusive || !strings.Contains(res.Message, "only 3 requests in 10s window after waiting 50ms (minSamplesTimeout), minSamples 20") {
 		t.Fatalf("got %s, want Inconclusive for too little traffic", Describe(res))
 	}
 }
 
 func TestBuiltinRatioOfNoRequestsIsInconclusiveEvenWithoutMinSamples(t *testing.T) {
 	m := builtinMetric("errorRate", 10*time.Second)
-	m.FailureCondition = "result > 0.01"
+	m.FailureCondition, m.MinSamplesTimeout = "result > 0.01", config.Duration(50*time.Millisecond)
 	res := runMetrics(t, t.Context(), Env{Builtin: &fixedStats{}}, m)
 	if res.Phase != Inconclusive || !strings.Contains(res.Message, "only 0 requests") {
 		t.Fatalf("got %s, want Inconclusive", Describe(res))

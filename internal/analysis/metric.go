@@ -37,15 +37,17 @@ func newMetricRun(m config.AnalysisMetric, args map[string]string, env Env) (*me
 	return &metricRun{metric: m, conds: conds, provider: p, errLimit: limit}, nil
 }
 
-// run waits InitialDelay, then measures every Interval and calls report
-// after each measurement, until the metric has a verdict or ctx ends. A
+// run waits InitialDelay, then measures at the end of every Interval
+// and calls report after each measurement, until the metric has a verdict
+// or ctx ends. The first measurement too waits one Interval: taken at
+// once, it would judge the traffic from before the step began. A
 // measurement cut short by ctx is dropped: it says nothing about the
 // revision.
 func (r *metricRun) run(ctx context.Context, report func(MetricResult)) {
-	if !sleep(ctx, r.metric.InitialDelay.D()) {
+	interval := orDefault(r.metric.Interval, defaultInterval)
+	if !sleep(ctx, r.metric.InitialDelay.D()+interval) {
 		return
 	}
-	interval := orDefault(r.metric.Interval, defaultInterval)
 	for {
 		start := time.Now()
 		value, err := r.provider.measure(ctx)

@@ -30,6 +30,7 @@ func (v *verdict) Error() string { return v.reason }
 const (
 	defaultInterval              = time.Second
 	defaultWindow                = 10 * time.Second
+	defaultMinSamplesTimeout     = time.Minute
 	defaultPrometheusTimeout     = 5 * time.Second
 	defaultWebTimeout            = 5 * time.Second
 	defaultCommandTimeout        = 30 * time.Second
@@ -60,7 +61,7 @@ func newProvider(m config.AnalysisMetric, args map[string]string, env Env, judge
 	}
 	switch {
 	case p.Builtin != nil:
-		return newBuiltinProvider(p.Builtin, m.MinSamples, env.Builtin)
+		return newBuiltinProvider(p.Builtin, m, env.Builtin)
 	case p.Prometheus != nil:
 		return newPrometheusProvider(p.Prometheus, args, env.HTTP)
 	case p.Web != nil:

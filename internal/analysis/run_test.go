@@ -190,7 +190,9 @@ func TestNothingMeasuredBeforeContextEndsIsInconclusive(t *testing.T) {
 
 func TestCountedMetricCutShortIsInconclusive(t *testing.T) {
 	m := webMetric("rate", sequenceServer(t, values("0.99")...))
-	m.Count, m.Interval = 5, config.Duration(time.Hour)
+	// The update cancels at once; a second measurement would need a
+	// whole interval more.
+	m.Count, m.Interval = 5, config.Duration(time.Second)
 	ctx, cancel := context.WithCancel(bounded(t, t.Context()))
 	defer cancel()
 	all := []config.AnalysisTemplate{{Name: "t", Metrics: []config.AnalysisMetric{m}}}

@@ -177,6 +177,11 @@ func (m *AnalysisMetric) validate(d *document, path string, scope argScope) {
 		checkCount(d, path+".consecutiveErrorLimit", *m.ConsecutiveErrorLimit)
 	}
 	checkCount(d, path+".minSamples", m.MinSamples)
+	if m.Provider.Builtin != nil {
+		checkPositive(d, path+".minSamplesTimeout", m.MinSamplesTimeout, "1m")
+	} else {
+		checkNotNegative(d, path+".minSamplesTimeout", m.MinSamplesTimeout)
+	}
 	// A command's exit code is a verdict of its own; every other provider
 	// gives a number that only a condition can judge.
 	if m.SuccessCondition == "" && m.FailureCondition == "" && m.Provider.Command == nil {
@@ -348,4 +353,32 @@ func (r *AnalysisRef) validate(d *document, path string, templates templateIndex
 		}
 		d.add(path+".args."+name, hint, "no template in %s declares argument %q", strings.Join(r.Templates, ", "), name)
 	}
+}
+
+// checkEnds reports an analysis at path that runs as a step and cannot end
+// on its own. An analysis decides once every counted metric that is not a
+// dry run has its verdict; a metric with count: 0 measures until it is
+// stopped, so without a counted metric the step waits until `cutover
+// promote` or the progress deadline.
+func (r *AnalysisRef) checkEnds(d *document, path string, templates templateIndex) {
+	metrics := 0
+	for _, name := range r.Templates {
+		t, ok := templates.byName[name]
+		if !ok {
+			return // reported by validate; what it would measure is unknown
+		}
+		for _, m := range t.Metrics {
+			if m.Count > 0 && !m.DryRun {
+				return
+			}
+			metrics++
+		}
+	}
+	if metrics == 0 {
+		return // no metrics: it passes at once, or is reported elsewhere
+	}
+	d.add(path+".templates",
+		"give a metric a count, such as count: 5 (5 measurements, one per interval); to watch the whole rollout, put the template under strategy.canary.analysis instead",
+		"this analysis never ends on its own: no metric of %s has a count (count: 0 measures until stopped; a dry run decides nothing)",
+		strings.Join(r.Templates, ", "))
 }

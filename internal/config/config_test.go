@@ -355,6 +355,7 @@ func wantCanary() *Config {
 						SuccessCondition:      "result >= 0.99",
 						ConsecutiveErrorLimit: ptr(4),
 						MinSamples:            20,
+						MinSamplesTimeout:     Duration(time.Minute),
 					},
 					{
 						Name:                  "p99",
@@ -364,6 +365,7 @@ func wantCanary() *Config {
 						FailureCondition:      "isNaN(result) || result > 0.5",
 						FailureLimit:          1,
 						ConsecutiveErrorLimit: ptr(4),
+						MinSamplesTimeout:     Duration(time.Minute),
 						DryRun:                true,
 					},
 				},
@@ -406,6 +408,7 @@ func wantCanary() *Config {
 							Timeout: Duration(30 * time.Second),
 						}},
 						Interval:              Duration(time.Second),
+						Count:                 1,
 						ConsecutiveErrorLimit: ptr(4),
 					},
 				},
@@ -659,6 +662,7 @@ func TestConditionsMayTreatResultAsAnyType(t *testing.T) {
       - name: m
         provider: {builtin: {metric: successRate}}
         successCondition: '` + cond + `'
+        count: 1
 ` + minimalCanary("        steps: [{analysis: {templates: [check]}}]\n")
 			if _, err := Parse("cutover.yaml", []byte(src)); err != nil {
 				t.Errorf("Parse: %v", err)

@@ -32,6 +32,7 @@ const (
 	defaultMetricInterval         = Duration(time.Second)
 	defaultConsecutiveErrorLimit  = 4
 	defaultBuiltinWindow          = Duration(10 * time.Second)
+	defaultMinSamplesTimeout      = Duration(time.Minute)
 	defaultPrometheusTimeout      = Duration(5 * time.Second)
 	defaultWebMethod              = "GET"
 	defaultWebTimeout             = Duration(5 * time.Second)
@@ -309,10 +310,15 @@ func (m *AnalysisMetric) setDefaults(d *document, path string) {
 		limit := defaultConsecutiveErrorLimit
 		m.ConsecutiveErrorLimit = &limit
 	}
+	metric := path
 	path += ".provider"
 	p := &m.Provider
 	if p.Builtin != nil && !d.written(path+".builtin.window") {
 		p.Builtin.Window = defaultBuiltinWindow
+	}
+	// Only the builtin provider counts samples, so only it waits for them.
+	if p.Builtin != nil && !d.written(metric+".minSamplesTimeout") {
+		m.MinSamplesTimeout = defaultMinSamplesTimeout
 	}
 	if p.Prometheus != nil && !d.written(path+".prometheus.timeout") {
 		p.Prometheus.Timeout = defaultPrometheusTimeout

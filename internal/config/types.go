@@ -330,7 +330,8 @@ type AnalysisMetric struct {
 	Interval Duration `yaml:"interval"`
 	// InitialDelay before the first measurement.
 	InitialDelay Duration `yaml:"initialDelay"`
-	// Count of measurements; 0 measures until the step or rollout ends.
+	// Count of measurements; 0 measures until stopped, which suits the
+	// background analysis. An analysis step needs a counted metric to end.
 	Count int `yaml:"count"`
 	// SuccessCondition and FailureCondition are expr-lang expressions over
 	// result (isNaN and default are available).
@@ -344,9 +345,12 @@ type AnalysisMetric struct {
 	// ConsecutiveErrorLimit: more provider errors in a row than this make
 	// the metric Error; default 4.
 	ConsecutiveErrorLimit *int `yaml:"consecutiveErrorLimit"`
-	// MinSamples (builtin provider): fewer requests in the window than this
-	// make the measurement Inconclusive.
+	// MinSamples (builtin provider): a measurement waits until the window
+	// holds this many requests, since too few samples are not a verdict.
 	MinSamples int `yaml:"minSamples"`
+	// MinSamplesTimeout bounds that wait: when it passes first, the
+	// measurement is Inconclusive; default 1m.
+	MinSamplesTimeout Duration `yaml:"minSamplesTimeout"`
 	// DryRun records the metric's verdict without acting on it.
 	DryRun bool `yaml:"dryRun"`
 }

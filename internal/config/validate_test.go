@@ -745,6 +745,7 @@ apps:
         provider:
           prometheus: {address: "http://127.0.0.1:9090", query: "errors{service='{{args.service}}'}"}
         successCondition: result < 1
+        count: 3
 apps:
   - name: web
     listen: 127.0.0.1:8080
@@ -757,7 +758,7 @@ apps:
               templates: [errors]
               args: {service: web, sevrice: web}
 `,
-			prefix: "cutover.yaml:19:45:",
+			prefix: "cutover.yaml:20:45:",
 			phrase: "analysis.args.sevrice: no template in errors declares argument \"sevrice\"; did you mean `service`?",
 		},
 		{

@@ -95,12 +95,7 @@ func (cr *canaryRun) execute(slot string, startStep int) error {
 	bgCtx, stopBackground := context.WithCancel(cr.ctx)
 	defer stopBackground()
 	if ref := cr.cfg.Strategy.Canary.Analysis; ref != nil {
-		go func() {
-			res := analysis.Run(bgCtx, c.templates(), *ref, cr.analysisEnv(cr.canary, cr.stable), nil)
-			if bgCtx.Err() == nil {
-				cr.background <- res
-			}
-		}()
+		go cr.backgroundAnalysis(bgCtx, *ref, cr.analysisEnv(cr.canary, cr.stable))
 	}
 
 	for i := startStep; i < len(cr.steps); i++ {
@@ -124,6 +119,27 @@ func (cr *canaryRun) execute(slot string, startStep int) error {
 		}
 	}
 	return cr.promote()
+}
+
+// backgroundAnalysis runs the rollout-wide analysis until ctx ends and
+// hands its verdicts to the rollout's goroutine. An Inconclusive verdict
+// pauses the rollout for a human, and the analysis starts over at once: a
+// canary that goes bad while paused is still caught, and aborted.
+func (cr *canaryRun) backgroundAnalysis(ctx context.Context, ref config.AnalysisRef, env analysis.Env) {
+	for {
+		res := analysis.Run(ctx, cr.c.templates(), ref, env, nil)
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case cr.background <- res:
+		case <-ctx.Done():
+			return
+		}
+		if res.Phase != analysis.Inconclusive {
+			return
+		}
+	}
 }
 
 // runStep carries out one step.

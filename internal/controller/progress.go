@@ -21,10 +21,13 @@ type progress struct {
 	ctx context.Context
 	cfg config.App
 	rev store.Revision
-	// background is the verdict of the rollout-wide analysis, if it ends
-	// before the rollout does.
+	// background carries the verdicts of the rollout-wide analysis, which
+	// measures on after an Inconclusive one.
 	background chan analysis.Result
-	deadline   time.Time
+	// holding is true while the rollout waits for a human; a background
+	// analysis that is Inconclusive meanwhile has nothing more to pause.
+	holding  bool
+	deadline time.Time
 	// onWake, when set, applies requests that arrive while the rollout
 	// waits (a canary's `cutover set-weight`).
 	onWake func() error
@@ -91,7 +94,7 @@ func (p *progress) await(done <-chan struct{}, bounded bool, onPoke func() bool)
 		case <-p.ctx.Done():
 			return context.Cause(p.ctx)
 		case res := <-p.background:
-			if err := p.verdict(res, "background analysis"); err != nil {
+			if err := p.backgroundVerdict(res); err != nil {
 				return err
 			}
 		case <-p.run.wake:
@@ -127,6 +130,28 @@ func (p *progress) verdict(res analysis.Result, what string) error {
 	return nil
 }
 
+// backgroundVerdict acts on a verdict of the rollout-wide analysis like
+// verdict, except that an Inconclusive one while the rollout already waits
+// for a human is only recorded: pausing again would need a second resume.
+func (p *progress) backgroundVerdict(res analysis.Result) error {
+	if res.Phase != analysis.Inconclusive || !p.holding {
+		return p.verdict(res, "background analysis")
+	}
+	line := analysis.Describe(res)
+	_ = p.record(func(ro *store.Rollout) { ro.Analysis = line })
+	p.c.event(p.a, p.run.id, p.rev.Number, warning, "AnalysisInconclusive", "background analysis inconclusive while paused: "+res.Message)
+	return nil
+}
+
+// holdForHuman waits in await while the rollout is paused for a human,
+// marking it as holding meanwhile.
+func (p *progress) holdForHuman(wait func() error) error {
+	was := p.holding
+	p.holding = true
+	defer func() { p.holding = was }()
+	return wait()
+}
+
 // pauseFor holds the rollout for a human until promote or resume.
 func (p *progress) pauseFor(reason, msg string) error {
 	if err := p.record(func(ro *store.Rollout) { ro.Phase, ro.PauseReason = store.RolloutPaused, reason }); err != nil {
@@ -134,7 +159,7 @@ func (p *progress) pauseFor(reason, msg string) error {
 	}
 	p.c.event(p.a, p.run.id, p.rev.Number, normal, "Paused", msg)
 	p.c.notify(p.a, hooks.EventPaused, p.run.id, p.rev, msg)
-	if err := p.wait(0, true); err != nil {
+	if err := p.holdForHuman(func() error { return p.wait(0, true) }); err != nil {
 		return err
 	}
 	p.resetDeadline()
@@ -163,7 +188,7 @@ func (p *progress) holdWhileUserPaused() error {
 	if err := p.record(func(ro *store.Rollout) { ro.Phase, ro.PauseReason = store.RolloutPaused, "PausedByUser" }); err != nil {
 		return err
 	}
-	if err := p.await(nil, false, func() bool { return !p.userPaused() }); err != nil {
+	if err := p.holdForHuman(func() error { return p.await(nil, false, func() bool { return !p.userPaused() }) }); err != nil {
 		return err
 	}
 	p.resetDeadline()
