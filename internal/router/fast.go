@@ -430,11 +430,15 @@ func (fr *fastRequest) route(n int) routeOutcome {
 	}
 	fr.hostName = string(fr.host)
 	path, _, _ := bytes.Cut(fr.req.Target, []byte{'?'})
-	fr.in = routeInput{host: hostOnly(fr.hostName), path: string(path), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0}
+	fr.in = routeInput{host: hostOnly(fr.hostName), path: routePath(string(path)), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0}
 	fr.rec = accessRecord{start: fr.start}
 	fr.logs = fr.cfg.logs()
 	if fr.cfg.requestID {
 		fr.setRequestID()
+	}
+	if why := refusal(fr.host, fr.req.Target); why != "" {
+		fr.refuse(n, why)
+		return routeAnswered
 	}
 	if fr.cfg.maxBody > 0 && fr.contentLen > fr.cfg.maxBody {
 		// The body is not read: the connection cannot go on.
@@ -468,6 +472,16 @@ func (fr *fastRequest) route(n int) routeOutcome {
 		NoBody:     string(fr.req.Method) == http.MethodHead,
 	}
 	return routeForward
+}
+
+// refuse answers the request whose head, n bytes, starts at the unused
+// bytes of fr.conn's buffer with 400 Bad Request, and closes the
+// connection after it: what follows the head is not read.
+func (fr *fastRequest) refuse(n int, why httpwire.Refusal) {
+	fr.closeAfter = true
+	fr.conn.consume(n)
+	fr.rec.status, fr.rec.bytes = fr.writeError(http.StatusBadRequest, refusalText(why))
+	fr.log()
 }
 
 // forward sends the request route prepared to its endpoint, relays the
