@@ -722,9 +722,10 @@ func forwardingField(name []byte) bool {
 		httpwire.EqualFold(name, headerXFHost) || httpwire.EqualFold(name, headerXFProto)
 }
 
-// AppendHead appends the request head for the endpoint at host: the
-// client's fields without hop-by-hop ones, the forwarding headers (as
-// setForwarding sets them), Via and X-Request-Id.
+// AppendHead appends the request head for an endpoint with Host host, or
+// the client's when host is "": the client's fields without hop-by-hop
+// ones, the forwarding headers (as setForwarding sets them), Via and
+// X-Request-Id.
 func (fr *fastRequest) AppendHead(b []byte, host string) []byte {
 	req := &fr.req
 	cfg := fr.cfg
@@ -732,7 +733,11 @@ func (fr *fastRequest) AppendHead(b []byte, host string) []byte {
 	b = append(b, ' ')
 	b = append(b, req.Target...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, host...)
+	if host == "" {
+		b = append(b, fr.host...)
+	} else {
+		b = append(b, host...)
+	}
 	b = append(b, "\r\n"...)
 	var xfHost, xfProto bool
 	for _, h := range req.Headers {

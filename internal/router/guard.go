@@ -31,7 +31,7 @@ type headGuard struct {
 	state   guardState
 	left    int64 // body bytes left with guardLength
 	chunks  httpwire.Chunked
-	err     error // returned once the checked bytes are out
+	err     error // returned once the checked bytes are out: a broken body
 }
 
 type guardState uint8
@@ -41,7 +41,7 @@ const (
 	guardLength                    // a body of left bytes
 	guardChunked                   // a chunked body
 	guardOpaque                    // not HTTP/1 any more (upgrade) or too long to hold
-	guardDone                      // refused: nothing follows
+	guardDone                      // refused: the rest is dropped
 )
 
 // refusedHead is what net/http reads in place of a refused head: a
@@ -68,6 +68,8 @@ func (g *headGuard) Read(p []byte) (int, error) {
 		case g.r < g.m || g.err != nil:
 		case g.state == guardOpaque:
 			return g.Conn.Read(p)
+		case g.state == guardDone:
+			return 0, g.discard()
 		default:
 			if err := g.fill(); err != nil {
 				return 0, err
@@ -116,7 +118,7 @@ func (g *headGuard) check() {
 			if err != nil {
 				g.buf = append(g.buf[:g.m], refusedHead...)
 				g.m, g.w = len(g.buf), len(g.buf)
-				g.state, g.err = guardDone, net.ErrClosed
+				g.state = guardDone
 				return
 			}
 			g.m += end
@@ -147,6 +149,20 @@ func (g *headGuard) check() {
 			}
 		default:
 			g.m = g.w
+		}
+	}
+}
+
+// discard reads and drops what the client sends after a refused head
+// until the connection fails, and returns why. net/http stops reading at
+// the refused head; a read it makes before (its background read while it
+// answers an earlier request) must wait like any read, as an error would
+// abort that request.
+func (g *headGuard) discard() error {
+	g.r, g.m, g.w = 0, 0, 0
+	for {
+		if _, err := g.Conn.Read(g.buf); err != nil {
+			return err
 		}
 	}
 }
