@@ -148,7 +148,7 @@ func conformanceCorpus() []conformanceCase {
 	for _, h := range []string{
 		"t@evil x", "t, evil", "t,evil", "t@evil", "a b", "a/b", "a\\b", "a;b=c", "a%20b", "\"t\"", "t:8o", "t:123456", "[::1", "t]",
 	} {
-		add(refused("Host "+h, "GET / HTTP/1.1\r\nHost: "+h+"\r\n\r\n"))
+		add(refused(fmt.Sprintf("Host %q", h), "GET / HTTP/1.1\r\nHost: "+h+"\r\n\r\n"))
 	}
 	add(
 		refused("no Host", "GET / HTTP/1.1\r\n\r\n"),
@@ -167,8 +167,8 @@ func conformanceCorpus() []conformanceCase {
 	} {
 		l := fmt.Sprint(len(body))
 		add(
-			refused("CL then TE "+te, withHeaders("POST", "/", "Content-Length: "+l, te)+body),
-			refused("TE then CL "+te, withHeaders("POST", "/", te, "Content-Length: "+l)+body),
+			refused(fmt.Sprintf("CL then %q", te), withHeaders("POST", "/", "Content-Length: "+l, te)+body),
+			refused(fmt.Sprintf("%q then CL", te), withHeaders("POST", "/", te, "Content-Length: "+l)+body),
 		)
 	}
 	add(
@@ -186,7 +186,7 @@ func conformanceCorpus() []conformanceCase {
 	)
 	// The final coding must be chunked (RFC 9112 section 6.3).
 	for _, v := range []string{"gzip", "identity", "chunked, gzip", "xchunked", "chunkedx", "chunked;q=1", "", "\"chunked\""} {
-		add(refused("TE "+v, withHeaders("POST", "/", "Transfer-Encoding: "+v)+body))
+		add(refused(fmt.Sprintf("TE %q", v), withHeaders("POST", "/", "Transfer-Encoding: "+v)+body))
 	}
 	// Chunked last, after codings net/http does not implement: 501.
 	for _, v := range []string{"gzip, chunked", "chunked, chunked"} {
@@ -198,7 +198,7 @@ func conformanceCorpus() []conformanceCase {
 
 	// Content-Length (RFC 9112 section 6.3): one valid number.
 	for _, v := range []string{"4, 4", "+4", "-1", "4a", "0x4", "4 4", "99999999999999999999", ""} {
-		add(refused("CL "+v, withHeaders("POST", "/", "Content-Length: "+v)+"abcd"+smuggled))
+		add(refused(fmt.Sprintf("CL %q", v), withHeaders("POST", "/", "Content-Length: "+v)+"abcd"+smuggled))
 	}
 	add(refused("CL differing", withHeaders("POST", "/", "Content-Length: 4", "Content-Length: 40")+"abcd"+smuggled))
 
