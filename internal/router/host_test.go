@@ -61,4 +61,3 @@ func TestTheAppGetsTheHostItsUpstreamHostHeaderSays(t *testing.T) {
 		}
 	}
 }
-
