@@ -36,9 +36,6 @@ type Framing struct {
 	Length int64
 	// Chunked: the body is in chunked transfer coding.
 	Chunked bool
-	// Opaque: the bytes after this head are no longer HTTP/1 requests
-	// one can follow (an Upgrade, or CONNECT).
-	Opaque bool
 }
 
 // CheckRequestHead checks a whole request head as it came from the wire,
@@ -60,7 +57,7 @@ func CheckRequestHead(head []byte) (Framing, error) {
 	if err != nil {
 		return f, err
 	}
-	minor, connect, err := requestLine(line)
+	minor, err := requestLine(line)
 	if err != nil {
 		return f, err
 	}
@@ -102,8 +99,6 @@ func CheckRequestHead(head []byte) (Framing, error) {
 					lastCoding = item
 				}
 			}
-		case EqualFold(name, "Upgrade"):
-			f.Opaque = true
 		}
 	}
 	switch {
@@ -117,7 +112,6 @@ func CheckRequestHead(head []byte) (Framing, error) {
 		return f, RefusedTENotChunked
 	}
 	f.Chunked = te
-	f.Opaque = f.Opaque || connect
 	return f, nil
 }
 
@@ -145,18 +139,18 @@ func nextLine(b []byte) (line, rest []byte, err error) {
 }
 
 // requestLine checks method SP target SP HTTP-version and returns the
-// minor version and whether the method is CONNECT.
-func requestLine(line []byte) (minor int, connect bool, err error) {
+// minor version.
+func requestLine(line []byte) (int, error) {
 	sp := bytes.IndexByte(line, ' ')
 	last := bytes.LastIndexByte(line, ' ')
 	if sp <= 0 || last == sp || !isToken(line[:sp]) {
-		return 0, false, RefusedRequestLine
+		return 0, RefusedRequestLine
 	}
 	minor, ok := version(line[last+1:])
 	if !ok {
-		return 0, false, RefusedRequestLine
+		return 0, RefusedRequestLine
 	}
-	return minor, string(line[:sp]) == "CONNECT", nil
+	return minor, nil
 }
 
 // field splits a header line into its name and value, refusing folding,

@@ -20,8 +20,8 @@ func TestCheckRequestHeadRefusesAmbiguousFraming(t *testing.T) {
 		{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", nil, Framing{Chunked: true}},
 		{"chunked odd case", "POST / HTTP/1.1\r\nHost: a\r\ntRANSFER-eNCODING: ChUnKeD\r\n\r\n", nil, Framing{Chunked: true}},
 		{"gzip then chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", nil, Framing{Chunked: true}},
-		{"upgrade", "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", nil, Framing{Opaque: true}},
-		{"connect", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", nil, Framing{Opaque: true}},
+		{"upgrade", "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", nil, Framing{}},
+		{"connect", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", nil, Framing{}},
 		{"HTTP/1.0 without host", "GET / HTTP/1.0\r\n\r\n", nil, Framing{}},
 		{"TE and CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", RefusedTEAndLength, Framing{}},
 		{"CL and TE with tab", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\nContent-Length: 4\r\n\r\n", RefusedTEAndLength, Framing{}},
@@ -112,7 +112,7 @@ func FuzzCheckRequestHead(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, head []byte) {
 		framing, err := CheckRequestHead(head)
-		if err != nil || framing.Opaque || !bytes.HasSuffix(head, []byte("\r\n\r\n")) || bytes.Count(head, []byte("\r\n\r\n")) != 1 {
+		if err != nil || !bytes.HasSuffix(head, []byte("\r\n\r\n")) || bytes.Count(head, []byte("\r\n\r\n")) != 1 {
 			return
 		}
 		req, rerr := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))

@@ -232,6 +232,14 @@ func conformanceCorpus() []conformanceCase {
 			withHeaders("POST", "/", "Content-Length: 41", "Transfer-Encoding: chunked") + body,
 			statuses: []int{200, 400}, closed: true, seen: []string{"web POST /c 0"},
 			note: "the first request takes net/http's path on every engine: the check must hold for the requests after it"},
+		conformanceCase{name: "declined upgrade then CL and TE", send: withHeaders("GET", "/ws", "Upgrade: websocket", "Connection: Upgrade") +
+			withHeaders("POST", "/", "Content-Length: 41", "Transfer-Encoding: chunked") + body,
+			statuses: []int{200, 400}, closed: true, seen: []string{"web GET /ws 0"},
+			note: "the app answered the upgrade with 200: what follows is HTTP again, and checked"},
+		conformanceCase{name: "declined CONNECT then CL and TE", send: "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n" +
+			withHeaders("POST", "/", "Content-Length: 41", "Transfer-Encoding: chunked") + body,
+			statuses: []int{404, 400}, closed: true,
+			note: "no route takes CONNECT's authority form (404); what follows is checked"},
 		conformanceCase{name: "header too large", send: withHeaders("GET", "/", "X-Big: "+strings.Repeat("b", 70<<10)), statuses: []int{431}, closed: true},
 	)
 

@@ -40,7 +40,7 @@ const (
 	guardHead    guardState = iota // the next request head
 	guardLength                    // a body of left bytes
 	guardChunked                   // a chunked body
-	guardOpaque                    // not HTTP/1 any more (upgrade) or too long to hold
+	guardOpaque                    // not HTTP/1 any more (hijacked) or too long to hold
 	guardDone                      // refused: the rest is dropped
 )
 
@@ -123,8 +123,6 @@ func (g *headGuard) check() {
 			}
 			g.m += end
 			switch {
-			case framing.Opaque:
-				g.state = guardOpaque
 			case framing.Chunked:
 				g.state, g.chunks = guardChunked, httpwire.Chunked{}
 			case framing.Length > 0:
@@ -183,6 +181,17 @@ func headLength(b []byte) int {
 		}
 		i = lf + 1
 	}
+}
+
+// hijacked tells g that a handler took the connection over (an upgrade
+// was accepted): what follows is not HTTP/1, and goes through unchecked.
+// Until then the bytes after an Upgrade or CONNECT head are checked as a
+// next request, which they are when the app declines; a client waits for
+// the 101 before it sends anything else (RFC 6455 section 4.1), so they
+// are held back, not refused, while no head is complete. net/http calls
+// Hijack after its pending read ended, so g's reader is not running.
+func (g *headGuard) hijacked() {
+	g.state = guardOpaque
 }
 
 // CloseWrite half-closes the connection, which net/http does after an

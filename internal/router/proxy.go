@@ -316,6 +316,9 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.decorate()
 	}
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if g, ok := conn.(*headGuard); ok && err == nil {
+		g.hijacked()
+	}
 	if err == nil && !w.wroteHeader {
 		w.status = http.StatusSwitchingProtocols
 		w.wroteHeader = true
