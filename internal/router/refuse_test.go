@@ -24,3 +24,17 @@ func TestTLSListenerRefusesDotSegmentsAndHostsThatAreNoHosts(t *testing.T) {
 		}
 	}
 }
+
+// The fast path asks refusal and routePath on every request: neither may
+// cost an allocation on a common one.
+func TestRequestChecksDoNotAllocateOnACommonRequest(t *testing.T) {
+	host, target := []byte("web.example.com:8080"), []byte("/api/v1.2/users/7?q=a/../b")
+	n := testing.AllocsPerRun(100, func() {
+		if refusal(host, target) != "" || routePath("/api/v1.2/users/7") == "" {
+			t.Fatal("a common request was refused")
+		}
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per request, want 0", n)
+	}
+}
