@@ -30,6 +30,7 @@ func defaultUpstream() Upstream {
 	return Upstream{
 		Protocol:              "http1",
 		LoadBalancing:         "roundRobin",
+		HostHeader:            "client",
 		ConnectTimeout:        Duration(5 * time.Second),
 		ResponseHeaderTimeout: Duration(60 * time.Second),
 		IdleConnTimeout:       Duration(90 * time.Second),

@@ -47,6 +47,7 @@ const (
 
 	defaultUpstreamProtocol      = "http1"
 	defaultLoadBalancing         = "roundRobin"
+	defaultHostHeader            = "client"
 	defaultConnectTimeout        = Duration(5 * time.Second)
 	defaultResponseHeaderTimeout = Duration(60 * time.Second)
 	defaultIdleConnTimeout       = Duration(90 * time.Second)
@@ -194,6 +195,9 @@ func (u *Upstream) setDefaults(d *document, path string) {
 	}
 	if !d.written(path + ".loadBalancing") {
 		u.LoadBalancing = defaultLoadBalancing
+	}
+	if !d.written(path + ".hostHeader") {
+		u.HostHeader = defaultHostHeader
 	}
 	if !d.written(path + ".connectTimeout") {
 		u.ConnectTimeout = defaultConnectTimeout

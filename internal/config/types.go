@@ -163,6 +163,11 @@ type Upstream struct {
 	Retries *int `yaml:"retries"`
 	// PassiveHealth ejects replicas that fail live requests.
 	PassiveHealth PassiveHealth `yaml:"passiveHealth"`
+	// HostHeader is the Host the replicas get: client (default) passes
+	// on the client's, upstream sends the replica's host:port, and any
+	// other host (such as app.internal) is sent as it is. The client's
+	// Host is in X-Forwarded-Host either way.
+	HostHeader string `yaml:"hostHeader"`
 }
 
 // PassiveHealth ejects a replica after consecutive failed requests; the

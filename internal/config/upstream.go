@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/cutover/cutover/internal/httpwire"
 )
 
 // UpstreamProtocols and LoadBalancingPolicies are the values
@@ -20,6 +22,10 @@ const maxRetries = 5
 func (u *Upstream) validate(d *document, path string) {
 	checkOneOf(d, path+".protocol", u.Protocol, UpstreamProtocols, "protocol")
 	checkOneOf(d, path+".loadBalancing", u.LoadBalancing, LoadBalancingPolicies, "load-balancing policy")
+	if h := u.HostHeader; h != "client" && h != "upstream" && (h == "" || !httpwire.ValidHost(h)) {
+		d.add(path+".hostHeader", "use client (the client's Host), upstream (the replica's host:port) or a host name such as app.internal",
+			"%q is not a Host header", h)
+	}
 	checkNotNegative(d, path+".connectTimeout", u.ConnectTimeout)
 	checkNotNegative(d, path+".responseHeaderTimeout", u.ResponseHeaderTimeout)
 	checkNotNegative(d, path+".idleConnTimeout", u.IdleConnTimeout)

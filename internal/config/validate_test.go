@@ -1278,6 +1278,18 @@ apps:
 			phrase: "\"random\" is not a load-balancing policy; use one of roundRobin, leastRequests",
 		},
 		{
+			name: "Host header that is no host",
+			src: `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    upstream: {hostHeader: "t, evil"}
+`,
+			prefix: "cutover.yaml:6:28:",
+			phrase: "apps[0].upstream.hostHeader: \"t, evil\" is not a Host header; use client (the client's Host), upstream (the replica's host:port) or a host name such as app.internal",
+		},
+		{
 			name: "too many retries",
 			src: `apps:
   - name: web

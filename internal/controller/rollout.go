@@ -433,6 +433,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 		Logger:                c.log.With("app", a.name, "slot", slot),
 		Protocol:              cfg.Upstream.Protocol,
 		Balancer:              cfg.Upstream.LoadBalancing,
+		HostHeader:            cfg.Upstream.HostHeader,
 		ConnectTimeout:        cfg.Upstream.ConnectTimeout.D(),
 		ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
 		IdleConnTimeout:       cfg.Upstream.IdleConnTimeout.D(),

@@ -8,7 +8,9 @@
 // The parsers are strict: they accept what RFC 9112 calls valid and report
 // everything else as ErrUnsupported, leaving it to a full HTTP
 // implementation (net/http) to answer the odd cases: bare LF line ends,
-// obsolete line folding, control characters, HTTP/0.9 or 2.
+// obsolete line folding, control characters, HTTP/0.9 or 2. Before such a
+// head reaches net/http, CheckRequestHead refuses those a proxy must not
+// pass on: the ones readers could frame differently (request smuggling).
 package httpwire
 
 import (

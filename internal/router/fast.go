@@ -430,11 +430,15 @@ func (fr *fastRequest) route(n int) routeOutcome {
 	}
 	fr.hostName = string(fr.host)
 	path, _, _ := bytes.Cut(fr.req.Target, []byte{'?'})
-	fr.in = routeInput{host: hostOnly(fr.hostName), path: string(path), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0}
+	fr.in = routeInput{host: hostOnly(fr.hostName), path: routePath(string(path)), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0}
 	fr.rec = accessRecord{start: fr.start}
 	fr.logs = fr.cfg.logs()
 	if fr.cfg.requestID {
 		fr.setRequestID()
+	}
+	if why := refusal(fr.host, fr.req.Target); why != "" {
+		fr.refuse(n, why)
+		return routeAnswered
 	}
 	if fr.cfg.maxBody > 0 && fr.contentLen > fr.cfg.maxBody {
 		// The body is not read: the connection cannot go on.
@@ -468,6 +472,16 @@ func (fr *fastRequest) route(n int) routeOutcome {
 		NoBody:     string(fr.req.Method) == http.MethodHead,
 	}
 	return routeForward
+}
+
+// refuse answers the request whose head, n bytes, starts at the unused
+// bytes of fr.conn's buffer with 400 Bad Request, and closes the
+// connection after it: what follows the head is not read.
+func (fr *fastRequest) refuse(n int, why httpwire.Refusal) {
+	fr.closeAfter = true
+	fr.conn.consume(n)
+	fr.rec.status, fr.rec.bytes = fr.writeError(http.StatusBadRequest, refusalText(why))
+	fr.log()
 }
 
 // forward sends the request route prepared to its endpoint, relays the
@@ -708,9 +722,10 @@ func forwardingField(name []byte) bool {
 		httpwire.EqualFold(name, headerXFHost) || httpwire.EqualFold(name, headerXFProto)
 }
 
-// AppendHead appends the request head for the endpoint at host: the
-// client's fields without hop-by-hop ones, the forwarding headers (as
-// setForwarding sets them), Via and X-Request-Id.
+// AppendHead appends the request head for an endpoint with Host host, or
+// the client's when host is "": the client's fields without hop-by-hop
+// ones, the forwarding headers (as setForwarding sets them), Via and
+// X-Request-Id.
 func (fr *fastRequest) AppendHead(b []byte, host string) []byte {
 	req := &fr.req
 	cfg := fr.cfg
@@ -718,7 +733,11 @@ func (fr *fastRequest) AppendHead(b []byte, host string) []byte {
 	b = append(b, ' ')
 	b = append(b, req.Target...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, host...)
+	if host == "" {
+		b = append(b, fr.host...)
+	} else {
+		b = append(b, host...)
+	}
 	b = append(b, "\r\n"...)
 	var xfHost, xfProto bool
 	for _, h := range req.Headers {

@@ -46,10 +46,15 @@ type generation struct {
 	closeOnce sync.Once
 }
 
-// Accept returns the next connection the accept loop hands over.
+// Accept returns the next connection the accept loop hands over; a
+// plain one behind a headGuard, which refuses what net/http would take
+// and a proxy must not (see guard.go).
 func (g *generation) Accept() (net.Conn, error) {
 	select {
 	case c := <-g.conns:
+		if !g.params.tls {
+			c = newHeadGuard(c, g.params.maxHeaderBytes)
+		}
 		return c, nil
 	case <-g.closed:
 		return nil, net.ErrClosed

@@ -49,6 +49,15 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		statusWriters.Put(sw)
 	}()
 
+	if why := refusal(req.Host, req.RequestURI); why != "" {
+		if req.ProtoMajor == 1 {
+			// net/http closes the connection after an answer
+			// that says so.
+			sw.Header().Set("Connection", "close")
+		}
+		http.Error(sw, refusalText(why), http.StatusBadRequest)
+		return
+	}
 	if !sc.prepare(w, sw, req) {
 		return
 	}
@@ -106,7 +115,7 @@ type routed struct {
 // answers it (404 or 503) when it cannot be routed, returning a nil
 // endpoint.
 func (h *listenerHandler) acquire(w http.ResponseWriter, req *http.Request, start time.Time, stableOnly bool) (routed, *upstream.Endpoint) {
-	in := routeInput{host: hostOnly(req.Host), path: req.URL.Path, header: stdHeader(req.Header), safe: retryable(req)}
+	in := routeInput{host: hostOnly(req.Host), path: routePath(req.URL.Path), header: stdHeader(req.Header), safe: retryable(req)}
 	r, endpoint, fail := h.router.acquire(h.listen, &in, start, stableOnly)
 	if endpoint == nil {
 		http.Error(w, fail.msg, fail.status)
@@ -307,6 +316,9 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.decorate()
 	}
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if g, ok := conn.(*headGuard); ok && err == nil {
+		g.hijacked()
+	}
 	if err == nil && !w.wroteHeader {
 		w.status = http.StatusSwitchingProtocols
 		w.wroteHeader = true

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -129,18 +128,7 @@ func TestUpgradedConnectionIsTunneled(t *testing.T) {
 		echoUpgrade(w, "")
 	}), m.Backend("web", "blue", "v1"))
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, br, resp := dialUpgrade(t, strings.TrimPrefix(base, "http://"))
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade answered %s, want 101", resp.Status)
 	}

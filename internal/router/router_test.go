@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -174,6 +175,26 @@ func echoUpgrade(w http.ResponseWriter, extra string) {
 	line, _ := brw.ReadString('\n')
 	brw.WriteString(line)
 	brw.Flush()
+}
+
+// dialUpgrade asks the router at addr to upgrade GET /ws to "echo" and
+// returns the connection (closed when the test ends, and cut after 5 s),
+// its reader and the answer.
+func dialUpgrade(t *testing.T, addr string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, br, resp
 }
 
 // getAsync sends a GET to url in the background; the channel gets its

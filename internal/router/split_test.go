@@ -483,18 +483,7 @@ func TestRetryOnStableTunnelsCanaryUpgrade(t *testing.T) {
 	canary.backend.Metrics = m.Backend("web", "green", "v2")
 	_, base := splitRouter(t, &Split{Stable: newSlot(t, "blue").backend, Canary: canary.backend, Weight: 100, RetryOnStable: true})
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, br, resp := dialUpgrade(t, strings.TrimPrefix(base, "http://"))
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("X-From") != "green" {
 		t.Fatalf("upgrade answered %s %v, want 101 from green", resp.Status, resp.Header)
 	}

@@ -107,7 +107,7 @@ func (h *HeldConn) Open() bool {
 // (AnswerResend: it may be sent twice) or failed (AnswerFailed, with the
 // error for FailureAnswer), as Exchange decides.
 func (h *HeldConn) Send(req *RawRequest, scratch []byte) ([]byte, AnswerState, error) {
-	scratch = req.Head.AppendHead(scratch[:0], h.ep.url.Host)
+	scratch = req.Head.AppendHead(scratch[:0], h.ep.headHost())
 	scratch = append(scratch, req.Body...)
 	h.c.r, h.c.w = 0, 0
 	n, err := retryEINTR(syscall.Write, h.FD, scratch)

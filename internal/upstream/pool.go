@@ -114,6 +114,11 @@ type Options struct {
 	// default); 50 when zero. An endpoint that would pass the cap stays
 	// in rotation: too few endpoints would fail everything, not some.
 	MaxEjectionPercent int
+	// HostHeader is the Host the endpoints get: HostClient (also when
+	// empty) passes on the client's, HostUpstream sends the endpoint's
+	// host:port, anything else is sent as it is. The client's Host is
+	// also in X-Forwarded-Host either way.
+	HostHeader string
 }
 
 // Defaults of Options.
@@ -141,6 +146,7 @@ type Pool struct {
 	passiveFailures int64
 	ejectFor        time.Duration
 	maxEjected      int // endpoints passive health may hold ejected at once
+	hostHeader      string
 
 	// The raw path (Endpoint.Exchange): whether it may be taken, and its
 	// dialer and timeouts.
@@ -176,6 +182,7 @@ func NewPool(urls []*url.URL, opts Options) *Pool {
 		retries:               max(opts.Retries, 0),
 		passiveFailures:       int64(max(opts.PassiveFailures, 0)),
 		ejectFor:              orDefault(opts.EjectFor, defaultEjectFor),
+		hostHeader:            opts.HostHeader,
 		long:                  make(map[*stream]struct{}),
 		dialer:                newDialer(opts.ConnectTimeout),
 		responseHeaderTimeout: orDefault(opts.ResponseHeaderTimeout, defaultResponseHeaderTimeout),

@@ -32,8 +32,9 @@ const (
 	maxIdleRaw = 1024
 )
 
-// HeadWriter appends a request head, final CRLF included, for the endpoint
-// whose URL host (host:port) is host.
+// HeadWriter appends a request head, final CRLF included, with host as
+// its Host, or the client's own Host when host is "" (see
+// Options.HostHeader).
 type HeadWriter interface {
 	AppendHead(dst []byte, host string) []byte
 }
@@ -190,7 +191,7 @@ func (e *Endpoint) exchangeOnce(req *RawRequest, res *RawResponse, scratch []byt
 		if err != nil {
 			return scratch, err
 		}
-		scratch = req.Head.AppendHead(scratch[:0], e.url.Host)
+		scratch = req.Head.AppendHead(scratch[:0], e.headHost())
 		scratch = append(scratch, req.Body...)
 		sent, err := c.send(req, scratch)
 		if err == nil {

@@ -33,6 +33,7 @@ func (e *Endpoint) roundTrip(out *http.Request) (*http.Response, error) {
 		return nil, errors.New("upstream: request did not come through Endpoint.ServeHTTP")
 	}
 	clientURL := *out.URL
+	clientHost := out.Host
 	if hasBody(out) {
 		out.Body = &bodyGuard{ReadCloser: out.Body}
 	}
@@ -40,6 +41,7 @@ func (e *Endpoint) roundTrip(out *http.Request) (*http.Response, error) {
 	req, try := out, e
 	for {
 		(&httputil.ProxyRequest{Out: req}).SetURL(try.url)
+		req.Host = try.requestHost(clientHost)
 		res, err := p.transport.RoundTrip(req)
 		if err == nil {
 			try.answered()
