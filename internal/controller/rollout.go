@@ -417,6 +417,8 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	a.mu.Lock()
 	cfg, tgt := a.cfg, a.target
 	a.mu.Unlock()
+	timeout := cfg.DeployTimeout.D()
+	deployDeadline := time.Now().Add(timeout)
 	spec := target.Spec{App: a.name, Slot: slot, Revision: rev.Number, Version: rev.Version,
 		Command: rev.Command, Upstreams: rev.Upstreams}
 	if p := cfg.Target.Process; p != nil {
@@ -444,7 +446,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	})
 	pctx, stopPool := context.WithCancel(c.ctx)
 	pool.Start(pctx)
-	sr := &slotRun{rev: rev, inst: inst, pool: pool, stopPool: stopPool,
+	sr := &slotRun{rev: rev, inst: inst, pool: pool, stopPool: stopPool, deployDeadline: deployDeadline,
 		backend: &router.Backend{App: a.name, Slot: slot, Version: rev.Version, Pool: pool}}
 	if m := c.opts.Metrics; m != nil {
 		sr.backend.Metrics = m.Backend(a.name, slot, rev.Version)
@@ -459,8 +461,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 		sr.teardown(tctx)
 		return nil, err
 	}
-	timeout := cfg.DeployTimeout.D()
-	deadline := time.NewTimer(timeout)
+	deadline := time.NewTimer(time.Until(deployDeadline))
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -502,18 +503,22 @@ func lastHealthError(p *upstream.Pool) string {
 	return ""
 }
 
-// smoke runs the configured smoke checks against every replica of sr.
+// smoke runs the configured smoke checks against every replica of sr,
+// within what is left of deployTimeout once the replicas are ready.
 func (c *Controller) smoke(ctx context.Context, a *app, rollout int64, sr *slotRun) error {
 	a.mu.Lock()
 	var checks []config.SmokeCheck
 	if bg := a.cfg.Strategy.BlueGreen; bg != nil {
 		checks = bg.Smoke
 	}
+	timeout := a.cfg.DeployTimeout.D()
 	a.mu.Unlock()
 	if len(checks) == 0 {
 		return nil
 	}
-	client := &http.Client{Transport: c.opts.Transport, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithDeadline(ctx, sr.deployDeadline)
+	defer cancel()
+	client := &http.Client{Transport: c.opts.Transport}
 	for _, u := range sr.inst.Endpoints() {
 		for _, chk := range checks {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u.String(), "/")+chk.Path, nil)
@@ -521,6 +526,10 @@ func (c *Controller) smoke(ctx context.Context, a *app, rollout int64, sr *slotR
 				return fmt.Errorf("smoke check %s: %w", chk.Path, err)
 			}
 			resp, err := client.Do(req)
+			if err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				return fmt.Errorf("smoke check GET %s on %s: no answer within deployTimeout %s (counted from the slot's start, readiness included); make it answer sooner or raise deployTimeout",
+					chk.Path, u, timeout)
+			}
 			if err != nil {
 				return fmt.Errorf("smoke check GET %s on %s: %w", chk.Path, u, err)
 			}
