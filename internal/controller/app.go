@@ -23,6 +23,9 @@ type app struct {
 	state  store.AppState      // mirrors the store
 	slots  map[string]*slotRun // what runs on each slot
 	run    *rolloutRun         // the rollout in progress, if any
+	// writes remembers a rollout's failed store writes; it is not
+	// guarded by mu, since events are recorded with and without it.
+	writes writeFailures
 }
 
 // slotRun is one revision running on one slot.
@@ -103,6 +106,9 @@ func (c *Controller) save(a *app, change func(st *store.AppState)) error {
 		next.Rollout.UpdatedAt = time.Now()
 	}
 	if err := c.opts.Store.PutApp(next); err != nil {
+		if a.run != nil {
+			a.writes.note(a.run.id, err)
+		}
 		return err
 	}
 	a.state = next

@@ -267,12 +267,14 @@ const (
 	warning = "Warning"
 )
 
-// event records one history entry and tells subscribers.
+// event records one history entry and tells subscribers. An event of a
+// rollout that cannot be recorded fails that rollout (see writeFailure).
 func (c *Controller) event(a *app, rollout int64, rev int, typ, reason, msg string) {
 	ev, err := c.opts.Store.AppendEvent(store.Event{App: a.name, Time: time.Now(), Type: typ,
 		Reason: reason, Message: msg, Revision: rev, Rollout: rollout})
 	if err != nil {
 		c.log.Error("record event", "app", a.name, "reason", reason, "err", err)
+		a.writes.note(rollout, err)
 		ev = store.Event{App: a.name, Time: time.Now(), Type: typ, Reason: reason, Message: msg, Revision: rev, Rollout: rollout}
 	}
 	level := slog.LevelInfo

@@ -201,6 +201,11 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 	if ctx.Err() != nil { // an abort got here first
 		return nil, context.Cause(ctx)
 	}
+	// A rollout whose history was not recorded does not move the traffic
+	// forward; flipping back after the flip stays possible.
+	if err := a.writes.of(run.id); err != nil && !run.flipped {
+		return nil, unrecorded(err)
+	}
 	sr := a.slots[slot]
 	prevSlot := a.state.ActiveSlot
 	prev := a.slots[prevSlot]
@@ -356,6 +361,9 @@ func (c *Controller) finish(a *app, run *rolloutRun, sr *slotRun, cause error, c
 func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause error, ctx context.Context, keep time.Duration) {
 	phase, reason, outcome := store.RolloutSucceeded, "RolloutSucceeded", "succeeded"
 	msg := "rollout complete"
+	if err := a.writes.of(run.id); err != nil && cause == nil {
+		cause = fmt.Errorf("%s serves all traffic, but %w", a.name, unrecorded(err))
+	}
 	if cause != nil {
 		phase, reason, outcome = store.RolloutFailed, "RolloutFailed", "failed"
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), errAborted) {
@@ -368,7 +376,10 @@ func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause e
 	var teardown *slotRun
 	tearDown := cause != nil && !run.flipped
 	kept := tearDown && keep > 0 && sr != nil && a.slots[ro.Slot] == sr
-	err := c.save(a, func(st *store.AppState) {
+	if err := a.writes.of(run.id); err != nil && !errors.Is(cause, err) {
+		msg += fmt.Sprintf(" (and %v)", unrecorded(err))
+	}
+	err := c.saveAnyway(a, func(st *store.AppState) {
 		st.Rollout.Phase = phase
 		st.Rollout.Message = msg
 		st.Rollout.PauseReason = ""
@@ -406,6 +417,9 @@ func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause e
 		c.notify(a, hooks.EventAborted, run.id, store.Revision{Number: ro.Revision, Version: ro.Version}, msg)
 	}
 	c.event(a, run.id, ro.Revision, typ, reason, msg)
+	if cause == nil {
+		c.failUnrecorded(a, run)
+	}
 	close(run.done)
 }
 

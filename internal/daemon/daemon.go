@@ -137,7 +137,7 @@ func Start(opts Options) (*Daemon, error) {
 	}()
 	listen := net.Listen
 	if opts.Upgrades {
-		d.upg, err = tableflip.New(tableflip.Options{PIDFile: filepath.Join(opts.DataDir, PIDFile), UpgradeTimeout: upgradeTimeout})
+		d.upg, err = tableflip.New(tableflip.Options{UpgradeTimeout: upgradeTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("prepare hot upgrades: %w", err)
 		}
@@ -198,6 +198,9 @@ func Start(opts Options) (*Daemon, error) {
 		}
 		if err := d.upg.Ready(); err != nil {
 			return nil, fmt.Errorf("signal readiness: %w", err)
+		}
+		if err := writePIDFile(filepath.Join(opts.DataDir, PIDFile)); err != nil {
+			log.Error("serving without a PID file: `cutover upgrade` (the API) still works, SIGUSR2 needs the PID; free space in the data dir", "err", err)
 		}
 	}
 	log.Info("cutover serving", "config", opts.ConfigPath, "admin", d.AdminURL(), "data", opts.DataDir, "pid", os.Getpid(), "upgraded", upgraded)
