@@ -103,7 +103,8 @@ func New(opts Options) *Controller {
 // Start brings every app of cfg up: an app never deployed gets its configured
 // version on the blue slot; an app with a recorded active revision gets that
 // revision started again. Both happen in the background; until an app is
-// ready its listener answers 503.
+// ready the router answers 503 for it (the daemon holds its listeners back
+// meanwhile, see daemon's acceptGates).
 func (c *Controller) Start(cfg *config.Config) error {
 	c.setShared(cfg)
 	for _, ac := range cfg.Apps {

@@ -97,6 +97,7 @@ type Daemon struct {
 	upg     *tableflip.Upgrader // nil without Options.Upgrades
 	park    *listenerPark       // the listeners; nil without Options.Upgrades
 	router  *router.Router
+	gates   *acceptGates
 	ctl     *controller.Controller
 	admin   *http.Server
 	adminLn net.Listener
@@ -144,6 +145,8 @@ func Start(opts Options) (*Daemon, error) {
 		d.park = newListenerPark(d.upg.Fds.Listen)
 		listen = d.park.Listen
 	}
+	d.gates = newAcceptGates(cfg)
+	listen = d.gates.wrap(listen)
 	upgraded := d.upg != nil && d.upg.HasParent()
 	db, err := openStore(context.Background(), opts.DataDir, upgraded)
 	if err != nil {
@@ -187,6 +190,10 @@ func Start(opts Options) (*Daemon, error) {
 	if err := d.ctl.Start(cfg); err != nil {
 		return nil, err
 	}
+	go d.gates.run(d.appReady, func(addr string, apps []string) {
+		log.Warn("accepting on the listener although its apps do not serve yet (deployTimeout passed): they answer 503; check `cutover status`",
+			"listen", addr, "apps", apps)
+	})
 	if d.upg != nil {
 		if upgraded {
 			ctx, cancel := context.WithTimeout(context.Background(), readyWait(cfg))
@@ -264,6 +271,9 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 }
 
 func (d *Daemon) closeAll(ctx context.Context) {
+	if d.gates != nil {
+		d.gates.close()
+	}
 	if d.park != nil {
 		// From here closed listeners are closed for real: after an
 		// upgrade the new process accepts on the same sockets, and a
