@@ -22,7 +22,10 @@ type app struct {
 	target Target
 	state  store.AppState      // mirrors the store
 	slots  map[string]*slotRun // what runs on each slot
-	run    *rolloutRun         // the rollout in progress, if any
+	// starting holds the slots whose replicas are starting, until they are
+	// ready or given up, so that status can tell what they wait on.
+	starting map[string]*slotRun
+	run      *rolloutRun // the rollout in progress, if any
 	// writes remembers a rollout's failed store writes; it is not
 	// guarded by mu, since events are recorded with and without it.
 	writes writeFailures

@@ -480,6 +480,9 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastReady := -1
+	waiting := newReadinessProgress(c, a, rollout, rev.Number)
+	a.setStarting(slot, sr)
+	defer a.setStarting(slot, nil)
 	for {
 		if err := inst.Err(); err != nil {
 			return fail(fmt.Errorf("%s failed on slot %s: %w", rev.Version, slot, err))
@@ -490,6 +493,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 				fmt.Sprintf("%d/%d replicas of %s ready on slot %s", ready, pool.Size(), rev.Version, slot))
 		}
 		lastReady = ready
+		waiting.report(pool)
 		if ready == pool.Size() {
 			if m := c.opts.Metrics; m != nil {
 				m.SetReadyEndpoints(a.name, slot, ready)
