@@ -152,7 +152,8 @@ func (d *document) yamlProblem(err error) Problem {
 		if strings.Contains(msg, "already defined") {
 			return d.problemAt(ye.GetToken(), msg, "keep only one of them")
 		}
-		return d.problemAt(ye.GetToken(), msg, "fix the YAML here: indent with spaces, close brackets and quotes, and quote values that contain \": \"")
+		return d.problemAt(ye.GetToken(), msg, "fix the YAML here: indent with spaces, close brackets and quotes, and quote values that contain \": \", "+
+			"and, inside [ ] or { }, values with a bracket or a comma, such as \"127.0.0.1:${PORT}\"")
 	}
 	return d.problemAt(nil, err.Error(), "")
 }

@@ -96,3 +96,20 @@ func TestMissingTargetHintIsAValidTarget(t *testing.T) {
 		}
 	}
 }
+
+// Inside a flow list a bracket ends a plain value, as YAML says, so
+// ${PORT} there needs quotes; the problem says so.
+func TestUnquotedPortVariableInAFlowListAsksForQuotes(t *testing.T) {
+	src := `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      process:
+        command: [./server, -addr, 127.0.0.1:${PORT}]
+`
+	ps := parseProblems(t, src)
+	if len(ps) != 1 || ps[0].Line != 7 || !strings.Contains(ps[0].Hint, `"127.0.0.1:${PORT}"`) {
+		t.Fatalf("want one problem on line 7 whose hint shows the value quoted, got:\n%v", ps)
+	}
+}
