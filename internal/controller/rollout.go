@@ -362,7 +362,7 @@ func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause e
 	phase, reason, outcome := store.RolloutSucceeded, "RolloutSucceeded", "succeeded"
 	msg := "rollout complete"
 	if err := a.writes.of(run.id); err != nil && cause == nil {
-		cause = fmt.Errorf("%s serves all traffic, but %w", a.name, unrecorded(err))
+		cause = fmt.Errorf("the new revision serves all traffic, but %w", unrecorded(err))
 	}
 	if cause != nil {
 		phase, reason, outcome = store.RolloutFailed, "RolloutFailed", "failed"

@@ -76,6 +76,6 @@ func (c *Controller) failUnrecorded(a *app, run *rolloutRun) {
 	defer a.mu.Unlock()
 	if ro := a.state.Rollout; ro != nil && ro.ID == run.id {
 		ro.Phase = store.RolloutFailed
-		ro.Message = fmt.Sprintf("%s serves all traffic, but %v", a.name, unrecorded(err))
+		ro.Message = fmt.Sprintf("%s (revision %d) serves all traffic, but %v", ro.Version, ro.Revision, unrecorded(err))
 	}
 }
