@@ -190,7 +190,7 @@ func Start(opts Options) (*Daemon, error) {
 	if err := d.ctl.Start(cfg); err != nil {
 		return nil, err
 	}
-	go d.gates.run(d.appReady, func(addr string, apps []string) {
+	go d.gates.run(d.appServes, func(addr string, apps []string) {
 		log.Warn("accepting on the listener although its apps do not serve yet (deployTimeout passed): they answer 503; check `cutover status`",
 			"listen", addr, "apps", apps)
 	})

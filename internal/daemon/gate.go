@@ -110,6 +110,17 @@ func (g *acceptGates) close() {
 	}
 }
 
+// appServes reports whether app is ready to take its listener's traffic:
+// its active revision has a ready endpoint and its first deploy, if that
+// is what runs, has ended (a `deploy` right after it would be refused).
+func (d *Daemon) appServes(app string) bool {
+	if !d.appReady(app) {
+		return false
+	}
+	st, err := d.ctl.Status(app)
+	return err == nil && (st.Rollout == nil || st.Rollout.Done() || st.Rollout.StableRevision != 0)
+}
+
 func allReady(apps []string, ready func(string) bool) bool {
 	for _, a := range apps {
 		if !ready(a) {
