@@ -19,6 +19,24 @@ func gatesFor(t *testing.T, addr string, deadline time.Duration, ready func(stri
 	return g, late
 }
 
+// listenAndDial opens a gated listener on addr and connects to it: the
+// kernel takes the connection into the backlog whether or not the gate is
+// open. Both are closed at cleanup.
+func listenAndDial(t *testing.T, g *acceptGates, addr string) net.Listener {
+	t.Helper()
+	ln, err := g.wrap(net.Listen)("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return ln
+}
+
 // acceptOne accepts one connection on ln in the background.
 func acceptOne(ln net.Listener) <-chan error {
 	accepted := make(chan error, 1)
@@ -36,17 +54,7 @@ func TestGatedListenerAcceptsOnlyOnceItsAppServes(t *testing.T) {
 	addr := freeAddr(t)
 	var serving atomic.Bool
 	g, late := gatesFor(t, addr, time.Minute, func(string) bool { return serving.Load() })
-	ln, err := g.wrap(net.Listen)("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	// The kernel takes the connection into the backlog meanwhile.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ln := listenAndDial(t, g, addr)
 	accepted := acceptOne(ln)
 	select {
 	case err := <-accepted:
@@ -72,16 +80,7 @@ func TestGatedListenerAcceptsOnlyOnceItsAppServes(t *testing.T) {
 func TestGatedListenerAcceptsAtTheDeadlineWhenItsAppNeverServes(t *testing.T) {
 	addr := freeAddr(t)
 	g, late := gatesFor(t, addr, 300*time.Millisecond, func(string) bool { return false })
-	ln, err := g.wrap(net.Listen)("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ln := listenAndDial(t, g, addr)
 	select {
 	case err := <-acceptOne(ln):
 		if err != nil {
