@@ -33,6 +33,7 @@ type Endpoint struct {
 	mu        sync.Mutex
 	lastError string
 	lastCheck time.Time
+	checks    int // checks in a row with the last one's outcome
 }
 
 func newEndpoint(u *url.URL, pool *Pool) *Endpoint {
@@ -128,6 +129,13 @@ type EndpointStatus struct {
 	InFlight  int64     `json:"inFlight"`
 	LastError string    `json:"lastError,omitempty"`
 	LastCheck time.Time `json:"lastCheck"`
+	// Checks is how many health checks in a row had the last one's
+	// outcome.
+	Checks int `json:"checks,omitempty"`
+	// Reason says why an endpoint that is not ready is not: the last
+	// health check's answer, "not checked yet", an ejection, or the
+	// passing checks still needed. Empty when ready.
+	Reason string `json:"reason,omitempty"`
 	// EjectedUntil is when the endpoint's last ejection by passive
 	// health ends; zero when it was never ejected.
 	EjectedUntil time.Time `json:"ejectedUntil,omitzero"`
@@ -142,10 +150,12 @@ func (e *Endpoint) status() EndpointStatus {
 		InFlight:  e.inFlight.Load(),
 		LastError: e.lastError,
 		LastCheck: e.lastCheck,
+		Checks:    e.checks,
 	}
 	if until := e.ejectedUntil.Load(); until != 0 {
 		st.EjectedUntil = time.Unix(0, until)
 	}
+	st.Reason = notReadyReason(st, e.pool.health.HealthyThreshold)
 	return st
 }
 
