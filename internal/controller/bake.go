@@ -20,7 +20,7 @@ import (
 const (
 	// watchInterval is how often a watch looks at a slot's replicas and
 	// health-check readiness: both are in memory, so looking is cheap.
-	watchInterval = 100 * time.Millisecond
+	watchInterval = 50 * time.Millisecond
 	// bakeMargin keeps the previous slot warm a little past the bake, so
 	// a failure seen at the very end of it still finds the slot running.
 	bakeMargin = 2 * time.Second
