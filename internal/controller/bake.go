@@ -106,9 +106,15 @@ func (c *Controller) bake(p *progress, sr *slotRun, d time.Duration, analyze fun
 		return nil
 	}
 	var analysisDone chan error
+	analysisExited := make(chan struct{})
 	if analyze != nil {
 		analysisDone = make(chan error, 1)
-		go func() { analysisDone <- analyze() }()
+		go func() {
+			defer close(analysisExited)
+			analysisDone <- analyze()
+		}()
+	} else {
+		close(analysisExited)
 	}
 	step := "Baking"
 	if d == 0 {
@@ -119,12 +125,12 @@ func (c *Controller) bake(p *progress, sr *slotRun, d time.Duration, analyze fun
 	}
 	_ = p.record(func(ro *store.Rollout) { ro.Step = step })
 	err := c.watchBake(p, newSlotWatch(sr), d, analysisDone)
-	if err != nil && analysisDone != nil {
-		// Stop the analysis (it runs on the rollout's context) before
-		// the flip back records anything.
+	if err != nil {
+		// Stop the analysis, if it still runs (on the rollout's
+		// context), before the flip back records anything.
 		p.run.cancel(err)
-		<-analysisDone
 	}
+	<-analysisExited
 	if err == nil && d > 0 {
 		c.event(p.a, p.run.id, p.rev.Number, normal, "Baked",
 			fmt.Sprintf("%s served on slot %s for bakeTime %s without a replica exit or lost readiness", p.rev.Version, sr.backend.Slot, d))

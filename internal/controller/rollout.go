@@ -560,6 +560,10 @@ func (a *app) busy() error {
 		return fmt.Errorf("%w: %s is restarting its active revision; try again in a moment", ErrConflict, a.name)
 	}
 	ro := a.state.Rollout
+	if a.run.flipped {
+		return fmt.Errorf("%w: revision %d of %s has the traffic and the rollout is still at step %s (bakeTime, drain); wait for it to end: `cutover status %s`",
+			ErrConflict, ro.Revision, a.name, ro.Step, a.name)
+	}
 	return fmt.Errorf("%w: a rollout of %s is in progress (revision %d, %s); wait for it, `cutover promote %s` or `cutover abort %s`",
 		ErrConflict, a.name, ro.Revision, ro.Step, a.name, a.name)
 }
