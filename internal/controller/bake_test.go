@@ -240,3 +240,26 @@ func TestActiveSlotWithoutReadyEndpointFlipsBackToTheWarmSlot(t *testing.T) {
 		t.Errorf("after a restart the app answered %q, want v1", got)
 	}
 }
+
+func TestBakeFlipsBackOnAFailedPostPromotionAnalysis(t *testing.T) {
+	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
+	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 20s, postPromotionAnalysis: {templates: [fails]}}",
+		`analysisTemplates:
+  - name: fails
+    metrics:
+      - name: check
+        provider: {command: {command: [/bin/sh, -c, "exit 1"]}}
+        interval: 100ms
+        count: 1
+`)
+	c := rig.start(t)
+	waitLatestRollout(t, c)
+	ro := deployUntil(t, c, "v2", v2.url, "Promoted")
+	ro = waitRollout(t, c, ro.ID)
+	if ro.Phase != store.RolloutRolledBack || !strings.Contains(ro.Message, "post-promotion analysis failed") {
+		t.Fatalf("rollout ended %s (%s), want RolledBack by the post-promotion analysis", ro.Phase, ro.Message)
+	}
+	if got := answer(rig.appURL + "/"); got != "v1" {
+		t.Errorf("after the flip back the app answered %q, want v1", got)
+	}
+}
