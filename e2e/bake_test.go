@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +95,31 @@ func TestCanaryThatCrashLoopsFailsThePausedRollout(t *testing.T) {
 	checkLoad(t, load, 0.10)
 	if h := s.mustCLI(t, "history", "web").stdout; !strings.Contains(h, "CanaryFailing") {
 		t.Errorf("history does not say why the canary failed:\n%s", h)
+	}
+}
+
+// TestActiveSlotThatDiesAfterTheBakeFlipsBackToTheWarmSlot: once the
+// rollout has ended, an active slot with nothing serving beside a warm
+// slot that serves gets the traffic flipped back, not 503s.
+func TestActiveSlotThatDiesAfterTheBakeFlipsBackToTheWarmSlot(t *testing.T) {
+	s := newSetup(t)
+	s.Strategy = fmt.Sprintf(`      blueGreen:
+        previewListen: "%s"
+        scaleDownDelay: 60s
+        bakeTime: 1s`, s.Preview)
+	s.writeConfig(t)
+	s.serve(t)
+	waitServing(t, s.appURL(), "v1", 20*time.Second)
+
+	s.mustCLI(t, "deploy", "web", "--version", "v2", "--command", cutoverBin+" sample-app --version v2 --crash-after 6s")
+	if got := version(t, http.DefaultClient, s.appURL()); got != "v2" {
+		t.Fatalf("after the deploy the app answered %s, want v2", got)
+	}
+	waitServing(t, s.appURL(), "v1", 30*time.Second)
+	if h := s.mustCLI(t, "history", "web").stdout; !strings.Contains(h, "AutoRolledBack") {
+		t.Errorf("history does not record the automatic flip back:\n%s", h)
+	}
+	if st := s.status(t); st.Version != "v1" {
+		t.Errorf("status: active version %q, want v1", st.Version)
 	}
 }

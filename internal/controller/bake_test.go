@@ -129,9 +129,9 @@ func rollBackDuringBake(t *testing.T, v1, v2 *versionServer, marker string) (*dr
 
 // deployedV2 starts the app on v1 and deploys v2 with bakeTime bake;
 // atFlip runs once v2 has the traffic. It fails unless v2's rollout succeeds.
-func deployedV2(t *testing.T, v1, v2 *versionServer, bake string, atFlip func(*controller.Controller)) (*drainRig, *controller.Controller) {
+func deployedV2(t *testing.T, v1, v2 *versionServer, bake string, atFlip func(*controller.Controller), extra ...string) (*drainRig, *controller.Controller) {
 	t.Helper()
-	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: "+bake+"}")
+	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: "+bake+"}", extra...)
 	c := rig.start(t)
 	waitLatestRollout(t, c)
 	ro := deployUntil(t, c, "v2", v2.url, "Promoted")
@@ -213,7 +213,13 @@ func TestDeployAfterABakeRollbackGoesToTheFailedSlotAndKeepsTheGoodOne(t *testin
 
 func TestActiveSlotWithoutReadyEndpointFlipsBackToTheWarmSlot(t *testing.T) {
 	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
-	rig, c := deployedV2(t, v1, v2, "0s", func(*controller.Controller) {})
+	notices := make(chan string, 100)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		notices <- string(b)
+	}))
+	t.Cleanup(hook.Close)
+	rig, c := deployedV2(t, v1, v2, "0s", func(*controller.Controller) {}, "notifications: [{webhook: "+hook.URL+", events: [aborted]}]\n")
 	v2.srv.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	for answer(rig.appURL+"/") != "v1" {
@@ -224,6 +230,14 @@ func TestActiveSlotWithoutReadyEndpointFlipsBackToTheWarmSlot(t *testing.T) {
 	}
 	if !hasEvent(t, c, "AutoRolledBack") {
 		t.Error("history has no AutoRolledBack event")
+	}
+	select {
+	case n := <-notices:
+		if !strings.Contains(n, `"event":"aborted"`) || !strings.Contains(n, "flipping back") {
+			t.Errorf("notice %s does not tell of the flip back", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("no notice of the flip back within 10s")
 	}
 	waitLatestRollout(t, c)
 

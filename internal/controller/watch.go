@@ -24,8 +24,9 @@ const (
 
 // guardWarm watches active, which has just got the traffic on activeSlot,
 // for as long as the other slot holds the previous revision warm: when no
-// endpoint of active is ready while the warm one has one, and no rollout
-// is in progress, it flips back to the warm slot (AutoRolledBack). The
+// endpoint of active serves (ready, its replica running) while one of the
+// warm slot does, and no rollout is in progress, it flips back to the warm
+// slot (AutoRolledBack). The
 // goroutine ends with the pairing: a scale-down, another flip or deploy.
 func (c *Controller) guardWarm(a *app, activeSlot string, active *slotRun) {
 	warmSlot := store.Other(activeSlot)
@@ -63,7 +64,7 @@ func (c *Controller) checkWarm(a *app, activeSlot string, active, warm *slotRun)
 		a.mu.Unlock()
 		return false
 	}
-	if a.run != nil || active.pool.ReadyCount() > 0 || warm.pool.ReadyCount() == 0 {
+	if a.run != nil || serving(active) > 0 || serving(warm) == 0 {
 		// A rollout in progress (a bake above all) decides for itself.
 		a.mu.Unlock()
 		return true
@@ -79,6 +80,22 @@ func (c *Controller) checkWarm(a *app, activeSlot string, active, warm *slotRun)
 	c.event(a, ro.ID, warm.rev.Number, warning, "AutoRolledBack", msg)
 	c.notify(a, hooks.EventAborted, ro.ID, active.rev, msg)
 	return false
+}
+
+// serving counts the endpoints of sr that are ready and whose replica
+// runs: an exit is seen before the health checks fail.
+func serving(sr *slotRun) int {
+	running := map[string]bool{}
+	for _, r := range sr.inst.Replicas() {
+		running[r.URL] = r.Running
+	}
+	n := 0
+	for _, s := range sr.pool.Status() {
+		if s.Ready && running[s.URL] {
+			n++
+		}
+	}
+	return n
 }
 
 // watchCanary fails the canary rollout run, paused or not, once its canary
