@@ -104,11 +104,12 @@ func hasEvent(t *testing.T, c *controller.Controller, reason string) bool {
 	return false
 }
 
-// rollBackDuringBake deploys v2 with a long bake, kills it while it bakes
-// and returns the ended rollout; the rollback hook touches marker.
-func rollBackDuringBake(t *testing.T, v1, v2 *versionServer, marker string) (*drainRig, *controller.Controller, store.Rollout) {
+// rollBackDuringBake deploys v2 with a long bake and scaleDownDelay
+// scaleDown, kills it while it bakes and returns the ended rollout; the
+// rollback hook touches marker.
+func rollBackDuringBake(t *testing.T, v1, v2 *versionServer, marker, scaleDown string) (*drainRig, *controller.Controller, store.Rollout) {
 	t.Helper()
-	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 20s}",
+	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: "+scaleDown+", drainTimeout: 2s, bakeTime: 20s}",
 		fmt.Sprintf("    hooks: {rollback: [{command: [touch, %q]}]}\n", marker))
 	c := rig.start(t)
 	waitLatestRollout(t, c)
@@ -142,10 +143,11 @@ func deployedV2(t *testing.T, v1, v2 *versionServer, bake string, atFlip func(*c
 	return rig, c
 }
 
-func TestBakeFlipsBackWhenTheNewSlotLosesReadiness(t *testing.T) {
+func TestBakeFlipsBackToThePreviousSlotWhenTheNewOneLosesReadiness(t *testing.T) {
 	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
 	marker := filepath.Join(t.TempDir(), "rolled-back")
-	rig, c, ro := rollBackDuringBake(t, v1, v2, marker)
+	// scaleDownDelay 0s: the previous slot stays warm for the bake anyway.
+	rig, c, ro := rollBackDuringBake(t, v1, v2, marker, "0s")
 
 	if ro.Phase != store.RolloutRolledBack {
 		t.Fatalf("rollout ended %s (%s), want RolledBack", ro.Phase, ro.Message)
@@ -182,7 +184,7 @@ func TestBakeEndsTheRolloutOnlyAfterBakeTime(t *testing.T) {
 
 func TestDeployAfterABakeRollbackGoesToTheFailedSlotAndKeepsTheGoodOne(t *testing.T) {
 	v1, v2, v3 := startVersion(t, "v1"), startVersion(t, "v2"), startVersion(t, "v3")
-	rig, c, failed := rollBackDuringBake(t, v1, v2, filepath.Join(t.TempDir(), "rolled-back"))
+	rig, c, failed := rollBackDuringBake(t, v1, v2, filepath.Join(t.TempDir(), "rolled-back"), "1m")
 	if failed.Phase != store.RolloutRolledBack {
 		t.Fatalf("v2's rollout ended %s (%s), want RolledBack", failed.Phase, failed.Message)
 	}
