@@ -149,8 +149,8 @@ func TestBakeFlipsBackToThePreviousSlotWhenTheNewOneLosesReadiness(t *testing.T)
 	// scaleDownDelay 0s: the previous slot stays warm for the bake anyway.
 	rig, c, ro := rollBackDuringBake(t, v1, v2, marker, "0s")
 
-	if ro.Phase != store.RolloutRolledBack {
-		t.Fatalf("rollout ended %s (%s), want RolledBack", ro.Phase, ro.Message)
+	if ro.Phase != store.RolloutRolledBack || ro.Step != "FlippedBack" {
+		t.Fatalf("rollout ended %s at step %s (%s), want RolledBack at FlippedBack", ro.Phase, ro.Step, ro.Message)
 	}
 	for _, want := range []string{"during bakeTime 20s", "is no longer ready", "rolled back to v1 (revision 1)"} {
 		if !strings.Contains(ro.Message, want) {

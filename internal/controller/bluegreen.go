@@ -132,7 +132,7 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 		// kill would, for the restart to settle.
 		c.abandon(a, run)
 	case err != nil:
-		c.flipBack(ctx, a, run, rev, prev, err)
+		c.flipBack(ctx, p, prev, err)
 	default:
 		c.finish(a, run, sr, nil, ctx)
 	}
@@ -155,7 +155,8 @@ func (c *Controller) bakeAfterFlip(p *progress, sr, prev *slotRun, bg *config.Bl
 
 // flipBack returns the traffic to prev after a failure during the bake or
 // the post-promotion analysis and ends the rollout as RolledBack.
-func (c *Controller) flipBack(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, prev *slotRun, cause error) {
+func (c *Controller) flipBack(ctx context.Context, p *progress, prev *slotRun, cause error) {
+	a, run, rev := p.a, p.run, p.rev
 	a.mu.Lock()
 	warm := prev != nil && a.slots[prev.backend.Slot] == prev
 	a.mu.Unlock()
@@ -167,6 +168,7 @@ func (c *Controller) flipBack(ctx context.Context, a *app, run *rolloutRun, rev 
 		c.finish(a, run, nil, fmt.Errorf("%w; flipping back failed: %v", cause, err), ctx)
 		return
 	}
+	_ = p.record(func(ro *store.Rollout) { ro.Step = "FlippedBack" })
 	c.event(a, run.id, prev.rev.Number, warning, "RolledBack",
 		fmt.Sprintf("traffic flipped back to %s (revision %d): %v", prev.rev.Version, prev.rev.Number, cause))
 	c.rollbackHooks(a, run.id, rev)
