@@ -213,6 +213,10 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 		prev = nil
 	}
 	delay, _, _ := timings(a.cfg)
+	if bake := bakeTime(a.cfg); bake > 0 {
+		// A failure during the bake flips back to prev: keep it warm.
+		delay = max(delay, bake+bakeMargin)
+	}
 	err := c.save(a, func(st *store.AppState) {
 		st.ActiveSlot = slot
 		st.Slots[slot] = store.SlotState{Revision: sr.rev.Number, Phase: store.SlotActive}
@@ -260,14 +264,23 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 // rollout ends, and records how the requests ended (AppState.LastDrain and
 // the app's running totals) once the drain is over.
 func (c *Controller) drain(a *app, rollout int64, prev *slotRun) {
+	c.drainWithin(c.ctx, a, rollout, prev)
+}
+
+// drainWithin is drain that gives up, closing and recording nothing, when
+// parent ends first: prev got the traffic back.
+func (c *Controller) drainWithin(parent context.Context, a *app, rollout int64, prev *slotRun) {
 	a.mu.Lock()
 	_, timeout, _ := timings(a.cfg)
 	d := prev.drain
 	a.mu.Unlock()
 	d.Rollout = rollout
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	if err := prev.pool.WaitIdle(ctx); err != nil {
+		if parent.Err() != nil && c.ctx.Err() == nil {
+			return
+		}
 		// WebSockets and streams outlived drainTimeout: close them (a
 		// WebSocket gets 1001 "going away") so clients reconnect to the
 		// slot that has the traffic now.
@@ -366,7 +379,10 @@ func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause e
 	}
 	if cause != nil {
 		phase, reason, outcome = store.RolloutFailed, "RolloutFailed", "failed"
-		if ctx.Err() != nil && errors.Is(context.Cause(ctx), errAborted) {
+		switch {
+		case errors.Is(cause, errRolledBack):
+			phase, reason, outcome = store.RolloutRolledBack, "RolloutRolledBack", "rolled_back"
+		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errAborted):
 			phase, reason, outcome = store.RolloutAborted, "RolloutAborted", "aborted"
 		}
 		msg = cause.Error()
@@ -572,6 +588,10 @@ func (a *app) busy() error {
 		return fmt.Errorf("%w: %s is restarting its active revision; try again in a moment", ErrConflict, a.name)
 	}
 	ro := a.state.Rollout
+	if a.run.flipped {
+		return fmt.Errorf("%w: revision %d of %s has the traffic and the rollout is still at step %s (bakeTime, drain); wait for it to end: `cutover status %s`",
+			ErrConflict, ro.Revision, a.name, ro.Step, a.name)
+	}
 	return fmt.Errorf("%w: a rollout of %s is in progress (revision %d, %s); wait for it, `cutover promote %s` or `cutover abort %s`",
 		ErrConflict, a.name, ro.Revision, ro.Step, a.name, a.name)
 }
