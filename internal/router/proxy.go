@@ -38,6 +38,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	sc := snap.server
 	sw := statusWriters.Get().(*statusWriter)
 	sw.reset(w)
+	sw.interimFor(req)
 	var ex exchange
 	// Deferred so that an aborted response (ReverseProxy panics with
 	// http.ErrAbortHandler) is still logged.
@@ -234,6 +235,9 @@ type statusWriter struct {
 	body      *limitedBody
 	replaced  bool
 	decorated bool
+	// noInterim: the client takes no interim answer (HTTP/1.0);
+	// no100: it did not ask for a 100 Continue.
+	noInterim, no100 bool
 }
 
 func (w *statusWriter) reset(rw http.ResponseWriter) {
@@ -259,6 +263,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	// Informational answers (100, 103) precede the real one; 101 ends
 	// the HTTP exchange and is the final status of an upgrade.
 	if w.wroteHeader || (code < 200 && code != http.StatusSwitchingProtocols) {
+		if !w.wroteHeader && w.dropsInterim(code) {
+			return
+		}
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
