@@ -584,7 +584,7 @@ func (fr *fastRequest) relay(rec *accessRecord) bool {
 	n, err := res.Relay(fr.conn.nc, head)
 	fr.out = head[:0]
 	rec.bytes = n
-	if err != nil && errors.Is(err, upstream.ErrNotRelayed) {
+	if errors.Is(err, upstream.ErrNotRelayed) {
 		return fr.unrelayed(err, rec)
 	}
 	return err == nil
