@@ -457,21 +457,19 @@ func runBackendCase(t *testing.T, opts ServerOptions, c *backendCase, want caseW
 			t.Fatal("the backend never got the request's answer out")
 		}
 	}
-	if c.late != "" {
-		// Late bytes written on loopback are as good as there, but the
-		// kernel may take a moment. net/http's transport closes an idle
-		// connection once bytes arrive on it, in a goroutine of its own:
-		// a request sent before that goroutine ran would read them
-		// (which no check before reuse can rule out either), so wait
-		// for the close there.
-		grace := 200 * time.Millisecond
-		if opts.DisableFastPath && !c.end {
-			grace = 5 * time.Second
-		}
+	// net/http's transport closes an idle connection once bytes arrive
+	// on it, in a goroutine of its own: a request sent before that
+	// goroutine ran would read them (which no check before reuse can
+	// rule out either), so wait for the close there. Late bytes written
+	// on loopback are as good as there, but the kernel may take a moment.
+	switch {
+	case opts.DisableFastPath && !want.reuse && !c.end:
 		select {
 		case <-b.taintedGone:
-		case <-time.After(grace):
+		case <-time.After(5 * time.Second):
 		}
+	case c.late != "":
+		time.Sleep(200 * time.Millisecond)
 	}
 	if !got.closed {
 		first.expectFresh(t, "/next")
@@ -624,5 +622,26 @@ func checkAnswer(t *testing.T, got clientAnswer, want caseWant) {
 		t.Errorf("body %q cut short: %v", got.body, got.bodyErr)
 	case status < 500 && got.body != want.body:
 		t.Errorf("body %q, want %q", got.body, want.body)
+	}
+}
+
+func TestAStickyCookieSurvivesAnInterimAnswer(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			c := &backendCase{answer: hints + ok5, want: caseWant{reuse: true}}
+			b := startRawBackend(t, c)
+			url := "http://" + b.ln.Addr().String()
+			quiet := upstream.Options{Logger: slog.New(slog.DiscardHandler)}
+			const listen = "127.0.0.1:0"
+			r := startRouter(t, Options{Server: e.opts}, Route{Listen: listen, App: "web"})
+			r.SetSplit("web", &Split{Stable: poolBackend(t, "blue", quiet, url), Canary: poolBackend(t, "green", quiet, url),
+				Weight: 100, StickyCookie: "pin"})
+			got := dialRaw(t, r.Addr(listen).String()).exchange(t, c, b)
+			checkAnswer(t, got, caseWant{status: 200, body: "hello", interim: []int{103}})
+			want := "pin=green; Path=/; HttpOnly; SameSite=Lax"
+			if sc := got.final.Header.Values("Set-Cookie"); len(sc) != 1 || sc[0] != want {
+				t.Errorf("the answer after a 103 has Set-Cookie %q, want %q", sc, want)
+			}
+		})
 	}
 }

@@ -73,9 +73,9 @@ func (h *listenerHandler) proxy(sw *statusWriter, req *http.Request, start time.
 	if endpoint == nil {
 		return
 	}
-	if c.setCookie != "" {
-		sw.Header().Add("Set-Cookie", c.setCookie)
-	}
+	// Added with the final answer's head (decorate): ReverseProxy
+	// clears the header after an interim answer.
+	sw.setCookie = c.setCookie
 	ex.backend, ex.endpoint = c.backend, endpoint
 	if c.retry {
 		if h.tryCanary(sw, req, c.backend, endpoint, start) || req.Context().Err() != nil {
@@ -226,9 +226,10 @@ type statusWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
-	// via and requestID are added to the response header.
+	// via, requestID and setCookie are added to the response header.
 	via       bool
 	requestID string
+	setCookie string
 	// body is the request's limited body, nil without a limit. When it
 	// overflowed, the 502 of the proxy that could not send it becomes
 	// 413 and its text is replaced.
@@ -256,6 +257,9 @@ func (w *statusWriter) decorate() {
 	}
 	if w.requestID != "" {
 		h[headerRequestID] = []string{w.requestID}
+	}
+	if w.setCookie != "" {
+		h.Add("Set-Cookie", w.setCookie)
 	}
 }
 
