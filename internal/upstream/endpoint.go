@@ -109,10 +109,14 @@ func (e *Endpoint) proxyError(w http.ResponseWriter, r *http.Request, err error)
 
 // FailureAnswer is the answer to a request e could not answer with err: 504
 // Gateway Timeout when it did not answer in time, else 502 Bad Gateway,
-// with a message naming the endpoint.
+// with a message naming the endpoint (and saying so when its answer was
+// malformed).
 func (e *Endpoint) FailureAnswer(err error) (status int, msg string) {
 	if isTimeout(err) {
 		return http.StatusGatewayTimeout, "cutover: upstream " + e.url.Host + " did not answer in time"
+	}
+	if errors.Is(err, errRawAnswer) {
+		return http.StatusBadGateway, "cutover: upstream " + e.url.Host + " sent a malformed answer"
 	}
 	return http.StatusBadGateway, "cutover: upstream " + e.url.Host + " did not answer"
 }
