@@ -422,6 +422,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	if p := cfg.Target.Process; p != nil {
 		spec.Replicas, spec.Env = p.Replicas, p.Env
 	}
+	spec.OnReplicaExit = func(r target.Replica) { c.replicaExited(a, rev, slot, r) }
 	inst, err := tgt.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s on slot %s: %w", rev.Version, slot, err)

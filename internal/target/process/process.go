@@ -4,8 +4,11 @@
 // Every replica gets its own free port on 127.0.0.1, passed as PORT in the
 // environment and substituted for "${PORT}" in the command's arguments; its
 // endpoint is http://127.0.0.1:<port>. An owner goroutine per replica
-// restarts it on the same port when it exits, with exponential backoff, and
-// gives up (failing the instance, see Instance.Err) when it crashes too often.
+// restarts it on the same port whenever it exits, for as long as the
+// instance is not stopped, with exponential backoff like Kubernetes'
+// CrashLoopBackOff: a replica that serves traffic recovers on its own once
+// whatever made it crash (a database, a full disk) is back. A replica that
+// keeps exiting is reported by Instance.Err, which a deploy uses to fail.
 // Replicas run in their own process group so that stopping a replica also
 // stops whatever it started (for example the children of `sh -c`).
 package process
@@ -42,12 +45,18 @@ type Options struct {
 	// StopGrace is the time between SIGTERM and SIGKILL when stopping; 0
 	// means 10s.
 	StopGrace time.Duration
-	// MaxRestarts is how many exits within RestartWindow a replica may have;
-	// one more makes the instance fail (Err() != nil) and stops restarts. 0
-	// means 3.
+	// MaxRestarts is how many exits in a row a replica may have before Err
+	// reports it as crash-looping (restarts go on regardless); 0 means 3.
 	MaxRestarts int
-	// RestartWindow is the window for MaxRestarts; 0 means 60s.
-	RestartWindow time.Duration
+	// FirstBackoff is the wait before restarting a replica after its first
+	// exit in a row; each further exit doubles it. 0 means 1s.
+	FirstBackoff time.Duration
+	// MaxBackoff caps the wait between restarts; 0 means 5m, as Kubernetes.
+	MaxBackoff time.Duration
+	// BackoffReset is how long a run must last for the next exit to count
+	// as the first in a row again (backoff back to FirstBackoff, Err nil
+	// again while the replica runs); 0 means 10m, as Kubernetes.
+	BackoffReset time.Duration
 	// Logger receives replica lifecycle events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -66,8 +75,14 @@ func New(opts Options) *Target {
 	if opts.MaxRestarts <= 0 {
 		opts.MaxRestarts = 3
 	}
-	if opts.RestartWindow <= 0 {
-		opts.RestartWindow = 60 * time.Second
+	if opts.FirstBackoff <= 0 {
+		opts.FirstBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.BackoffReset <= 0 {
+		opts.BackoffReset = 10 * time.Minute
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -108,7 +123,7 @@ func (t *Target) Start(ctx context.Context, spec target.Spec) (target.Instance, 
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 
-	inst := newInstance(name, t.opts)
+	inst := newInstance(name, t.opts, spec.OnReplicaExit)
 	for i, port := range ports {
 		if err := ctx.Err(); err != nil {
 			return nil, errors.Join(fmt.Errorf("start %s: %w", name, err), inst.Stop(ctx))

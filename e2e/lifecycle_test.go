@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/target"
+)
+
+// replicas returns the replicas on slot.
+func replicas(st controller.AppStatus, slot string) []target.Replica {
+	for _, sl := range st.Slots {
+		if sl.Name == slot {
+			return sl.Replicas
+		}
+	}
+	return nil
+}
+
+// A replica of the slot that serves crashes while a dependency is down (a
+// marker file here): cutover restarts it with backoff, shows
+// CrashLoopBackOff in status and history, and the app serves again once the
+// dependency is back, however often it crashed meanwhile.
+func TestServingReplicaInCrashLoopIsRestartedUntilItServesAgain(t *testing.T) {
+	s := newSetup(t)
+	s.Replicas = 1
+	s.ScaleDownDelay = "1s" // nothing warm to fall back on: the crash loop alone decides
+	s.writeConfig(t)
+	s.serve(t)
+	waitServing(t, s.appURL(), "v1", 20*time.Second)
+
+	down := filepath.Join(s.Dir, "database-down")
+	s.mustCLI(t, "deploy", "web", "--version", "v2", "--command",
+		fmt.Sprintf(`/bin/sh -c '[ -f %s ] && { echo "database down" >&2; exit 3; }; exec %s sample-app --version v2'`, down, cutoverBin))
+	waitServing(t, s.appURL(), "v2", 20*time.Second)
+	s.waitRollout(t, "the old slot to be stopped", 30*time.Second, func(st controller.AppStatus) bool { return len(replicas(st, "blue")) == 0 })
+
+	if err := os.WriteFile(down, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := s.status(t)
+	r := replicas(st, st.ActiveSlot)
+	if len(r) != 1 || r[0].PID == 0 {
+		t.Fatalf("active slot's replicas: %+v", r)
+	}
+	if err := syscall.Kill(r[0].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Three restarts that crash again: where cutover used to give up.
+	s.waitRollout(t, "3 restarts in CrashLoopBackOff", 60*time.Second, func(now controller.AppStatus) bool {
+		r := replicas(now, st.ActiveSlot)
+		return len(r) == 1 && r[0].Restarts >= 3 && r[0].State == "CrashLoopBackOff" && r[0].LastExit == "exit status 3"
+	})
+	text := s.mustCLI(t, "status", "web").stdout
+	for _, want := range []string{"replica 0 CrashLoopBackOff (restarted ", "last exit: exit status 3"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status does not show %q:\n%s", want, text)
+		}
+	}
+	history := s.mustCLI(t, "history", "web").stdout
+	if n := strings.Count(history, "CrashLoopBackOff"); n < 3 {
+		t.Errorf("history has %d CrashLoopBackOff events, want one per exit (at least 3):\n%s", n, history)
+	}
+
+	if err := os.Remove(down); err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, s.appURL(), "v2", 90*time.Second)
+	if r := replicas(s.status(t), st.ActiveSlot); len(r) != 1 || r[0].State != "Running" || r[0].Restarts < 4 {
+		t.Fatalf("after recovery: %+v, want running after at least 4 restarts", r)
+	}
+}
