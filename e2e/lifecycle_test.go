@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,5 +77,70 @@ func TestServingReplicaInCrashLoopIsRestartedUntilItServesAgain(t *testing.T) {
 	waitServing(t, s.appURL(), "v2", 90*time.Second)
 	if r := replicas(s.status(t), st.ActiveSlot); len(r) != 1 || r[0].State != "Running" || r[0].Restarts < 4 {
 		t.Fatalf("after recovery: %+v, want running after at least 4 restarts", r)
+	}
+}
+
+// childOf returns a child process of pid, from /proc; 0 if it has none.
+func childOf(pid int) int {
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		child, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			return child
+		}
+	}
+	return 0
+}
+
+// A replica command that wraps the server in a shell leaves the server the
+// shell's child: kill -9 of cutover takes the shell with it (parent-death
+// signal) but not the server. The next cutover must stop it before it
+// starts replicas again.
+func TestKill9LeavesNoShellWrappedServerBehindAfterRestart(t *testing.T) {
+	s := newSetup(t)
+	s.Replicas = 1
+	s.writeConfig(t)
+	srv := s.serve(t)
+	waitServing(t, s.appURL(), "v1", 20*time.Second)
+	s.mustCLI(t, "deploy", "web", "--version", "v2", "--command",
+		fmt.Sprintf(`/bin/sh -c '%s sample-app --version v2; echo "server exited"'`, cutoverBin))
+	waitServing(t, s.appURL(), "v2", 20*time.Second)
+
+	st := s.status(t)
+	r := replicas(st, st.ActiveSlot)
+	if len(r) != 1 || r[0].PID == 0 {
+		t.Fatalf("active slot's replicas: %+v", r)
+	}
+	shell, oldURL := r[0].PID, r[0].URL
+	server := childOf(shell)
+	if server == 0 {
+		t.Fatalf("the shell %d has no child server", shell)
+	}
+	t.Cleanup(func() {
+		if alive(server) {
+			_ = syscall.Kill(server, syscall.SIGKILL)
+		}
+	})
+
+	srv.kill9(t)
+	s.serve(t)
+	waitServing(t, s.appURL(), "v2", 30*time.Second)
+	if alive(server) {
+		t.Fatalf("the server %d the killed cutover started under sh still runs", server)
+	}
+	now := s.status(t)
+	if r := replicas(now, now.ActiveSlot); len(r) != 1 || r[0].URL != oldURL {
+		if _, err := net.DialTimeout("tcp", strings.TrimPrefix(oldURL, "http://"), time.Second); err == nil {
+			t.Fatalf("something still listens on the old replica's address %s", oldURL)
+		}
 	}
 }

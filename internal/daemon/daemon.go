@@ -79,6 +79,11 @@ type Options struct {
 // process serving (with Options.Upgrades); an upgrade changes it.
 const PIDFile = "cutover.pid"
 
+// GroupDir is the directory in the data dir where the process groups of
+// running replicas are recorded, so that a cutover started after a kill -9
+// stops what the killed one left running (see process.Reap).
+const GroupDir = "replicas"
+
 // Bounds of an upgrade.
 const (
 	// upgradeTimeout bounds the new process's start: store, replicas,
@@ -150,6 +155,18 @@ func Start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store.db = db
+	groupDir := filepath.Join(opts.DataDir, GroupDir)
+	if !upgraded {
+		// The store's lock makes this cutover the data dir's only owner:
+		// whatever replicas are recorded were left by one that died
+		// without stopping them. (After an upgrade they are the previous
+		// generation's, which still serves and stops them itself.)
+		if n, err := process.Reap(groupDir, log); err != nil {
+			log.Error("stop what the previous cutover left running", "err", err)
+		} else if n > 0 {
+			log.Warn("stopped replicas a previous cutover left running", "groups", n)
+		}
+	}
 
 	m := metrics.New()
 	d.router, err = newRouter(cfg, opts.DataDir, listen, log)
@@ -169,7 +186,7 @@ func Start(opts Options) (*Daemon, error) {
 		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,
 		NewTarget: func(app config.App) (controller.Target, error) {
 			if p := app.Target.Process; p != nil {
-				return process.New(process.Options{LogDir: logDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
+				return process.New(process.Options{LogDir: logDir, GroupDir: groupDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
 			}
 			return static.New(), nil
 		},

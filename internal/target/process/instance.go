@@ -20,6 +20,7 @@ type instance struct {
 	maxRestarts int
 	backoff     backoff
 	onExit      func(target.Replica) // Spec.OnReplicaExit; may be nil
+	groups      groupFiles
 	log         *slog.Logger
 
 	// replicas is filled by Start before the instance is handed out and not
@@ -47,6 +48,7 @@ func newInstance(name string, opts Options, onExit func(target.Replica)) *instan
 		maxRestarts: opts.MaxRestarts,
 		backoff:     backoff{first: opts.FirstBackoff, max: opts.MaxBackoff, reset: opts.BackoffReset},
 		onExit:      onExit,
+		groups:      groupFiles{dir: opts.GroupDir},
 		log:         opts.Logger.With("instance", name),
 		stopping:    make(chan struct{}),
 		kill:        make(chan struct{}),

@@ -57,6 +57,10 @@ type Options struct {
 	// as the first in a row again (backoff back to FirstBackoff, Err nil
 	// again while the replica runs); 0 means 10m, as Kubernetes.
 	BackoffReset time.Duration
+	// GroupDir, when set, records the process group of every running
+	// replica (a file per group), so that the next cutover can stop what a
+	// killed one left running: see Reap. "" records nothing.
+	GroupDir string
 	// Logger receives replica lifecycle events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -128,13 +132,15 @@ func (t *Target) Start(ctx context.Context, spec target.Spec) (target.Instance, 
 		if err := ctx.Err(); err != nil {
 			return nil, errors.Join(fmt.Errorf("start %s: %w", name, err), inst.Stop(ctx))
 		}
+		marker := newMarker(spec.App, spec.Slot, spec.Revision, i)
 		r := &replica{
 			inst:    inst,
 			index:   i,
 			url:     &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
 			logPath: filepath.Join(logDir, fmt.Sprintf("%s-r%d-%d.log", spec.Slot, spec.Revision, i)),
 			args:    substitutePort(spec.Command, port),
-			env:     replicaEnv(spec.Env, port),
+			env:     append(replicaEnv(spec.Env, port), MarkerEnv+"="+marker),
+			marker:  marker,
 			dir:     t.opts.Dir,
 			log:     inst.log.With("replica", i, "port", port),
 			done:    make(chan struct{}),

@@ -1,11 +1,9 @@
 package process_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -336,37 +334,8 @@ func TestStopDuringACrashLoopEndsRestarts(t *testing.T) {
 
 func TestReplicasDieWhenCutoverIsKilled(t *testing.T) {
 	t.Parallel()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), helperEnv+"="+helperParent, "HELPER_LOG_DIR="+t.TempDir())
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start stand-in for cutover: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("read replica pid from stand-in: %v", err)
-	}
-	replica, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatalf("stand-in printed %q, want a pid", line)
-	}
-	t.Cleanup(func() { killIfAlive(replica) })
-	if !alive(replica) {
-		t.Fatalf("replica %d is not running before its parent is killed", replica)
-	}
-
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	standIn, replica := startStandIn(t)
+	if err := standIn.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 the stand-in: %v", err)
 	}
 	eventually(t, 5*time.Second, "the orphaned replica to die", func() bool { return !alive(replica) })

@@ -40,7 +40,8 @@ type replica struct {
 	url     *url.URL
 	logPath string
 	args    []string
-	env     []string
+	env     []string // MarkerEnv=marker included
+	marker  string
 	dir     string
 	log     *slog.Logger
 	// done is closed when supervise returns: the replica's process group is
@@ -108,6 +109,11 @@ func (r *replica) start(restart bool) (*exec.Cmd, error) {
 	}
 	r.pid = cmd.Process.Pid
 	r.log.Info("replica started", "pid", r.pid, "restart", restart, "log", r.logPath)
+	if err := r.inst.groups.record(r.pid, r.marker); err != nil {
+		// The replica runs all the same; only a cutover killed before
+		// stopping it could not find what it leaves.
+		r.log.Error("replica's process group not recorded; check that the data dir is writable", "err", err)
+	}
 	return cmd, nil
 }
 
@@ -173,6 +179,9 @@ func (r *replica) exitStatus(cmd *exec.Cmd, startErr error) string {
 			status = err.Error()
 		}
 		r.endGroup(cmd.Process.Pid)
+		if err := r.inst.groups.forget(cmd.Process.Pid); err != nil {
+			r.log.Error("replica's process group record not removed", "err", err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -190,7 +199,9 @@ func (r *replica) exitStatus(cmd *exec.Cmd, startErr error) string {
 // already have cleared; hence the kill here as well.
 func (r *replica) endGroup(pgid int) {
 	if !r.inst.stopRequested() {
+		// Wait too, so that a restart finds the port free.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		waitGroupGone(pgid, reapWait)
 		return
 	}
 	tick := time.NewTicker(groupPoll)
