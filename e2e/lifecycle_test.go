@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -142,5 +143,59 @@ func TestKill9LeavesNoShellWrappedServerBehindAfterRestart(t *testing.T) {
 		if _, err := net.DialTimeout("tcp", strings.TrimPrefix(oldURL, "http://"), time.Second); err == nil {
 			t.Fatalf("something still listens on the old replica's address %s", oldURL)
 		}
+	}
+}
+
+// A deploy waits for promotion with `cutover deploy` attached when cutover
+// is stopped. SIGTERM must stop it promptly, with the replicas stopped
+// gracefully, and leave the rollout recorded as in progress; a restart
+// then takes it up again, exactly as after kill -9.
+func TestStoppedOrKilledServeLeavesTheRolloutInProgressToResume(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := newSetup(t)
+			s.AutoPromotion = false
+			s.writeConfig(t)
+			srv := s.serve(t)
+			waitServing(t, s.appURL(), "v1", 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			deploy := s.startCLI(ctx, "deploy", "web", "--version", "v2")
+			before := s.waitRollout(t, "the wait for promotion", 30*time.Second, paused("AwaitingPromotion"))
+
+			if err := srv.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			srv.waitExit(t, 15*time.Second) // generous: it used to hang 30 s, then SIGKILL the replicas
+			select {
+			case r := <-deploy:
+				if r.code == 0 {
+					t.Errorf("deploy exited 0 though cutover stopped before the promotion:\n%s%s", r.stdout, r.stderr)
+				}
+				if sig == syscall.SIGTERM && !strings.Contains(r.stderr, "cutover is stopping") {
+					t.Errorf("deploy does not say that cutover stopped:\n%s", r.stderr)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("the attached deploy did not return after cutover stopped")
+			}
+			if sig == syscall.SIGTERM {
+				logs, _ := filepath.Glob(filepath.Join(s.dataDir(), "logs", "web", "*.log"))
+				for _, l := range logs {
+					if b, _ := os.ReadFile(l); !strings.Contains(string(b), "shut down") {
+						t.Errorf("replica log %s shows no graceful shutdown:\n%s", l, b)
+					}
+				}
+			}
+
+			s.serve(t)
+			after := s.waitRollout(t, "the rollout to wait for promotion again", 30*time.Second, paused("AwaitingPromotion"))
+			if after.Rollout.ID != before.Rollout.ID || after.Rollout.Revision != before.Rollout.Revision {
+				t.Fatalf("after restart: rollout %+v, want rollout %d of revision %d resumed", after.Rollout, before.Rollout.ID, before.Rollout.Revision)
+			}
+			waitServing(t, s.appURL(), "v1", 10*time.Second)
+			s.mustCLI(t, "promote", "web")
+			s.waitRollout(t, "success", 30*time.Second, phase("Succeeded"))
+			waitServing(t, s.appURL(), "v2", 10*time.Second)
+		})
 	}
 }

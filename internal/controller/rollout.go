@@ -354,6 +354,9 @@ func (c *Controller) finish(a *app, run *rolloutRun, sr *slotRun, cause error, c
 // finishKeeping is finish that, on failure, keeps the new slot running for
 // keep (abortScaleDownDelay) before stopping it.
 func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause error, ctx context.Context, keep time.Duration) {
+	if cause != nil && c.leaveForRestart(ctx, a, run) {
+		return
+	}
 	phase, reason, outcome := store.RolloutSucceeded, "RolloutSucceeded", "succeeded"
 	msg := "rollout complete"
 	if cause != nil {

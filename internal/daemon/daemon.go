@@ -79,6 +79,10 @@ type Options struct {
 // process serving (with Options.Upgrades); an upgrade changes it.
 const PIDFile = "cutover.pid"
 
+// errStopping ends the admin requests still running at shutdown, such as
+// an attached deploy's stream; the CLI prints it.
+var errStopping = errors.New("cutover is stopping; a rollout in progress goes on when it starts again (`cutover status` shows it)")
+
 // GroupDir is the directory in the data dir where the process groups of
 // running replicas are recorded, so that a cutover started after a kill -9
 // stops what the killed one left running (see process.Reap).
@@ -105,7 +109,10 @@ type Daemon struct {
 	ctl     *controller.Controller
 	admin   *http.Server
 	adminLn net.Listener
-	served  chan error
+	// endStreams cancels the context of every admin request, so that
+	// attached `deploy` streams end at shutdown instead of holding it.
+	endStreams context.CancelCauseFunc
+	served     chan error
 
 	upgrading sync.Mutex // held by the Upgrade in progress
 
@@ -196,9 +203,12 @@ func Start(opts Options) (*Daemon, error) {
 	if d.upg != nil {
 		apiOpts.Upgrade = d.Upgrade
 	}
+	adminCtx, endStreams := context.WithCancelCause(context.Background())
+	d.endStreams = endStreams
 	d.admin = &http.Server{
 		Handler:           d.refuseWhileUpgrading(api.New(apiOpts)),
 		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return adminCtx },
 	}
 	go func() { d.served <- d.admin.Serve(d.adminLn) }()
 	if err := d.ctl.Start(cfg); err != nil {
@@ -271,13 +281,18 @@ func (d *Daemon) Reload() error {
 	return nil
 }
 
-// Shutdown stops accepting admin requests, lets requests in flight finish,
-// stops the replicas and closes the store.
+// Shutdown stops accepting admin requests, ends the streams of attached
+// deploys (their rollouts stay recorded as in progress and resume at the
+// next start), lets requests in flight finish, stops the replicas and
+// closes the store.
 func (d *Daemon) Shutdown(ctx context.Context) {
 	d.closeAll(ctx)
 }
 
 func (d *Daemon) closeAll(ctx context.Context) {
+	if d.endStreams != nil {
+		d.endStreams(errStopping)
+	}
 	if d.park != nil {
 		// From here closed listeners are closed for real: after an
 		// upgrade the new process accepts on the same sockets, and a
