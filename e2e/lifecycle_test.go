@@ -27,22 +27,49 @@ func replicas(st controller.AppStatus, slot string) []target.Replica {
 	return nil
 }
 
+// serveOneReplica starts cutover with one replica of v1 and the
+// scaleDownDelay given, and waits until v1 serves.
+func serveOneReplica(t *testing.T, scaleDownDelay string) (*setup, *server) {
+	t.Helper()
+	s := newSetup(t)
+	s.Replicas = 1
+	s.ScaleDownDelay = scaleDownDelay
+	s.writeConfig(t)
+	srv := s.serve(t)
+	waitServing(t, s.appURL(), "v1", 20*time.Second)
+	return s, srv
+}
+
+// deployNeedingDatabase deploys v2 with a command that exits 3 at start
+// while the returned marker file exists (a database that is down) and
+// waits until v2 serves.
+func (s *setup) deployNeedingDatabase(t *testing.T) (down string) {
+	t.Helper()
+	down = filepath.Join(s.Dir, "database-down")
+	s.mustCLI(t, "deploy", "web", "--version", "v2", "--command",
+		fmt.Sprintf(`/bin/sh -c '[ -f %s ] && { echo "database down" >&2; exit 3; }; exec %s sample-app --version v2'`, down, cutoverBin))
+	waitServing(t, s.appURL(), "v2", 20*time.Second)
+	return down
+}
+
+// crashLooping is a status condition: the active slot's only replica is in
+// CrashLoopBackOff after at least restarts restarts, its last exit the
+// database's.
+func crashLooping(restarts int) func(controller.AppStatus) bool {
+	return func(st controller.AppStatus) bool {
+		r := replicas(st, st.ActiveSlot)
+		return len(r) == 1 && r[0].Restarts >= restarts && r[0].State == "CrashLoopBackOff" && r[0].LastExit == "exit status 3"
+	}
+}
+
 // A replica of the slot that serves crashes while a dependency is down (a
 // marker file here): cutover restarts it with backoff, shows
 // CrashLoopBackOff in status and history, and the app serves again once the
 // dependency is back, however often it crashed meanwhile.
 func TestServingReplicaInCrashLoopIsRestartedUntilItServesAgain(t *testing.T) {
-	s := newSetup(t)
-	s.Replicas = 1
-	s.ScaleDownDelay = "1s" // nothing warm to fall back on: the crash loop alone decides
-	s.writeConfig(t)
-	s.serve(t)
-	waitServing(t, s.appURL(), "v1", 20*time.Second)
+	s, _ := serveOneReplica(t, "1s") // nothing warm to fall back on: the crash loop alone decides
 
-	down := filepath.Join(s.Dir, "database-down")
-	s.mustCLI(t, "deploy", "web", "--version", "v2", "--command",
-		fmt.Sprintf(`/bin/sh -c '[ -f %s ] && { echo "database down" >&2; exit 3; }; exec %s sample-app --version v2'`, down, cutoverBin))
-	waitServing(t, s.appURL(), "v2", 20*time.Second)
+	down := s.deployNeedingDatabase(t)
 	s.waitRollout(t, "the old slot to be stopped", 30*time.Second, func(st controller.AppStatus) bool { return len(replicas(st, "blue")) == 0 })
 
 	if err := os.WriteFile(down, nil, 0o644); err != nil {
@@ -57,10 +84,7 @@ func TestServingReplicaInCrashLoopIsRestartedUntilItServesAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Three restarts that crash again: where cutover used to give up.
-	s.waitRollout(t, "3 restarts in CrashLoopBackOff", 60*time.Second, func(now controller.AppStatus) bool {
-		r := replicas(now, st.ActiveSlot)
-		return len(r) == 1 && r[0].Restarts >= 3 && r[0].State == "CrashLoopBackOff" && r[0].LastExit == "exit status 3"
-	})
+	s.waitRollout(t, "3 restarts in CrashLoopBackOff", 60*time.Second, crashLooping(3))
 	text := s.mustCLI(t, "status", "web").stdout
 	for _, want := range []string{"replica 0 CrashLoopBackOff (restarted ", "last exit: exit status 3"} {
 		if !strings.Contains(text, want) {
@@ -107,11 +131,7 @@ func childOf(pid int) int {
 // signal) but not the server. The next cutover must stop it before it
 // starts replicas again.
 func TestKill9LeavesNoShellWrappedServerBehindAfterRestart(t *testing.T) {
-	s := newSetup(t)
-	s.Replicas = 1
-	s.writeConfig(t)
-	srv := s.serve(t)
-	waitServing(t, s.appURL(), "v1", 20*time.Second)
+	s, srv := serveOneReplica(t, "5m")
 	s.mustCLI(t, "deploy", "web", "--version", "v2", "--command",
 		fmt.Sprintf(`/bin/sh -c '%s sample-app --version v2; echo "server exited"'`, cutoverBin))
 	waitServing(t, s.appURL(), "v2", 20*time.Second)
@@ -198,4 +218,23 @@ func TestStoppedOrKilledServeLeavesTheRolloutInProgressToResume(t *testing.T) {
 			waitServing(t, s.appURL(), "v2", 10*time.Second)
 		})
 	}
+}
+
+// The active revision is restarted after a restart of cutover while its
+// database is down: it must stay the active revision and serve once the
+// database is back, not be given up for good.
+func TestRestoredRevisionThatCrashLoopsServesOnceItCanAgain(t *testing.T) {
+	s, srv := serveOneReplica(t, "5m")
+	down := s.deployNeedingDatabase(t)
+	srv.stop(t)
+
+	if err := os.WriteFile(down, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.serve(t)
+	s.waitRollout(t, "3 restarts in CrashLoopBackOff", 60*time.Second, crashLooping(3))
+	if err := os.Remove(down); err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, s.appURL(), "v2", 90*time.Second)
 }

@@ -321,10 +321,24 @@ func (c *Controller) resume(ctx context.Context, a *app, run *rolloutRun, ro *st
 	c.runCanary(ctx, a, run, rev, ro.Slot, canary, ro.StepIndex)
 }
 
-// restoreActive starts the active revision again and publishes it.
+// restoreActive starts the active revision again and publishes it. It
+// serves: replicas that are not ready within deployTimeout, or crash-loop
+// (a database still down), stay published and are restarted until they
+// are, rather than leaving the app with nothing to serve.
 func (c *Controller) restoreActive(ctx context.Context, a *app, rev store.Revision, slot string) bool {
-	sr, err := c.startSlot(ctx, a, 0, rev, slot)
-	if err != nil && stopping(ctx) {
+	sr, err := c.launchSlot(ctx, a, 0, rev, slot)
+	if err == nil {
+		if notReady := c.awaitReady(ctx, a, 0, sr); notReady != nil && !stopping(ctx) {
+			c.event(a, 0, rev.Number, warning, "RestoreNotReady",
+				fmt.Sprintf("active revision %d (%s) is not ready yet: %v; it keeps the traffic and its replicas are restarted until they are (or deploy another version with `cutover deploy %s`)", rev.Number, rev.Version, notReady, a.name))
+		}
+	}
+	if stopping(ctx) {
+		if sr != nil {
+			tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			sr.teardown(tctx)
+		}
 		return false // the next start restores it
 	}
 	a.mu.Lock()
