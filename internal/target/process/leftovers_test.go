@@ -84,21 +84,29 @@ func TestStopEndsAServerWrappedInShellAndFreesItsPort(t *testing.T) {
 	}
 }
 
-func TestShellCrashKillsItsServerAndTheRestartServesOnTheSamePort(t *testing.T) {
+// Whichever of the shell and its server crashes, the replica is restarted
+// on the same port with nothing of the first run left behind.
+func TestCrashOfAShellWrappedReplicaLeavesNothingBehind(t *testing.T) {
 	t.Parallel()
-	inst, first, pidFile := startShWrapped(t, process.Options{FirstBackoff: 20 * time.Millisecond})
-	ep := inst.Endpoints()[0]
-
-	if err := syscall.Kill(inst.Replicas()[0].PID, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 the shell: %v", err)
+	for _, victim := range []string{"shell", "server"} {
+		t.Run(victim, func(t *testing.T) {
+			t.Parallel()
+			inst, server, pidFile := startShWrapped(t, process.Options{FirstBackoff: 20 * time.Millisecond})
+			ep := inst.Endpoints()[0]
+			shell := inst.Replicas()[0].PID
+			pid := map[string]int{"shell": shell, "server": server}[victim]
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill -9 the %s: %v", victim, err)
+			}
+			eventually(t, 10*time.Second, "the first run to be gone", func() bool { return !alive(server) && !alive(shell) })
+			eventually(t, 10*time.Second, "the restarted server", func() bool {
+				pids := readPIDs(pidFile)
+				return len(pids) == 2 && alive(pids[1])
+			})
+			t.Cleanup(func() { killIfAlive(readPIDs(pidFile)[1]) })
+			eventually(t, 10*time.Second, "the restarted server to answer on "+ep.Host, func() bool { return healthy(ep.String()) })
+		})
 	}
-	eventually(t, 10*time.Second, "the first server to be killed with its shell", func() bool { return !alive(first) })
-	eventually(t, 10*time.Second, "the restarted server", func() bool {
-		pids := readPIDs(pidFile)
-		return len(pids) == 2 && alive(pids[1])
-	})
-	t.Cleanup(func() { killIfAlive(readPIDs(pidFile)[1]) })
-	eventually(t, 10*time.Second, "the restarted server to answer on "+ep.Host, func() bool { return healthy(ep.String()) })
 }
 
 // Pdeathsig reaches only the replica's main process, the shell: its server

@@ -10,7 +10,9 @@
 // whatever made it crash (a database, a full disk) is back. A replica that
 // keeps exiting is reported by Instance.Err, which a deploy uses to fail.
 // Replicas run in their own process group so that stopping a replica also
-// stops whatever it started (for example the children of `sh -c`).
+// stops whatever it started (for example the children of `sh -c`). With
+// Options.GroupDir the groups are recorded on disk, so that Reap, in the
+// next cutover, stops what a killed one left running.
 package process
 
 import (
@@ -96,8 +98,8 @@ func New(opts Options) *Target {
 
 // Start starts spec.Replicas replicas (0 means 1) of spec.Command and returns
 // as soon as their processes exist; readiness is for health checks to decide.
-// Each replica's environment is cutover's own, then spec.Env, then PORT,
-// later entries winning, so PORT is always the replica's port.
+// Each replica's environment is cutover's own, then spec.Env, then PORT and
+// MarkerEnv, later entries winning, so PORT is always the replica's port.
 //
 // If a replica cannot be started at all (executable not found or not
 // executable), Start stops the replicas it already started and returns an
