@@ -156,7 +156,8 @@ func hasMarker(pid int, marker string) bool {
 	return false
 }
 
-// processGroup reads pid's process group from /proc; 0 if it cannot.
+// processGroup reads pid's process group from /proc; 0 if it cannot, or
+// if pid is a zombie (it has exited and only waits to be reaped).
 func processGroup(pid int) int {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -168,18 +169,37 @@ func processGroup(pid int) int {
 		return 0
 	}
 	fields := strings.Fields(string(stat[i+1:]))
-	if len(fields) < 3 {
+	if len(fields) < 3 || fields[0] == "Z" {
 		return 0
 	}
 	pgrp, _ := strconv.Atoi(fields[2])
 	return pgrp
 }
 
-// waitGroupGone polls until no process is left in group pgid, for at most
+// groupLive reports whether a process of group pgid still runs; zombies,
+// which a parent that does not reap them (a bare container's PID 1) may
+// leave, do not count.
+func groupLive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, p := range procs {
+		if pid, err := strconv.Atoi(p.Name()); err == nil && processGroup(pid) == pgid {
+			return true
+		}
+	}
+	return false
+}
+
+// waitGroupGone polls until no process of group pgid runs, for at most
 // timeout.
 func waitGroupGone(pgid int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	for syscall.Kill(-pgid, 0) == nil {
+	for groupLive(pgid) {
 		if time.Now().After(deadline) {
 			return false
 		}
