@@ -254,13 +254,16 @@ func (r *replica) status() target.Replica {
 // more than MaxRestarts times in a row and not run for BackoffReset since.
 func (r *replica) crashLoop(now time.Time) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.exits <= r.inst.maxRestarts || r.inst.stopRequested() ||
-		(r.pid != 0 && now.Sub(r.startedAt) >= r.inst.backoff.reset) {
+	looping := r.exits > r.inst.maxRestarts && !r.inst.stopRequested() &&
+		(r.pid == 0 || now.Sub(r.startedAt) < r.inst.backoff.reset)
+	exits, span, last := r.exits, r.lastExitAt.Sub(r.firstExit), r.lastExit
+	r.mu.Unlock()
+	if !looping {
 		return nil
 	}
+	// The log is read without the lock: starts and status need not wait.
 	return fmt.Errorf("replica %d of %s exited %d times in %s, last: %s; %s",
-		r.index, r.inst.name, r.exits, r.lastExitAt.Sub(r.firstExit).Round(10*time.Millisecond), r.lastExit, logTail(r.logPath))
+		r.index, r.inst.name, exits, span.Round(10*time.Millisecond), last, logTail(r.logPath))
 }
 
 // backoff is the restart policy: the wait after the n-th exit in a row is
