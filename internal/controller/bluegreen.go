@@ -123,6 +123,9 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 // flipBack returns the traffic to prev after a failed post-promotion
 // analysis and ends the rollout as failed.
 func (c *Controller) flipBack(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, prev *slotRun, cause error) {
+	if c.leaveForRestart(ctx, a, run) {
+		return // the analysis ended because cutover stops, not because it failed
+	}
 	a.mu.Lock()
 	warm := prev != nil && a.slots[prev.backend.Slot] == prev
 	a.mu.Unlock()
