@@ -242,21 +242,7 @@ func TestRestoredRevisionThatCrashLoopsServesOnceItCanAgain(t *testing.T) {
 // SIGTERM while a post-promotion analysis runs must not pass for its
 // failure: the traffic stays on the new revision, as after kill -9.
 func TestSIGTERMDuringPostPromotionAnalysisDoesNotFlipBack(t *testing.T) {
-	s := newSetup(t)
-	s.Strategy = fmt.Sprintf(`      blueGreen:
-        previewListen: "%s"
-        scaleDownDelay: 5m
-        postPromotionAnalysis: {templates: [slow]}`, s.Preview)
-	s.Top = `analysisTemplates:
-  - name: slow
-    metrics:
-      - name: check
-        provider: {command: {command: ["/bin/sh", "-c", "sleep 60"]}}
-        interval: 100ms
-        count: 1`
-	s.writeConfig(t)
-	srv := s.serve(t)
-	waitServing(t, s.appURL(), "v1", 20*time.Second)
+	s, srv := postPromotionSetup(t, "sleep 60")
 	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
 	s.waitRollout(t, "the post-promotion analysis", 30*time.Second, func(st controller.AppStatus) bool {
 		return st.Rollout != nil && st.Rollout.Step == "PostPromotionAnalysis"
