@@ -89,21 +89,7 @@ func (r *replica) start(restart bool) (*exec.Cmd, error) {
 	cmd.Env = r.env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// A group of its own lets Stop signal everything the replica
-		// started, such as the children of `sh -c`.
-		Setpgid: true,
-		// If cutover dies without stopping its replicas (kill -9, crash),
-		// the kernel kills them, so they do not keep their ports and run
-		// unsupervised. Linux only. The signal fires when the OS thread
-		// that started the child exits; the Go runtime only ends threads
-		// whose goroutine exits while locked to its thread
-		// (runtime.LockOSThread), which nothing here does. It reaches the
-		// replica's main process only; its own children get SIGKILL from
-		// the group kill in endGroup when that process exits while cutover
-		// still runs.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	cmd.SysProcAttr = replicaProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %q: %w; check that the program exists and is executable, and that it is on PATH or given by its path (a relative path starts from the working directory)", r.args[0], err)
 	}
