@@ -459,6 +459,11 @@ func runBackendCase(t *testing.T, opts ServerOptions, c *backendCase, want caseW
 	first.expectFresh(t, "/warm")
 	got := first.exchange(t, c, b)
 	checkAnswer(t, got, want)
+	if c.pause > 0 {
+		// The client will not send the rest of its body: nothing
+		// would end the connection but the router.
+		first.expectClose(t)
+	}
 
 	if c.serve == nil {
 		select {
@@ -521,6 +526,16 @@ func (rc *rawClient) expectFresh(t *testing.T, path string) {
 	body, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "fresh" || err != nil {
 		t.Fatalf("GET %s: %d %q (%v), want 200 \"fresh\": another request's answer", path, resp.StatusCode, body, err)
+	}
+}
+
+// expectClose fails t unless the router closes the connection (before
+// the deadline dialRaw set).
+func (rc *rawClient) expectClose(t *testing.T) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, rc.br)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("the connection is still open after the answer to an upload the client paused: %v", err)
 	}
 }
 

@@ -74,26 +74,38 @@ func (s *stream) watchConn(info httptrace.GotConnInfo) {
 
 // checkAnswer is ReverseProxy's ModifyResponse: it runs once the final
 // answer's head is in, before any of it goes to the client. An answer to
-// an upload still being sent closes the client's connection, see
-// endUpload. A chunked answer gets its first read; an error there
-// (other than the body's end) makes the answer a 502.
+// an HTTP/1 upload still being sent says Connection: close. Without it
+// net/http, before it writes the head, waits for the pending read of the
+// body (the transport's), which a client that paused until it has an
+// answer never ends; with it, the head goes out, then net/http aborts
+// that read and closes the connection. A chunked answer gets its first
+// read; an error there (other than the body's end) makes the answer a
+// 502.
 func (e *Endpoint) checkAnswer(res *http.Response) error {
 	s, ok := res.Request.Context().Value(streamKey{}).(*stream)
 	if !ok {
 		return nil
 	}
 	if s.clientHTTP1 && s.upload != nil && !s.upload.done.Load() {
-		// ReverseProxy dropped the endpoint's Connection field with
-		// the other hop-by-hop ones.
+		// For the client's connection; ReverseProxy dropped the
+		// endpoint's own Connection field with the other hop-by-hop
+		// ones.
 		res.Header.Set("Connection", "close")
-		s.early = true
 	}
 	if s.conn == nil || res.ProtoMajor != 1 || res.Body == http.NoBody ||
 		len(res.TransferEncoding) == 0 || res.TransferEncoding[0] != "chunked" {
 		return nil
 	}
+	return s.conn.readFirst(res)
+}
+
+// readFirst reads the body of res, which arrived on c, once: until the
+// read ends, or needs bytes from the network. A read that ended with an
+// error (other than the body's end) is returned; otherwise res.Body
+// becomes a firstRead that gives out what that read gets.
+func (c *watchedConn) readFirst(res *http.Response) error {
 	first := &firstRead{ReadCloser: res.Body, done: make(chan struct{})}
-	waiting, unwatch := s.conn.notifyRead()
+	waiting, unwatch := c.notifyRead()
 	go first.read(unwatch)
 	select {
 	case <-first.done:
@@ -149,14 +161,4 @@ func (f *firstRead) Read(p []byte) (int, error) {
 		}
 	}
 	return f.ReadCloser.Read(p)
-}
-
-// endUpload ends the client's request body when an answer came before it
-// was sent whole: net/http waits for the body's pending read, which the
-// transport started and a paused client does not end, before it finishes
-// the exchange. The answer went out with Connection: close (checkAnswer).
-func (s *stream) endUpload(w http.ResponseWriter) {
-	if s.early {
-		_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
-	}
 }

@@ -97,7 +97,6 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.trace.GotConn = s.watchConn
 	ctx = httptrace.WithClientTrace(context.WithValue(ctx, streamKey{}, s), &s.trace)
 	e.proxy.ServeHTTP(w, r.WithContext(ctx))
-	s.endUpload(w)
 }
 
 // Release ends one in-flight request counted by Pool.Acquire. Call it exactly

@@ -49,14 +49,12 @@ type stream struct {
 	retriedOn *Endpoint
 	// Also the request's goroutine's (see checkAnswer): the endpoint
 	// connection of the last attempt when the pool dialed it, the
-	// client's body as the transport reads it, whether the client
-	// speaks HTTP/1, and whether the answer came before the body was
-	// sent whole.
+	// client's body as the transport reads it, and whether the client
+	// speaks HTTP/1.
 	trace       httptrace.ClientTrace
 	conn        *watchedConn
 	upload      *bodyGuard
 	clientHTTP1 bool
-	early       bool
 
 	mu      sync.Mutex // guards the connections of an upgrade
 	client  *clientConn
