@@ -487,7 +487,10 @@ func wantCanary() *Config {
 						Templates: []string{"success-rate", "error-budget"},
 						Args:      map[string]string{"service": "blog", "threshold": "0.01"},
 					},
-					PostPromotionAnalysis: &AnalysisRef{Templates: []string{"success-rate"}},
+					PostPromotionAnalysis: &AnalysisRef{
+						Templates: []string{"success-rate", "error-budget"},
+						Args:      map[string]string{"service": "blog"},
+					},
 				}},
 			},
 		},
