@@ -5,25 +5,12 @@ import (
 	"testing"
 )
 
-// minimalBlueGreen is an app with a blue-green strategy whose block is body
-// (indented as the strategy's fields).
-func minimalBlueGreen(body string) string {
-	return `apps:
-  - name: web
-    listen: 127.0.0.1:8080
-    version: v1
-    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
-    strategy:
-      blueGreen:
-` + body
-}
-
 // A pre- or post-promotion analysis holds the rollout until it decides:
 // with no counted metric it never does.
 func TestBlueGreenAnalysisWithoutACountedMetricNeverEnds(t *testing.T) {
 	for _, field := range []string{"prePromotionAnalysis", "postPromotionAnalysis"} {
 		t.Run(field, func(t *testing.T) {
-			src := successRateTemplates("        count: 0\n") + minimalBlueGreen("        "+field+": {templates: [rate]}\n")
+			src := successRateTemplates("        count: 0\n") + minimalApp("blueGreen", "        "+field+": {templates: [rate]}\n")
 			ps := parseProblems(t, src)
 			if len(ps) != 1 {
 				t.Fatalf("got %d problems, want 1:\n%v", len(ps), ps)
@@ -47,7 +34,7 @@ func TestBlueGreenAnalysisWithoutACountedMetricNeverEnds(t *testing.T) {
 }
 
 func TestBlueGreenAnalysisWithACountedMetricIsValid(t *testing.T) {
-	src := successRateTemplates("        count: 3\n") + minimalBlueGreen(`        prePromotionAnalysis: {templates: [rate]}
+	src := successRateTemplates("        count: 3\n") + minimalApp("blueGreen", `        prePromotionAnalysis: {templates: [rate]}
         postPromotionAnalysis: {templates: [rate]}
 `)
 	if _, err := Parse("cutover.yaml", []byte(src)); err != nil {
