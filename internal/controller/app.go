@@ -72,7 +72,10 @@ type rolloutRun struct {
 	done   chan struct{} // closed when the rollout has ended
 	wake   chan struct{} // capacity 1
 
-	flipped    bool // traffic has moved; abort is no longer possible
+	flipped bool // traffic has moved; abort is no longer possible
+	// baking is true while a blue-green rollout watches the slot it
+	// flipped to: abort and rollback flip the traffic back.
+	baking     bool
 	advance    bool // `cutover promote`: end the current wait or step
 	full       bool // `cutover promote --full`: skip to 100%
 	userPaused bool // `cutover pause` until `cutover resume`

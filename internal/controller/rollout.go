@@ -335,6 +335,11 @@ func (c *Controller) scaleDown(a *app, slot string, sr *slotRun) {
 		a.mu.Unlock()
 		return
 	}
+	if a.run != nil && a.run.baking {
+		c.keepWarmWhileBaking(a, slot, sr)
+		a.mu.Unlock()
+		return
+	}
 	delete(a.slots, slot)
 	err := c.save(a, func(st *store.AppState) { st.Slots[slot] = store.SlotState{Phase: store.SlotEmpty} })
 	a.mu.Unlock()
