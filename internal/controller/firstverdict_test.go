@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,12 +27,12 @@ func startFailingVersion(t *testing.T) string {
 	return srv.URL
 }
 
-// backgroundCanary is an app on v1 whose canary has one short step and a
-// background success-rate analysis that needs 5 requests per measurement,
-// waiting for them up to minSamplesTimeout.
-func backgroundCanary(t *testing.T, v1 *versionServer, minSamplesTimeout string) (*drainRig, *controller.Controller) {
+// backgroundCanary is an app on v1 whose canary has the given steps (a
+// YAML list) and a background success-rate analysis that needs 5 requests
+// per measurement, waiting for them up to minSamplesTimeout.
+func backgroundCanary(t *testing.T, v1 *versionServer, steps, minSamplesTimeout string) (*drainRig, *controller.Controller) {
 	t.Helper()
-	rig := newRig(t, v1.url, "canary: {steps: [{setWeight: 50}], scaleDownDelay: 1m, abortScaleDownDelay: 1s, analysis: {templates: [rate]}}",
+	rig := newRig(t, v1.url, "canary: {steps: "+steps+", scaleDownDelay: 1m, abortScaleDownDelay: 1s, analysis: {templates: [rate]}}",
 		// No passive ejection: the failing canary keeps its share, to be
 		// measured.
 		`    upstream: {passiveHealth: {maxEjectionPercent: 0}}
@@ -55,7 +56,7 @@ analysisTemplates:
 // a failing canary then aborts.
 func TestCanaryIsNotPromotedBeforeTheBackgroundAnalysisMeasuredIt(t *testing.T) {
 	v1 := startVersion(t, "v1")
-	rig, c := backgroundCanary(t, v1, "1m")
+	rig, c := backgroundCanary(t, v1, "[{setWeight: 50}]", "1m")
 	ro := deployUntil(t, c, "v2", startFailingVersion(t), "WeightSet")
 	// The traffic comes after the steps have ended; a bounded loop.
 	deadline := time.Now().Add(20 * time.Second)
@@ -80,26 +81,46 @@ func TestCanaryIsNotPromotedBeforeTheBackgroundAnalysisMeasuredIt(t *testing.T) 
 }
 
 // Without traffic the first measurement is Inconclusive after
-// minSamplesTimeout: the rollout pauses before 100%, and `promote`
-// accepts it.
+// minSamplesTimeout: the rollout pauses short of 100% (at the end of the
+// steps, or before a step to 100%); `promote` accepts it and `abort` goes
+// back to stable.
 func TestCanaryWithoutMeasurementPausesBeforePromotion(t *testing.T) {
-	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
-	rig, c := backgroundCanary(t, v1, "300ms")
-	ro := deployUntil(t, c, "v2", v2.url, "Paused")
-	st, err := c.Status("web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := st.Rollout; r.ID != ro.ID || r.Phase != store.RolloutPaused || r.PauseReason != "Inconclusive" || r.Weight == 100 {
-		t.Fatalf("rollout without a measurement is %+v, want it Paused (Inconclusive) short of 100%%", r)
-	}
-	if _, err := c.Promote("web", false); err != nil {
-		t.Fatal(err)
-	}
-	if ro = waitRollout(t, c, ro.ID); ro.Phase != store.RolloutSucceeded {
-		t.Fatalf("rollout ended %s (%s), want Succeeded after promote", ro.Phase, ro.Message)
-	}
-	if got := answer(rig.appURL + "/"); got != "v2" {
-		t.Errorf("after the promotion the app answered %q, want v2", got)
+	for _, tt := range []struct {
+		steps   string
+		promote bool
+		want    string // the version serving in the end
+		phase   string
+	}{
+		{"[{setWeight: 50}]", true, "v2", store.RolloutSucceeded},
+		{"[{setWeight: 100}, {pause: {duration: 1h}}]", false, "v1", store.RolloutAborted},
+	} {
+		t.Run(tt.steps, func(t *testing.T) {
+			v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
+			rig, c := backgroundCanary(t, v1, tt.steps, "300ms")
+			ro := deployUntil(t, c, "v2", v2.url, "Paused")
+			st, err := c.Status("web")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := st.Rollout; r.ID != ro.ID || r.Phase != store.RolloutPaused || r.PauseReason != "Inconclusive" || r.Weight == 100 {
+				t.Fatalf("rollout without a measurement is %+v, want it Paused (Inconclusive) short of 100%%", r)
+			}
+			if tt.promote {
+				_, err = c.Promote("web", false)
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_, err = c.Abort(ctx, "web")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ro = waitRollout(t, c, ro.ID); ro.Phase != tt.phase {
+				t.Fatalf("rollout ended %s (%s), want %s", ro.Phase, ro.Message, tt.phase)
+			}
+			if got := answer(rig.appURL + "/"); got != tt.want {
+				t.Errorf("in the end the app answered %q, want %s", got, tt.want)
+			}
+		})
 	}
 }
