@@ -10,14 +10,15 @@ import (
 
 // An inconclusive post-promotion analysis pauses the rollout with the new
 // version serving; a human decides with the CLI: `promote` keeps it,
-// `abort` flips back to the previous slot, still warm long after
-// scaleDownDelay.
-func TestInconclusivePostPromotionAnalysisWaitsForPromoteOrAbort(t *testing.T) {
+// `abort` and `rollback` flip back to the previous slot, still warm long
+// after scaleDownDelay.
+func TestInconclusivePostPromotionAnalysisWaitsForPromoteAbortOrRollback(t *testing.T) {
 	for _, tt := range []struct {
 		verb, want, phase string
 	}{
 		{"promote", "v2", "Succeeded"},
 		{"abort", "v1", "RolledBack"},
+		{"rollback", "v1", "RolledBack"},
 	} {
 		t.Run(tt.verb, func(t *testing.T) {
 			s := newSetup(t)
