@@ -56,6 +56,9 @@ func (cr *canaryRun) awaitFirstVerdict() error {
 		return cr.takePendingVerdict()
 	default:
 	}
+	// The wait is progress of its own: a long pause step before it
+	// leaves the deadline whole.
+	cr.resetDeadline()
 	cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "AwaitingAnalysis",
 		"the background analysis has not measured the canary yet; it gets all the traffic after a first verdict")
 	skipped := false
