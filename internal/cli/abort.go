@@ -9,7 +9,7 @@ import (
 func newAbort(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "abort APP",
-		Short: "Stop the rollout in progress; traffic stays on the stable revision",
+		Short: "Stop the rollout in progress: before the flip traffic stays on the stable revision, during the bake it flips back",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ro, err := g.client().Abort(cmd.Context(), a[0])

@@ -22,8 +22,9 @@ func newPromote(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "promote APP [--full]",
 		Short: "Move the rollout on: flip a waiting blue-green rollout, or end a canary's current step",
-		Long: `Move the rollout on: a blue-green rollout waiting for promotion flips; a canary
-ends its current step (--full: skips to 100%). Promote returns once that took
+		Long: `Move the rollout on: a blue-green rollout waiting for promotion flips, and one
+paused after the flip by an inconclusive post-promotion analysis accepts it; a
+canary ends its current step (--full: skips to 100%). Promote returns once that took
 effect (at most 30s) and shows the rollout as it is then.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -73,7 +74,9 @@ func awaitPromotion(ctx context.Context, c *api.Client, app string, before store
 
 // promoted reports whether st shows the promotion of before done: the
 // rollout ended or was replaced, a canary moved past its step, or the new
-// revision serves (a blue-green flip, a canary's full promotion).
+// revision serves (a blue-green flip, a canary's full promotion) and the
+// rollout no longer waits for a human (an inconclusive post-promotion
+// analysis accepted).
 func promoted(before store.Rollout, st controller.AppStatus, full bool) bool {
 	ro := st.Rollout
 	switch {
@@ -82,7 +85,7 @@ func promoted(before store.Rollout, st controller.AppStatus, full bool) bool {
 	case before.Strategy == "canary" && !full:
 		return ro.StepIndex > before.StepIndex
 	default:
-		return st.Revision == before.Revision
+		return st.Revision == before.Revision && ro.Phase != store.RolloutPaused
 	}
 }
 

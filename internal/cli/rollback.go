@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"io"
+
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/internal/store"
@@ -25,10 +28,23 @@ func newRollback(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if ro.Phase == store.RolloutRolledBack {
+				return reportRolledBack(cmd.OutOrStdout(), g, a[0], ro)
+			}
 			return reportRollout(cmd.OutOrStdout(), g, a[0], ro, noWait)
 		},
 	}
 	cmd.Flags().IntVar(&to, "to-revision", 0, "revision number to return to (default: the one before the last flip)")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the rollback has started")
 	return cmd
+}
+
+// reportRolledBack reports a rollback asked for while a rollout baked: it
+// flipped back and ended that rollout RolledBack, which is what was asked.
+func reportRolledBack(w io.Writer, g *globals, app string, ro store.Rollout) error {
+	if g.json() {
+		return printJSON(w, ro)
+	}
+	_, err := fmt.Fprintf(w, "%s: %s\n", app, ro.Message)
+	return err
 }

@@ -355,12 +355,14 @@ func (r *AnalysisRef) validate(d *document, path string, templates templateIndex
 	}
 }
 
-// checkEnds reports an analysis at path that runs as a step and cannot end
-// on its own. An analysis decides once every counted metric that is not a
-// dry run has its verdict; a metric with count: 0 measures until it is
-// stopped, so without a counted metric the step waits until `cutover
-// promote` or the progress deadline.
-func (r *AnalysisRef) checkEnds(d *document, path string, templates templateIndex) {
+// checkEnds reports an analysis at path that the rollout waits for (a
+// canary step, a blue-green pre- or post-promotion analysis) and that
+// cannot end on its own. An analysis decides once every counted metric
+// that is not a dry run has its verdict; a metric with count: 0 measures
+// until it is stopped, so without a counted metric the rollout waits until
+// `cutover promote` or the progress deadline. alternative, when not empty,
+// ends the hint with what to write instead.
+func (r *AnalysisRef) checkEnds(d *document, path string, templates templateIndex, alternative string) {
 	metrics := 0
 	for _, name := range r.Templates {
 		t, ok := templates.byName[name]
@@ -377,8 +379,11 @@ func (r *AnalysisRef) checkEnds(d *document, path string, templates templateInde
 	if metrics == 0 {
 		return // no metrics: it passes at once, or is reported elsewhere
 	}
-	d.add(path+".templates",
-		"give a metric a count, such as count: 5 (5 measurements, one per interval); to watch the whole rollout, put the template under strategy.canary.analysis instead",
+	hint := "give a metric a count, such as count: 5 (5 measurements, one per interval)"
+	if alternative != "" {
+		hint += "; " + alternative
+	}
+	d.add(path+".templates", hint,
 		"this analysis never ends on its own: no metric of %s has a count (count: 0 measures until stopped; a dry run decides nothing)",
 		strings.Join(r.Templates, ", "))
 }

@@ -67,7 +67,7 @@ func (s *CanaryStep) validate(d *document, path string, templates templateIndex)
 	}
 	if s.Analysis != nil {
 		s.Analysis.validate(d, path+".analysis", templates)
-		s.Analysis.checkEnds(d, path+".analysis", templates)
+		s.Analysis.checkEnds(d, path+".analysis", templates, "to watch the whole rollout, put the template under strategy.canary.analysis instead")
 	}
 	if s.SetHeaderRoute != nil {
 		s.SetHeaderRoute.validate(d, path+".setHeaderRoute", "header", "X-Canary")

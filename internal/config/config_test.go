@@ -487,7 +487,10 @@ func wantCanary() *Config {
 						Templates: []string{"success-rate", "error-budget"},
 						Args:      map[string]string{"service": "blog", "threshold": "0.01"},
 					},
-					PostPromotionAnalysis: &AnalysisRef{Templates: []string{"success-rate"}},
+					PostPromotionAnalysis: &AnalysisRef{
+						Templates: []string{"success-rate", "error-budget"},
+						Args:      map[string]string{"service": "blog"},
+					},
 				}},
 			},
 		},
@@ -588,13 +591,19 @@ func TestReadmeBlueGreenConfigParsesUnchanged(t *testing.T) {
 // minimalCanary is an app with a canary strategy whose body is indented
 // below "canary:".
 func minimalCanary(body string) string {
+	return minimalApp("canary", body)
+}
+
+// minimalApp is one app whose strategy is the given one (canary or
+// blueGreen), with body as the strategy's fields.
+func minimalApp(strategy, body string) string {
 	return `apps:
   - name: web
     listen: 127.0.0.1:8080
     version: v1
     target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
     strategy:
-      canary:
+      ` + strategy + `:
 ` + body
 }
 

@@ -210,9 +210,11 @@ func (b *BlueGreen) validate(d *document, path string, templates templateIndex) 
 	}
 	if r := b.PrePromotionAnalysis; r != nil {
 		r.validate(d, path+".prePromotionAnalysis", templates)
+		r.checkEnds(d, path+".prePromotionAnalysis", templates, "")
 	}
 	if r := b.PostPromotionAnalysis; r != nil {
 		r.validate(d, path+".postPromotionAnalysis", templates)
+		r.checkEnds(d, path+".postPromotionAnalysis", templates, "bakeTime watches the new slot for a fixed time without an analysis")
 	}
 }
 

@@ -735,6 +735,7 @@ apps:
         provider:
           prometheus: {address: "http://127.0.0.1:9090", query: "errors{service='{{args.service}}'}"}
         successCondition: result < 1
+        count: 3
 apps:
   - name: web
     listen: 127.0.0.1:8080
@@ -744,7 +745,7 @@ apps:
       blueGreen:
         postPromotionAnalysis: {templates: [errors]}
 `,
-			prefix: "cutover.yaml:16:45:",
+			prefix: "cutover.yaml:17:45:",
 			phrase: `template "errors" requires argument "service"; pass it, such as args: {service: ...}`,
 		},
 		{

@@ -72,7 +72,8 @@ type rolloutRun struct {
 	done   chan struct{} // closed when the rollout has ended
 	wake   chan struct{} // capacity 1
 
-	flipped    bool // traffic has moved; abort is no longer possible
+	flipped    bool // traffic has moved; abort no longer tears the new slot down
+	baking     bool // the slot flipped to bakes: abort and rollback flip back
 	advance    bool // `cutover promote`: end the current wait or step
 	full       bool // `cutover promote --full`: skip to 100%
 	userPaused bool // `cutover pause` until `cutover resume`

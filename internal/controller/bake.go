@@ -30,6 +30,42 @@ const (
 // rollout ends RolledBack rather than Failed.
 var errRolledBack = errors.New("rolled back")
 
+// The cancel causes of `cutover abort` and `cutover rollback` while a
+// rollout bakes: the previous slot is still warm, so both flip back.
+var (
+	errAbortedDuringBake  = errors.New("aborted by `cutover abort` after the flip")
+	errRollbackDuringBake = errors.New("`cutover rollback` during the bake")
+)
+
+// keepWarmWhileBaking puts off the scale-down of the warm slot sr while
+// the rollout that may flip back to it still bakes: a post-promotion
+// analysis can outlast scaleDownDelay, above all one that waits for a
+// human. The slot is recorded as warm without an end. Callers hold a.mu.
+func (c *Controller) keepWarmWhileBaking(a *app, slot string, sr *slotRun) {
+	sr.scaleDown = time.AfterFunc(bakeMargin, func() { c.scaleDown(a, slot, sr) })
+	if a.state.Slots[slot].WarmUntil.IsZero() {
+		return
+	}
+	if err := c.save(a, func(st *store.AppState) {
+		st.Slots[slot] = store.SlotState{Revision: sr.rev.Number, Phase: store.SlotWarm}
+	}); err != nil {
+		c.log.Error("record a warm slot kept for the bake", "app", a.name, "slot", slot, "err", err)
+	}
+}
+
+// setBaking opens or closes the window in which abort and rollback flip
+// back. Closing it returns err, or the cause of a request to flip back
+// that came as the bake passed.
+func (p *progress) setBaking(on bool, err error) error {
+	p.a.mu.Lock()
+	defer p.a.mu.Unlock()
+	p.run.baking = on
+	if err == nil && p.ctx.Err() != nil {
+		return context.Cause(p.ctx)
+	}
+	return err
+}
+
 // bakeTime is how long a blue-green rollout of cfg watches the new slot
 // after the flip; 0 for other strategies.
 func bakeTime(cfg config.App) time.Duration {
@@ -124,7 +160,8 @@ func (c *Controller) bake(p *progress, sr *slotRun, d time.Duration, analyze fun
 			fmt.Sprintf("watching %s on slot %s for bakeTime %s; a replica exit or lost readiness flips back", p.rev.Version, sr.backend.Slot, d))
 	}
 	_ = p.record(func(ro *store.Rollout) { ro.Step = step })
-	err := c.watchBake(p, newSlotWatch(sr), d, analysisDone)
+	_ = p.setBaking(true, nil)
+	err := p.setBaking(false, c.watchBake(p, newSlotWatch(sr), d, analysisDone))
 	if err != nil {
 		// Stop the analysis, if it still runs (on the rollout's
 		// context), before the flip back records anything.

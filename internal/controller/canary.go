@@ -37,6 +37,9 @@ type canaryRun struct {
 	steps   []config.CanaryStep
 	weight  int
 	matches []router.Match
+	// judged is closed once the background analysis has judged the
+	// canary, which it must have before it gets all the traffic.
+	judged *firstVerdict
 }
 
 // runCanary carries a recorded canary rollout from step startStep (with the
@@ -48,7 +51,7 @@ func (c *Controller) runCanary(ctx context.Context, a *app, run *rolloutRun, rev
 	weight := a.state.Rollout.Weight
 	a.mu.Unlock()
 	cr := &canaryRun{progress: newProgress(ctx, c, a, run, cfg, rev), stable: stable, canary: canary,
-		steps: cfg.Strategy.Canary.Steps, weight: weight}
+		steps: cfg.Strategy.Canary.Steps, weight: weight, judged: newFirstVerdict()}
 	cr.onWake = cr.applyPendingWeight
 	if err := cr.execute(slot, startStep); err != nil {
 		if c.leaveForRestart(ctx, a, run) {
@@ -123,21 +126,27 @@ func (cr *canaryRun) execute(slot string, startStep int) error {
 			return err
 		}
 	}
+	if err := cr.awaitFirstVerdict(); err != nil {
+		return err
+	}
 	return cr.promote()
 }
 
 // backgroundAnalysis runs the rollout-wide analysis until ctx ends and
-// hands its verdicts to the rollout's goroutine. An Inconclusive verdict
+// hands its verdicts to the rollout's goroutine, and closes cr.judged once
+// it has judged the canary. An Inconclusive verdict
 // pauses the rollout for a human, and the analysis starts over at once: a
 // canary that goes bad while paused is still caught, and aborted.
 func (cr *canaryRun) backgroundAnalysis(ctx context.Context, ref config.AnalysisRef, env analysis.Env) {
 	for {
-		res := analysis.Run(ctx, cr.c.templates(), ref, env, nil)
+		res := analysis.Run(ctx, cr.c.templates(), ref, env, cr.judged.observe)
 		if ctx.Err() != nil {
 			return
 		}
 		select {
 		case cr.background <- res:
+			// Sent first: whoever sees judged closed finds the verdict.
+			cr.judged.close()
 		case <-ctx.Done():
 			return
 		}
@@ -152,6 +161,11 @@ func (cr *canaryRun) runStep(step config.CanaryStep) error {
 	switch {
 	case step.SetWeight != nil:
 		w := *step.SetWeight
+		if w == 100 {
+			if err := cr.awaitFirstVerdict(); err != nil {
+				return err
+			}
+		}
 		if w > cr.weight {
 			if err := cr.gate("confirmTrafficIncrease", cr.cfg.Hooks.ConfirmTrafficIncrease); err != nil {
 				return err

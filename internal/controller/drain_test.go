@@ -16,6 +16,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/metrics"
 	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/store/bolt"
@@ -121,7 +122,8 @@ func newRig(t *testing.T, v1URL, strategy string, extra ...string) *drainRig {
 // unless the test stops it first.
 func (r *drainRig) start(t *testing.T) *controller.Controller {
 	t.Helper()
-	c := controller.New(controller.Options{Store: r.db, Router: r.router, Logger: testLogger(t),
+	// Metrics give the builtin analysis provider the router's windows.
+	c := controller.New(controller.Options{Store: r.db, Router: r.router, Logger: testLogger(t), Metrics: metrics.New(),
 		NewTarget: func(config.App) (controller.Target, error) { return static.New(), nil }})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -10,7 +10,9 @@ import (
 )
 
 // Promote moves the rollout in progress on: a blue-green rollout waiting
-// for promotion flips; a canary ends its current step (a pause above all).
+// for promotion flips, and one paused after the flip by an inconclusive
+// post-promotion analysis accepts it; a canary ends its current step (a
+// pause above all).
 // full skips a canary's remaining steps and promotes it to 100%.
 func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
 	return c.signal(appName, "waiting for promotion", func(run *rolloutRun) {
@@ -19,6 +21,8 @@ func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
 		run.userPaused = false
 	}, "PromoteRequested", func(ro store.Rollout) string {
 		switch {
+		case ro.Strategy != "canary" && ro.Phase == store.RolloutPaused && (ro.Step == "Baking" || ro.Step == "PostPromotionAnalysis"):
+			return fmt.Sprintf("`cutover promote`: %s (revision %d) keeps the traffic; the inconclusive post-promotion analysis is accepted", ro.Version, ro.Revision)
 		case ro.Strategy != "canary":
 			return fmt.Sprintf("`cutover promote`: %s (revision %d) gets the traffic", ro.Version, ro.Revision)
 		case full:
@@ -74,7 +78,9 @@ func (c *Controller) signal(appName, what string, change func(run *rolloutRun), 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	run := a.run
-	if run == nil || run.id == 0 || run.flipped {
+	// After the flip only a rollout paused while it bakes (an inconclusive
+	// post-promotion analysis) waits for a human.
+	if run == nil || run.id == 0 || (run.flipped && !(run.baking && a.state.Rollout.Phase == store.RolloutPaused)) {
 		return store.Rollout{}, fmt.Errorf("%w: no rollout of %s is in progress %s; `cutover status %s` shows its state", ErrConflict, appName, what, appName)
 	}
 	ro := *a.state.Rollout
@@ -113,8 +119,9 @@ func (c *Controller) Retry(appName string) (store.Rollout, error) {
 }
 
 // Abort stops the rollout in progress before it flips: the new slot is torn
-// down and the traffic stays on the stable revision. It returns once the
-// rollout has ended.
+// down and the traffic stays on the stable revision. While a blue-green
+// rollout bakes after its flip, the traffic flips back to the previous
+// slot, still warm. It returns once the rollout has ended.
 func (c *Controller) Abort(ctx context.Context, appName string) (store.Rollout, error) {
 	a, err := c.app(appName)
 	if err != nil {
@@ -126,31 +133,42 @@ func (c *Controller) Abort(ctx context.Context, appName string) (store.Rollout, 
 	case run == nil || run.id == 0:
 		a.mu.Unlock()
 		return store.Rollout{}, fmt.Errorf("%w: no rollout of %s is in progress; to go back to the previous revision run `cutover rollback %s`", ErrConflict, appName, appName)
-	case run.flipped:
+	case run.flipped && !run.baking:
 		a.mu.Unlock()
 		return store.Rollout{}, fmt.Errorf("%w: the rollout of %s has already flipped the traffic; run `cutover rollback %s` to flip back", ErrConflict, appName, appName)
+	case run.flipped:
+		run.cancel(errAbortedDuringBake)
+	default:
+		run.cancel(errAborted)
 	}
-	run.cancel(errAborted)
 	a.mu.Unlock()
 	return c.WaitRollout(ctx, appName, run.id)
 }
 
 // Rollback returns app to toRevision (0: the revision that served before the
 // last flip). While that revision is still warm on the idle slot this is one
-// flip; otherwise it is redeployed through the normal flow.
+// flip; otherwise it is redeployed through the normal flow. While a
+// rollout bakes after its flip, rolling back to the previous revision flips
+// back and ends that rollout as RolledBack, which it returns.
 func (c *Controller) Rollback(appName string, toRevision int) (store.Rollout, error) {
 	a, err := c.app(appName)
 	if err != nil {
 		return store.Rollout{}, err
 	}
 	a.mu.Lock()
-	if err := a.busy(); err != nil {
-		a.mu.Unlock()
-		return store.Rollout{}, fmt.Errorf("%w (to stop a rollout before it flips, use abort)", err)
-	}
 	to := toRevision
 	if to == 0 {
 		to = a.state.PreviousRevision
+	}
+	// While the rollout bakes, the previous revision is warm: one flip.
+	if run := a.run; run != nil && run.baking && to == a.state.PreviousRevision {
+		run.cancel(errRollbackDuringBake)
+		defer a.mu.Unlock()
+		return *a.state.Rollout, nil
+	}
+	if err := a.busy(); err != nil {
+		a.mu.Unlock()
+		return store.Rollout{}, fmt.Errorf("%w (to stop a rollout before it flips, use abort)", err)
 	}
 	active := a.state.Slots[a.state.ActiveSlot].Revision
 	switch {

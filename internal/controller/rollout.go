@@ -335,6 +335,11 @@ func (c *Controller) scaleDown(a *app, slot string, sr *slotRun) {
 		a.mu.Unlock()
 		return
 	}
+	if a.run != nil && a.run.baking {
+		c.keepWarmWhileBaking(a, slot, sr)
+		a.mu.Unlock()
+		return
+	}
 	delete(a.slots, slot)
 	err := c.save(a, func(st *store.AppState) { st.Slots[slot] = store.SlotState{Phase: store.SlotEmpty} })
 	a.mu.Unlock()
@@ -613,8 +618,8 @@ func (a *app) busy() error {
 	}
 	ro := a.state.Rollout
 	if a.run.flipped {
-		return fmt.Errorf("%w: revision %d of %s has the traffic and the rollout is still at step %s (bakeTime, drain); wait for it to end: `cutover status %s`",
-			ErrConflict, ro.Revision, a.name, ro.Step, a.name)
+		return fmt.Errorf("%w: revision %d of %s has the traffic and the rollout is still at step %s (bakeTime, drain); wait for it to end: `cutover status %s`, or while it bakes `cutover abort %s` to flip back",
+			ErrConflict, ro.Revision, a.name, ro.Step, a.name, a.name)
 	}
 	return fmt.Errorf("%w: a rollout of %s is in progress (revision %d, %s); wait for it, `cutover promote %s` or `cutover abort %s`",
 		ErrConflict, a.name, ro.Revision, ro.Step, a.name, a.name)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,11 +23,18 @@ import (
 type fullAfter struct {
 	*bolt.DB
 	reason string
-	full   bool
+	// mu guards full: a rollout's goroutine and its drain record events
+	// at once.
+	mu   sync.Mutex
+	full bool
 }
 
 func (s *fullAfter) AppendEvent(ev store.Event) (store.Event, error) {
-	if s.full = s.full || ev.Reason == s.reason; s.full {
+	s.mu.Lock()
+	s.full = s.full || ev.Reason == s.reason
+	full := s.full
+	s.mu.Unlock()
+	if full {
 		return store.Event{}, fmt.Errorf("append event %s: write cutover.db: %w", ev.Reason, syscall.ENOSPC)
 	}
 	return s.DB.AppendEvent(ev)
