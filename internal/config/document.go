@@ -40,7 +40,10 @@ type located struct {
 // maxAliasChain bounds how many anchors, aliases and tags wrap one value.
 const maxAliasChain = 16
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType    = reflect.TypeFor[Duration]()
+	podTemplateType = reflect.TypeFor[PodTemplate]()
+)
 
 // check walks body against the type t, recording each field's position and
 // a problem for every unknown field and every value of the wrong kind.
@@ -59,6 +62,8 @@ func (d *document) check(path string, key *token.Token, n ast.Node, t reflect.Ty
 		if _, err := durationFromValue(scalarValue(n)); err != nil {
 			d.addError(path, err)
 		}
+	case t == podTemplateType:
+		d.checkPodTemplate(path, n)
 	case t.Kind() == reflect.Struct:
 		d.checkStruct(path, n, t)
 	case t.Kind() == reflect.Slice:

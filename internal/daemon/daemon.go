@@ -172,6 +172,11 @@ func Start(opts Options) (*Daemon, error) {
 			if p := app.Target.Process; p != nil {
 				return process.New(process.Options{LogDir: logDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
 			}
+			if app.Target.Kubernetes != nil {
+				// The kubernetes target and the Service flip exist as
+				// packages but the rollout does not drive them yet.
+				return nil, errors.New("target.kubernetes is not wired into serve yet; use process or static for this app")
+			}
 			return static.New(), nil
 		},
 	})
