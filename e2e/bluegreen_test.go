@@ -190,6 +190,8 @@ func TestManualPromotionWaitsAndAbortKeepsStable(t *testing.T) {
 	}
 	s.mustCLI(t, "promote", "web")
 	waitServing(t, s.appURL(), "v2", 20*time.Second)
+	// v2 bakes before its rollout ends and another may start.
+	s.waitRollout(t, "v2's rollout to end", 30*time.Second, phase("Succeeded"))
 
 	s.mustCLI(t, "deploy", "web", "--version", "v3", "--no-wait")
 	waitServing(t, "http://"+s.Preview+"/", "v3", 20*time.Second)

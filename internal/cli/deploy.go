@@ -20,9 +20,11 @@ func newDeploy(g *globals) *cobra.Command {
 		Use:   "deploy APP --version V [--command \"...\" | --upstream URL ...]",
 		Short: "Deploy a version to the idle slot and flip to it once it is ready",
 		Long: `Deploy V to APP's idle slot, wait until every replica is ready, run the smoke
-checks, flip (automatically, or after "cutover promote"), drain the old slot.
---command is split as a shell splits words; ${PORT} and ${VERSION} are replaced.
-Exit 0 when V serves all traffic, 1 when the deploy failed (traffic never moved).`,
+checks, flip (automatically, or after "cutover promote"), drain the old slot
+while V bakes (bakeTime). --command is split as a shell splits words; ${PORT}
+and ${VERSION} are replaced. Exit 0 when V serves all traffic and has baked, 1
+when the deploy failed (traffic never moved) or V failed while baking and the
+traffic went back to the previous version.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if req.Version == "" {

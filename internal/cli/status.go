@@ -101,7 +101,7 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 			}
 			detail := ""
 			if len(s.Endpoints) > 0 {
-				detail = fmt.Sprintf("%d/%d ready", ready, len(s.Endpoints))
+				detail = fmt.Sprintf("%d/%d ready", ready, len(s.Endpoints)) + notReadyDetail(s)
 			}
 			if !s.WarmUntil.IsZero() && s.Phase == "warm" {
 				detail += fmt.Sprintf(", stops in %s", time.Until(s.WarmUntil).Round(time.Second))

@@ -48,20 +48,21 @@ func Parse(file string, data []byte) (*Config, error) {
 		d.problems = append(d.problems, d.problemAt(documentStart(f.Docs[1]),
 			"the file holds more than one YAML document", "keep the whole config in one document; remove the \"---\" separator"))
 	}
+	if body != nil {
+		body = joinColonScalars(body)
+		rewrite(body, joinColonScalars)
+	}
 	d.check("", nil, body, reflect.TypeFor[Config]())
-	if len(d.problems) > 0 {
+	d.checked = true
+	if len(f.Docs) > 1 {
+		// Which document was meant is anyone's guess: check no further.
 		d.problems.sortByPosition()
 		return nil, d.problems
 	}
 
 	var c Config
-	// The schema check above reports every unknown field and wrongly typed
-	// value; the strict decoder is a second line of defence for anything it
-	// let through.
-	// Duplicate keys were rejected when parsing; allowing them here lets a
-	// key override one pulled in by a "<<" merge, as YAML intends.
-	if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField(), yaml.AllowDuplicateMapKey()); err != nil {
-		return nil, Problems{d.yamlProblem(err)}
+	if err := d.decode(body, &c); err != nil {
+		return nil, err
 	}
 	c.File = file
 	c.setDefaults(d)
@@ -99,6 +100,48 @@ func (a *App) AbortOnProgressDeadline() bool {
 	return a.ProgressDeadlineAbort == nil || *a.ProgressDeadlineAbort
 }
 
+// decode fills c from body. Values of the wrong type that the schema check
+// reported are left out, so that the checks after decoding can still report
+// every other problem in the same run; the error is then the problems
+// found so far if the rest cannot be decoded either.
+func (d *document) decode(body ast.Node, c *Config) error {
+	if body == nil {
+		return nil
+	}
+	// Duplicate keys were rejected when parsing; allowing them here lets a
+	// key override one pulled in by a "<<" merge, as YAML intends.
+	opts := []yaml.DecodeOption{yaml.AllowDuplicateMapKey()}
+	if len(d.problems) == 0 {
+		// The schema check reports every unknown field and wrongly typed
+		// value; the strict decoder is a second line of defence for
+		// anything it let through.
+		opts = append(opts, yaml.DisallowUnknownField())
+	} else {
+		rejected := map[ast.Node]bool{}
+		for _, n := range d.rejected {
+			if n != nil {
+				rejected[n] = true
+			}
+		}
+		drop := func(n ast.Node) ast.Node {
+			if rejected[n] {
+				return nullFor(n.GetToken())
+			}
+			return n
+		}
+		body = drop(body)
+		rewrite(body, drop)
+	}
+	if err := yaml.NodeToValue(body, c, opts...); err != nil {
+		if len(d.problems) > 0 {
+			d.problems.sortByPosition()
+			return d.problems
+		}
+		return Problems{d.yamlProblem(err)}
+	}
+	return nil
+}
+
 // yamlProblem turns a goccy parse or decode error into a Problem at its
 // token.
 func (d *document) yamlProblem(err error) Problem {
@@ -109,7 +152,8 @@ func (d *document) yamlProblem(err error) Problem {
 		if strings.Contains(msg, "already defined") {
 			return d.problemAt(ye.GetToken(), msg, "keep only one of them")
 		}
-		return d.problemAt(ye.GetToken(), msg, "fix the YAML here: indent with spaces, close brackets and quotes, and quote values that contain \": \"")
+		return d.problemAt(ye.GetToken(), msg, "fix the YAML here: indent with spaces, close brackets and quotes, and quote values that contain \": \", "+
+			"and, inside [ ] or { }, values with a bracket or a comma, such as \"127.0.0.1:${PORT}\"")
 	}
 	return d.problemAt(nil, err.Error(), "")
 }

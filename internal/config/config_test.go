@@ -72,6 +72,7 @@ func wantFull(dir string) *Config {
 					PreviewListen:  "127.0.0.1:8081",
 					ScaleDownDelay: Duration(time.Minute),
 					DrainTimeout:   Duration(10 * time.Second),
+					BakeTime:       Duration(10 * time.Second),
 					Smoke: []SmokeCheck{
 						{Path: "/healthz", ExpectStatus: 204},
 						{Path: "/", ExpectStatus: 200},
@@ -102,6 +103,7 @@ func wantFull(dir string) *Config {
 					AutoPromotion:  ptr(true),
 					ScaleDownDelay: Duration(30 * time.Second),
 					DrainTimeout:   Duration(30 * time.Second),
+					BakeTime:       Duration(10 * time.Second),
 				}},
 				DeployTimeout:         Duration(time.Minute),
 				ProgressDeadline:      Duration(10 * time.Minute),
@@ -174,6 +176,7 @@ func TestParseFillsEveryDefaultOfAMinimalApp(t *testing.T) {
 			AutoPromotion:  ptr(true),
 			ScaleDownDelay: Duration(30 * time.Second),
 			DrainTimeout:   Duration(30 * time.Second),
+			BakeTime:       Duration(10 * time.Second),
 		}},
 		DeployTimeout:         Duration(60 * time.Second),
 		ProgressDeadline:      Duration(10 * time.Minute),
@@ -194,16 +197,17 @@ func TestParseKeepsZeroDurationsThatAreWrittenOut(t *testing.T) {
     listen: 127.0.0.1:8080
     version: v1
     target: {process: {command: [./web], stopGrace: 0s}}
-    strategy: {blueGreen: {scaleDownDelay: 0s, drainTimeout: 0s}}
+    strategy: {blueGreen: {scaleDownDelay: 0s, drainTimeout: 0s, bakeTime: 0s}}
 `
 	c, err := Parse("/srv/cutover.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
 	a := c.Apps[0]
-	if a.Target.Process.StopGrace != 0 || a.Strategy.BlueGreen.ScaleDownDelay != 0 || a.Strategy.BlueGreen.DrainTimeout != 0 {
-		t.Errorf("written zeros were replaced by defaults: stopGrace %s, scaleDownDelay %s, drainTimeout %s",
-			a.Target.Process.StopGrace, a.Strategy.BlueGreen.ScaleDownDelay, a.Strategy.BlueGreen.DrainTimeout)
+	bg := a.Strategy.BlueGreen
+	if a.Target.Process.StopGrace != 0 || bg.ScaleDownDelay != 0 || bg.DrainTimeout != 0 || bg.BakeTime != 0 {
+		t.Errorf("written zeros were replaced by defaults: stopGrace %s, scaleDownDelay %s, drainTimeout %s, bakeTime %s",
+			a.Target.Process.StopGrace, bg.ScaleDownDelay, bg.DrainTimeout, bg.BakeTime)
 	}
 }
 
@@ -478,6 +482,7 @@ func wantCanary() *Config {
 					AutoPromotion:  ptr(true),
 					ScaleDownDelay: Duration(30 * time.Second),
 					DrainTimeout:   Duration(30 * time.Second),
+					BakeTime:       Duration(10 * time.Second),
 					PrePromotionAnalysis: &AnalysisRef{
 						Templates: []string{"success-rate", "error-budget"},
 						Args:      map[string]string{"service": "blog", "threshold": "0.01"},
@@ -563,6 +568,7 @@ func TestReadmeBlueGreenConfigParsesUnchanged(t *testing.T) {
 				PreviewListen:  "127.0.0.1:8081",
 				ScaleDownDelay: Duration(30 * time.Second),
 				DrainTimeout:   Duration(30 * time.Second),
+				BakeTime:       Duration(10 * time.Second),
 				Smoke:          []SmokeCheck{{Path: "/", ExpectStatus: 200}},
 			}},
 			DeployTimeout:         Duration(time.Minute),

@@ -22,6 +22,7 @@ const (
 	defaultDeployTimeout      = Duration(60 * time.Second)
 	defaultScaleDownDelay     = Duration(30 * time.Second)
 	defaultDrainTimeout       = Duration(30 * time.Second)
+	defaultBakeTime           = Duration(10 * time.Second)
 	defaultSmokePath          = "/"
 	defaultSmokeStatus        = 200
 	defaultProgressDeadline   = Duration(10 * time.Minute)
@@ -275,6 +276,9 @@ func (b *BlueGreen) setDefaults(d *document, path string) {
 	}
 	if !d.written(path + ".drainTimeout") {
 		b.DrainTimeout = defaultDrainTimeout
+	}
+	if !d.written(path + ".bakeTime") {
+		b.BakeTime = defaultBakeTime
 	}
 	for i := range b.Smoke {
 		s := &b.Smoke[i]

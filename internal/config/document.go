@@ -22,12 +22,21 @@ type document struct {
 	anchors anchorRecorder
 	// merging holds the mappings being merged by "<<" right now, to stop
 	// a mapping that merges itself.
-	merging  map[ast.Node]bool
+	merging map[ast.Node]bool
+	// rejected holds the values of the wrong type, by path: they are
+	// left out of the decoded Config so the checks after decoding still
+	// run, and those checks report nothing more about these fields. The
+	// field an unknown one likely meant is here too, with a nil value.
+	rejected map[string]ast.Node
+	// checked is set once the schema check is over: problems found after
+	// it defer to the rejected values.
+	checked  bool
 	problems Problems
 }
 
 func newDocument(file string) *document {
-	return &document{file: file, nodes: map[string]located{}, anchors: anchorRecorder{}, merging: map[ast.Node]bool{}}
+	return &document{file: file, nodes: map[string]located{}, anchors: anchorRecorder{}, merging: map[ast.Node]bool{},
+		rejected: map[string]ast.Node{}}
 }
 
 // located is one field as written: the key that names it (nil for list
@@ -61,6 +70,7 @@ func (d *document) check(path string, key *token.Token, n ast.Node, t reflect.Ty
 	case t == durationType:
 		if _, err := durationFromValue(scalarValue(n)); err != nil {
 			d.addError(path, err)
+			d.rejected[path] = n
 		}
 	case t == podTemplateType:
 		d.checkPodTemplate(path, n)
@@ -81,17 +91,17 @@ func (d *document) check(path string, key *token.Token, n ast.Node, t reflect.Ty
 		d.checkString(path, n)
 	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
 		if _, ok := n.(*ast.IntegerNode); !ok {
-			d.add(path, "write a number without quotes, such as 2", "%s is not a whole number", describe(n))
+			d.badValue(path, n, "write a number without quotes, such as 2", "%s is not a whole number", describe(n))
 		}
 	case t.Kind() == reflect.Float64:
 		switch n.(type) {
 		case *ast.IntegerNode, *ast.FloatNode:
 		default:
-			d.add(path, "write a number without quotes, such as 0.5", "%s is not a number", describe(n))
+			d.badValue(path, n, "write a number without quotes, such as 0.5", "%s is not a number", describe(n))
 		}
 	case t.Kind() == reflect.Bool:
 		if _, ok := n.(*ast.BoolNode); !ok {
-			d.add(path, "write true or false without quotes", "%s is not true or false", describe(n))
+			d.badValue(path, n, "write true or false without quotes", "%s is not true or false", describe(n))
 		}
 	}
 }
@@ -179,33 +189,11 @@ func (d *document) checkString(path string, n ast.Node) {
 		var s string
 		text := n.GetToken().Value
 		if err := yaml.NodeToValue(n, &s); err != nil || s != text {
-			d.add(path, fmt.Sprintf("quote it: write \"%s\"", text), "%s would be read as %q", text, s)
+			d.badValue(path, n, fmt.Sprintf("quote it: write \"%s\"", text), "%s would be read as %q", text, s)
 		}
 	default:
-		hint := "write a single value, quoted if it contains special characters"
-		if url, ok := splitURL(n); ok {
-			hint = fmt.Sprintf("quote it: write \"%s\"", url)
-		}
-		d.add(path, hint, "expected text, found %s", describe(n))
+		d.badValue(path, n, "write a single value, quoted if it contains special characters", "expected text, found %s", describe(n))
 	}
-}
-
-// splitURL recognises an unquoted URL that the parser split at its port's
-// colon, as it does inside a flow collection ({upstreams: [http://h:80]}),
-// and returns the URL as written.
-func splitURL(n ast.Node) (string, bool) {
-	pairs, ok := mappingPairs(n)
-	if !ok || len(pairs) != 1 {
-		return "", false
-	}
-	key, value := pairs[0].Key.GetToken(), pairs[0].Value
-	if !strings.Contains(key.Value, "://") || value == nil || value.GetToken() == nil {
-		return "", false
-	}
-	if _, ok := value.(ast.ScalarNode); !ok {
-		return "", false
-	}
-	return key.Value + ":" + value.GetToken().Value, true
 }
 
 // unknownField reports a key that the struct type t at path has no field
@@ -217,6 +205,9 @@ func (d *document) unknownField(path string, p *ast.MappingValueNode, t reflect.
 	hint := "allowed fields here: " + strings.Join(names, ", ")
 	if best := closest(name, names); best != "" {
 		hint = fmt.Sprintf("did you mean `%s`? (%s)", best, hint)
+		// The field meant is likely missing now; saying so would repeat
+		// this problem.
+		d.rejected[join(path, best)] = nil
 	}
 	d.problems = append(d.problems, d.problemAt(p.Key.GetToken(), prefixed(path, fmt.Sprintf("unknown field %q", name)), hint))
 }
@@ -225,7 +216,14 @@ func (d *document) unknownField(path string, p *ast.MappingValueNode, t reflect.
 // needs, such as a mapping where a list belongs.
 func (d *document) wrongKind(path string, n ast.Node, hint, format string, args ...any) {
 	d.skip(n)
+	d.badValue(path, n, hint, format, args...)
+}
+
+// badValue reports the value n at path as of the wrong type and leaves it
+// out of the decoded Config.
+func (d *document) badValue(path string, n ast.Node, hint, format string, args ...any) {
 	d.add(path, hint, format, args...)
+	d.rejected[path] = n
 }
 
 // skip records the anchors inside a value that will not be checked, so
@@ -281,13 +279,34 @@ func (d *document) addError(path string, err error) {
 	if errors.As(err, &fe) {
 		msg, hint = fe.msg, fe.hint
 	}
-	d.problems = append(d.problems, d.problem(path, prefixed(path, msg), hint))
+	d.record(path, prefixed(path, msg), hint)
 }
 
 // add records a problem with the field at path, positioned there; format
 // and args make the message after the path.
 func (d *document) add(path, hint, format string, args ...any) {
-	d.problems = append(d.problems, d.problem(path, prefixed(path, fmt.Sprintf(format, args...)), hint))
+	d.record(path, prefixed(path, fmt.Sprintf(format, args...)), hint)
+}
+
+// record adds a problem about the field at path, unless a value of the
+// wrong type at, inside or around that field was already reported: a
+// check that never saw that value would only repeat it ("missing").
+func (d *document) record(path, msg, hint string) {
+	for p := range d.rejected {
+		if d.checked && (within(path, p) || within(p, path)) {
+			return
+		}
+	}
+	d.problems = append(d.problems, d.problem(path, msg, hint))
+}
+
+// within reports whether path is inner or inside it.
+func within(path, inner string) bool {
+	if !strings.HasPrefix(path, inner) {
+		return false
+	}
+	rest := path[len(inner):]
+	return inner == "" || rest == "" || rest[0] == '.' || rest[0] == '['
 }
 
 // prefixed starts msg with the path it is about, when there is one.
@@ -327,10 +346,12 @@ func (d *document) present(path string) bool {
 	return ok
 }
 
-// written reports whether path was given a non-null value in the file.
+// written reports whether path was given a non-null value in the file,
+// of the right type.
 func (d *document) written(path string) bool {
 	loc, ok := d.nodes[path]
-	return ok && !isNull(loc.value)
+	_, rejected := d.rejected[path]
+	return ok && !isNull(loc.value) && !rejected
 }
 
 // position is where a problem with this field should point: a scalar's

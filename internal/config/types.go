@@ -250,6 +250,11 @@ type BlueGreen struct {
 	PrePromotionAnalysis *AnalysisRef `yaml:"prePromotionAnalysis"`
 	// PostPromotionAnalysis runs after the flip; a failure flips back.
 	PostPromotionAnalysis *AnalysisRef `yaml:"postPromotionAnalysis"`
+	// BakeTime is how long the rollout watches the new slot after the
+	// flip: a replica exit or lost readiness meanwhile flips back to the
+	// previous slot, kept warm at least that long; default 10s, 0 turns
+	// the watch off.
+	BakeTime Duration `yaml:"bakeTime"`
 }
 
 // Canary configures the canary strategy: the new revision runs beside the

@@ -208,6 +208,7 @@ func (b *BlueGreen) validate(d *document, path string, templates templateIndex) 
 	}
 	checkNotNegative(d, path+".scaleDownDelay", b.ScaleDownDelay)
 	checkNotNegative(d, path+".drainTimeout", b.DrainTimeout)
+	checkNotNegative(d, path+".bakeTime", b.BakeTime)
 	for i, s := range b.Smoke {
 		at := fmt.Sprintf("%s.smoke[%d]", path, i)
 		if !strings.HasPrefix(s.Path, "/") {

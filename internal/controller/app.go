@@ -22,7 +22,13 @@ type app struct {
 	target Target
 	state  store.AppState      // mirrors the store
 	slots  map[string]*slotRun // what runs on each slot
-	run    *rolloutRun         // the rollout in progress, if any
+	// starting holds the slots whose replicas are starting, until they are
+	// ready or given up, so that status can tell what they wait on.
+	starting map[string]*slotRun
+	run      *rolloutRun // the rollout in progress, if any
+	// writes remembers a rollout's failed store writes; it is not
+	// guarded by mu, since events are recorded with and without it.
+	writes writeFailures
 }
 
 // slotRun is one revision running on one slot.
@@ -32,6 +38,9 @@ type slotRun struct {
 	pool     *upstream.Pool
 	backend  *router.Backend
 	stopPool context.CancelFunc
+	// deployDeadline is when deployTimeout, counted from the slot's start,
+	// runs out: readiness and the smoke checks must both be done by then.
+	deployDeadline time.Time
 	// scaleDown stops a warm slot once its delay has passed.
 	scaleDown *time.Timer
 	// drain holds the counts taken when the slot last lost the traffic,
@@ -100,6 +109,9 @@ func (c *Controller) save(a *app, change func(st *store.AppState)) error {
 		next.Rollout.UpdatedAt = time.Now()
 	}
 	if err := c.opts.Store.PutApp(next); err != nil {
+		if a.run != nil {
+			a.writes.note(a.run.id, err)
+		}
 		return err
 	}
 	a.state = next

@@ -15,10 +15,12 @@ import (
 //	record revision and rollout → start it on the idle slot → wait until every
 //	replica is ready (deployTimeout) → publish it on the preview route → smoke
 //	checks → wait for promotion unless autoPromotion → flip (one snapshot
-//	swap) → drain the old slot (drainTimeout) → keep it warm for
-//	scaleDownDelay → stop it.
+//	swap) → bake: watch the new slot for bakeTime (and its post-promotion
+//	analysis) while the old slot drains (drainTimeout) → keep the old slot
+//	warm for scaleDownDelay → stop it.
 //
 // Any failure before the flip tears the new slot down; traffic never moved.
+// A failure during the bake flips straight back to the warm old slot.
 
 // runBlueGreen carries a recorded rollout through to its end.
 func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, slot string, autoPromote bool) {
@@ -107,22 +109,54 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 	if err := hooks.RunAll(ctx, cfg.Hooks.AfterAllowTraffic, p.hookInfo("afterAllowTraffic"), c.hookPayload(a, run.id, rev, "afterAllowTraffic")); err != nil {
 		c.event(a, run.id, rev.Number, warning, "HookFailed", "afterAllowTraffic hook failed: "+err.Error())
 	}
-	if prev != nil {
-		c.drain(a, run.id, prev)
-	}
-	if bg != nil && bg.PostPromotionAnalysis != nil {
-		_ = p.record(func(ro *store.Rollout) { ro.Step = "PostPromotionAnalysis" })
-		if err := p.runAnalysis(*bg.PostPromotionAnalysis, "post-promotion analysis", p.analysisEnv(sr, prev)); err != nil {
-			c.flipBack(ctx, a, run, rev, prev, err)
-			return
+	c.guardWarm(a, slot, sr)
+	// The old slot drains while the new one bakes; a flip back ends the
+	// drain, since the old slot has the traffic again.
+	drainCtx, stopDrain := context.WithCancel(c.ctx)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		if prev != nil {
+			c.drainWithin(drainCtx, a, run.id, prev)
 		}
+	}()
+	err = c.bakeAfterFlip(p, sr, prev, bg)
+	if err != nil {
+		stopDrain()
 	}
-	c.finish(a, run, sr, nil, ctx)
+	<-drained
+	stopDrain()
+	switch {
+	case err != nil && c.ctx.Err() != nil:
+		// cutover is stopping: leave the rollout as recorded, as a
+		// kill would, for the restart to settle.
+		c.abandon(a, run)
+	case err != nil:
+		c.flipBack(ctx, p, prev, err)
+	default:
+		c.finish(a, run, sr, nil, ctx)
+	}
 }
 
-// flipBack returns the traffic to prev after a failed post-promotion
-// analysis and ends the rollout as failed.
-func (c *Controller) flipBack(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, prev *slotRun, cause error) {
+// bakeAfterFlip bakes sr (see bake) with its post-promotion analysis;
+// nothing to do for a bootstrap (bg nil).
+func (c *Controller) bakeAfterFlip(p *progress, sr, prev *slotRun, bg *config.BlueGreen) error {
+	if bg == nil {
+		return nil
+	}
+	var analyze func() error
+	if ref := bg.PostPromotionAnalysis; ref != nil {
+		analyze = func() error {
+			return p.runAnalysis(*ref, "post-promotion analysis", p.analysisEnv(sr, prev))
+		}
+	}
+	return c.bake(p, sr, bg.BakeTime.D(), analyze)
+}
+
+// flipBack returns the traffic to prev after a failure during the bake or
+// the post-promotion analysis and ends the rollout as RolledBack.
+func (c *Controller) flipBack(ctx context.Context, p *progress, prev *slotRun, cause error) {
+	a, run, rev := p.a, p.run, p.rev
 	a.mu.Lock()
 	warm := prev != nil && a.slots[prev.backend.Slot] == prev
 	a.mu.Unlock()
@@ -134,8 +168,17 @@ func (c *Controller) flipBack(ctx context.Context, a *app, run *rolloutRun, rev 
 		c.finish(a, run, nil, fmt.Errorf("%w; flipping back failed: %v", cause, err), ctx)
 		return
 	}
+	_ = p.record(func(ro *store.Rollout) { ro.Step = "FlippedBack" })
 	c.event(a, run.id, prev.rev.Number, warning, "RolledBack",
 		fmt.Sprintf("traffic flipped back to %s (revision %d): %v", prev.rev.Version, prev.rev.Number, cause))
 	c.rollbackHooks(a, run.id, rev)
-	c.finish(a, run, nil, fmt.Errorf("%w; rolled back to revision %d", cause, prev.rev.Number), ctx)
+	c.finish(a, run, nil, fmt.Errorf("%w; %w to %s (revision %d)", cause, errRolledBack, prev.rev.Version, prev.rev.Number), ctx)
+}
+
+// abandon lets go of a rollout without recording its end.
+func (c *Controller) abandon(a *app, run *rolloutRun) {
+	a.mu.Lock()
+	a.run = nil
+	a.mu.Unlock()
+	close(run.done)
 }

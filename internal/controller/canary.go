@@ -80,6 +80,8 @@ func (cr *canaryRun) execute(slot string, startStep int) error {
 			return err
 		}
 	}
+	stopWatch := c.watchCanary(cr.ctx, a, cr.run, cr.canary)
+	defer stopWatch()
 	c.opts.Router.SetBackend(a.name, true, cr.canary.backend)
 	if startStep == 0 {
 		if err := cr.hooks("afterAllowTestTraffic", cr.cfg.Hooks.AfterAllowTestTraffic); err != nil {
@@ -248,6 +250,7 @@ func (cr *canaryRun) promote() error {
 	c.event(a, cr.run.id, cr.rev.Number, normal, "Promoted",
 		fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", cr.rev.Version, cr.rev.Number, cr.canary.backend.Slot))
 	c.notify(a, hooks.EventPromoted, cr.run.id, cr.rev, cr.rev.Version+" promoted")
+	c.guardWarm(a, cr.canary.backend.Slot, cr.canary)
 	if err := hooks.RunAll(cr.ctx, cr.cfg.Hooks.AfterAllowTraffic, cr.hookInfo("afterAllowTraffic"),
 		c.hookPayload(a, cr.run.id, cr.rev, "afterAllowTraffic")); err != nil {
 		// The traffic has moved; a late hook failure is reported, and

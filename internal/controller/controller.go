@@ -103,7 +103,8 @@ func New(opts Options) *Controller {
 // Start brings every app of cfg up: an app never deployed gets its configured
 // version on the blue slot; an app with a recorded active revision gets that
 // revision started again. Both happen in the background; until an app is
-// ready its listener answers 503.
+// ready the router answers 503 for it (the daemon holds its listeners back
+// meanwhile, see daemon's acceptGates).
 func (c *Controller) Start(cfg *config.Config) error {
 	c.setShared(cfg)
 	for _, ac := range cfg.Apps {
@@ -267,12 +268,14 @@ const (
 	warning = "Warning"
 )
 
-// event records one history entry and tells subscribers.
+// event records one history entry and tells subscribers. An event of a
+// rollout that cannot be recorded fails that rollout (see writeFailure).
 func (c *Controller) event(a *app, rollout int64, rev int, typ, reason, msg string) {
 	ev, err := c.opts.Store.AppendEvent(store.Event{App: a.name, Time: time.Now(), Type: typ,
 		Reason: reason, Message: msg, Revision: rev, Rollout: rollout})
 	if err != nil {
 		c.log.Error("record event", "app", a.name, "reason", reason, "err", err)
+		a.writes.note(rollout, err)
 		ev = store.Event{App: a.name, Time: time.Now(), Type: typ, Reason: reason, Message: msg, Revision: rev, Rollout: rollout}
 	}
 	level := slog.LevelInfo

@@ -78,6 +78,13 @@ type drainRig struct {
 
 func newDrainRig(t *testing.T, v1 *upstream) *drainRig {
 	t.Helper()
+	return newRig(t, v1.url, fmt.Sprintf("blueGreen: {autoPromotion: true, scaleDownDelay: 1m, drainTimeout: %s}", testDrainTimeout))
+}
+
+// newRig is a drainRig whose app starts on v1URL with strategy (one line of
+// YAML under strategy:) and extra app fields (YAML at 4 spaces, or "").
+func newRig(t *testing.T, v1URL, strategy string, extra ...string) *drainRig {
+	t.Helper()
 	db, err := bolt.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +109,8 @@ func newDrainRig(t *testing.T, v1 *upstream) *drainRig {
       static: {upstreams: ["%s"]}
     health: {path: /healthz, interval: 50ms, healthyThreshold: 1}
     strategy:
-      blueGreen: {autoPromotion: true, scaleDownDelay: 1m, drainTimeout: %s}
-`, v1.url, testDrainTimeout))
+      %s
+%s`, v1URL, strategy, strings.Join(extra, "")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -250,7 +250,9 @@ func (c *Controller) restore(a *app) error {
 			resumed, canaryRev = &copied, r
 		}
 	}
-	err = c.save(a, func(st *store.AppState) {
+	// The app serves again even when the store refuses to record it (a
+	// full disk): what it restores is what the store already says.
+	err = c.saveAnyway(a, func(st *store.AppState) {
 		if st.Rollout != nil && !st.Rollout.Done() && resumed == nil {
 			st.Rollout.Phase = store.RolloutAborted
 			st.Rollout.Message = fmt.Sprintf("cutover restarted during this rollout; revision %d kept the traffic", n)
@@ -263,7 +265,7 @@ func (c *Controller) restore(a *app) error {
 		st.Slots[slot] = store.SlotState{Revision: n, Phase: store.SlotStarting}
 	})
 	if err != nil {
-		return fmt.Errorf("app %s: record restore: %w", a.name, err)
+		c.log.Error("record restore; serving the recorded active revision anyway", "app", a.name, "err", err)
 	}
 	if interrupted != nil {
 		c.event(a, interrupted.ID, interrupted.Revision, warning, "RolloutAborted", interrupted.Message)

@@ -201,6 +201,11 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 	if ctx.Err() != nil { // an abort got here first
 		return nil, context.Cause(ctx)
 	}
+	// A rollout whose history was not recorded does not move the traffic
+	// forward; flipping back after the flip stays possible.
+	if err := a.writes.of(run.id); err != nil && !run.flipped {
+		return nil, unrecorded(err)
+	}
 	sr := a.slots[slot]
 	prevSlot := a.state.ActiveSlot
 	prev := a.slots[prevSlot]
@@ -208,6 +213,10 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 		prev = nil
 	}
 	delay, _, _ := timings(a.cfg)
+	if bake := bakeTime(a.cfg); bake > 0 {
+		// A failure during the bake flips back to prev: keep it warm.
+		delay = max(delay, bake+bakeMargin)
+	}
 	err := c.save(a, func(st *store.AppState) {
 		st.ActiveSlot = slot
 		st.Slots[slot] = store.SlotState{Revision: sr.rev.Number, Phase: store.SlotActive}
@@ -255,14 +264,23 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 // rollout ends, and records how the requests ended (AppState.LastDrain and
 // the app's running totals) once the drain is over.
 func (c *Controller) drain(a *app, rollout int64, prev *slotRun) {
+	c.drainWithin(c.ctx, a, rollout, prev)
+}
+
+// drainWithin is drain that gives up, closing and recording nothing, when
+// parent ends first: prev got the traffic back.
+func (c *Controller) drainWithin(parent context.Context, a *app, rollout int64, prev *slotRun) {
 	a.mu.Lock()
 	_, timeout, _ := timings(a.cfg)
 	d := prev.drain
 	a.mu.Unlock()
 	d.Rollout = rollout
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	if err := prev.pool.WaitIdle(ctx); err != nil {
+		if parent.Err() != nil && c.ctx.Err() == nil {
+			return
+		}
 		// WebSockets and streams outlived drainTimeout: close them (a
 		// WebSocket gets 1001 "going away") so clients reconnect to the
 		// slot that has the traffic now.
@@ -356,9 +374,15 @@ func (c *Controller) finish(a *app, run *rolloutRun, sr *slotRun, cause error, c
 func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause error, ctx context.Context, keep time.Duration) {
 	phase, reason, outcome := store.RolloutSucceeded, "RolloutSucceeded", "succeeded"
 	msg := "rollout complete"
+	if err := a.writes.of(run.id); err != nil && cause == nil {
+		cause = fmt.Errorf("the new revision serves all traffic, but %w", unrecorded(err))
+	}
 	if cause != nil {
 		phase, reason, outcome = store.RolloutFailed, "RolloutFailed", "failed"
-		if ctx.Err() != nil && errors.Is(context.Cause(ctx), errAborted) {
+		switch {
+		case errors.Is(cause, errRolledBack):
+			phase, reason, outcome = store.RolloutRolledBack, "RolloutRolledBack", "rolled_back"
+		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errAborted):
 			phase, reason, outcome = store.RolloutAborted, "RolloutAborted", "aborted"
 		}
 		msg = cause.Error()
@@ -368,7 +392,10 @@ func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause e
 	var teardown *slotRun
 	tearDown := cause != nil && !run.flipped
 	kept := tearDown && keep > 0 && sr != nil && a.slots[ro.Slot] == sr
-	err := c.save(a, func(st *store.AppState) {
+	if err := a.writes.of(run.id); err != nil && !errors.Is(cause, err) {
+		msg += fmt.Sprintf(" (and %v)", unrecorded(err))
+	}
+	err := c.saveAnyway(a, func(st *store.AppState) {
 		st.Rollout.Phase = phase
 		st.Rollout.Message = msg
 		st.Rollout.PauseReason = ""
@@ -406,6 +433,9 @@ func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause e
 		c.notify(a, hooks.EventAborted, run.id, store.Revision{Number: ro.Revision, Version: ro.Version}, msg)
 	}
 	c.event(a, run.id, ro.Revision, typ, reason, msg)
+	if cause == nil {
+		c.failUnrecorded(a, run)
+	}
 	close(run.done)
 }
 
@@ -417,6 +447,8 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	a.mu.Lock()
 	cfg, tgt := a.cfg, a.target
 	a.mu.Unlock()
+	timeout := cfg.DeployTimeout.D()
+	deployDeadline := time.Now().Add(timeout)
 	spec := target.Spec{App: a.name, Slot: slot, Revision: rev.Number, Version: rev.Version,
 		Command: rev.Command, Upstreams: rev.Upstreams}
 	if p := cfg.Target.Process; p != nil {
@@ -445,7 +477,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	})
 	pctx, stopPool := context.WithCancel(c.ctx)
 	pool.Start(pctx)
-	sr := &slotRun{rev: rev, inst: inst, pool: pool, stopPool: stopPool,
+	sr := &slotRun{rev: rev, inst: inst, pool: pool, stopPool: stopPool, deployDeadline: deployDeadline,
 		backend: &router.Backend{App: a.name, Slot: slot, Version: rev.Version, Pool: pool}}
 	if m := c.opts.Metrics; m != nil {
 		sr.backend.Metrics = m.Backend(a.name, slot, rev.Version)
@@ -460,12 +492,14 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 		sr.teardown(tctx)
 		return nil, err
 	}
-	timeout := cfg.DeployTimeout.D()
-	deadline := time.NewTimer(timeout)
+	deadline := time.NewTimer(time.Until(deployDeadline))
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastReady := -1
+	waiting := newReadinessProgress(c, a, rollout, rev.Number)
+	a.setStarting(slot, sr)
+	defer a.setStarting(slot, nil)
 	for {
 		if err := inst.Err(); err != nil {
 			return fail(fmt.Errorf("%s failed on slot %s: %w", rev.Version, slot, err))
@@ -476,6 +510,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 				fmt.Sprintf("%d/%d replicas of %s ready on slot %s", ready, pool.Size(), rev.Version, slot))
 		}
 		lastReady = ready
+		waiting.report(pool)
 		if ready == pool.Size() {
 			if m := c.opts.Metrics; m != nil {
 				m.SetReadyEndpoints(a.name, slot, ready)
@@ -503,18 +538,22 @@ func lastHealthError(p *upstream.Pool) string {
 	return ""
 }
 
-// smoke runs the configured smoke checks against every replica of sr.
+// smoke runs the configured smoke checks against every replica of sr,
+// within what is left of deployTimeout once the replicas are ready.
 func (c *Controller) smoke(ctx context.Context, a *app, rollout int64, sr *slotRun) error {
 	a.mu.Lock()
 	var checks []config.SmokeCheck
 	if bg := a.cfg.Strategy.BlueGreen; bg != nil {
 		checks = bg.Smoke
 	}
+	timeout := a.cfg.DeployTimeout.D()
 	a.mu.Unlock()
 	if len(checks) == 0 {
 		return nil
 	}
-	client := &http.Client{Transport: c.opts.Transport, Timeout: 10 * time.Second}
+	ctx, cancel := context.WithDeadline(ctx, sr.deployDeadline)
+	defer cancel()
+	client := &http.Client{Transport: c.opts.Transport}
 	for _, u := range sr.inst.Endpoints() {
 		for _, chk := range checks {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u.String(), "/")+chk.Path, nil)
@@ -522,6 +561,10 @@ func (c *Controller) smoke(ctx context.Context, a *app, rollout int64, sr *slotR
 				return fmt.Errorf("smoke check %s: %w", chk.Path, err)
 			}
 			resp, err := client.Do(req)
+			if err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				return fmt.Errorf("smoke check GET %s on %s: no answer within deployTimeout %s (counted from the slot's start, readiness included); make it answer sooner or raise deployTimeout",
+					chk.Path, u, timeout)
+			}
 			if err != nil {
 				return fmt.Errorf("smoke check GET %s on %s: %w", chk.Path, u, err)
 			}
@@ -545,6 +588,10 @@ func (a *app) busy() error {
 		return fmt.Errorf("%w: %s is restarting its active revision; try again in a moment", ErrConflict, a.name)
 	}
 	ro := a.state.Rollout
+	if a.run.flipped {
+		return fmt.Errorf("%w: revision %d of %s has the traffic and the rollout is still at step %s (bakeTime, drain); wait for it to end: `cutover status %s`",
+			ErrConflict, ro.Revision, a.name, ro.Step, a.name)
+	}
 	return fmt.Errorf("%w: a rollout of %s is in progress (revision %d, %s); wait for it, `cutover promote %s` or `cutover abort %s`",
 		ErrConflict, a.name, ro.Revision, ro.Step, a.name, a.name)
 }

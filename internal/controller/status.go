@@ -80,7 +80,11 @@ func (c *Controller) Status(appName string) (AppStatus, error) {
 		if s.Phase == "" {
 			s.Phase = store.SlotEmpty
 		}
-		if sr := a.slots[name]; sr != nil {
+		sr := a.slots[name]
+		if sr == nil {
+			sr = a.starting[name]
+		}
+		if sr != nil {
 			s.Version = sr.rev.Version
 			s.Endpoints = sr.pool.Status()
 			s.Replicas = sr.inst.Replicas()

@@ -98,6 +98,7 @@ type Daemon struct {
 	upg     *tableflip.Upgrader // nil without Options.Upgrades
 	park    *listenerPark       // the listeners; nil without Options.Upgrades
 	router  *router.Router
+	gates   *acceptGates
 	ctl     *controller.Controller
 	admin   *http.Server
 	adminLn net.Listener
@@ -138,13 +139,15 @@ func Start(opts Options) (*Daemon, error) {
 	}()
 	listen := net.Listen
 	if opts.Upgrades {
-		d.upg, err = tableflip.New(tableflip.Options{PIDFile: filepath.Join(opts.DataDir, PIDFile), UpgradeTimeout: upgradeTimeout})
+		d.upg, err = tableflip.New(tableflip.Options{UpgradeTimeout: upgradeTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("prepare hot upgrades: %w", err)
 		}
 		d.park = newListenerPark(d.upg.Fds.Listen)
 		listen = d.park.Listen
 	}
+	d.gates = newAcceptGates(cfg)
+	listen = d.gates.wrap(listen)
 	upgraded := d.upg != nil && d.upg.HasParent()
 	db, err := openStore(context.Background(), opts.DataDir, upgraded)
 	if err != nil {
@@ -195,6 +198,10 @@ func Start(opts Options) (*Daemon, error) {
 	if err := d.ctl.Start(cfg); err != nil {
 		return nil, err
 	}
+	go d.gates.run(d.appServes, func(addr string, apps []string) {
+		log.Warn("accepting on the listener although its apps do not serve yet (deployTimeout passed): they answer 503; check `cutover status`",
+			"listen", addr, "apps", apps)
+	})
 	if d.upg != nil {
 		if upgraded {
 			ctx, cancel := context.WithTimeout(context.Background(), readyWait(cfg))
@@ -206,6 +213,9 @@ func Start(opts Options) (*Daemon, error) {
 		}
 		if err := d.upg.Ready(); err != nil {
 			return nil, fmt.Errorf("signal readiness: %w", err)
+		}
+		if err := writePIDFile(filepath.Join(opts.DataDir, PIDFile)); err != nil {
+			log.Error("serving without a PID file: `cutover upgrade` (the API) still works, SIGUSR2 needs the PID; free space in the data dir", "err", err)
 		}
 	}
 	log.Info("cutover serving", "config", opts.ConfigPath, "admin", d.AdminURL(), "data", opts.DataDir, "pid", os.Getpid(), "upgraded", upgraded)
@@ -269,6 +279,9 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 }
 
 func (d *Daemon) closeAll(ctx context.Context) {
+	if d.gates != nil {
+		d.gates.close()
+	}
 	if d.park != nil {
 		// From here closed listeners are closed for real: after an
 		// upgrade the new process accepts on the same sockets, and a

@@ -95,6 +95,10 @@ type fastConn struct {
 	readable bool               // the socket may have bytes to read
 	closing  bool               // close once pending is out
 	gone     bool               // the loop has let go of it
+
+	// unread: the client may still be sending a request body nobody
+	// reads (drainUnread).
+	unread bool
 }
 
 // fastRequest is the state of one request, pooled so that idle
@@ -177,6 +181,7 @@ func (r *Router) serveFast(l *listener, g *generation, nc net.Conn) {
 			l.toServer(g, &replayConn{Conn: nc, pending: bytes.Clone(c.buf[c.r:c.w])})
 			return
 		}
+		c.drainUnread()
 		_ = nc.Close()
 	}()
 }
@@ -586,10 +591,16 @@ func (fr *fastRequest) relay(rec *accessRecord) bool {
 		// client's.
 		fr.closeAfter = true
 	}
+	if res.BodyCut {
+		fr.bodyCut()
+	}
 	head := fr.appendResponseHead(fr.out[:0])
 	n, err := res.Relay(fr.conn.nc, head)
 	fr.out = head[:0]
 	rec.bytes = n
+	if errors.Is(err, upstream.ErrNotRelayed) {
+		return fr.unrelayed(err, rec)
+	}
 	return err == nil
 }
 
@@ -815,15 +826,7 @@ func appendField(b, name, value []byte) []byte {
 func (fr *fastRequest) appendResponseHead(b []byte) []byte {
 	res := &fr.res
 	cfg := fr.cfg
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(res.Status), 10)
-	b = append(b, ' ')
-	if len(res.Reason) > 0 {
-		b = append(b, res.Reason...)
-	} else {
-		b = append(b, http.StatusText(res.Status)...)
-	}
-	b = append(b, "\r\n"...)
+	b = appendStatusLine(b, &res.Response)
 	for _, h := range res.Headers {
 		switch {
 		case hopByHop(h.Name):

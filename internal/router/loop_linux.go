@@ -30,7 +30,7 @@ import (
 // loop parks like any goroutine.
 //
 // The loop serves the common request whole: a request with no body left
-// to read, to an endpoint connection kept alive and used recently, whose
+// to read, to an endpoint connection kept alive (and quiet: see hold), whose
 // answer arrives whole in the connection's buffer. Anything else (a body
 // to stream, a large or streamed answer, a canary with retryOnStable, a
 // connection to dial, a resend) goes on in a goroutine exactly as without
@@ -396,7 +396,7 @@ func (lp *eventLoop) serve(c *fastConn, fr *fastRequest, n int) {
 		lp.away(c, fr, false)
 		return
 	}
-	h := lp.hold(fr.ep, !fr.raw.Idempotent)
+	h := lp.hold(fr.ep)
 	if h == nil {
 		lp.away(c, fr, false)
 		return
@@ -527,15 +527,19 @@ func (lp *eventLoop) away(c *fastConn, fr *fastRequest, relay bool) {
 		}
 		keep = keep && !fr.closeAfter
 		fr.release()
+		if !keep {
+			c.drainUnread()
+		}
 		lp.post(loopItem{conn: c, back: true, keep: keep})
 	}()
 }
 
 // hold returns an endpoint connection for ep: one the loop keeps, else
-// one of ep's idle ones, which the loop watches from then on. For a
-// request that cannot be sent twice (check), the loop's own are checked
-// for a close by the endpoint first, as Exchange checks.
-func (lp *eventLoop) hold(ep *upstream.Endpoint, check bool) *upstream.HeldConn {
+// one of ep's idle ones, which the loop watches from then on. Every one is
+// checked for bytes or a close from the endpoint first, as Exchange
+// checks: epoll reports those on the loop's own idle connections, but
+// maybe not yet, as they can come just before the connection is taken.
+func (lp *eventLoop) hold(ep *upstream.Endpoint) *upstream.HeldConn {
 	for list := lp.idle[ep]; len(list) > 0; list = lp.idle[ep] {
 		h := list[len(list)-1]
 		list[len(list)-1] = nil
@@ -545,17 +549,13 @@ func (lp *eventLoop) hold(ep *upstream.Endpoint, check bool) *upstream.HeldConn 
 		} else {
 			lp.idle[ep] = list[:len(list)-1]
 		}
-		if !check || h.Open() {
+		if h.Quiet() {
 			return h
 		}
 		lp.dropHeld(h)
 	}
 	h := ep.Hold()
 	if h == nil {
-		return nil
-	}
-	if check && !h.Open() {
-		h.Close()
 		return nil
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(h.FD)}

@@ -131,7 +131,7 @@ func TestAnAppSlowToAnswerGets504AfterTheResponseHeaderTimeout(t *testing.T) {
 			}))
 		client := keepAliveClient(t)
 		base := "http://" + addr
-		// Warm: the loop takes only endpoint connections just used.
+		// Warm: the loop takes only kept-alive endpoint connections.
 		if a := get(t, client, base+"/", ""); a.status != 200 {
 			t.Fatalf("GET /: %d", a.status)
 		}

@@ -38,6 +38,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	sc := snap.server
 	sw := statusWriters.Get().(*statusWriter)
 	sw.reset(w)
+	sw.interimFor(req)
 	var ex exchange
 	// Deferred so that an aborted response (ReverseProxy panics with
 	// http.ErrAbortHandler) is still logged.
@@ -81,9 +82,9 @@ func (h *listenerHandler) proxy(sw *statusWriter, req *http.Request, start time.
 	if endpoint == nil {
 		return
 	}
-	if c.setCookie != "" {
-		sw.Header().Add("Set-Cookie", c.setCookie)
-	}
+	// Added with the final answer's head (decorate): ReverseProxy
+	// clears the header after an interim answer.
+	sw.setCookie = c.setCookie
 	ex.backend, ex.endpoint = c.backend, endpoint
 	if c.retry {
 		if h.tryCanary(sw, req, c.backend, endpoint, start) || req.Context().Err() != nil {
@@ -234,15 +235,19 @@ type statusWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
-	// via and requestID are added to the response header.
+	// via, requestID and setCookie are added to the response header.
 	via       bool
 	requestID string
+	setCookie string
 	// body is the request's limited body, nil without a limit. When it
 	// overflowed, the 502 of the proxy that could not send it becomes
 	// 413 and its text is replaced.
 	body      *limitedBody
 	replaced  bool
 	decorated bool
+	// noInterim: the client takes no interim answer (HTTP/1.0);
+	// no100: it did not ask for a 100 Continue.
+	noInterim, no100 bool
 }
 
 func (w *statusWriter) reset(rw http.ResponseWriter) {
@@ -262,12 +267,18 @@ func (w *statusWriter) decorate() {
 	if w.requestID != "" {
 		h[headerRequestID] = []string{w.requestID}
 	}
+	if w.setCookie != "" {
+		h.Add("Set-Cookie", w.setCookie)
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	// Informational answers (100, 103) precede the real one; 101 ends
 	// the HTTP exchange and is the final status of an upgrade.
 	if w.wroteHeader || (code < 200 && code != http.StatusSwitchingProtocols) {
+		if !w.wroteHeader && w.dropsInterim(code) {
+			return
+		}
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}

@@ -15,6 +15,8 @@ import (
 //
 // A request goes to Canary when any of Matches matches it; otherwise, with
 // StickyCookie set, to the backend its cookie names; otherwise by Weight.
+// While Canary has no ready endpoint and Stable has one, every request goes
+// to Stable.
 type Split struct {
 	// Stable serves every request that does not go to Canary. A nil
 	// Stable means the app has nothing ready: its requests get 503.
@@ -196,7 +198,7 @@ func (h stdHeader) httpHeader() http.Header { return http.Header(h) }
 // choose picks the backend of the request whose header hs gives. It does
 // not allocate beyond what hs does.
 func (s *splitState) choose(hs headerSource) choice {
-	if s.canary == nil {
+	if s.canary == nil || s.canaryDown() {
 		return choice{backend: s.stable}
 	}
 	toCanary := choice{backend: s.canary, canary: true}
@@ -228,6 +230,13 @@ func (s *splitState) choose(hs headerSource) choice {
 		return toCanary
 	}
 	return choice{backend: s.stable, setCookie: s.setStable}
+}
+
+// canaryDown reports whether the canary has no ready endpoint while
+// stable has one: then its whole share, matches and sticky clients
+// included, goes to stable rather than to a 503. Two atomic loads.
+func (s *splitState) canaryDown() bool {
+	return s.canary.Pool.ReadyCount() == 0 && s.stable.Pool.ReadyCount() > 0
 }
 
 // byWeight assigns the next weighted request: request n goes to the canary

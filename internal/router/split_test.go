@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -493,28 +492,6 @@ func TestRetryOnStableTunnelsCanaryUpgrade(t *testing.T) {
 	}
 	conn.Close()
 	waitWindow(t, "canary", canary.backend.Metrics, func(s metrics.WindowStats) bool { return s.Requests == 1 && s.Errors == 0 })
-}
-
-func TestCanaryWithoutReadyEndpointFallsBackToStableOnlyForRetryableRequests(t *testing.T) {
-	m := metrics.New()
-	down := httptest.NewServer(http.NotFoundHandler())
-	t.Cleanup(down.Close)
-	u, _ := url.Parse(down.URL)
-	pool := upstream.NewPool([]*url.URL{u}, upstream.Options{}) // never started: never ready
-	canary := &Backend{App: "web", Slot: "green", Version: "v2", Pool: pool, Metrics: m.Backend("web", "green", "v2")}
-	blue := newSlot(t, "blue")
-	r, base := splitRouter(t, &Split{Stable: blue.backend, Canary: canary, Weight: 100, RetryOnStable: true})
-	client := keepAliveClient(t)
-
-	if got := get(t, client, base+"/", ""); got.status != 200 || got.body != "blue /" {
-		t.Errorf("GET with retry: got %d %q, want 200 from blue", got.status, got.body)
-	}
-	waitWindow(t, "canary", canary.Metrics, func(s metrics.WindowStats) bool { return s.Requests == 1 && s.Errors == 1 })
-
-	r.SetSplit("web", &Split{Stable: blue.backend, Canary: canary, Weight: 100})
-	if got := get(t, client, base+"/", ""); got.status != 503 {
-		t.Errorf("GET without retry: got %d %q, want 503", got.status, got.body)
-	}
 }
 
 func TestInvalidSplitSendsEverythingToStable(t *testing.T) {

@@ -58,6 +58,10 @@ const (
 	RolloutSucceeded   = "Succeeded"
 	RolloutFailed      = "Failed"
 	RolloutAborted     = "Aborted"
+	// RolloutRolledBack: the new revision had the traffic and failed while
+	// baking (or its post-promotion analysis failed), so the traffic went
+	// back to the previous revision; Message says why.
+	RolloutRolledBack = "RolledBack"
 )
 
 // Rollout is one attempt to move an app to a new revision.
@@ -91,7 +95,7 @@ type Rollout struct {
 // Done reports whether the rollout has ended.
 func (r *Rollout) Done() bool {
 	switch r.Phase {
-	case RolloutSucceeded, RolloutFailed, RolloutAborted:
+	case RolloutSucceeded, RolloutFailed, RolloutAborted, RolloutRolledBack:
 		return true
 	}
 	return false

@@ -33,6 +33,7 @@ type Endpoint struct {
 	mu        sync.Mutex
 	lastError string
 	lastCheck time.Time
+	checks    int // checks in a row with the last one's outcome
 }
 
 func newEndpoint(u *url.URL, pool *Pool) *Endpoint {
@@ -108,10 +109,14 @@ func (e *Endpoint) proxyError(w http.ResponseWriter, r *http.Request, err error)
 
 // FailureAnswer is the answer to a request e could not answer with err: 504
 // Gateway Timeout when it did not answer in time, else 502 Bad Gateway,
-// with a message naming the endpoint.
+// with a message naming the endpoint (and saying so when its answer was
+// malformed).
 func (e *Endpoint) FailureAnswer(err error) (status int, msg string) {
 	if isTimeout(err) {
 		return http.StatusGatewayTimeout, "cutover: upstream " + e.url.Host + " did not answer in time"
+	}
+	if errors.Is(err, errRawAnswer) {
+		return http.StatusBadGateway, "cutover: upstream " + e.url.Host + " sent a malformed answer"
 	}
 	return http.StatusBadGateway, "cutover: upstream " + e.url.Host + " did not answer"
 }
@@ -128,6 +133,13 @@ type EndpointStatus struct {
 	InFlight  int64     `json:"inFlight"`
 	LastError string    `json:"lastError,omitempty"`
 	LastCheck time.Time `json:"lastCheck"`
+	// Checks is how many health checks in a row had the last one's
+	// outcome.
+	Checks int `json:"checks,omitempty"`
+	// Reason says why an endpoint that is not ready is not: the last
+	// health check's answer, "not checked yet", an ejection, or the
+	// passing checks still needed. Empty when ready.
+	Reason string `json:"reason,omitempty"`
 	// EjectedUntil is when the endpoint's last ejection by passive
 	// health ends; zero when it was never ejected.
 	EjectedUntil time.Time `json:"ejectedUntil,omitzero"`
@@ -142,10 +154,12 @@ func (e *Endpoint) status() EndpointStatus {
 		InFlight:  e.inFlight.Load(),
 		LastError: e.lastError,
 		LastCheck: e.lastCheck,
+		Checks:    e.checks,
 	}
 	if until := e.ejectedUntil.Load(); until != 0 {
 		st.EjectedUntil = time.Unix(0, until)
 	}
+	st.Reason = notReadyReason(st, e.pool.health.HealthyThreshold)
 	return st
 }
 

@@ -42,13 +42,13 @@ func (p *Pool) check(ctx context.Context, target string) error {
 	req.Header.Set("User-Agent", "cutover-health-check")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return err
+		return fmt.Errorf("GET %s: %s", p.health.Path, checkFailure(err, p.health.Timeout))
 	}
 	defer resp.Body.Close()
 	// Read a bounded amount so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return fmt.Errorf("GET %s answered %s", target, resp.Status)
+		return fmt.Errorf("GET %s: %s", p.health.Path, resp.Status)
 	}
 	return nil
 }
@@ -58,6 +58,10 @@ func (p *Pool) check(ctx context.Context, target string) error {
 // the endpoint's health check goroutine calls it.
 func (e *Endpoint) recordCheck(err error, at time.Time, streak *healthStreak) {
 	e.mu.Lock()
+	if (e.lastError == "") != (err == nil) {
+		e.checks = 0
+	}
+	e.checks++
 	e.lastCheck = at
 	e.lastError = ""
 	if err != nil {

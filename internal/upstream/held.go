@@ -48,21 +48,14 @@ type HeldConn struct {
 	idleSince time.Time
 }
 
-// Hold takes the most recently used of e's idle connections for an event
-// loop, or returns nil when there is none used within checkIdleAfter
-// (older ones need the check Exchange makes first). It never dials.
+// Hold takes the most recently used of e's idle connections that is
+// quiet (see rawConn) for an event loop, or returns nil when there is
+// none. It never dials.
 func (e *Endpoint) Hold() *HeldConn {
-	idle := &e.idle
-	idle.mu.Lock()
-	n := len(idle.conns)
-	if n == 0 || time.Since(idle.conns[n-1].idleAt) >= checkIdleAfter {
-		idle.mu.Unlock()
+	c := e.idleConn()
+	if c == nil {
 		return nil
 	}
-	c := idle.conns[n-1]
-	idle.conns[n-1] = nil
-	idle.conns = idle.conns[:n-1]
-	idle.mu.Unlock()
 	fd, err := sockfd.Take(c.nc)
 	if err != nil {
 		_ = c.nc.Close()
@@ -91,13 +84,11 @@ func (h *HeldConn) AnswerDeadline(now time.Time) time.Time {
 	return now.Add(h.ep.pool.responseHeaderTimeout)
 }
 
-// Open reports whether the endpoint has not closed h, as Exchange checks
-// before it sends a request that cannot be sent twice: one non-blocking
-// peek.
-func (h *HeldConn) Open() bool {
-	var b [1]byte
-	_, _, err := syscall.Recvfrom(h.FD, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return errors.Is(err, syscall.EAGAIN)
+// Quiet reports whether the endpoint sent nothing on h since its last
+// answer, as Exchange checks every connection before reuse: one
+// non-blocking peek. A connection that is not quiet must be closed.
+func (h *HeldConn) Quiet() bool {
+	return quietFD(h.FD)
 }
 
 // Send writes req's head for h's endpoint, with the body prefix, in one
@@ -137,37 +128,41 @@ func (h *HeldConn) broke(req *RawRequest, err error) (AnswerState, error) {
 // says why, as Exchange's would (FailureAnswer).
 func (h *HeldConn) Read(req *RawRequest, res *RawResponse) (AnswerState, error) {
 	c := h.c
-	if c.w == len(c.buf) {
-		if err := c.grow(); err != nil {
+	for {
+		if c.w == len(c.buf) {
+			if err := c.grow(); err != nil {
+				return h.fail(err)
+			}
+		}
+		n, err := retryEINTR(syscall.Read, h.FD, c.buf[c.w:])
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			return AnswerPending, nil
+		case err == nil && n == 0:
+			err = fmt.Errorf("upstream: connection closed before the answer: %w", io.EOF)
+		}
+		switch {
+		case err != nil && c.w == 0:
+			return h.broke(req, err)
+		case err != nil:
 			return h.fail(err)
 		}
+		c.w += n
+		switch whole, err := c.parseHead(res, req); {
+		case err != nil:
+			return h.fail(err)
+		case whole:
+			res.conn = c
+			res.Endpoint = h.ep
+			res.retried = false
+			c.deadlineLifted = true // there is none on a held connection
+			h.ep.answered()
+			return AnswerReady, nil
+		}
+		// Read on until the socket has nothing more: more of the head,
+		// or the end of the stream, may be there already, and epoll
+		// (edge-triggered) does not report it again.
 	}
-	n, err := retryEINTR(syscall.Read, h.FD, c.buf[c.w:])
-	switch {
-	case errors.Is(err, syscall.EAGAIN):
-		return AnswerPending, nil
-	case err == nil && n == 0:
-		err = fmt.Errorf("upstream: connection closed before the answer: %w", io.EOF)
-	}
-	switch {
-	case err != nil && c.w == 0:
-		return h.broke(req, err)
-	case err != nil:
-		return h.fail(err)
-	}
-	c.w += n
-	switch whole, err := c.parseHead(res, req.NoBody); {
-	case err != nil:
-		return h.fail(err)
-	case !whole:
-		return AnswerPending, nil
-	}
-	res.conn = c
-	res.Endpoint = h.ep
-	res.retried = false
-	c.deadlineLifted = true // there is none on a held connection
-	h.ep.answered()
-	return AnswerReady, nil
 }
 
 // fail counts err against h's endpoint (passive health).
@@ -241,7 +236,7 @@ func (h *HeldConn) Detach(res *RawResponse) error {
 		res.done()
 		return err
 	}
-	h.c.nc = nc
+	h.c.setConn(nc)
 	res.trackStream(h.ep.pool)
 	return nil
 }

@@ -333,13 +333,7 @@ func (p *Pool) notReadySummary() string {
 		if s.Ready {
 			continue
 		}
-		why := s.LastError
-		if s.LastCheck.IsZero() {
-			why = "not checked yet"
-		} else if why == "" {
-			why = "passing, below healthy threshold"
-		}
-		parts = append(parts, s.URL+": "+why)
+		parts = append(parts, s.URL+": "+s.Reason)
 	}
 	return strings.Join(parts, "; ")
 }

@@ -46,7 +46,9 @@ type RawRequest struct {
 	Head HeadWriter
 	// Body is the part of the body read with the head; RestLen more
 	// bytes follow on Rest, read as they are sent. Only a request
-	// whose RestLen is 0 can be sent twice.
+	// whose RestLen is 0 can be sent twice. When Rest has a
+	// SetReadDeadline method, an answer that comes before the body was
+	// sent whole interrupts a read of it (see RawResponse.BodyCut).
 	Body    []byte
 	Rest    io.Reader
 	RestLen int64
@@ -76,6 +78,10 @@ type RawResponse struct {
 	// Endpoint is the endpoint that answered: the one Exchange was
 	// called on, or another one a retry went to.
 	Endpoint *Endpoint
+	// BodyCut: the endpoint answered before it took the whole request
+	// body, and the rest of the body was not read from the client (nor
+	// sent): the client's connection ends after the answer.
+	BodyCut bool
 
 	conn      *rawConn
 	bodyStart int  // where the body starts in conn.buf
@@ -94,6 +100,11 @@ type rawConn struct {
 	// deadlineLifted: the response-header read deadline was lifted for
 	// the body.
 	deadlineLifted bool
+	// sc is nc's descriptor and peek the function that peeks at it, made
+	// once per connection (see quiet); silent is what peek found.
+	sc     syscall.RawConn
+	peek   func(fd uintptr)
+	silent bool
 }
 
 // rawIdle holds an endpoint's idle connections, most recently used last.
@@ -126,6 +137,11 @@ func rawCapable(opts Options, endpoints []*Endpoint) bool {
 
 // errRawAnswer is the error of an answer the raw path cannot pass on.
 var errRawAnswer = errors.New("upstream: malformed or unsupported answer")
+
+// ErrNotRelayed is the error of Relay when the answer proved malformed
+// before any byte of it was written: the caller may still answer the
+// client itself, with FailureAnswer's 502 (RFC 9112 section 6.3).
+var ErrNotRelayed = errors.New("upstream: answer not relayed")
 
 // Exchange sends req to e, or, when that fails in a way that is safe to
 // repeat, to other ready endpoints of the pool up to its Retries, and
@@ -187,15 +203,17 @@ func rawRetryable(req *RawRequest, err error) bool {
 // that may be sent twice, or a new one.
 func (e *Endpoint) exchangeOnce(req *RawRequest, res *RawResponse, scratch []byte) ([]byte, error) {
 	for {
-		c, reused, err := e.rawConn(!req.Idempotent || req.RestLen > 0)
+		c, reused, err := e.rawConn()
 		if err != nil {
 			return scratch, err
 		}
 		scratch = req.Head.AppendHead(scratch[:0], e.headHost())
 		scratch = append(scratch, req.Body...)
-		sent, err := c.send(req, scratch)
-		if err == nil {
-			err = c.readHead(res, e.pool.responseHeaderTimeout, req.NoBody)
+		var sent bool
+		if req.RestLen > 0 {
+			sent, err = c.upload(req, res, scratch, e.pool.responseHeaderTimeout)
+		} else if _, err = c.nc.Write(scratch); err == nil {
+			err = c.readHead(res, e.pool.responseHeaderTimeout, req)
 		}
 		if err == nil {
 			res.conn = c
@@ -214,32 +232,10 @@ func (e *Endpoint) exchangeOnce(req *RawRequest, res *RawResponse, scratch []byt
 	}
 }
 
-// checkIdleAfter is how long a connection may idle before it is checked
-// for a close by the endpoint (an app's keep-alive timeout) before use.
-const checkIdleAfter = 500 * time.Millisecond
-
-// rawConn takes an idle connection to e, or dials a new one. A connection
-// that idled a while, or is taken for a request that cannot be sent twice,
-// is first checked for a close from the endpoint's side.
-func (e *Endpoint) rawConn(once bool) (c *rawConn, reused bool, err error) {
-	idle := &e.idle
-	now := time.Now()
-	cutoff := now.Add(-e.pool.idleConnTimeout)
-	for {
-		idle.mu.Lock()
-		n := len(idle.conns)
-		if n == 0 {
-			idle.mu.Unlock()
-			break
-		}
-		c = idle.conns[n-1]
-		idle.conns[n-1] = nil
-		idle.conns = idle.conns[:n-1]
-		idle.mu.Unlock()
-		if c.idleAt.After(cutoff) && (!once && now.Sub(c.idleAt) < checkIdleAfter || open(c.nc)) {
-			return c, true, nil
-		}
-		_ = c.nc.Close()
+// rawConn takes an idle connection to e (idleConn), or dials a new one.
+func (e *Endpoint) rawConn() (c *rawConn, reused bool, err error) {
+	if c := e.idleConn(); c != nil {
+		return c, true, nil
 	}
 	nc, err := e.pool.dialer.Dial("tcp", e.url.Host)
 	if err != nil {
@@ -248,29 +244,67 @@ func (e *Endpoint) rawConn(once bool) (c *rawConn, reused bool, err error) {
 	return &rawConn{nc: nc, buf: make([]byte, rawBufSize)}, false, nil
 }
 
-// open reports whether the endpoint has not closed nc: a peek at its
-// socket finds neither an end of stream nor an error. One non-blocking
-// syscall.
-func open(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return true
+// idleConn takes the most recently used of e's idle connections, or
+// returns nil. Every one is checked first (quiet): one the endpoint
+// closed, or sent bytes on that no request asked for, is closed instead.
+func (e *Endpoint) idleConn() *rawConn {
+	idle := &e.idle
+	cutoff := time.Now().Add(-e.pool.idleConnTimeout)
+	for {
+		idle.mu.Lock()
+		n := len(idle.conns)
+		if n == 0 {
+			idle.mu.Unlock()
+			return nil
+		}
+		c := idle.conns[n-1]
+		idle.conns[n-1] = nil
+		idle.conns = idle.conns[:n-1]
+		idle.mu.Unlock()
+		if c.idleAt.After(cutoff) && c.quiet() {
+			return c
+		}
+		_ = c.nc.Close()
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil || nc.SetReadDeadline(time.Time{}) != nil {
-		return false
+}
+
+// quiet reports whether the endpoint sent nothing on c since its last
+// answer ended: no byte, no end of stream, no error. Bytes there answer
+// no request: passed on as the next request's answer, they would be
+// another request's answer, maybe another client's (RFC 9112 section 6.3).
+// Checked before every reuse, whatever the method and the idle time: one
+// non-blocking peek, no allocation but the first time.
+func (c *rawConn) quiet() bool {
+	if c.sc == nil {
+		sc, ok := c.nc.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		c.sc = rc
+		c.peek = func(fd uintptr) { c.silent = quietFD(int(fd)) }
 	}
-	alive := true
-	err = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// Only "nothing to read" means open: an end of stream, an
-		// error, or data no request asked for (which the connection
-		// could not pass on as an answer) all mean it is unusable.
-		alive = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
-		return true
-	})
-	return err == nil && alive
+	c.silent = false
+	// Control, unlike Read, ignores the response-header deadline an
+	// idle connection may still have.
+	return c.sc.Control(c.peek) == nil && c.silent
+}
+
+// quietFD reports whether a peek at the socket fd finds nothing to read
+// yet, without waiting.
+func quietFD(fd int) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+}
+
+// setConn makes nc c's connection, when its socket moves to another
+// descriptor.
+func (c *rawConn) setConn(nc net.Conn) {
+	c.nc, c.sc, c.peek = nc, nil, nil
 }
 
 // putRawConn keeps c for the next request to e, or closes it.
@@ -314,46 +348,23 @@ func (e *Endpoint) closeIdle() {
 	}
 }
 
-// send writes the head and body prefix in b, then the rest of the body,
-// and reports whether any of the rest was read from the client.
-func (c *rawConn) send(req *RawRequest, b []byte) (bool, error) {
-	if _, err := c.nc.Write(b); err != nil {
-		return false, err
-	}
-	if req.RestLen == 0 {
-		return false, nil
-	}
-	// The read buffer is free until the answer comes.
-	left := req.RestLen
-	for left > 0 {
-		chunk := c.buf[:min(int64(len(c.buf)), left)]
-		n, err := io.ReadFull(req.Rest, chunk)
-		if n > 0 {
-			if _, werr := c.nc.Write(chunk[:n]); werr != nil {
-				return true, werr
-			}
-		}
-		if err != nil {
-			return true, fmt.Errorf("read request body from client: %w", err)
-		}
-		left -= int64(n)
-	}
-	return true, nil
-}
-
-// readHead reads the answer's head, skipping informational answers, and
-// works out its body's framing.
-func (c *rawConn) readHead(res *RawResponse, timeout time.Duration, noBody bool) error {
+// readHead reads the answer's head to req, passing interim answers on
+// (parseHead), and works out its body's framing.
+func (c *rawConn) readHead(res *RawResponse, timeout time.Duration, req *RawRequest) error {
 	if err := c.nc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
 	c.deadlineLifted = false
 	// The response-header deadline stays set: most answers are read
 	// whole with their head, and lifting it costs a timer update per
-	// request. relayBody lifts it before reading more of a body, and open
-	// before peeking at an idle connection.
+	// request. relayBody lifts it before reading more of a body.
+	return c.readHeadOn(res, req)
+}
+
+// readHeadOn reads the answer's head to req under the read deadline c has.
+func (c *rawConn) readHeadOn(res *RawResponse, req *RawRequest) error {
 	for {
-		whole, err := c.parseHead(res, noBody)
+		whole, err := c.parseHead(res, req)
 		if whole || err != nil {
 			return err
 		}
@@ -363,10 +374,23 @@ func (c *rawConn) readHead(res *RawResponse, timeout time.Duration, noBody bool)
 	}
 }
 
-// parseHead parses the answer's head from what c has read, skipping
-// informational answers, and works out its body's framing. It reports
-// false, with no error, while the head is incomplete.
-func (c *rawConn) parseHead(res *RawResponse, noBody bool) (bool, error) {
+// InterimWriter is a HeadWriter that also passes the endpoint's interim
+// answers on to the client.
+type InterimWriter interface {
+	// WriteInterim writes the interim answer res (1xx, with its
+	// fields) to the client. Its byte slices are valid only during the
+	// call.
+	WriteInterim(res *httpwire.Response)
+}
+
+// parseHead parses the answer's head to req from what c has read, and
+// works out its body's framing. Interim answers (1xx) go to req.Head when
+// it is an InterimWriter, as net/http's ReverseProxy passes them on (RFC
+// 9110 section 15.2: a proxy forwards them), apart from 100 Continue: the
+// request was sent whole, and a client that asked for one is not on the
+// raw path. It reports false, with no error, while the head is
+// incomplete.
+func (c *rawConn) parseHead(res *RawResponse, req *RawRequest) (bool, error) {
 	for {
 		res.Headers = res.headers[:0]
 		n, err := httpwire.ParseResponse(c.buf[c.r:c.w], &res.Response)
@@ -381,13 +405,16 @@ func (c *rawConn) parseHead(res *RawResponse, noBody bool) (bool, error) {
 			if res.Status == http.StatusSwitchingProtocols {
 				return false, fmt.Errorf("%w: 101 Switching Protocols to a request without Upgrade", errRawAnswer)
 			}
-			// 100 Continue and 103 Early Hints are not passed on;
-			// the final answer follows.
+			if iw, ok := req.Head.(InterimWriter); ok && res.Status != http.StatusContinue {
+				iw.WriteInterim(&res.Response)
+			}
+			// An interim answer has no body (RFC 9110 section 15.2):
+			// the next answer follows at once.
 			c.r = start
 			continue
 		}
 		res.bodyStart = start
-		return true, res.frame(noBody)
+		return true, res.frame(req.NoBody)
 	}
 }
 
@@ -413,6 +440,7 @@ func (c *rawConn) fill() error {
 // frame sets the body's framing from the head (RFC 9112 section 6.3).
 func (res *RawResponse) frame(noBody bool) error {
 	res.ContentLength, res.Chunked, res.Streamed, res.Connection = -1, false, false, nil
+	res.BodyCut = false
 	res.reusable = res.Minor == 1
 	var haveLength bool
 	for _, h := range res.Headers {
@@ -461,7 +489,8 @@ func (res *RawResponse) frame(noBody bool) error {
 // written. Afterwards the endpoint connection is kept for another request
 // when the whole body was read and the endpoint allows it, and closed
 // otherwise. An error means the answer was cut short, by either side:
-// close the client's connection.
+// close the client's connection; unless it is ErrNotRelayed, when nothing
+// was written.
 func (res *RawResponse) Relay(w io.Writer, head []byte) (int64, error) {
 	c := res.conn
 	res.conn = nil
@@ -492,7 +521,11 @@ func relayBody(c *rawConn, res *RawResponse, w io.Writer, head []byte) (int64, e
 		case res.Chunked:
 			n, end, err := chunked.Scan(avail)
 			if err != nil {
-				return written, fmt.Errorf("%w: %w", errRawAnswer, err)
+				err = fmt.Errorf("%w: %w", errRawAnswer, err)
+				if first {
+					err = fmt.Errorf("%w: %w", ErrNotRelayed, err)
+				}
+				return written, err
 			}
 			avail, done = avail[:n], end
 		case left >= 0:

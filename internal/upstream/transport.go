@@ -48,8 +48,11 @@ func newTransport(protocol string, connect, responseHeader, idle time.Duration) 
 		// down (504); streaming answers are unaffected once the headers
 		// are out.
 		ResponseHeaderTimeout: orDefault(responseHeader, defaultResponseHeaderTimeout),
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
+		// The raw path's bound, so that both paths refuse (502) the
+		// same answers.
+		MaxResponseHeaderBytes: maxRawHead,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
 		// A proxy must pass bodies through as the replica encoded them.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  false,

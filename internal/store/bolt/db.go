@@ -64,20 +64,39 @@ func Open(dir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	err = b.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketApps, bucketRevisions, bucketEvents, bucketRollouts} {
+	if err := createBuckets(b); err != nil {
+		// The file is unusable; releasing the lock is all Close can add.
+		_ = b.Close()
+		return nil, fmt.Errorf("initialize store %s: %w", path, err)
+	}
+	return &DB{bolt: b}, nil
+}
+
+// buckets are the top-level buckets every store has.
+var buckets = [][]byte{bucketApps, bucketRevisions, bucketEvents, bucketRollouts}
+
+// createBuckets creates the top-level buckets that are missing. A store
+// that has them all is not written to, so that cutover opens it, and
+// serves, on a full disk.
+func createBuckets(b *bbolt.DB) error {
+	complete := true
+	_ = b.View(func(tx *bbolt.Tx) error {
+		for _, name := range buckets {
+			complete = complete && tx.Bucket(name) != nil
+		}
+		return nil
+	})
+	if complete {
+		return nil
+	}
+	return b.Update(func(tx *bbolt.Tx) error {
+		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		// The file is unusable; releasing the lock is all Close can add.
-		_ = b.Close()
-		return nil, fmt.Errorf("initialize store %s: %w", path, err)
-	}
-	return &DB{bolt: b}, nil
 }
 
 // Close releases the file and its lock. Calling it again is a no-op.

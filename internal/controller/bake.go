@@ -1,0 +1,173 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/target"
+)
+
+// After a blue-green flip the rollout bakes: for strategy.blueGreen.bakeTime
+// it watches the slot that now has the traffic, while the previous slot
+// stays warm and its drain runs. A replica exit, an endpoint that loses its
+// readiness or a failed post-promotion analysis in that window flips the
+// traffic straight back (flipBack) and ends the rollout as RolledBack.
+
+const (
+	// watchInterval is how often a watch looks at a slot's replicas and
+	// health-check readiness: both are in memory, so looking is cheap.
+	watchInterval = 50 * time.Millisecond
+	// bakeMargin keeps the previous slot warm a little past the bake, so
+	// a failure seen at the very end of it still finds the slot running.
+	bakeMargin = 2 * time.Second
+)
+
+// errRolledBack marks a rollout cause that flipped the traffic back: the
+// rollout ends RolledBack rather than Failed.
+var errRolledBack = errors.New("rolled back")
+
+// bakeTime is how long a blue-green rollout of cfg watches the new slot
+// after the flip; 0 for other strategies.
+func bakeTime(cfg config.App) time.Duration {
+	if bg := cfg.Strategy.BlueGreen; bg != nil {
+		return bg.BakeTime.D()
+	}
+	return 0
+}
+
+// slotWatch tells when a slot that serves stops doing so: a replica that
+// exited (or the instance that gave up on it) or an endpoint whose active
+// health check no longer passes.
+type slotWatch struct {
+	sr *slotRun
+	// restarts counts the replicas' restarts when the watch began.
+	restarts int
+}
+
+func newSlotWatch(sr *slotRun) *slotWatch {
+	return &slotWatch{sr: sr, restarts: totalRestarts(sr.inst.Replicas())}
+}
+
+func totalRestarts(reps []target.Replica) int {
+	n := 0
+	for _, r := range reps {
+		n += r.Restarts
+	}
+	return n
+}
+
+// problem says what is wrong with the slot, or "" while every replica runs
+// and every endpoint is ready.
+func (w *slotWatch) problem() string {
+	name := fmt.Sprintf("%s (revision %d, slot %s)", w.sr.rev.Version, w.sr.rev.Number, w.sr.backend.Slot)
+	if err := w.sr.inst.Err(); err != nil {
+		return fmt.Sprintf("%s failed: %v", name, err)
+	}
+	reps := w.sr.inst.Replicas()
+	if n := totalRestarts(reps) - w.restarts; n > 0 {
+		return fmt.Sprintf("a replica of %s exited (%d restart(s) since the watch began%s)", name, n, lastExit(reps))
+	}
+	for _, r := range reps {
+		if !r.Running {
+			return fmt.Sprintf("replica %d of %s exited%s", r.Index, name, lastExit(reps))
+		}
+	}
+	for _, s := range w.sr.pool.Status() {
+		if !s.Ready {
+			why := ""
+			if s.LastError != "" {
+				why = ": " + s.LastError
+			}
+			return fmt.Sprintf("endpoint %s of %s is no longer ready%s", s.URL, name, why)
+		}
+	}
+	return ""
+}
+
+// lastExit names the last exit a replica reported, if any.
+func lastExit(reps []target.Replica) string {
+	for _, r := range reps {
+		if r.LastExit != "" {
+			return fmt.Sprintf("; replica %d's last exit: %s", r.Index, r.LastExit)
+		}
+	}
+	return ""
+}
+
+// bake watches sr, which has just got the traffic, for d and until
+// analyze (the post-promotion analysis; nil for none) has passed. It
+// returns nil when both passed, or the cause to flip back for.
+func (c *Controller) bake(p *progress, sr *slotRun, d time.Duration, analyze func() error) error {
+	if d == 0 && analyze == nil {
+		return nil
+	}
+	var analysisDone chan error
+	analysisExited := make(chan struct{})
+	if analyze != nil {
+		analysisDone = make(chan error, 1)
+		go func() {
+			defer close(analysisExited)
+			analysisDone <- analyze()
+		}()
+	} else {
+		close(analysisExited)
+	}
+	step := "Baking"
+	if d == 0 {
+		step = "PostPromotionAnalysis"
+	} else {
+		c.event(p.a, p.run.id, p.rev.Number, normal, "Baking",
+			fmt.Sprintf("watching %s on slot %s for bakeTime %s; a replica exit or lost readiness flips back", p.rev.Version, sr.backend.Slot, d))
+	}
+	_ = p.record(func(ro *store.Rollout) { ro.Step = step })
+	err := c.watchBake(p, newSlotWatch(sr), d, analysisDone)
+	if err != nil {
+		// Stop the analysis, if it still runs (on the rollout's
+		// context), before the flip back records anything.
+		p.run.cancel(err)
+	}
+	<-analysisExited
+	if err == nil && d > 0 {
+		c.event(p.a, p.run.id, p.rev.Number, normal, "Baked",
+			fmt.Sprintf("%s served on slot %s for bakeTime %s without a replica exit or lost readiness", p.rev.Version, sr.backend.Slot, d))
+	}
+	return err
+}
+
+// watchBake looks at w every watchInterval for d, and waits for
+// analysisDone (nil for none) to deliver a verdict.
+func (c *Controller) watchBake(p *progress, w *slotWatch, d time.Duration, analysisDone <-chan error) error {
+	end := time.NewTimer(d)
+	defer end.Stop()
+	tick := time.NewTicker(watchInterval)
+	defer tick.Stop()
+	baking := d > 0
+	for baking || analysisDone != nil {
+		select {
+		case err := <-analysisDone:
+			if err != nil {
+				return err
+			}
+			analysisDone = nil
+		case <-end.C:
+			baking = false
+			if analysisDone != nil {
+				_ = p.record(func(ro *store.Rollout) { ro.Step = "PostPromotionAnalysis" })
+			}
+		case <-tick.C:
+			if !baking {
+				continue
+			}
+			if why := w.problem(); why != "" {
+				return fmt.Errorf("during bakeTime %s: %s", d, why)
+			}
+		case <-p.ctx.Done():
+			return context.Cause(p.ctx)
+		}
+	}
+	return nil
+}
