@@ -143,7 +143,7 @@ func (t *Target) validate(d *document, path string) {
 	case t.Kubernetes != nil:
 		t.Kubernetes.validate(d, path+".kubernetes")
 	default:
-		d.add(path, "write target: {process: {command: [./server, --port, \"${PORT}\"]}}, target: {static: {upstreams: [http://127.0.0.1:8080]}} or target: {kubernetes: {template: ...}}",
+		d.add(path, "write target: {process: {command: [./server, --port, \"${PORT}\"]}} or target: {static: {upstreams: [http://127.0.0.1:8080]}}",
 			"missing; set process, static or kubernetes")
 	}
 }
