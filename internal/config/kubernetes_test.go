@@ -71,6 +71,7 @@ func TestParseKubernetesTargetReportsEachMistakeAtItsLine(t *testing.T) {
 		{"bad namespace", "namespace: shop", "namespace: Shop_1", "cutover.yaml:7:20:", "not a namespace name"},
 		{"no traffic", "    traffic:\n      service: {active: web, preview: web-preview}\n", "", "cutover.yaml:2:5:", "needs traffic.service"},
 		{"preview same as active", "preview: web-preview", "preview: web", "cutover.yaml:18:39:", "the same Service as active"},
+		{"canary", "    traffic:\n", "    strategy: {canary: {steps: [{setWeight: 50}]}}\n    traffic:\n", "cutover.yaml:17:16:", "canary on Kubernetes is not built yet"},
 		{"two targets", "      kubernetes:\n", "      static: {upstreams: [\"http://127.0.0.1:9000\"]}\n      kubernetes:\n", "cutover.yaml:5:5:", "both kubernetes and static are set"},
 	}
 	for _, tt := range tests {

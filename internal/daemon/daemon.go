@@ -108,6 +108,9 @@ type Daemon struct {
 
 	mu  sync.Mutex // serializes reloads and upgrades
 	cfg *config.Config
+
+	// stopKube stops the watches of kubernetes apps.
+	stopKube context.CancelFunc
 }
 
 // Start loads and validates the config, opens the store, binds every
@@ -169,6 +172,9 @@ func Start(opts Options) (*Daemon, error) {
 	}
 	transport := upstream.NewTransport()
 	logDir := filepath.Join(opts.DataDir, "logs")
+	kctx, stopKube := context.WithCancel(context.Background())
+	d.stopKube = stopKube
+	kubes := newKubeTargets(kctx)
 	d.ctl = controller.New(controller.Options{
 		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,
 		NewTarget: func(app config.App) (controller.Target, error) {
@@ -176,9 +182,7 @@ func Start(opts Options) (*Daemon, error) {
 				return process.New(process.Options{LogDir: logDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
 			}
 			if app.Target.Kubernetes != nil {
-				// The kubernetes target and the Service flip exist as
-				// packages but the rollout does not drive them yet.
-				return nil, errors.New("target.kubernetes is not wired into serve yet; use process or static for this app")
+				return kubes.forApp(app)
 			}
 			return static.New(), nil
 		},
@@ -298,6 +302,9 @@ func (d *Daemon) closeAll(ctx context.Context) {
 	}
 	if d.ctl != nil {
 		d.ctl.Stop(ctx)
+	}
+	if d.stopKube != nil {
+		d.stopKube()
 	}
 	if err := d.store.release(); err != nil {
 		d.log.Error("close store", "err", err)
