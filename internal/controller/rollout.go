@@ -496,8 +496,14 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 		sr.backend.Metrics = m.Backend(a.name, slot, rev.Version)
 		sr.forgetMetrics = func() { m.Forget(a.name, slot, rev.Version) }
 	}
-	c.event(a, rollout, rev.Number, normal, "SlotStarting",
-		fmt.Sprintf("started %d replica(s) of %s on slot %s; waiting for %s to pass", pool.Size(), rev.Version, slot, cfg.Health.Path))
+	if pool.Size() == 0 {
+		// The target waited for readiness itself (Kubernetes pods).
+		c.event(a, rollout, rev.Number, normal, "ReplicasReady",
+			fmt.Sprintf("%d pod(s) of %s ready on slot %s", len(inst.Replicas()), rev.Version, slot))
+	} else {
+		c.event(a, rollout, rev.Number, normal, "SlotStarting",
+			fmt.Sprintf("started %d replica(s) of %s on slot %s; waiting for %s to pass", pool.Size(), rev.Version, slot, cfg.Health.Path))
+	}
 
 	fail := func(err error) (*slotRun, error) {
 		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -187,23 +187,35 @@ func (t *Target) Exists(app, slot string) bool {
 	return err == nil
 }
 
-// WaitReady waits until the slot's Deployment is fully rolled out and
-// every pod is Ready. It fails fast, naming the pod and Kubernetes'
-// reason, when a pod crash-loops, cannot pull its image or cannot be
-// scheduled, and when timeout passes; on failure it scales the slot to 0,
+// WaitReady waits until the slot's Deployment of revision is fully rolled
+// out and every pod is Ready. It fails fast, naming the pod and
+// Kubernetes' reason, when a pod crash-loops, cannot pull its image or
+// stays unschedulable for UnschedulableGrace, and when timeout passes; on failure it scales the slot to 0,
 // so that nothing half-started keeps running.
-func (t *Target) WaitReady(ctx context.Context, app, slot string, timeout time.Duration) error {
+//
+// Only revision counts: until the watch shows the Deployment of that
+// revision, what it shows is an older state that says nothing about it.
+func (t *Target) WaitReady(ctx context.Context, app, slot string, revision int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var last string
+	seen := false
 	for {
 		st := t.Status(app, slot)
-		if st.Ready() {
+		current := st.Exists && st.Revision == revision
+		if current && st.Ready() {
 			return nil
 		}
-		err := st.failure()
+		var err error
+		switch {
+		case current:
+			seen = true
+			err = st.failure(time.Now())
+		case seen:
+			err = fmt.Errorf("deployment %s is gone or was replaced while it started", st.Deployment)
+		}
 		if err == nil && ctx.Err() != nil {
 			err = fmt.Errorf("deployment %s not ready after %s: %s", st.Deployment, timeout, orWaiting(last))
 		}
@@ -257,11 +269,13 @@ type Pod struct {
 	// (CrashLoopBackOff, ImagePullBackOff, Unschedulable, ...).
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
+	// since is when the pod's scheduling condition last changed.
+	since time.Time
 }
 
 // fatalReasons are the pod states that do not get better by waiting.
 var fatalReasons = map[string]bool{"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true,
-	"InvalidImageName": true, "CreateContainerConfigError": true, "Unschedulable": true}
+	"InvalidImageName": true, "CreateContainerConfigError": true, corev1.PodReasonUnschedulable: true}
 
 // Ready reports whether the slot is fully rolled out with every pod Ready.
 func (s Status) Ready() bool {
@@ -276,15 +290,17 @@ func (s Status) Ready() bool {
 	return true
 }
 
-// failure returns the first pod's fatal state as an error, or nil.
-func (s Status) failure() error {
-	if !s.Exists {
-		return fmt.Errorf("deployment %s is gone", s.Deployment)
-	}
+// UnschedulableGrace is how long a pod may stay unschedulable before the
+// slot fails: the scheduler retries as nodes come, become ready or free up.
+const UnschedulableGrace = 10 * time.Second
+
+// failure returns the first pod's fatal state at now as an error, or nil.
+func (s Status) failure(now time.Time) error {
 	for _, p := range s.Pods {
-		if fatalReasons[p.Reason] {
-			return fmt.Errorf("pod %s: %s: %s", p.Name, p.Reason, p.Message)
+		if !fatalReasons[p.Reason] || (p.Reason == corev1.PodReasonUnschedulable && now.Sub(p.since) < UnschedulableGrace) {
+			continue
 		}
+		return fmt.Errorf("pod %s: %s: %s", p.Name, p.Reason, p.Message)
 	}
 	return nil
 }
@@ -339,7 +355,7 @@ func podStatus(p *corev1.Pod) Pod {
 		case c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue:
 			pod.Ready = true
 		case c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable:
-			pod.Reason, pod.Message = c.Reason, c.Message
+			pod.Reason, pod.Message, pod.since = c.Reason, c.Message, c.LastTransitionTime.Time
 		}
 	}
 	if pod.Ready {

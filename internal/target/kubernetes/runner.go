@@ -30,7 +30,7 @@ func (r *Runner) Start(ctx context.Context, spec target.Spec) (target.Instance, 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Target.WaitReady(ctx, spec.App, spec.Slot, r.Timeout); err != nil {
+	if err := r.Target.WaitReady(ctx, spec.App, spec.Slot, spec.Revision, r.Timeout); err != nil {
 		return nil, err
 	}
 	return &Instance{target: r.Target, app: spec.App, slot: spec.Slot}, nil
