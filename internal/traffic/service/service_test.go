@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -23,16 +22,17 @@ func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 // fixture is a namespace where web-blue runs 2 ready pods and the
 // Services web (active, on blue) and web-preview exist.
 type fixture struct {
-	client kubernetes.Interface
-	ns     string
-	target *kube.Target
-	prov   *Provider
+	cluster *kubetest.Cluster
+	client  kubernetes.Interface
+	ns      string
+	target  *kube.Target
+	prov    *Provider
 }
 
 func newFixture(t *testing.T, extraSelector map[string]string) *fixture {
 	t.Helper()
 	c := kubetest.Shared(t)
-	f := &fixture{client: c.Client, ns: c.Namespace(t)}
+	f := &fixture{cluster: c, client: c.Client, ns: c.Namespace(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	var err error
@@ -86,25 +86,6 @@ func (f *fixture) selector(t *testing.T, name string) map[string]string {
 	return svc.Spec.Selector
 }
 
-// endpointPods lists the pods the Service's EndpointSlices name, read
-// from the API server rather than the provider's cache.
-func (f *fixture) endpointPods(t *testing.T, name string) []string {
-	t.Helper()
-	eps, err := f.client.DiscoveryV1().EndpointSlices(f.ns).List(context.Background(),
-		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pods []string
-	for _, es := range eps.Items {
-		for _, ep := range es.Endpoints {
-			pods = append(pods, ep.TargetRef.Name)
-		}
-	}
-	slices.Sort(pods)
-	return pods
-}
-
 func (f *fixture) slotPods(slot string) []string {
 	var names []string
 	for _, p := range f.target.Status("web", slot).Pods {
@@ -123,7 +104,7 @@ func TestFlipReturnsOnceTheEndpointSlicesListOnlyTheNewSlotsPods(t *testing.T) {
 			t.Fatal(err)
 		}
 		// No waiting here: Flip is done only once the slices follow.
-		if got, want := f.endpointPods(t, "web"), f.slotPods(slot); !slices.Equal(got, want) || len(want) != 2 {
+		if got, want := f.cluster.EndpointPods(t, f.ns, "web"), f.slotPods(slot); !slices.Equal(got, want) || len(want) != 2 {
 			t.Fatalf("after Flip(%s) the EndpointSlices list %v, want exactly %v", slot, got, want)
 		}
 		if sel := f.selector(t, "web"); sel[kube.LabelSlot] != slot || sel[kube.LabelApp] != "web" {
