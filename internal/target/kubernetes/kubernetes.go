@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -223,6 +224,7 @@ func (t *Target) WaitReady(ctx context.Context, app, slot string, revision int, 
 			// A fresh context: the deploy's own may be what ran out.
 			stopCtx, stop := context.WithTimeout(context.Background(), 30*time.Second)
 			defer stop()
+			err = t.explain(stopCtx, err, st)
 			if serr := t.Stop(stopCtx, app, slot); serr != nil {
 				return fmt.Errorf("%w (and scaling it to 0 failed: %v)", err, serr)
 			}
@@ -234,6 +236,43 @@ func (t *Target) WaitReady(ctx context.Context, app, slot string, revision int, 
 		case <-tick.C:
 		}
 	}
+}
+
+// explain adds to err the cluster's last warning about an unready pod of
+// st (FailedScheduling, BackOff, ...), which often says more than the
+// pod's status. It reads events once, on failure only.
+func (t *Target) explain(ctx context.Context, err error, st Status) error {
+	for _, p := range st.Pods {
+		if p.Ready {
+			continue
+		}
+		evs, lerr := t.client.CoreV1().Events(t.namespace).List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("involvedObject.name", p.Name).String()})
+		if lerr != nil {
+			return err
+		}
+		var last *corev1.Event
+		for i := range evs.Items {
+			ev := &evs.Items[i]
+			if ev.Type == corev1.EventTypeWarning && (last == nil || eventTime(ev).After(eventTime(last))) {
+				last = ev
+			}
+		}
+		if last != nil {
+			return fmt.Errorf("%w; last event of pod %s: %s: %s", err, p.Name, last.Reason, strings.TrimSpace(last.Message))
+		}
+	}
+	return err
+}
+
+// eventTime is when ev last happened, whichever API wrote it.
+func eventTime(ev *corev1.Event) time.Time {
+	for _, t := range []time.Time{ev.LastTimestamp.Time, ev.EventTime.Time, ev.CreationTimestamp.Time} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 func orWaiting(s string) string {

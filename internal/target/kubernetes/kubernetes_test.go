@@ -123,11 +123,13 @@ func TestWaitReadyFailsFastNamingThePodAndReason(t *testing.T) {
 		// waiting is the container state the test writes, as a kubelet
 		// would; empty leaves the pods to the cluster.
 		waiting string
-		edit    func(*Spec)
+		// event is the reason of the cluster event the error quotes.
+		event string
+		edit  func(*Spec)
 	}{
 		{name: "image pull", reason: "ImagePullBackOff", waiting: "ImagePullBackOff"},
 		{name: "crash loop", reason: "CrashLoopBackOff", waiting: "CrashLoopBackOff"},
-		{name: "unschedulable", reason: "Unschedulable", edit: func(s *Spec) {
+		{name: "unschedulable", reason: "Unschedulable", event: "FailedScheduling", edit: func(s *Spec) {
 			s.Template.Spec.NodeSelector = map[string]string{"no-such-label": "anywhere"}
 		}},
 	}
@@ -151,6 +153,9 @@ func TestWaitReadyFailsFastNamingThePodAndReason(t *testing.T) {
 			err := tgt.WaitReady(ctx, "web", "green", 2, 2*time.Minute)
 			if err == nil || !strings.Contains(err.Error(), "pod web-green-") || !strings.Contains(err.Error(), tt.reason) {
 				t.Fatalf("WaitReady: %v, want an error naming a pod and %s", err, tt.reason)
+			}
+			if tt.event != "" && !strings.Contains(err.Error(), "last event of pod web-green-") || !strings.Contains(err.Error(), tt.event) {
+				t.Fatalf("WaitReady: %v, want the pod's last %s event", err, tt.event)
 			}
 			waitScaledToZero(t, c, ns, "web-green")
 		})
