@@ -21,6 +21,8 @@ type kubeSetup struct {
 	*setup
 	cluster *kubetest.Cluster
 	ns      string
+	// scaleDownDelay is the strategy's; 5m unless a test sets it.
+	scaleDownDelay string
 }
 
 const kubeConfigTemplate = `admin: {listen: "%s"}
@@ -29,7 +31,7 @@ apps:
     listen: "%s"
     version: v1
     deployTimeout: 60s
-    strategy: {blueGreen: {scaleDownDelay: 5m}}
+    strategy: {blueGreen: {scaleDownDelay: %s}}
     target:
       kubernetes:
         kubeconfig: %s
@@ -49,7 +51,7 @@ apps:
 func newKubeSetup(t *testing.T) *kubeSetup {
 	t.Helper()
 	c := kubetest.Start(t)
-	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t)}
+	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), scaleDownDelay: "5m"}
 	// The team's Services, with their ports; cutover owns the selectors.
 	for _, name := range []string{"web", "web-preview"} {
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -66,7 +68,7 @@ func newKubeSetup(t *testing.T) *kubeSetup {
 // writeKubeConfig writes cutover.yaml with the pod annotations given.
 func (k *kubeSetup) writeKubeConfig(t *testing.T, annotations string) {
 	t.Helper()
-	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.cluster.Kubeconfig, k.ns, annotations)
+	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, annotations)
 	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -212,4 +214,21 @@ func TestKubernetesRestartAfterKill9KeepsTheServiceAndRollsBack(t *testing.T) {
 		t.Fatalf("rollback did not start v1 again:\n%s%s", r.stdout, r.stderr)
 	}
 	k.wantOnly(t, "blue", "after the rollback")
+}
+
+func TestKubernetesOldSlotScalesToZeroAfterScaleDownDelay(t *testing.T) {
+	k := newKubeSetup(t)
+	k.scaleDownDelay = "2s"
+	k.writeKubeConfig(t, "")
+	k.serve(t)
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 2, nil
+	})
+	k.mustCLI(t, "deploy", "web", "--version", "v2")
+	k.wantOnly(t, "green", "once deploy v2 returned")
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+		d, err := k.cluster.Client.AppsV1().Deployments(k.ns).Get(context.Background(), "web-blue", metav1.GetOptions{})
+		return err == nil && *d.Spec.Replicas == 0, err
+	})
+	k.wantOnly(t, "green", "after the old slot was scaled to 0")
 }
