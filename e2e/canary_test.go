@@ -391,22 +391,30 @@ func TestRestartMidCanaryResumesAtSameStepAndWeight(t *testing.T) {
 	s.waitRollout(t, "success", 20*time.Second, phase("Succeeded"))
 }
 
-func TestPostPromotionAnalysisFailureFlipsBack(t *testing.T) {
+// postPromotionSetup is a blue-green app whose post-promotion analysis
+// runs script once; it serves v1.
+func postPromotionSetup(t *testing.T, script string) (*setup, *server) {
+	t.Helper()
 	s := newSetup(t)
 	s.Strategy = fmt.Sprintf(`      blueGreen:
         previewListen: "%s"
         scaleDownDelay: 1m
         postPromotionAnalysis: {templates: [ok]}`, s.Preview)
-	s.Top = `analysisTemplates:
+	s.Top = fmt.Sprintf(`analysisTemplates:
   - name: ok
     metrics:
       - name: check
-        provider: {command: {command: ["/bin/sh", "-c", "exit 1"]}}
+        provider: {command: {command: ["/bin/sh", "-c", %q]}}
         interval: 100ms
-        count: 1`
+        count: 1`, script)
 	s.writeConfig(t)
-	s.serve(t)
+	srv := s.serve(t)
 	waitServing(t, s.appURL(), "v1", 20*time.Second)
+	return s, srv
+}
+
+func TestPostPromotionAnalysisFailureFlipsBack(t *testing.T) {
+	s, _ := postPromotionSetup(t, "exit 1")
 	r := s.cli(t, "deploy", "web", "--version", "v2")
 	if r.code != 1 || !strings.Contains(r.stderr, "rolled back") {
 		t.Fatalf("failed post-promotion analysis: exit %d\n%s", r.code, r.stderr)

@@ -351,6 +351,11 @@ func (s *server) startAndFollow(w http.ResponseWriter, r *http.Request, start fu
 				}
 			}
 			if waitErr != nil {
+				// A stream ended by cutover's shutdown says so (the
+				// request context's cause) rather than "context canceled".
+				if r.Context().Err() != nil {
+					waitErr = context.Cause(r.Context())
+				}
 				send(RolloutLine{Error: waitErr.Error()})
 				return
 			}

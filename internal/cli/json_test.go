@@ -79,8 +79,9 @@ func TestPromoteShowsTheStateAfterThePromotion(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(stdout), &ro) != nil {
 		t.Fatalf("promote: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if ro.Version != "v2" || ro.Phase == store.RolloutPaused || (ro.Step != "Promoted" && !ro.Done()) {
-		t.Fatalf("promote -o json shows phase %s, step %s, pause reason %q; want v2 flipped (step Promoted or done)", ro.Phase, ro.Step, ro.PauseReason)
+	flipped := ro.Step == "Promoted" || ro.Step == "Baking" || ro.Done()
+	if ro.Version != "v2" || ro.Phase == store.RolloutPaused || !flipped {
+		t.Fatalf("promote -o json shows phase %s, step %s, pause reason %q; want v2 flipped (step Promoted, Baking or done)", ro.Phase, ro.Step, ro.PauseReason)
 	}
 	st, err := c.Status(context.Background(), "web")
 	if err != nil || st.Version != "v2" {

@@ -25,7 +25,9 @@ func newServe(g *globals) *cobra.Command {
 start each app's configured version is deployed to the blue slot; after a
 restart the recorded active revision is served again.
 SIGHUP (or "cutover reload") re-reads the config; an invalid one is refused and
-the running one stays. SIGINT/SIGTERM drain requests in flight and stop.
+the running one stays. SIGINT/SIGTERM drain requests in flight and stop; a
+rollout in progress stays recorded as such and resumes at the next start, as
+after kill -9.
 SIGUSR2 (or "cutover upgrade") starts a new process of the binary at the same
 path and hands it the listeners: it restarts the replicas, takes over once they
 are ready, and this process drains and exits 0. <data-dir>/cutover.pid holds

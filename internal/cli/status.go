@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/target"
 )
 
 func newStatus(g *globals) *cobra.Command {
@@ -108,8 +109,8 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 			}
 			var restarts []string
 			for _, r := range s.Replicas {
-				if r.Restarts > 0 {
-					restarts = append(restarts, fmt.Sprintf("replica %d restarted %d×", r.Index, r.Restarts))
+				if line := replicaDetail(r); line != "" {
+					restarts = append(restarts, line)
 				}
 			}
 			if len(restarts) > 0 {
@@ -122,6 +123,30 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 		}
 	}
 	tw.Flush()
+}
+
+// replicaDetail describes a replica that is not simply running since it
+// started: its state, how often it was restarted and how it last exited;
+// "" for one that is.
+func replicaDetail(r target.Replica) string {
+	if r.Restarts == 0 && r.LastExit == "" && (r.State == "" || r.State == target.ReplicaRunning) {
+		return ""
+	}
+	out := fmt.Sprintf("replica %d", r.Index)
+	if r.State != "" {
+		out += " " + r.State
+	}
+	out += fmt.Sprintf(" (restarted %d×", r.Restarts)
+	if r.LastExit != "" {
+		out += ", last exit: " + r.LastExit
+		if !r.LastExitAt.IsZero() {
+			out += fmt.Sprintf(" %s ago", time.Since(r.LastExitAt).Round(time.Second))
+		}
+	}
+	if r.State == target.ReplicaCrashLoopBackOff && !r.NextRestartAt.IsZero() {
+		out += fmt.Sprintf(", next start in %s", max(time.Until(r.NextRestartAt), 0).Round(time.Second))
+	}
+	return out + ")"
 }
 
 // drainDetail says how the last drain's requests ended, then the app's

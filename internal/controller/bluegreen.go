@@ -132,16 +132,11 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 	}
 	<-drained
 	stopDrain()
-	switch {
-	case err != nil && c.ctx.Err() != nil:
-		// cutover is stopping: leave the rollout as recorded, as a
-		// kill would, for the restart to settle.
-		c.abandon(a, run)
-	case err != nil:
+	if err != nil {
 		c.flipBack(ctx, p, prev, err)
-	default:
-		c.finish(a, run, sr, nil, ctx)
+		return
 	}
+	c.finish(a, run, sr, nil, ctx)
 }
 
 // bakeAfterFlip bakes sr (see bake) with its post-promotion analysis;
@@ -163,6 +158,9 @@ func (c *Controller) bakeAfterFlip(p *progress, sr, prev *slotRun, bg *config.Bl
 // the post-promotion analysis and ends the rollout as RolledBack.
 func (c *Controller) flipBack(ctx context.Context, p *progress, prev *slotRun, cause error) {
 	a, run, rev := p.a, p.run, p.rev
+	if c.leaveForRestart(ctx, a, run) {
+		return // the bake ended because cutover stops, not because it failed
+	}
 	a.mu.Lock()
 	warm := prev != nil && a.slots[prev.backend.Slot] == prev
 	a.mu.Unlock()
@@ -179,12 +177,4 @@ func (c *Controller) flipBack(ctx context.Context, p *progress, prev *slotRun, c
 		fmt.Sprintf("traffic flipped back to %s (revision %d): %v", prev.rev.Version, prev.rev.Number, cause))
 	c.rollbackHooks(a, run.id, rev)
 	c.finish(a, run, nil, fmt.Errorf("%w; %w to %s (revision %d)", cause, errRolledBack, prev.rev.Version, prev.rev.Number), ctx)
-}
-
-// abandon lets go of a rollout without recording its end.
-func (c *Controller) abandon(a *app, run *rolloutRun) {
-	a.mu.Lock()
-	a.run = nil
-	a.mu.Unlock()
-	close(run.done)
 }

@@ -51,6 +51,9 @@ func (c *Controller) runCanary(ctx context.Context, a *app, run *rolloutRun, rev
 		steps: cfg.Strategy.Canary.Steps, weight: weight}
 	cr.onWake = cr.applyPendingWeight
 	if err := cr.execute(slot, startStep); err != nil {
+		if c.leaveForRestart(ctx, a, run) {
+			return
+		}
 		cr.abort(err)
 		return
 	}

@@ -95,7 +95,7 @@ type Controller struct {
 	opts   Options
 	log    *slog.Logger
 	ctx    context.Context // lives until Stop; owns pools and rollouts
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
 	bus    bus
 
@@ -113,7 +113,7 @@ func New(opts Options) *Controller {
 	if log == nil {
 		log = slog.Default()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	return &Controller{opts: opts, log: log, ctx: ctx, cancel: cancel, apps: map[string]*app{}}
 }
 
@@ -172,10 +172,13 @@ func (c *Controller) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Stop cancels rollouts in progress (traffic stays where it is), stops every
-// slot's replicas and waits for the controller's goroutines.
+// Stop cancels rollouts in progress (traffic stays where it is) and leaves
+// them recorded as in progress, as a kill -9 would, so that the next start
+// resumes them; then it stops every slot's replicas (SIGTERM, with their
+// stopGrace before SIGKILL, bounded by ctx) and waits for the controller's
+// goroutines.
 func (c *Controller) Stop(ctx context.Context) {
-	c.cancel()
+	c.cancel(errStopping)
 	c.wg.Wait()
 	c.mu.Lock()
 	apps := make([]*app, 0, len(c.apps))

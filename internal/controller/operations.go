@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cutover/cutover/internal/store"
@@ -229,10 +230,13 @@ func (c *Controller) WaitRollout(ctx context.Context, appName string, id int64) 
 }
 
 // restore starts the recorded active revision again after a restart. A
-// canary rollout that was in progress resumes at its recorded step and
-// weight once both revisions run again; any other rollout in progress is
-// recorded as aborted (its slot's replicas died with the previous cutover
-// and the traffic never left the active revision).
+// rollout that was in progress (cutover was stopped or killed during it)
+// resumes once the active revision runs again: a canary at its recorded
+// step and weight, a blue-green deploy that had not flipped from its start
+// (its slot's replicas stopped with the previous cutover), waiting for
+// promotion again unless autoPromotion. Any other rollout in progress (a
+// flip back to a warm slot, one that had flipped) is recorded as aborted:
+// the traffic is where the store says.
 func (c *Controller) restore(a *app) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -243,11 +247,11 @@ func (c *Controller) restore(a *app) error {
 		return fmt.Errorf("app %s: read active revision %d: %v", a.name, n, err)
 	}
 	var interrupted, resumed *store.Rollout
-	var canaryRev store.Revision
-	if ro := a.state.Rollout; ro != nil && !ro.Done() && ro.Strategy == "canary" && a.cfg.Strategy.Canary != nil {
+	var resumedRev store.Revision
+	if ro := a.state.Rollout; ro != nil && !ro.Done() && c.resumable(a, ro, slot) {
 		if r, ok, err := c.opts.Store.Revision(a.name, ro.Revision); err == nil && ok {
 			copied := *ro
-			resumed, canaryRev = &copied, r
+			resumed, resumedRev = &copied, r
 		}
 	}
 	// The app serves again even when the store refuses to record it (a
@@ -261,6 +265,9 @@ func (c *Controller) restore(a *app) error {
 		st.Slots[store.Other(slot)] = store.SlotState{Phase: store.SlotEmpty}
 		if resumed != nil {
 			st.Slots[resumed.Slot] = store.SlotState{Revision: resumed.Revision, Phase: store.SlotStarting}
+			if resumed.Strategy != "canary" {
+				st.Rollout.Phase, st.Rollout.Step, st.Rollout.PauseReason = store.RolloutProgressing, "Starting", ""
+			}
 		}
 		st.Slots[slot] = store.SlotState{Revision: n, Phase: store.SlotStarting}
 	})
@@ -286,32 +293,75 @@ func (c *Controller) restore(a *app) error {
 			a.run = nil
 			a.mu.Unlock()
 			close(run.done)
-			if resumed != nil {
+			if resumed != nil && !stopping(ctx) {
 				c.finishInterrupted(a, resumed, "the stable revision could not be started again")
 			}
 			return
 		}
-		c.event(a, id, canaryRev.Number, normal, "RolloutResumed",
-			fmt.Sprintf("resuming the canary of %s at step %d/%d, weight %d%%", canaryRev.Version, resumed.StepIndex+1, resumed.StepCount, resumed.Weight))
-		canary, err := c.startSlot(ctx, a, id, canaryRev, resumed.Slot)
-		if err != nil {
-			c.finish(a, run, nil, fmt.Errorf("resume after restart: %w", err), ctx)
-			return
-		}
-		a.mu.Lock()
-		a.slots[resumed.Slot] = canary
-		_ = c.save(a, func(st *store.AppState) {
-			st.Slots[resumed.Slot] = store.SlotState{Revision: canaryRev.Number, Phase: store.SlotCanary}
-		})
-		a.mu.Unlock()
-		c.runCanary(ctx, a, run, canaryRev, resumed.Slot, canary, resumed.StepIndex)
+		c.resume(ctx, a, run, resumed, resumedRev)
 	}()
 	return nil
 }
 
-// restoreActive starts the active revision again and publishes it.
+// resumable reports whether ro, in progress when cutover stopped, can go on
+// now that active is the active slot. Callers hold a.mu.
+func (c *Controller) resumable(a *app, ro *store.Rollout, active string) bool {
+	switch ro.Strategy {
+	case "canary":
+		return a.cfg.Strategy.Canary != nil
+	case "blueGreen":
+		return ro.Slot != active // not flipped yet
+	}
+	return false
+}
+
+// resume carries a rollout recorded before a restart on, in run.
+func (c *Controller) resume(ctx context.Context, a *app, run *rolloutRun, ro *store.Rollout, rev store.Revision) {
+	if ro.Strategy != "canary" {
+		c.event(a, ro.ID, rev.Number, normal, "RolloutResumed",
+			fmt.Sprintf("resuming the deploy of %s to slot %s from its start: its replicas stopped with the previous cutover", rev.Version, ro.Slot))
+		a.mu.Lock()
+		autoPromote := strings.HasPrefix(rev.Cause, "rollback") || a.cfg.AutoPromotion()
+		a.mu.Unlock()
+		c.runBlueGreen(ctx, a, run, rev, ro.Slot, autoPromote)
+		return
+	}
+	c.event(a, ro.ID, rev.Number, normal, "RolloutResumed",
+		fmt.Sprintf("resuming the canary of %s at step %d/%d, weight %d%%", rev.Version, ro.StepIndex+1, ro.StepCount, ro.Weight))
+	canary, err := c.startSlot(ctx, a, ro.ID, rev, ro.Slot)
+	if err != nil {
+		c.finish(a, run, nil, fmt.Errorf("resume after restart: %w", err), ctx)
+		return
+	}
+	a.mu.Lock()
+	a.slots[ro.Slot] = canary
+	_ = c.save(a, func(st *store.AppState) {
+		st.Slots[ro.Slot] = store.SlotState{Revision: rev.Number, Phase: store.SlotCanary}
+	})
+	a.mu.Unlock()
+	c.runCanary(ctx, a, run, rev, ro.Slot, canary, ro.StepIndex)
+}
+
+// restoreActive starts the active revision again and publishes it. It
+// serves: replicas that are not ready within deployTimeout, or crash-loop
+// (a database still down), stay published and are restarted until they
+// are, rather than leaving the app with nothing to serve.
 func (c *Controller) restoreActive(ctx context.Context, a *app, rev store.Revision, slot string) bool {
-	sr, err := c.startSlot(ctx, a, 0, rev, slot)
+	sr, err := c.launchSlot(ctx, a, 0, rev, slot)
+	if err == nil {
+		if notReady := c.awaitReady(ctx, a, 0, sr); notReady != nil && !stopping(ctx) {
+			c.event(a, 0, rev.Number, warning, "RestoreNotReady",
+				fmt.Sprintf("active revision %d (%s) is not ready yet: %v; it keeps the traffic and its replicas are restarted until they are (or deploy another version with `cutover deploy %s`)", rev.Number, rev.Version, notReady, a.name))
+		}
+	}
+	if stopping(ctx) {
+		if sr != nil {
+			tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			sr.teardown(tctx)
+		}
+		return false // the next start restores it
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {

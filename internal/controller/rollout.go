@@ -385,6 +385,9 @@ func (c *Controller) finish(a *app, run *rolloutRun, sr *slotRun, cause error, c
 // finishKeeping is finish that, on failure, keeps the new slot running for
 // keep (abortScaleDownDelay) before stopping it.
 func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause error, ctx context.Context, keep time.Duration) {
+	if cause != nil && c.leaveForRestart(ctx, a, run) {
+		return
+	}
 	phase, reason, outcome := store.RolloutSucceeded, "RolloutSucceeded", "succeeded"
 	msg := "rollout complete"
 	if err := a.writes.of(run.id); err != nil && cause == nil {
@@ -455,8 +458,24 @@ func (c *Controller) finishKeeping(a *app, run *rolloutRun, sr *slotRun, cause e
 // errAborted is the cancel cause of `cutover abort`.
 var errAborted = errors.New("aborted by `cutover abort`; traffic stayed on the stable revision")
 
-// startSlot starts rev on slot and waits until every replica is ready.
+// startSlot starts rev on slot and waits until every replica is ready; if
+// they are not, it stops them.
 func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev store.Revision, slot string) (*slotRun, error) {
+	sr, err := c.launchSlot(ctx, a, rollout, rev, slot)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.awaitReady(ctx, a, rollout, sr); err != nil {
+		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sr.teardown(tctx)
+		return nil, err
+	}
+	return sr, nil
+}
+
+// launchSlot starts rev's replicas on slot and their health checks.
+func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev store.Revision, slot string) (*slotRun, error) {
 	a.mu.Lock()
 	cfg, tgt := a.cfg, a.target
 	a.mu.Unlock()
@@ -467,6 +486,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	if p := cfg.Target.Process; p != nil {
 		spec.Replicas, spec.Env = p.Replicas, p.Env
 	}
+	spec.OnReplicaExit = func(r target.Replica) { c.replicaExited(a, rev, slot, r) }
 	inst, err := tgt.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s on slot %s: %w", rev.Version, slot, err)
@@ -504,14 +524,18 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 		c.event(a, rollout, rev.Number, normal, "SlotStarting",
 			fmt.Sprintf("started %d replica(s) of %s on slot %s; waiting for %s to pass", pool.Size(), rev.Version, slot, cfg.Health.Path))
 	}
+	return sr, nil
+}
 
-	fail := func(err error) (*slotRun, error) {
-		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		sr.teardown(tctx)
-		return nil, err
-	}
-	deadline := time.NewTimer(time.Until(deployDeadline))
+// awaitReady waits until every replica of sr is ready, for at most
+// deployTimeout from the slot's start; a replica that crash-loops (Instance.Err) fails it at once.
+func (c *Controller) awaitReady(ctx context.Context, a *app, rollout int64, sr *slotRun) error {
+	a.mu.Lock()
+	cfg := a.cfg
+	a.mu.Unlock()
+	inst, pool, rev, slot := sr.inst, sr.pool, sr.rev, sr.backend.Slot
+	timeout := cfg.DeployTimeout.D()
+	deadline := time.NewTimer(time.Until(sr.deployDeadline))
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -521,7 +545,7 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 	defer a.setStarting(slot, nil)
 	for {
 		if err := inst.Err(); err != nil {
-			return fail(fmt.Errorf("%s failed on slot %s: %w", rev.Version, slot, err))
+			return fmt.Errorf("%s failed on slot %s: %w", rev.Version, slot, err)
 		}
 		ready := pool.ReadyCount()
 		if ready != lastReady && ready > 0 {
@@ -534,14 +558,14 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 			if m := c.opts.Metrics; m != nil {
 				m.SetReadyEndpoints(a.name, slot, ready)
 			}
-			return sr, nil
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fail(context.Cause(ctx))
+			return context.Cause(ctx)
 		case <-deadline.C:
-			return fail(fmt.Errorf("%s not ready on slot %s after deployTimeout %s: %d/%d replicas ready%s; check the replica logs or raise deployTimeout",
-				rev.Version, slot, timeout, pool.ReadyCount(), pool.Size(), lastHealthError(pool)))
+			return fmt.Errorf("%s not ready on slot %s after deployTimeout %s: %d/%d replicas ready%s; check the replica logs or raise deployTimeout",
+				rev.Version, slot, timeout, pool.ReadyCount(), pool.Size(), lastHealthError(pool))
 		case <-tick.C:
 		}
 	}

@@ -80,6 +80,15 @@ type Options struct {
 // process serving (with Options.Upgrades); an upgrade changes it.
 const PIDFile = "cutover.pid"
 
+// errStopping ends the admin requests still running at shutdown, such as
+// an attached deploy's stream; the CLI prints it.
+var errStopping = errors.New("cutover is stopping; a rollout in progress goes on when it starts again (`cutover status` shows it)")
+
+// GroupDir is the directory in the data dir where the process groups of
+// running replicas are recorded, so that a cutover started after a kill -9
+// stops what the killed one left running (see process.Reap).
+const GroupDir = "replicas"
+
 // Bounds of an upgrade.
 const (
 	// upgradeTimeout bounds the new process's start: store, replicas,
@@ -102,7 +111,10 @@ type Daemon struct {
 	ctl     *controller.Controller
 	admin   *http.Server
 	adminLn net.Listener
-	served  chan error
+	// endStreams cancels the context of every admin request, so that
+	// attached `deploy` streams end at shutdown instead of holding it.
+	endStreams context.CancelCauseFunc
+	served     chan error
 
 	upgrading sync.Mutex // held by the Upgrade in progress
 
@@ -157,6 +169,18 @@ func Start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store.db = db
+	groupDir := filepath.Join(opts.DataDir, GroupDir)
+	if !upgraded {
+		// The store's lock makes this cutover the data dir's only owner:
+		// whatever replicas are recorded were left by one that died
+		// without stopping them. (After an upgrade they are the previous
+		// generation's, which still serves and stops them itself.)
+		if n, err := process.Reap(groupDir, log); err != nil {
+			log.Error("stop what the previous cutover left running", "err", err)
+		} else if n > 0 {
+			log.Warn("stopped replicas a previous cutover left running", "groups", n)
+		}
+	}
 
 	m := metrics.New()
 	d.router, err = newRouter(cfg, opts.DataDir, listen, log)
@@ -179,7 +203,7 @@ func Start(opts Options) (*Daemon, error) {
 		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,
 		NewTarget: func(app config.App) (controller.Target, error) {
 			if p := app.Target.Process; p != nil {
-				return process.New(process.Options{LogDir: logDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
+				return process.New(process.Options{LogDir: logDir, GroupDir: groupDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
 			}
 			if app.Target.Kubernetes != nil {
 				return kubes.forApp(app)
@@ -194,9 +218,12 @@ func Start(opts Options) (*Daemon, error) {
 	if d.upg != nil {
 		apiOpts.Upgrade = d.Upgrade
 	}
+	adminCtx, endStreams := context.WithCancelCause(context.Background())
+	d.endStreams = endStreams
 	d.admin = &http.Server{
 		Handler:           d.refuseWhileUpgrading(api.New(apiOpts)),
 		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return adminCtx },
 	}
 	go func() { d.served <- d.admin.Serve(d.adminLn) }()
 	if err := d.ctl.Start(cfg); err != nil {
@@ -276,8 +303,10 @@ func (d *Daemon) Reload() error {
 	return nil
 }
 
-// Shutdown stops accepting admin requests, lets requests in flight finish,
-// stops the replicas and closes the store.
+// Shutdown stops accepting admin requests, ends the streams of attached
+// deploys (their rollouts stay recorded as in progress and resume at the
+// next start), lets requests in flight finish, stops the replicas and
+// closes the store.
 func (d *Daemon) Shutdown(ctx context.Context) {
 	d.closeAll(ctx)
 }
@@ -285,6 +314,9 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 func (d *Daemon) closeAll(ctx context.Context) {
 	if d.gates != nil {
 		d.gates.close()
+	}
+	if d.endStreams != nil {
+		d.endStreams(errStopping)
 	}
 	if d.park != nil {
 		// From here closed listeners are closed for real: after an

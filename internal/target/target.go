@@ -5,6 +5,7 @@ package target
 import (
 	"context"
 	"net/url"
+	"time"
 )
 
 // Spec says what to start for one revision on one slot.
@@ -22,6 +23,12 @@ type Spec struct {
 	Replicas int
 	// Env holds extra environment variables for each replica.
 	Env map[string]string
+	// OnReplicaExit, when set, is called each time a replica exits while
+	// the instance is not stopping, with the replica's state once its
+	// restart is scheduled (State CrashLoopBackOff, NextRestartAt set). It
+	// runs on the target's own goroutine and should return quickly. Targets
+	// that run nothing themselves (static) never call it.
+	OnReplicaExit func(Replica)
 }
 
 // Instance is one started revision.
@@ -30,21 +37,46 @@ type Instance interface {
 	Endpoints() []*url.URL
 	// Replicas describes each replica for progress and status output.
 	Replicas() []Replica
-	// Err returns a non-nil error once the instance has failed for good, for
-	// example a replica that keeps crashing; the error says why.
+	// Err returns a non-nil error while the instance is failing, for
+	// example while a replica crash-loops; the error says why (the exit and
+	// the replica's last log lines). A target may go on trying (the process
+	// target restarts a replica forever, with backoff), so Err can become
+	// nil again: a deploy uses it to fail before the flip, while a slot that
+	// serves is left to recover.
 	Err() error
 	// Stop stops every replica (SIGTERM, then SIGKILL after a grace period)
 	// and returns when they have exited or ctx is done.
 	Stop(ctx context.Context) error
 }
 
+// Replica states, as Kubernetes names a container's.
+const (
+	// ReplicaRunning: the replica's process runs (ready or not is for
+	// health checks to say).
+	ReplicaRunning = "Running"
+	// ReplicaCrashLoopBackOff: the replica exited and waits for its restart
+	// at NextRestartAt; the wait doubles with each exit in a row.
+	ReplicaCrashLoopBackOff = "CrashLoopBackOff"
+	// ReplicaStopped: the instance was stopped; no restart follows.
+	ReplicaStopped = "Stopped"
+)
+
 // Replica describes one replica of an instance.
 type Replica struct {
-	Index    int    `json:"index"`
-	URL      string `json:"url"`
-	PID      int    `json:"pid,omitempty"`
+	Index int    `json:"index"`
+	URL   string `json:"url"`
+	PID   int    `json:"pid,omitempty"`
+	// State is one of ReplicaRunning, ReplicaCrashLoopBackOff and
+	// ReplicaStopped; a Kubernetes pod that is not ready has Kubernetes'
+	// reason instead (ImagePullBackOff, Pending, ...).
+	State    string `json:"state,omitempty"`
 	Running  bool   `json:"running"`
 	Restarts int    `json:"restarts"`
-	LastExit string `json:"lastExit,omitempty"`
-	LogFile  string `json:"logFile,omitempty"`
+	// LastExit says how the last run ended ("exit status 3", "signal:
+	// killed"), at LastExitAt; empty before the first exit.
+	LastExit   string    `json:"lastExit,omitempty"`
+	LastExitAt time.Time `json:"lastExitAt,omitzero"`
+	// NextRestartAt is when a replica in CrashLoopBackOff is started again.
+	NextRestartAt time.Time `json:"nextRestartAt,omitzero"`
+	LogFile       string    `json:"logFile,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"sync"
@@ -46,8 +47,9 @@ func newEndpoint(u *url.URL, pool *Pool) *Endpoint {
 		// FlushInterval stays 0: ReverseProxy already flushes streamed
 		// answers (event streams, unknown length) after every write, and
 		// buffering the others saves a write per response.
-		BufferPool:   copyBuffers,
-		ErrorHandler: e.proxyError,
+		BufferPool:     copyBuffers,
+		ModifyResponse: e.checkAnswer,
+		ErrorHandler:   e.proxyError,
 	}
 	return e
 }
@@ -87,12 +89,14 @@ func (e *Endpoint) URL() *url.URL {
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	s := &stream{cancel: cancel}
+	s := &stream{cancel: cancel, clientHTTP1: r.ProtoMajor == 1}
 	defer s.end(e.pool)
 	if isUpgrade(r) {
 		w = &hijackWriter{ResponseWriter: w, s: s}
 	}
-	e.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, streamKey{}, s)))
+	s.trace.GotConn = s.watchConn
+	ctx = httptrace.WithClientTrace(context.WithValue(ctx, streamKey{}, s), &s.trace)
+	e.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // Release ends one in-flight request counted by Pool.Acquire. Call it exactly

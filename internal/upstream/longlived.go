@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,14 @@ type stream struct {
 	// RoundTrip, uses them.
 	tracked   bool
 	retriedOn *Endpoint
+	// Also the request's goroutine's (see checkAnswer): the endpoint
+	// connection of the last attempt when the pool dialed it, the
+	// client's body as the transport reads it, and whether the client
+	// speaks HTTP/1.
+	trace       httptrace.ClientTrace
+	conn        *watchedConn
+	upload      *bodyGuard
+	clientHTTP1 bool
 
 	mu      sync.Mutex // guards the connections of an upgrade
 	client  *clientConn

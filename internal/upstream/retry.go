@@ -35,7 +35,8 @@ func (e *Endpoint) roundTrip(out *http.Request) (*http.Response, error) {
 	clientURL := *out.URL
 	clientHost := out.Host
 	if hasBody(out) {
-		out.Body = &bodyGuard{ReadCloser: out.Body}
+		s.upload = &bodyGuard{ReadCloser: out.Body}
+		out.Body = s.upload
 	}
 	var tried []*Endpoint
 	req, try := out, e
@@ -138,17 +139,22 @@ func connectionBroke(err error) bool {
 
 // bodyGuard is the client's request body as the first attempt sees it. It
 // records whether any of it was read, so that an attempt that failed to
-// connect may pass it on, and ignores Close: ReverseProxy closes the
-// client's body when the request ends, while a transport closes its
-// request's body even when it failed before reading it.
+// connect may pass it on, and whether it was read to its end (or an
+// error), and ignores Close: ReverseProxy closes the client's body when
+// the request ends, while a transport closes its request's body even when
+// it failed before reading it.
 type bodyGuard struct {
 	io.ReadCloser
-	read atomic.Bool
+	read, done atomic.Bool
 }
 
 func (g *bodyGuard) Read(p []byte) (int, error) {
 	g.read.Store(true)
-	return g.ReadCloser.Read(p)
+	n, err := g.ReadCloser.Read(p)
+	if err != nil {
+		g.done.Store(true)
+	}
+	return n, err
 }
 
 func (g *bodyGuard) Close() error { return nil }

@@ -45,14 +45,9 @@ func TestEventStreamIsDeliveredAsWrittenAndCutByCloseLongLived(t *testing.T) {
 		http.NewResponseController(w).Flush()
 		<-r.Context().Done()
 	}))
-	p := startPoolWith(t, Options{Health: fastHealth}, sse)
-	waitAllReady(t, p)
-	srv := front(t, p)
-
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
-	resp, err := http.DefaultClient.Do(req)
+	p, resp, err := openStream(ctx, t, sse)
 	if err != nil {
 		t.Fatal(err)
 	}

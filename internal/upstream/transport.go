@@ -37,8 +37,10 @@ func NewTransport() *http.Transport {
 func newTransport(protocol string, connect, responseHeader, idle time.Duration) *http.Transport {
 	dialer := newDialer(connect)
 	t := &http.Transport{
-		Proxy:       nil,
-		DialContext: dialer.DialContext,
+		Proxy: nil,
+		// Connections that tell checkAnswer when the body of an
+		// answer needs the network.
+		DialContext: watchedDialer{dialer}.DialContext,
 		// Every client connection may map to one upstream connection;
 		// letting them idle avoids a new dial per request under load.
 		MaxIdleConns:        0,
@@ -63,6 +65,8 @@ func newTransport(protocol string, connect, responseHeader, idle time.Duration) 
 		// deprecated): it dials through DialContext above and applies
 		// ResponseHeaderTimeout and IdleConnTimeout, which
 		// http2.Transport alone cannot.
+		// HTTP/2 reads its connection all the time: nothing to watch.
+		t.DialContext = dialer.DialContext
 		t.Protocols = new(http.Protocols)
 		t.Protocols.SetUnencryptedHTTP2(true)
 	}

@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"cmp"
 	"context"
 	"net/url"
 	"time"
@@ -45,13 +46,17 @@ type Instance struct {
 // Endpoints returns none: cutover's router does not reach the pods.
 func (in *Instance) Endpoints() []*url.URL { return nil }
 
-// Replicas describes each pod: its IP, whether it is Ready and, when not,
-// Kubernetes' reason.
+// Replicas describes each pod: whether it is Ready and, when not,
+// Kubernetes' reason as its State.
 func (in *Instance) Replicas() []target.Replica {
 	pods := in.target.Status(in.app, in.slot).Pods
 	rs := make([]target.Replica, len(pods))
 	for i, p := range pods {
-		rs[i] = target.Replica{Index: i, URL: "pod://" + p.Name, Running: p.Ready, LastExit: p.Reason}
+		state := target.ReplicaRunning
+		if !p.Ready {
+			state = cmp.Or(p.Reason, "NotReady")
+		}
+		rs[i] = target.Replica{Index: i, URL: "pod://" + p.Name, Running: p.Ready, State: state}
 	}
 	return rs
 }

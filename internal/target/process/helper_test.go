@@ -1,6 +1,7 @@
 package process_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -30,8 +32,10 @@ const (
 	// the address of an -addr= argument), answers /health with 200 and /info
 	// with what it was started with, and exits 0 on SIGTERM.
 	helperServe = "serve"
-	// helperParent starts one replica with a process target, prints the
-	// replica's pid and waits to be killed; it stands in for cutover itself.
+	// helperParent starts one replica with a process target (`sleep 60`,
+	// or $HELPER_SCRIPT run by sh -c with the serve helper at hand,
+	// recording its group in $HELPER_GROUP_DIR), prints the replica's pid
+	// and waits to be killed; it stands in for cutover itself.
 	helperParent = "parent"
 )
 
@@ -98,12 +102,16 @@ func serve() int {
 
 func parent() int {
 	tgt := process.New(process.Options{
-		LogDir: os.Getenv("HELPER_LOG_DIR"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LogDir:   os.Getenv("HELPER_LOG_DIR"),
+		GroupDir: os.Getenv("HELPER_GROUP_DIR"),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	inst, err := tgt.Start(context.Background(), target.Spec{
-		App: "orphan", Slot: "blue", Revision: 1, Command: []string{"sleep", "60"},
-	})
+	spec := target.Spec{App: "orphan", Slot: "blue", Revision: 1, Command: []string{"sleep", "60"}}
+	if script := os.Getenv("HELPER_SCRIPT"); script != "" {
+		spec.Command = []string{"/bin/sh", "-c", script}
+		spec.Env = map[string]string{helperEnv: helperServe}
+	}
+	inst, err := tgt.Start(context.Background(), spec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -232,4 +240,41 @@ func killIfAlive(pid int) {
 	if alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// startStandIn starts the parent helper (a stand-in for cutover) with env
+// added to its environment and returns it and its replica's pid. The
+// stand-in is killed when the test ends.
+func startStandIn(t *testing.T, env ...string) (*exec.Cmd, int) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+helperParent, "HELPER_LOG_DIR="+t.TempDir()), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start stand-in for cutover: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read replica pid from stand-in: %v", err)
+	}
+	replica, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("stand-in printed %q, want a pid", line)
+	}
+	t.Cleanup(func() { killIfAlive(replica) })
+	if !alive(replica) {
+		t.Fatalf("replica %d is not running before its parent is killed", replica)
+	}
+	return cmd, replica
 }

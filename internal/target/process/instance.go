@@ -18,7 +18,9 @@ type instance struct {
 	name        string // "web v2 (slot green)", for messages
 	grace       time.Duration
 	maxRestarts int
-	window      time.Duration
+	backoff     backoff
+	onExit      func(target.Replica) // Spec.OnReplicaExit; may be nil
+	groups      groupFiles
 	log         *slog.Logger
 
 	// replicas is filled by Start before the instance is handed out and not
@@ -37,17 +39,16 @@ type instance struct {
 	// SIGKILL.
 	kill     chan struct{}
 	killOnce sync.Once
-
-	mu  sync.Mutex
-	err error // first failure, see Err
 }
 
-func newInstance(name string, opts Options) *instance {
+func newInstance(name string, opts Options, onExit func(target.Replica)) *instance {
 	return &instance{
 		name:        name,
 		grace:       opts.StopGrace,
 		maxRestarts: opts.MaxRestarts,
-		window:      opts.RestartWindow,
+		backoff:     backoff{first: opts.FirstBackoff, max: opts.MaxBackoff, reset: opts.BackoffReset},
+		onExit:      onExit,
+		groups:      groupFiles{dir: opts.GroupDir},
 		log:         opts.Logger.With("instance", name),
 		stopping:    make(chan struct{}),
 		kill:        make(chan struct{}),
@@ -74,20 +75,18 @@ func (in *instance) Replicas() []target.Replica {
 	return out
 }
 
-// Err returns the first replica failure: a replica that exited more than
-// MaxRestarts times within RestartWindow. Once set it stays set.
+// Err describes the first replica that crash-loops: it exited more than
+// MaxRestarts times in a row and has not run for BackoffReset since. It is
+// nil again once that replica has run for BackoffReset; the replica is
+// restarted meanwhile all the same.
 func (in *instance) Err() error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.err
-}
-
-func (in *instance) fail(err error) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.err == nil {
-		in.err = err
+	now := time.Now()
+	for _, r := range in.replicas {
+		if err := r.crashLoop(now); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func (in *instance) stopRequested() bool {

@@ -4,10 +4,15 @@
 // Every replica gets its own free port on 127.0.0.1, passed as PORT in the
 // environment and substituted for "${PORT}" in the command's arguments; its
 // endpoint is http://127.0.0.1:<port>. An owner goroutine per replica
-// restarts it on the same port when it exits, with exponential backoff, and
-// gives up (failing the instance, see Instance.Err) when it crashes too often.
+// restarts it on the same port whenever it exits, for as long as the
+// instance is not stopped, with exponential backoff like Kubernetes'
+// CrashLoopBackOff: a replica that serves traffic recovers on its own once
+// whatever made it crash (a database, a full disk) is back. A replica that
+// keeps exiting is reported by Instance.Err, which a deploy uses to fail.
 // Replicas run in their own process group so that stopping a replica also
-// stops whatever it started (for example the children of `sh -c`).
+// stops whatever it started (for example the children of `sh -c`). With
+// Options.GroupDir the groups are recorded on disk, so that Reap, in the
+// next cutover, stops what a killed one left running.
 package process
 
 import (
@@ -42,12 +47,22 @@ type Options struct {
 	// StopGrace is the time between SIGTERM and SIGKILL when stopping; 0
 	// means 10s.
 	StopGrace time.Duration
-	// MaxRestarts is how many exits within RestartWindow a replica may have;
-	// one more makes the instance fail (Err() != nil) and stops restarts. 0
-	// means 3.
+	// MaxRestarts is how many exits in a row a replica may have before Err
+	// reports it as crash-looping (restarts go on regardless); 0 means 3.
 	MaxRestarts int
-	// RestartWindow is the window for MaxRestarts; 0 means 60s.
-	RestartWindow time.Duration
+	// FirstBackoff is the wait before restarting a replica after its first
+	// exit in a row; each further exit doubles it. 0 means 1s.
+	FirstBackoff time.Duration
+	// MaxBackoff caps the wait between restarts; 0 means 5m, as Kubernetes.
+	MaxBackoff time.Duration
+	// BackoffReset is how long a run must last for the next exit to count
+	// as the first in a row again (backoff back to FirstBackoff, Err nil
+	// again while the replica runs); 0 means 10m, as Kubernetes.
+	BackoffReset time.Duration
+	// GroupDir, when set, records the process group of every running
+	// replica (a file per group), so that the next cutover can stop what a
+	// killed one left running: see Reap. "" records nothing.
+	GroupDir string
 	// Logger receives replica lifecycle events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -66,8 +81,14 @@ func New(opts Options) *Target {
 	if opts.MaxRestarts <= 0 {
 		opts.MaxRestarts = 3
 	}
-	if opts.RestartWindow <= 0 {
-		opts.RestartWindow = 60 * time.Second
+	if opts.FirstBackoff <= 0 {
+		opts.FirstBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.BackoffReset <= 0 {
+		opts.BackoffReset = 10 * time.Minute
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -77,8 +98,8 @@ func New(opts Options) *Target {
 
 // Start starts spec.Replicas replicas (0 means 1) of spec.Command and returns
 // as soon as their processes exist; readiness is for health checks to decide.
-// Each replica's environment is cutover's own, then spec.Env, then PORT,
-// later entries winning, so PORT is always the replica's port.
+// Each replica's environment is cutover's own, then spec.Env, then PORT and
+// MarkerEnv, later entries winning, so PORT is always the replica's port.
 //
 // If a replica cannot be started at all (executable not found or not
 // executable), Start stops the replicas it already started and returns an
@@ -108,18 +129,20 @@ func (t *Target) Start(ctx context.Context, spec target.Spec) (target.Instance, 
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 
-	inst := newInstance(name, t.opts)
+	inst := newInstance(name, t.opts, spec.OnReplicaExit)
 	for i, port := range ports {
 		if err := ctx.Err(); err != nil {
 			return nil, errors.Join(fmt.Errorf("start %s: %w", name, err), inst.Stop(ctx))
 		}
+		marker := newMarker(spec.App, spec.Slot, spec.Revision, i)
 		r := &replica{
 			inst:    inst,
 			index:   i,
 			url:     &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
 			logPath: filepath.Join(logDir, fmt.Sprintf("%s-r%d-%d.log", spec.Slot, spec.Revision, i)),
 			args:    substitutePort(spec.Command, port),
-			env:     replicaEnv(spec.Env, port),
+			env:     append(replicaEnv(spec.Env, port), MarkerEnv+"="+marker),
+			marker:  marker,
 			dir:     t.opts.Dir,
 			log:     inst.log.With("replica", i, "port", port),
 			done:    make(chan struct{}),

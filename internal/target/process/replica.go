@@ -18,8 +18,6 @@ import (
 )
 
 const (
-	firstBackoff = 100 * time.Millisecond
-	maxBackoff   = 5 * time.Second
 	// logTailLines is how many log lines a crash error quotes.
 	logTailLines = 5
 	// logTailBytes bounds how much of the log a crash error reads.
@@ -42,24 +40,28 @@ type replica struct {
 	url     *url.URL
 	logPath string
 	args    []string
-	env     []string
+	env     []string // MarkerEnv=marker included
+	marker  string
 	dir     string
 	log     *slog.Logger
 	// done is closed when supervise returns: the replica's process group is
 	// gone and it will not be started again.
 	done chan struct{}
 
-	// exits holds the times of exits within the restart window, oldest
-	// first; only supervise uses it.
-	exits []time.Time
-
 	// mu guards the fields below, and makes "check stopping, then start"
 	// atomic with respect to Stop's "mark stopping, then signal pid": either
 	// Stop sees the new pid or start sees that the instance is stopping.
-	mu       sync.Mutex
-	pid      int // pid of the running process, which leads its own group; 0 when none
-	restarts int
-	lastExit string
+	mu         sync.Mutex
+	pid        int // pid of the running process, which leads its own group; 0 when none
+	restarts   int
+	lastExit   string
+	lastExitAt time.Time
+	startedAt  time.Time // of the last run, or of the last attempt to start one
+	// exits counts the exits in a row: since the last run that lasted
+	// BackoffReset; the first of them was at firstExit.
+	exits     int
+	firstExit time.Time
+	nextStart time.Time // when the restart in backoff is due; zero otherwise
 }
 
 // start starts the replica's process once, unless the instance is stopping.
@@ -73,6 +75,7 @@ func (r *replica) start(restart bool) (*exec.Cmd, error) {
 	if restart {
 		r.restarts++
 	}
+	r.startedAt, r.nextStart = time.Now(), time.Time{}
 	logFile, err := os.OpenFile(r.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open replica log: %w; check that the log directory is writable", err)
@@ -86,32 +89,25 @@ func (r *replica) start(restart bool) (*exec.Cmd, error) {
 	cmd.Env = r.env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// A group of its own lets Stop signal everything the replica
-		// started, such as the children of `sh -c`.
-		Setpgid: true,
-		// If cutover dies without stopping its replicas (kill -9, crash),
-		// the kernel kills them, so they do not keep their ports and run
-		// unsupervised. Linux only. The signal fires when the OS thread
-		// that started the child exits; the Go runtime only ends threads
-		// whose goroutine exits while locked to its thread
-		// (runtime.LockOSThread), which nothing here does. It reaches the
-		// replica's main process only; its own children get SIGKILL from
-		// the group kill in endGroup when that process exits while cutover
-		// still runs.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	cmd.SysProcAttr = replicaProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %q: %w; check that the program exists and is executable, and that it is on PATH or given by its path (a relative path starts from the working directory)", r.args[0], err)
 	}
 	r.pid = cmd.Process.Pid
 	r.log.Info("replica started", "pid", r.pid, "restart", restart, "log", r.logPath)
+	if err := r.inst.groups.record(r.pid, r.marker); err != nil {
+		// The replica runs all the same; only a cutover killed before
+		// stopping it could not find what it leaves.
+		r.log.Error("replica's process group not recorded; check that the data dir is writable", "err", err)
+	}
 	return cmd, nil
 }
 
-// supervise owns the replica from its first start until it is stopped or
-// has failed for good: it restarts the process whenever it exits while the
-// instance is not stopping, on the same port, with exponential backoff.
+// supervise owns the replica from its first start until it is stopped: it
+// restarts the process whenever it exits while the instance is not
+// stopping, on the same port, after a backoff that doubles with each exit
+// in a row. It never gives up: a replica that serves must come back once
+// the cause of its crashes is gone.
 func (r *replica) supervise(cmd *exec.Cmd) {
 	defer close(r.done)
 	var startErr error
@@ -121,16 +117,11 @@ func (r *replica) supervise(cmd *exec.Cmd) {
 			r.log.Info("replica stopped", "exit", status)
 			return
 		}
-		now := time.Now()
-		r.exits = append(recentExits(r.exits, now.Add(-r.inst.window)), now)
-		if len(r.exits) > r.inst.maxRestarts {
-			err := r.crashError(status, now.Sub(r.exits[0]))
-			r.log.Error("replica keeps exiting; not restarting it", "exits", len(r.exits), "exit", status)
-			r.inst.fail(err)
-			return
+		wait, exits := r.scheduleRestart(time.Now())
+		r.log.Warn("replica exited; restarting", "exit", status, "in", wait, "exitsInARow", exits)
+		if r.inst.onExit != nil {
+			r.inst.onExit(r.status())
 		}
-		wait := backoff(len(r.exits))
-		r.log.Warn("replica exited; restarting", "exit", status, "in", wait)
 		timer := time.NewTimer(wait)
 		select {
 		case <-r.inst.stopping:
@@ -146,6 +137,21 @@ func (r *replica) supervise(cmd *exec.Cmd) {
 	}
 }
 
+// scheduleRestart counts an exit at now and sets when the replica starts
+// again; it returns the wait and the number of exits in a row. A run that
+// lasted BackoffReset ends the row, so its exit waits FirstBackoff again.
+func (r *replica) scheduleRestart(now time.Time) (time.Duration, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.exits == 0 || now.Sub(r.startedAt) >= r.inst.backoff.reset {
+		r.exits, r.firstExit = 0, now
+	}
+	r.exits++
+	wait := r.inst.backoff.wait(r.exits)
+	r.nextStart = now.Add(wait)
+	return wait, r.exits
+}
+
 // exitStatus waits for cmd to exit and for the rest of its process group to
 // end (or describes startErr if the start failed), records the outcome and
 // returns it.
@@ -159,11 +165,14 @@ func (r *replica) exitStatus(cmd *exec.Cmd, startErr error) string {
 			status = err.Error()
 		}
 		r.endGroup(cmd.Process.Pid)
+		if err := r.inst.groups.forget(cmd.Process.Pid); err != nil {
+			r.log.Error("replica's process group record not removed", "err", err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pid = 0
-	r.lastExit = status
+	r.lastExit, r.lastExitAt = status, time.Now()
 	return status
 }
 
@@ -176,7 +185,9 @@ func (r *replica) exitStatus(cmd *exec.Cmd, startErr error) string {
 // already have cleared; hence the kill here as well.
 func (r *replica) endGroup(pgid int) {
 	if !r.inst.stopRequested() {
+		// Wait too, so that a restart finds the port free.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		waitGroupGone(pgid, reapWait)
 		return
 	}
 	tick := time.NewTicker(groupPoll)
@@ -203,41 +214,57 @@ func (r *replica) signal(sig syscall.Signal) {
 func (r *replica) status() target.Replica {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	state := target.ReplicaCrashLoopBackOff
+	switch {
+	case r.pid != 0:
+		state = target.ReplicaRunning
+	case r.inst.stopRequested():
+		state = target.ReplicaStopped
+	}
 	return target.Replica{
-		Index:    r.index,
-		URL:      r.url.String(),
-		PID:      r.pid,
-		Running:  r.pid != 0,
-		Restarts: r.restarts,
-		LastExit: r.lastExit,
-		LogFile:  r.logPath,
+		Index:         r.index,
+		URL:           r.url.String(),
+		PID:           r.pid,
+		State:         state,
+		Running:       r.pid != 0,
+		Restarts:      r.restarts,
+		LastExit:      r.lastExit,
+		LastExitAt:    r.lastExitAt,
+		NextRestartAt: r.nextStart,
+		LogFile:       r.logPath,
 	}
 }
 
-// crashError says which replica gave up, how often it exited, and what its
-// log said last, which is usually why.
-func (r *replica) crashError(status string, span time.Duration) error {
+// crashLoop returns an error saying how often the replica exited in a row
+// and what its log said last, which is usually why, while it has exited
+// more than MaxRestarts times in a row and not run for BackoffReset since.
+func (r *replica) crashLoop(now time.Time) error {
+	r.mu.Lock()
+	looping := r.exits > r.inst.maxRestarts && !r.inst.stopRequested() &&
+		(r.pid == 0 || now.Sub(r.startedAt) < r.inst.backoff.reset)
+	exits, span, last := r.exits, r.lastExitAt.Sub(r.firstExit), r.lastExit
+	r.mu.Unlock()
+	if !looping {
+		return nil
+	}
+	// The log is read without the lock: starts and status need not wait.
 	return fmt.Errorf("replica %d of %s exited %d times in %s, last: %s; %s",
-		r.index, r.inst.name, len(r.exits), span.Round(10*time.Millisecond), status, logTail(r.logPath))
+		r.index, r.inst.name, exits, span.Round(10*time.Millisecond), last, logTail(r.logPath))
 }
 
-// recentExits drops the exits before since, reusing exits' storage.
-func recentExits(exits []time.Time, since time.Time) []time.Time {
-	i := 0
-	for i < len(exits) && exits[i].Before(since) {
-		i++
-	}
-	return append(exits[:0], exits[i:]...)
+// backoff is the restart policy: the wait after the n-th exit in a row is
+// first, doubled n-1 times, at most max; a run that lasts reset starts a
+// new row.
+type backoff struct {
+	first, max, reset time.Duration
 }
 
-// backoff is the wait before the restart that follows the n-th recent exit:
-// 100ms, doubling, at most 5s.
-func backoff(n int) time.Duration {
-	d := firstBackoff
-	for i := 1; i < n && d < maxBackoff; i++ {
+func (b backoff) wait(n int) time.Duration {
+	d := b.first
+	for i := 1; i < n && d < b.max; i++ {
 		d *= 2
 	}
-	return min(d, maxBackoff)
+	return min(d, b.max)
 }
 
 // logTail describes the last lines of the log at path for an error message.

@@ -73,7 +73,7 @@ func (in *instance) Endpoints() []*url.URL {
 func (in *instance) Replicas() []target.Replica {
 	out := make([]target.Replica, len(in.endpoints))
 	for i, u := range in.endpoints {
-		out[i] = target.Replica{Index: i, URL: u.String(), Running: true}
+		out[i] = target.Replica{Index: i, URL: u.String(), State: target.ReplicaRunning, Running: true}
 	}
 	return out
 }
