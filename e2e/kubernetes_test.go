@@ -132,8 +132,8 @@ func TestKubernetesServiceModeDeploysFlipsTheSelectorAndRollsBack(t *testing.T) 
 	}
 	k.wantOnly(t, "green", "once deploy v2 returned")
 
-	if st := k.mustCLI(t, "status", "web", "-o", "json").stdout; !strings.Contains(st, "pod://web-green-") {
-		t.Fatalf("status does not list the pods of web-green:\n%s", st)
+	if st := k.mustCLI(t, "status", "web", "-o", "json").stdout; !strings.Contains(st, "pod://web-green-") || !strings.Contains(st, `"state":"Running"`) {
+		t.Fatalf("status does not list the pods of web-green as running:\n%s", st)
 	}
 	k.mustCLI(t, "rollback", "web")
 	k.wantOnly(t, "blue", "once the rollback returned")
