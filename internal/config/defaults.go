@@ -123,6 +123,9 @@ func (a *App) setDefaults(d *document, path, base string) {
 	if p := a.Target.Process; p != nil {
 		p.setDefaults(d, path+".target.process", base)
 	}
+	if k := a.Target.Kubernetes; k != nil {
+		k.setDefaults(d, path+".target.kubernetes")
+	}
 	if !d.written(path + ".progressDeadline") {
 		a.ProgressDeadline = defaultProgressDeadline
 	}

@@ -49,7 +49,10 @@ type located struct {
 // maxAliasChain bounds how many anchors, aliases and tags wrap one value.
 const maxAliasChain = 16
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType    = reflect.TypeFor[Duration]()
+	podTemplateType = reflect.TypeFor[PodTemplate]()
+)
 
 // check walks body against the type t, recording each field's position and
 // a problem for every unknown field and every value of the wrong kind.
@@ -69,6 +72,8 @@ func (d *document) check(path string, key *token.Token, n ast.Node, t reflect.Ty
 			d.addError(path, err)
 			d.rejected[path] = n
 		}
+	case t == podTemplateType:
+		d.checkPodTemplate(path, n)
 	case t.Kind() == reflect.Struct:
 		d.checkStruct(path, n, t)
 	case t.Kind() == reflect.Slice:

@@ -47,6 +47,9 @@ type App struct {
 	// PathPrefix restricts the app to paths under it; default "/".
 	PathPrefix string `yaml:"pathPrefix"`
 	Target     Target `yaml:"target"`
+	// Traffic says who moves the traffic between slots; default
+	// cutover's own router.
+	Traffic Traffic `yaml:"traffic"`
 	// Version is the version label deployed on first start.
 	Version  string   `yaml:"version"`
 	Health   Health   `yaml:"health"`
@@ -184,10 +187,12 @@ type PassiveHealth struct {
 	MaxEjectionPercent *int `yaml:"maxEjectionPercent"`
 }
 
-// Target says where revisions run: exactly one of Process or Static.
+// Target says where revisions run: exactly one of Process, Static or
+// Kubernetes.
 type Target struct {
-	Process *ProcessTarget `yaml:"process"`
-	Static  *StaticTarget  `yaml:"static"`
+	Process    *ProcessTarget    `yaml:"process"`
+	Static     *StaticTarget     `yaml:"static"`
+	Kubernetes *KubernetesTarget `yaml:"kubernetes"`
 }
 
 // ProcessTarget runs each replica as a local child process.

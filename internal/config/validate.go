@@ -106,6 +106,7 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 		d.add(path+".progressDeadline", "write a positive duration such as 10m, or leave it out for 10m", "%s is not positive", a.ProgressDeadline)
 	}
 	a.Target.validate(d, path+".target")
+	a.Traffic.validate(d, path+".traffic", &a.Target, &a.Strategy)
 	a.Health.validate(d, path+".health")
 	a.Upstream.validate(d, path+".upstream")
 	a.Strategy.validate(d, path+".strategy", templates)
@@ -125,16 +126,25 @@ func (s *Strategy) validate(d *document, path string, templates templateIndex) {
 }
 
 func (t *Target) validate(d *document, path string) {
+	var set []string
+	for name, isSet := range map[string]bool{"process": t.Process != nil, "static": t.Static != nil, "kubernetes": t.Kubernetes != nil} {
+		if isSet {
+			set = append(set, name)
+		}
+	}
 	switch {
-	case t.Process != nil && t.Static != nil:
-		d.add(path, "keep exactly one of process and static", "both process and static are set")
+	case len(set) > 1:
+		slices.Sort(set)
+		d.add(path, "keep exactly one of process, static and kubernetes", "both %s are set", strings.Join(set, " and "))
 	case t.Process != nil:
 		t.Process.validate(d, path+".process")
 	case t.Static != nil:
 		t.Static.validate(d, path+".static")
+	case t.Kubernetes != nil:
+		t.Kubernetes.validate(d, path+".kubernetes")
 	default:
 		d.add(path, "write target: {process: {command: [./server, --port, \"${PORT}\"]}} or target: {static: {upstreams: [http://127.0.0.1:8080]}}",
-			"missing; set process or static")
+			"missing; set process, static or kubernetes")
 	}
 }
 

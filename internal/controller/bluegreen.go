@@ -25,7 +25,7 @@ import (
 // runBlueGreen carries a recorded rollout through to its end.
 func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, slot string, autoPromote bool) {
 	a.mu.Lock()
-	cfg := a.cfg
+	cfg, tgt := a.cfg, a.target
 	stable := a.slots[a.state.ActiveSlot]
 	a.mu.Unlock()
 	bg := cfg.Strategy.BlueGreen
@@ -64,6 +64,12 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 		return
 	}
 	c.opts.Router.SetBackend(a.name, true, sr.backend)
+	if tp := trafficOf(tgt); tp != nil {
+		if err := tp.Preview(ctx, slot); err != nil {
+			fail(err)
+			return
+		}
+	}
 	c.event(a, run.id, rev.Number, normal, "PreviewReady", fmt.Sprintf("%s is ready on slot %s (preview)", rev.Version, slot))
 	if err := p.hooks("afterAllowTestTraffic", cfg.Hooks.AfterAllowTestTraffic); err != nil {
 		fail(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/target"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // Store is the persistence the controller needs.
@@ -39,6 +40,22 @@ type Store interface {
 // Target starts revisions somewhere (local processes, static upstreams).
 type Target interface {
 	Start(ctx context.Context, spec target.Spec) (target.Instance, error)
+}
+
+// trafficTarget is a Target whose traffic something other than the
+// router moves (a Kubernetes Service): the controller asks its Provider
+// to preview and flip, and the router's backends stay the default's.
+type trafficTarget interface {
+	Traffic() traffic.Provider
+}
+
+// trafficOf returns t's traffic provider, or nil when the router moves
+// the traffic.
+func trafficOf(t Target) traffic.Provider {
+	if tt, ok := t.(trafficTarget); ok {
+		return tt.Traffic()
+	}
+	return nil
 }
 
 // Router receives the routing snapshots the controller publishes.

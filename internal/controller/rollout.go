@@ -47,8 +47,14 @@ func (c *Controller) Deploy(appName string, req DeployRequest) (store.Rollout, e
 		return store.Rollout{}, fmt.Errorf("%w: a version is required (--version v2)", ErrInvalid)
 	}
 	a.mu.Lock()
-	process := a.cfg.Target.Process != nil
+	process, kube := a.cfg.Target.Process != nil, a.cfg.Target.Kubernetes != nil
 	a.mu.Unlock()
+	if kube && (len(req.Upstreams) > 0 || len(req.Command) > 0) {
+		return store.Rollout{}, fmt.Errorf("%w: app %s runs on Kubernetes from its pod template; give only --version", ErrInvalid, appName)
+	}
+	if kube {
+		return c.startRollout(a, rolloutRequest{version: req.Version, cause: "deploy"})
+	}
 	if process && len(req.Upstreams) > 0 {
 		return store.Rollout{}, fmt.Errorf("%w: app %s runs local processes; give --command, not --upstream", ErrInvalid, appName)
 	}
@@ -79,7 +85,7 @@ func (c *Controller) revisionFor(a *app, req rolloutRequest) (store.Revision, er
 		for i, arg := range cmd {
 			rev.Command[i] = strings.ReplaceAll(arg, "${VERSION}", req.version)
 		}
-	} else {
+	} else if a.cfg.Target.Static != nil {
 		rev.Upstreams = req.upstreams
 		if len(rev.Upstreams) == 0 {
 			rev.Upstreams = a.cfg.Target.Static.Upstreams
@@ -211,6 +217,13 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 	prev := a.slots[prevSlot]
 	if prevSlot == slot {
 		prev = nil
+	}
+	if p := trafficOf(a.target); p != nil {
+		// Moved before the flip is recorded: a refused patch leaves the
+		// traffic, and the record, where they were.
+		if err := p.Flip(ctx, slot); err != nil {
+			return nil, err
+		}
 	}
 	delay, _, _ := timings(a.cfg)
 	if bake := bakeTime(a.cfg); bake > 0 {
@@ -508,8 +521,14 @@ func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev 
 		sr.backend.Metrics = m.Backend(a.name, slot, rev.Version)
 		sr.forgetMetrics = func() { m.Forget(a.name, slot, rev.Version) }
 	}
-	c.event(a, rollout, rev.Number, normal, "SlotStarting",
-		fmt.Sprintf("started %d replica(s) of %s on slot %s; waiting for %s to pass", pool.Size(), rev.Version, slot, cfg.Health.Path))
+	if pool.Size() == 0 {
+		// The target waited for readiness itself (Kubernetes pods).
+		c.event(a, rollout, rev.Number, normal, "ReplicasReady",
+			fmt.Sprintf("%d pod(s) of %s ready on slot %s", len(inst.Replicas()), rev.Version, slot))
+	} else {
+		c.event(a, rollout, rev.Number, normal, "SlotStarting",
+			fmt.Sprintf("started %d replica(s) of %s on slot %s; waiting for %s to pass", pool.Size(), rev.Version, slot, cfg.Health.Path))
+	}
 	return sr, nil
 }
 

@@ -120,6 +120,9 @@ type Daemon struct {
 
 	mu  sync.Mutex // serializes reloads and upgrades
 	cfg *config.Config
+
+	// stopKube stops the watches of kubernetes apps.
+	stopKube context.CancelFunc
 }
 
 // Start loads and validates the config, opens the store, binds every
@@ -193,11 +196,17 @@ func Start(opts Options) (*Daemon, error) {
 	}
 	transport := upstream.NewTransport()
 	logDir := filepath.Join(opts.DataDir, "logs")
+	kctx, stopKube := context.WithCancel(context.Background())
+	d.stopKube = stopKube
+	kubes := newKubeTargets(kctx)
 	d.ctl = controller.New(controller.Options{
 		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,
 		NewTarget: func(app config.App) (controller.Target, error) {
 			if p := app.Target.Process; p != nil {
 				return process.New(process.Options{LogDir: logDir, GroupDir: groupDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
+			}
+			if app.Target.Kubernetes != nil {
+				return kubes.forApp(app)
 			}
 			return static.New(), nil
 		},
@@ -325,6 +334,9 @@ func (d *Daemon) closeAll(ctx context.Context) {
 	}
 	if d.ctl != nil {
 		d.ctl.Stop(ctx)
+	}
+	if d.stopKube != nil {
+		d.stopKube()
 	}
 	if err := d.store.release(); err != nil {
 		d.log.Error("close store", "err", err)

@@ -67,7 +67,8 @@ type Replica struct {
 	URL   string `json:"url"`
 	PID   int    `json:"pid,omitempty"`
 	// State is one of ReplicaRunning, ReplicaCrashLoopBackOff and
-	// ReplicaStopped.
+	// ReplicaStopped; a Kubernetes pod that is not ready has Kubernetes'
+	// reason instead (ImagePullBackOff, Pending, ...).
 	State    string `json:"state,omitempty"`
 	Running  bool   `json:"running"`
 	Restarts int    `json:"restarts"`

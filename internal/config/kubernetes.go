@@ -1,0 +1,200 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// KubernetesTarget runs each slot as a Deployment <app>-<slot> in a
+// Kubernetes cluster.
+type KubernetesTarget struct {
+	// Kubeconfig is the kubeconfig file; empty means the in-cluster
+	// config, else $KUBECONFIG, else ~/.kube/config.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// Namespace holds the Deployments and Services; default "default".
+	Namespace string `yaml:"namespace"`
+	// Replicas is each slot's number of pods; default 1.
+	Replicas int `yaml:"replicas"`
+	// Template is the pod template, exactly as a Deployment's
+	// spec.template; "${VERSION}" in images, args, commands and env
+	// values is replaced by the version deployed.
+	Template *PodTemplate `yaml:"template"`
+}
+
+// PodTemplate is a Kubernetes pod template written in cutover.yaml.
+type PodTemplate struct {
+	corev1.PodTemplateSpec
+}
+
+// UnmarshalYAML decodes the template the way the API server would read it
+// from JSON, refusing fields a pod template does not have.
+func (p *PodTemplate) UnmarshalYAML(decode func(any) error) error {
+	var v any
+	if err := decode(&v); err != nil {
+		return err
+	}
+	spec, err := decodePodTemplate(v)
+	if err != nil {
+		return err
+	}
+	p.PodTemplateSpec = spec
+	return nil
+}
+
+// decodePodTemplate turns a decoded YAML value into a pod template, going
+// through JSON since that is the form Kubernetes' types are tagged for.
+func decodePodTemplate(v any) (corev1.PodTemplateSpec, error) {
+	var spec corev1.PodTemplateSpec
+	data, err := json.Marshal(v)
+	if err != nil {
+		return spec, fmt.Errorf("not a pod template: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		return spec, fieldError{msg: "not a pod template: " + strings.TrimPrefix(err.Error(), "json: "),
+			hint: "write it exactly as a Deployment's spec.template: {spec: {containers: [{name: web, image: registry.example/web:${VERSION}}]}}"}
+	}
+	return spec, nil
+}
+
+// Traffic says who moves an app's traffic between slots: exactly one of
+// Service or Router.
+type Traffic struct {
+	// Service flips Kubernetes Services' selectors (kubernetes target).
+	Service *ServiceTraffic `yaml:"service"`
+	// Router is cutover's own router, the default.
+	Router *RouterTraffic `yaml:"router"`
+}
+
+// ServiceTraffic moves traffic by patching the selectors of Services the
+// team already has (or that cutover creates) in the target's namespace.
+type ServiceTraffic struct {
+	// Active is the Service production traffic goes through.
+	Active string `yaml:"active"`
+	// Preview is a Service pointed at the new slot once it is ready, for
+	// tests before the flip; optional.
+	Preview string `yaml:"preview"`
+}
+
+// RouterTraffic selects cutover's own router; it has no settings yet.
+type RouterTraffic struct{}
+
+// reservedLabels are the pod labels cutover sets on each slot; a template
+// may not set them, since they decide what the Services select.
+var reservedLabels = []string{"app.kubernetes.io/name", "app.kubernetes.io/managed-by", "cutover.dev/slot", "cutover.dev/revision"}
+
+func (k *KubernetesTarget) setDefaults(d *document, path string) {
+	if !d.written(path + ".namespace") {
+		k.Namespace = "default"
+	}
+	if !d.written(path + ".replicas") {
+		k.Replicas = defaultReplicas
+	}
+}
+
+func (k *KubernetesTarget) validate(d *document, path string) {
+	if !dnsLabel.MatchString(k.Namespace) {
+		d.add(path+".namespace", "use lowercase letters, digits and '-', such as namespace: default", "%q is not a namespace name", k.Namespace)
+	}
+	if k.Replicas < 1 || k.Replicas > maxReplicas {
+		d.add(path+".replicas", fmt.Sprintf("use 1 to %d replicas", maxReplicas), "%d is out of range", k.Replicas)
+	}
+	if k.Template == nil {
+		d.add(path+".template", "write the pod template as in a Deployment's spec.template: {spec: {containers: [{name: web, image: registry.example/web:${VERSION}}]}}", "missing")
+		return
+	}
+	if len(k.Template.Spec.Containers) == 0 {
+		d.add(path+".template.spec.containers", "list at least one container with a name and an image", "no containers")
+	}
+	for i, c := range k.Template.Spec.Containers {
+		if c.Name == "" || c.Image == "" {
+			d.add(fmt.Sprintf("%s.template.spec.containers[%d]", path, i), "give every container a name and an image, such as {name: web, image: registry.example/web:${VERSION}}",
+				"a container without a name or an image")
+		}
+	}
+	for _, l := range reservedLabels {
+		if _, ok := k.Template.Labels[l]; ok {
+			d.add(path+".template.metadata.labels", "remove it; cutover sets it on each slot's pods", "%q is set by cutover", l)
+		}
+	}
+}
+
+// validate checks traffic against the app's target: the Service flip only
+// moves the traffic of a kubernetes target, and that target has no
+// router mode yet.
+func (t *Traffic) validate(d *document, path string, target *Target, strategy *Strategy) {
+	if target.Kubernetes != nil && (target.Process != nil || target.Static != nil) {
+		return // the target's own problem says what to fix first
+	}
+	kube := target.Kubernetes != nil
+	switch {
+	case t.Service != nil && t.Router != nil:
+		d.add(path, "keep exactly one of service and router", "both service and router are set")
+	case t.Service != nil && !kube:
+		d.add(path+".service", "remove it, or use target.kubernetes", "a Service flip needs target.kubernetes")
+	case t.Service != nil:
+		t.Service.validate(d, path+".service")
+		if strategy.Canary != nil {
+			d.add(parent(path)+".strategy.canary", "use strategy: {blueGreen: {}} with traffic.service; canary on Kubernetes is not built yet",
+				"a canary needs cutover's router, which Kubernetes apps do not have yet")
+		}
+	case kube:
+		d.add(path, "write traffic: {service: {active: web, preview: web-preview}}; router mode for Kubernetes is not built yet",
+			"target.kubernetes needs traffic.service")
+	}
+}
+
+func (s *ServiceTraffic) validate(d *document, path string) {
+	if s.Active == "" {
+		d.add(path+".active", "name the Service production traffic goes through, such as active: web", "missing")
+	} else if !dnsLabel.MatchString(s.Active) {
+		d.add(path+".active", "use a Service name: lowercase letters, digits and '-'", "%q is not a Service name", s.Active)
+	}
+	if s.Preview != "" && !dnsLabel.MatchString(s.Preview) {
+		d.add(path+".preview", "use a Service name: lowercase letters, digits and '-'", "%q is not a Service name", s.Preview)
+	}
+	if s.Preview != "" && s.Preview == s.Active {
+		d.add(path+".preview", "use a second Service for the preview, such as preview: web-preview", "the same Service as active")
+	}
+}
+
+// checkPodTemplate checks a pod template against Kubernetes' own schema,
+// which the reflection walk cannot follow (its types are tagged for JSON).
+func (d *document) checkPodTemplate(path string, n ast.Node) {
+	var v any
+	if err := yaml.NodeToValue(n, &v); err != nil {
+		d.addError(path, err)
+		return
+	}
+	if _, err := decodePodTemplate(v); err != nil {
+		d.addError(path, err)
+		return
+	}
+	d.locateWithin(path, n)
+}
+
+// locateWithin records where each field and list item under n was
+// written, so that later checks on the template point at their line.
+func (d *document) locateWithin(path string, n ast.Node) {
+	if seq, ok := n.(*ast.SequenceNode); ok {
+		for i, item := range seq.Values {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			d.nodes[p] = located{value: item}
+			d.locateWithin(p, item)
+		}
+		return
+	}
+	pairs, _ := mappingPairs(n)
+	for _, p := range pairs {
+		name := p.Key.GetToken().Value
+		d.nodes[join(path, name)] = located{key: p.Key.GetToken(), value: p.Value}
+		d.locateWithin(join(path, name), p.Value)
+	}
+}

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const kubeApp = `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target:
+      kubernetes:
+        namespace: shop
+        replicas: 3
+        template:
+          metadata: {labels: {team: a}}
+          spec:
+            containers:
+              - name: web
+                image: registry.example/web:${VERSION}
+                ports: [{containerPort: 8080}]
+                readinessProbe: {httpGet: {path: /health, port: 8080}}
+    traffic:
+      service: {active: web, preview: web-preview}
+`
+
+func TestParseKubernetesTargetDecodesThePodTemplate(t *testing.T) {
+	c, err := Parse("cutover.yaml", []byte(kubeApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Apps[0]
+	k := a.Target.Kubernetes
+	if k == nil || k.Namespace != "shop" || k.Replicas != 3 {
+		t.Fatalf("kubernetes target = %+v", k)
+	}
+	ctr := k.Template.Spec.Containers[0]
+	if ctr.Image != "registry.example/web:${VERSION}" || ctr.Ports[0].ContainerPort != 8080 ||
+		ctr.ReadinessProbe.HTTPGet.Path != "/health" || k.Template.Labels["team"] != "a" {
+		t.Fatalf("template = %+v", k.Template.PodTemplateSpec)
+	}
+	if s := a.Traffic.Service; s == nil || s.Active != "web" || s.Preview != "web-preview" {
+		t.Fatalf("traffic = %+v", a.Traffic)
+	}
+}
+
+func TestParseKubernetesTargetDefaults(t *testing.T) {
+	src := strings.Replace(strings.Replace(kubeApp, "        namespace: shop\n", "", 1), "        replicas: 3\n", "", 1)
+	c, err := Parse("cutover.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := c.Apps[0].Target.Kubernetes; k.Namespace != "default" || k.Replicas != 1 {
+		t.Fatalf("namespace %q replicas %d, want default and 1", k.Namespace, k.Replicas)
+	}
+}
+
+func TestParseKubernetesTargetReportsEachMistakeAtItsLine(t *testing.T) {
+	tests := []struct {
+		name     string
+		old, new string
+		prefix   string
+		phrase   string
+	}{
+		{"unknown pod field", "                ports:", "                portz:", "cutover.yaml:9:9:", `unknown field "portz"`},
+		{"no containers", "            containers:\n              - name: web\n                image: registry.example/web:${VERSION}\n                ports: [{containerPort: 8080}]\n                readinessProbe: {httpGet: {path: /health, port: 8080}}\n", "            containers: []\n",
+			"cutover.yaml:12:13:", "no containers"},
+		{"container without image", "                image: registry.example/web:${VERSION}\n", "", "cutover.yaml:13:17:", "without a name or an image"},
+		{"reserved label", "{team: a}", "{cutover.dev/slot: blue}", "cutover.yaml:10:22:", `"cutover.dev/slot" is set by cutover`},
+		{"bad namespace", "namespace: shop", "namespace: Shop_1", "cutover.yaml:7:20:", "not a namespace name"},
+		{"no traffic", "    traffic:\n      service: {active: web, preview: web-preview}\n", "", "cutover.yaml:2:5:", "needs traffic.service"},
+		{"preview same as active", "preview: web-preview", "preview: web", "cutover.yaml:18:39:", "the same Service as active"},
+		{"canary", "    traffic:\n", "    strategy: {canary: {steps: [{setWeight: 50}]}}\n    traffic:\n", "cutover.yaml:17:16:", "canary on Kubernetes is not built yet"},
+		{"two targets", "      kubernetes:\n", "      static: {upstreams: [\"http://127.0.0.1:9000\"]}\n      kubernetes:\n", "cutover.yaml:5:5:", "both kubernetes and static are set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := strings.Replace(kubeApp, tt.old, tt.new, 1)
+			if src == kubeApp {
+				t.Fatalf("replacement %q not found", tt.old)
+			}
+			ps := parseProblems(t, src)
+			if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), tt.prefix) || !strings.Contains(ps[0].String(), tt.phrase) {
+				t.Fatalf("problems:\n%v\nwant one at %s containing %q", ps, tt.prefix, tt.phrase)
+			}
+		})
+	}
+}
+
+func TestParseServiceTrafficNeedsKubernetes(t *testing.T) {
+	ps := parseProblems(t, `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    traffic: {service: {active: web}}
+`)
+	if len(ps) != 1 || !strings.Contains(ps[0].String(), "a Service flip needs target.kubernetes") {
+		t.Fatalf("problems: %v", ps)
+	}
+}

@@ -1,0 +1,132 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/target"
+	kube "github.com/cutover/cutover/internal/target/kubernetes"
+	"github.com/cutover/cutover/internal/traffic"
+	"github.com/cutover/cutover/internal/traffic/service"
+)
+
+// kubeTargets builds the targets of kubernetes apps. Clients and watches
+// are shared: one per kubeconfig and namespace for the Deployments, one
+// per set of Services; they live until the daemon stops (ctx).
+type kubeTargets struct {
+	ctx       context.Context
+	mu        sync.Mutex
+	clients   map[string]kubernetes.Interface
+	targets   map[[2]string]*kube.Target
+	providers map[service.Options]traffic.Provider
+}
+
+func newKubeTargets(ctx context.Context) *kubeTargets {
+	return &kubeTargets{ctx: ctx, clients: map[string]kubernetes.Interface{},
+		targets: map[[2]string]*kube.Target{}, providers: map[service.Options]traffic.Provider{}}
+}
+
+// kubeApp is a kubernetes app's target: the slot Deployments, and the
+// Services that move its traffic.
+type kubeApp struct {
+	runner   *kube.Runner
+	provider traffic.Provider
+}
+
+// Traffic returns the provider that moves the app's traffic.
+func (k *kubeApp) Traffic() traffic.Provider { return k.provider }
+
+// Start starts the revision as the slot's Deployment.
+func (k *kubeApp) Start(ctx context.Context, spec target.Spec) (target.Instance, error) {
+	inst, err := k.runner.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &kubeInstance{Instance: inst.(*kube.Instance), provider: k.provider, slot: spec.Slot}, nil
+}
+
+// kubeInstance keeps the slot the active Service selects running: when
+// cutover stops, the cluster goes on serving.
+type kubeInstance struct {
+	*kube.Instance
+	provider traffic.Provider
+	slot     string
+}
+
+// Stop scales the slot to 0 unless the active Service selects it.
+func (in *kubeInstance) Stop(ctx context.Context) error {
+	if active, err := in.provider.Active(ctx); err != nil || active == in.slot {
+		return err
+	}
+	return in.Instance.Stop(ctx)
+}
+
+// forApp returns app's kubernetes target.
+func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
+	kc := app.Target.Kubernetes
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	client, err := k.client(kc.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	tkey := [2]string{kc.Kubeconfig, kc.Namespace}
+	t := k.targets[tkey]
+	if t == nil {
+		if t, err = kube.New(k.ctx, client, kc.Namespace); err != nil {
+			return nil, err
+		}
+		k.targets[tkey] = t
+	}
+	svc := app.Traffic.Service
+	pkey := service.Options{Namespace: kc.Namespace, App: app.Name, Active: svc.Active, Preview: svc.Preview}
+	p := k.providers[pkey]
+	if p == nil {
+		if p, err = service.New(k.ctx, client, pkey); err != nil {
+			return nil, err
+		}
+		k.providers[pkey] = p
+	}
+	return &kubeApp{provider: p, runner: &kube.Runner{Target: t, Replicas: kc.Replicas,
+		Template: kc.Template.PodTemplateSpec, Timeout: app.DeployTimeout.D()}}, nil
+}
+
+// client returns the client for a kubeconfig file; "" means the
+// in-cluster config, else $KUBECONFIG, else ~/.kube/config.
+func (k *kubeTargets) client(kubeconfig string) (kubernetes.Interface, error) {
+	if c, ok := k.clients[kubeconfig]; ok {
+		return c, nil
+	}
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	k.clients[kubeconfig] = c
+	return c, nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			return cfg, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config: %w; set target.kubernetes.kubeconfig or $KUBECONFIG", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,90 @@
+package kubetest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+// TestServePodsRunsAnAppPerPod pins what router-mode tests rely on: every
+// pod of a Deployment gets an app at LoopbackIP(its IP) and its container
+// port, and a pod that goes away takes its app with it.
+func TestServePodsRunsAnAppPerPod(t *testing.T) {
+	c := Shared(t)
+	ns := c.Namespace(t)
+	c.ServePods(t, ns, "app=web", func(podIP string, port int) func() {
+		return serveIP(t, podIP, port)
+	})
+	createDeployment(t, c.Client, ns, "web-blue", "blue", 3)
+	waitAvailable(t, c.Client, ns, "web-blue", 3)
+	ips := readyPodIPs(t, c.Client, ns, "app=web")
+	for _, ip := range ips {
+		WaitFor(t, 30*time.Second, func() (bool, error) { return answers(ip) == ip, nil })
+	}
+
+	scale, err := c.Client.AppsV1().Deployments(ns).GetScale(context.Background(), "web-blue", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get scale: %v", err)
+	}
+	scale.Spec.Replicas = 1
+	if _, err := c.Client.AppsV1().Deployments(ns).UpdateScale(context.Background(), "web-blue", scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("scale to 1: %v", err)
+	}
+	waitAvailable(t, c.Client, ns, "web-blue", 1)
+	WaitFor(t, 30*time.Second, func() (bool, error) { return len(readyPodIPs(t, c.Client, ns, "app=web")) == 1, nil })
+	kept := readyPodIPs(t, c.Client, ns, "app=web")[0]
+	for _, ip := range ips {
+		want := ""
+		if ip == kept {
+			want = ip
+		}
+		WaitFor(t, 30*time.Second, func() (bool, error) { return answers(ip) == want, nil })
+	}
+}
+
+// serveIP serves the pod's IP on LoopbackIP(podIP):port, and returns what
+// stops it.
+func serveIP(t testing.TB, podIP string, port int) func() {
+	addr, err := LoopbackIP(podIP)
+	if err != nil {
+		t.Errorf("serve pod %s: %v", podIP, err)
+		return nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	if err != nil {
+		t.Errorf("serve pod %s: %v", podIP, err)
+		return nil
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, podIP)
+	})}
+	go srv.Serve(l)
+	return func() { srv.Close() }
+}
+
+// answers returns what the app of the pod with podIP answers on port 8080,
+// or "" if nothing answers there.
+func answers(podIP string) string {
+	addr, err := LoopbackIP(podIP)
+	if err != nil {
+		return ""
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(fmt.Sprintf("http://%s:8080/", addr))
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
