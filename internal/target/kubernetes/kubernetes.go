@@ -308,6 +308,9 @@ type Pod struct {
 	// (CrashLoopBackOff, ImagePullBackOff, Unschedulable, ...).
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Restarts counts the restarts of the pod's containers, so a bake
+	// sees a container that crashed and came back between two looks.
+	Restarts int `json:"restarts"`
 	// since is when the pod's scheduling condition last changed.
 	since time.Time
 }
@@ -389,6 +392,9 @@ func (t *Target) Status(app, slot string) Status {
 // telling reason Kubernetes gives.
 func podStatus(p *corev1.Pod) Pod {
 	pod := Pod{Name: p.Name, IP: p.Status.PodIP}
+	for _, cs := range p.Status.ContainerStatuses {
+		pod.Restarts += int(cs.RestartCount)
+	}
 	for _, c := range p.Status.Conditions {
 		switch {
 		case c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue:

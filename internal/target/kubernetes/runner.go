@@ -56,7 +56,7 @@ func (in *Instance) Replicas() []target.Replica {
 		if !p.Ready {
 			state = cmp.Or(p.Reason, "NotReady")
 		}
-		rs[i] = target.Replica{Index: i, URL: "pod://" + p.Name, Running: p.Ready, State: state}
+		rs[i] = target.Replica{Index: i, URL: "pod://" + p.Name, Running: p.Ready, Restarts: p.Restarts, State: state}
 	}
 	return rs
 }
