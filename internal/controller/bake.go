@@ -155,11 +155,14 @@ func (c *Controller) bake(p *progress, sr *slotRun, d time.Duration, analyze fun
 	step := "Baking"
 	if d == 0 {
 		step = "PostPromotionAnalysis"
-	} else {
+	}
+	// The step is recorded before the event, so whoever reacts to the
+	// event finds the rollout at that step.
+	_ = p.record(func(ro *store.Rollout) { ro.Step = step })
+	if d > 0 {
 		c.event(p.a, p.run.id, p.rev.Number, normal, "Baking",
 			fmt.Sprintf("watching %s on slot %s for bakeTime %s; a replica exit or lost readiness flips back", p.rev.Version, sr.backend.Slot, d))
 	}
-	_ = p.record(func(ro *store.Rollout) { ro.Step = step })
 	_ = p.setBaking(true, nil)
 	err := p.setBaking(false, c.watchBake(p, newSlotWatch(sr), d, analysisDone))
 	if err != nil {
