@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/cutover/cutover/internal/daemon/daemontest"
 )
 
 // cutoverBin is the binary built once for all tests.
@@ -42,17 +43,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// freePort returns a free TCP port on 127.0.0.1.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // setup describes one test's cutover: its ports, directory and config.
@@ -115,9 +105,9 @@ func newSetup(t testing.TB) *setup {
 	t.Helper()
 	return &setup{
 		Dir:            t.TempDir(),
-		Admin:          fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		Listen:         fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		Preview:        fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Admin:          fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t)),
+		Listen:         fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t)),
+		Preview:        fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t)),
 		Bin:            cutoverBin,
 		Replicas:       2,
 		AutoPromotion:  true,

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/internal/daemon/daemontest"
 )
 
 func TestReloadCanMoveAnAppToAnotherAddressAndBack(t *testing.T) {
@@ -17,7 +19,7 @@ func TestReloadCanMoveAnAppToAnotherAddressAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := "127.0.0.1:" + itoa(freePort(t))
+	other := "127.0.0.1:" + itoa(daemontest.FreePort(t))
 	moved := strings.ReplaceAll(string(original), s.Listen, other)
 	if err := os.WriteFile(s.configPath(), []byte(moved), 0o644); err != nil {
 		t.Fatal(err)

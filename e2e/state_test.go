@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/internal/daemon/daemontest"
 )
 
 func TestKill9AndRestartServesSameRevisionWithHistory(t *testing.T) {
@@ -53,9 +55,9 @@ func TestSecondInstanceOnSameDataDirRefuses(t *testing.T) {
 	s.writeConfig(t)
 	s.serve(t)
 	other := *s
-	other.Admin = "127.0.0.1:" + itoa(freePort(t))
-	other.Listen = "127.0.0.1:" + itoa(freePort(t))
-	other.Preview = "127.0.0.1:" + itoa(freePort(t))
+	other.Admin = "127.0.0.1:" + itoa(daemontest.FreePort(t))
+	other.Listen = "127.0.0.1:" + itoa(daemontest.FreePort(t))
+	other.Preview = "127.0.0.1:" + itoa(daemontest.FreePort(t))
 	other.writeConfig(t)
 	srv := other.start(t)
 	if code := srv.waitExit(t, 15*time.Second); code == 0 {
@@ -120,7 +122,7 @@ func TestReloadWithInvalidConfigKeepsRunningOne(t *testing.T) {
 
 func TestAdminBeyondLoopbackNeedsToken(t *testing.T) {
 	s := newSetup(t)
-	port := freePort(t)
+	port := daemontest.FreePort(t)
 	s.Admin = "0.0.0.0:" + itoa(port)
 	s.writeConfig(t)
 	srv := s.start(t)

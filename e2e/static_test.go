@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/internal/daemon/daemontest"
 )
 
 // startSampleApp runs a sample app outside cutover, as a static upstream.
 func startSampleApp(t *testing.T, version string) string {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t))
 	cmd := exec.Command(cutoverBin, "sample-app", "--addr", addr, "--version", version)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	t.Cleanup(up.Close)
-	port := freePort(t)
+	port := FreePort(t)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`admin:
   listen: "127.0.0.1:%d"
@@ -59,7 +59,7 @@ apps:
     deployTimeout: 5s
     health: {path: /, interval: 100ms}
     %s
-`, port, opts.Admin, freePort(t), up.URL, opts.Strategy)
+`, port, opts.Admin, FreePort(t), up.URL, opts.Strategy)
 	path := filepath.Join(dir, "cutover.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -77,8 +77,8 @@ apps:
 	return &Daemon{URL: d.AdminURL(), Port: port, Upstream: up.URL}
 }
 
-// freePort returns a TCP port free on 127.0.0.1 right now.
-func freePort(t testing.TB) int {
+// FreePort returns a TCP port free on 127.0.0.1 right now.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
