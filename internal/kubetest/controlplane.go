@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/cutover/cutover/internal/freeport"
 )
 
 // kwokStages is kwok's configuration: what it does to nodes and pods.
@@ -78,11 +80,11 @@ func start(bins binaries, dir string) (c *Cluster, err error) {
 }
 
 func (c *Cluster) startEtcd(bin string) (string, error) {
-	clientPort, err := freePort()
+	clientPort, err := freeport.Get()
 	if err != nil {
 		return "", err
 	}
-	peerPort, err := freePort()
+	peerPort, err := freeport.Get()
 	if err != nil {
 		return "", err
 	}
@@ -107,7 +109,7 @@ func (c *Cluster) startEtcd(bin string) (string, error) {
 }
 
 func (c *Cluster) startAPIServer(bin string, p *pki, etcdURL string) error {
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return err
 	}

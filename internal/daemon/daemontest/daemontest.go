@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cutover/cutover/internal/daemon"
+	"github.com/cutover/cutover/internal/freeport"
 )
 
 // Options shape the daemon's config; the zero value is a blue-green app
@@ -78,30 +77,13 @@ apps:
 	return &Daemon{URL: d.AdminURL(), Port: port, Upstream: up.URL}
 }
 
-// handedOut holds every port FreePort has returned in this process, so
-// that two calls never return the same one: the kernel may hand a port it
-// just freed to the next bind on :0.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
 // FreePort returns a TCP port free on 127.0.0.1 right now and never
 // returned before by this process.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !handedOut.ports[port] {
-			handedOut.ports[port] = true
-			return port
-		}
+	port, err := freeport.Get()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return port
 }
