@@ -231,14 +231,11 @@ func (p *Provider) write(ctx context.Context, change func(route) error) error {
 		}
 		updated, err := p.routes.Update(ctx, r.HTTPRoute, metav1.UpdateOptions{FieldManager: FieldManager})
 		if err != nil {
-			return err
+			return p.errorf("update: %w", err) // a conflict is still one to retry
 		}
 		gen = updated.Generation
 		return nil
 	})
-	if apierrors.IsConflict(err) || apierrors.IsInvalid(err) {
-		return p.errorf("update: %w", err)
-	}
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ type fixture struct {
 	static gatewayv1.HTTPRouteRule
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	c := kubetest.Shared(t)
 	c.InstallCRDs(t, filepath.Join(kubetest.ModuleDir(t, "sigs.k8s.io/gateway-api"), "config", "crd", "standard"))
@@ -100,7 +100,7 @@ func backend(name string, port int32, weight *int32) gatewayv1.HTTPBackendRef {
 		Weight:                 weight}}
 }
 
-func (f *fixture) route(t *testing.T) *gatewayv1.HTTPRoute {
+func (f *fixture) route(t testing.TB) *gatewayv1.HTTPRoute {
 	t.Helper()
 	hr, err := f.routes.Get(context.Background(), "web", metav1.GetOptions{})
 	if err != nil {
@@ -112,7 +112,7 @@ func (f *fixture) route(t *testing.T) *gatewayv1.HTTPRoute {
 // wantWeights fails unless the route's first rule sends stable% to
 // web-stable and canary% to web-canary and nothing else, and the /static
 // rule is as the team wrote it.
-func (f *fixture) wantWeights(t *testing.T, stable, canary int32) {
+func (f *fixture) wantWeights(t testing.TB, stable, canary int32) {
 	t.Helper()
 	hr := f.route(t)
 	var got []string
@@ -316,4 +316,84 @@ func TestHeaderRouteIsARuleOfCutoversThatLeavesTheOthersAlone(t *testing.T) {
 		t.Fatalf("after RemoveHeaderRoute the rules are %+v, want the team's %+v", rules, teams)
 	}
 	f.wantWeights(t, 90, 10)
+}
+
+// accept writes status.parents as a gateway controller does once it has
+// programmed generation gen of the route: Accepted True, and ResolvedRefs
+// with status resolved and reason.
+func (f *fixture) accept(t *testing.T, gen int64, resolved metav1.ConditionStatus, reason string) {
+	t.Helper()
+	hr := f.route(t)
+	now := metav1.Now()
+	hr.Status.Parents = []gatewayv1.RouteParentStatus{{
+		ParentRef:      gatewayv1.ParentReference{Name: "gateway"},
+		ControllerName: "example.com/gateway-controller",
+		Conditions: []metav1.Condition{
+			{Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionTrue, Reason: "Accepted", Message: "programmed", ObservedGeneration: gen, LastTransitionTime: now},
+			{Type: string(gatewayv1.RouteConditionResolvedRefs), Status: resolved, Reason: reason, Message: "as the test says", ObservedGeneration: gen, LastTransitionTime: now},
+		}}}
+	if _, err := f.routes.UpdateStatus(context.Background(), hr, metav1.UpdateOptions{FieldManager: "example.com/gateway-controller"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setWeightAsync runs SetWeight in the background and returns, once the
+// route has the generation that write makes, the channel its result comes
+// on.
+func (f *fixture) setWeightAsync(t *testing.T, w int) <-chan error {
+	t.Helper()
+	gen := f.route(t).Generation
+	done := make(chan error, 1)
+	go func() { done <- f.prov.SetWeight(context.Background(), "green", w) }()
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return f.route(t).Generation > gen, nil })
+	return done
+}
+
+func TestWritesWaitUntilTheGatewayAcceptsTheNewGeneration(t *testing.T) {
+	f := newFixture(t)
+	f.accept(t, 1, metav1.ConditionTrue, "ResolvedRefs") // the route as created
+
+	done := f.setWeightAsync(t, 10)
+	select {
+	case err := <-done:
+		t.Fatalf("SetWeight returned (%v) before the gateway reported on the new generation", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	f.accept(t, f.route(t).Generation, metav1.ConditionTrue, "ResolvedRefs")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("SetWeight still waits after the gateway accepted the route")
+	}
+
+	done = f.setWeightAsync(t, 25)
+	f.accept(t, f.route(t).Generation, metav1.ConditionFalse, "BackendNotFound")
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "ResolvedRefs=False") || !strings.Contains(err.Error(), "BackendNotFound") {
+			t.Fatalf("SetWeight: %v, want the controller's refusal", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("SetWeight still waits after the gateway turned the route down")
+	}
+}
+
+// BenchmarkSetWeight measures one weight change, from the call to the
+// route read back with the new weights (no gateway controller: nothing
+// reports Accepted, so this is cutover's own cost against the API server).
+func BenchmarkSetWeight(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	if err := f.prov.SetWeight(ctx, "green", 1); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if err := f.prov.SetWeight(ctx, "green", 10+i%80); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
