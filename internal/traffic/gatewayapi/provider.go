@@ -30,6 +30,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -61,8 +62,8 @@ type Options struct {
 	// CanaryService selects the slot a canary or preview runs in.
 	CanaryService string
 	// Timeout bounds each wait (for a Service's endpoints to follow its
-	// selector, for the gateway to accept a change) when ctx has no
-	// deadline; default 2m.
+	// selector, for the gateway to accept a change); default 2m. A
+	// deadline of ctx's own can cut it shorter.
 	Timeout time.Duration
 }
 
@@ -246,34 +247,25 @@ func (p *Provider) write(ctx context.Context, change func(route) error) error {
 // has accepted generation gen or later (see accepted), checking each time
 // that the weights are still the ones cutover wrote.
 func (p *Provider) settle(ctx context.Context, gen int64) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.opts.Timeout)
-		defer cancel()
-	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	var pending string
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, p.opts.Timeout, true, func(ctx context.Context) (bool, error) {
 		r, err := p.get(ctx)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := p.unchanged(r); err != nil {
-			return err
+			return false, err
 		}
-		pending, err := accepted(r.HTTPRoute, max(gen, r.Generation))
+		pending, err = accepted(r.HTTPRoute, max(gen, r.Generation))
 		if err != nil {
-			return p.errorf("%w", err)
+			return false, p.errorf("written, but turned down: %w", err)
 		}
-		if pending == "" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return p.errorf("written, but not accepted in time: %s", pending)
-		case <-tick.C:
-		}
+		return pending == "", nil
+	})
+	if wait.Interrupted(err) && pending != "" {
+		return p.errorf("written, but not accepted in time: %s", pending)
 	}
+	return err
 }
 
 // get reads the route from the API server, not a cache: a write must

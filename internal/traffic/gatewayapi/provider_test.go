@@ -379,6 +379,15 @@ func TestWritesWaitUntilTheGatewayAcceptsTheNewGeneration(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("SetWeight still waits after the gateway turned the route down")
 	}
+
+	// A controller that never reports: the wait ends at Timeout, saying so.
+	f.accept(t, f.route(t).Generation, metav1.ConditionTrue, "ResolvedRefs")
+	impatient := *f.prov
+	impatient.opts.Timeout = time.Second
+	err := impatient.SetWeight(context.Background(), "green", 50)
+	if err == nil || !strings.Contains(err.Error(), "not accepted in time: controller example.com/gateway-controller has not reported Accepted") {
+		t.Fatalf("SetWeight with no report from the controller: %v", err)
+	}
 }
 
 // BenchmarkSetWeight measures one weight change, from the call to the
