@@ -82,16 +82,22 @@ func New(ctx context.Context, client kubernetes.Interface, gateway gatewayclient
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Minute
 	}
+	switch {
+	case opts.HTTPRoute == "" || opts.StableService == "" || opts.CanaryService == "":
+		return nil, fmt.Errorf("traffic through the Gateway API needs the HTTPRoute and both Services: gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}")
+	case opts.StableService == opts.CanaryService:
+		return nil, fmt.Errorf("the stable and the canary Service are both %s; give the canary one of its own, such as %s-canary", opts.StableService, opts.App)
+	}
+	newService := func(name string) (*service.Provider, error) {
+		return service.New(ctx, client, service.Options{Namespace: opts.Namespace, App: opts.App, Active: name, FlipTimeout: opts.Timeout})
+	}
 	p := &Provider{routes: gateway.HTTPRoutes(opts.Namespace), opts: opts}
 	var err error
-	for _, s := range []struct {
-		name string
-		to   **service.Provider
-	}{{opts.StableService, &p.stable}, {opts.CanaryService, &p.canary}} {
-		so := service.Options{Namespace: opts.Namespace, App: opts.App, Active: s.name, FlipTimeout: opts.Timeout}
-		if *s.to, err = service.New(ctx, client, so); err != nil {
-			return nil, err
-		}
+	if p.stable, err = newService(opts.StableService); err != nil {
+		return nil, err
+	}
+	if p.canary, err = newService(opts.CanaryService); err != nil {
+		return nil, err
 	}
 	r, err := p.get(ctx)
 	if err != nil {
