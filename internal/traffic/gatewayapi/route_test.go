@@ -97,3 +97,18 @@ func TestHeaderMatchNeedsANameAndAValue(t *testing.T) {
 		}
 	}
 }
+
+func TestNewSaysWhatToWriteForMissingOrSharedServices(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{App: "web", HTTPRoute: "web", StableService: "web-stable"}, "gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}"},
+		{Options{App: "web", HTTPRoute: "web", StableService: "web", CanaryService: "web"}, "such as web-canary"},
+	} {
+		// The checks come before any use of the clients.
+		if _, err := New(t.Context(), nil, nil, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v): %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}
