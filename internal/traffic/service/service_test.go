@@ -51,7 +51,8 @@ func newFixture(t *testing.T, extraSelector map[string]string) *fixture {
 			t.Fatal(err)
 		}
 	}
-	if f.prov, err = New(ctx, c.Client, Options{Namespace: f.ns, App: "web", Active: "web", Preview: "web-preview"}); err != nil {
+	if f.prov, err = New(ctx, c.Client, Options{Namespace: f.ns, App: "web", Active: "web", Preview: "web-preview",
+		Scaler: f.target, Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
 	return f
