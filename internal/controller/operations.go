@@ -346,6 +346,17 @@ func (c *Controller) resume(ctx context.Context, a *app, run *rolloutRun, ro *st
 	}
 	c.event(a, ro.ID, rev.Number, normal, "RolloutResumed",
 		fmt.Sprintf("resuming the canary of %s at step %d/%d, weight %d%%", rev.Version, ro.StepIndex+1, ro.StepCount, ro.Weight))
+	a.mu.Lock()
+	splitter, stable := splitterOf(a.target), a.state.ActiveSlot
+	a.mu.Unlock()
+	if splitter != nil {
+		// The canary's Deployment comes back with all its pods: out of
+		// the Service first; the canary gets its weight again once ready.
+		if _, err := splitter.Split(ctx, stable, ro.Slot, 0); err != nil {
+			c.finish(a, run, nil, fmt.Errorf("resume after restart: %w", err), ctx)
+			return
+		}
+	}
 	canary, err := c.startSlot(ctx, a, ro.ID, rev, ro.Slot)
 	if err != nil {
 		c.finish(a, run, nil, fmt.Errorf("resume after restart: %w", err), ctx)

@@ -5,10 +5,7 @@
 // split the traffic for a canary implement Splitter.
 package traffic
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // Provider moves an app's traffic between its two slots.
 type Provider interface {
@@ -38,23 +35,10 @@ type Splitter interface {
 	Split(ctx context.Context, stable, canary string, weight int) (Share, error)
 }
 
-// Share is what a canary really gets once a Split is done, in the
-// provider's own unit: for a Service, the canary's ready pods (Canary)
-// among all ready pods it sends traffic to (Total).
+// Share is what a canary really gets once a Split is done, counted in
+// the ready backends (a Service's pods) the traffic is sent to: Canary of
+// them run the canary, out of Total.
 type Share struct {
-	Canary int `json:"canary"`
-	Total  int `json:"total"`
-}
-
-// Percent is the canary's share in percent; 0 when nothing is listed.
-func (s Share) Percent() float64 {
-	if s.Total == 0 {
-		return 0
-	}
-	return 100 * float64(s.Canary) / float64(s.Total)
-}
-
-// String says the share in pods, as events and status show it.
-func (s Share) String() string {
-	return fmt.Sprintf("%d of %d ready pods (%.0f%%) are canary", s.Canary, s.Total, s.Percent())
+	Canary int
+	Total  int
 }
