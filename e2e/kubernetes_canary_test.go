@@ -23,7 +23,7 @@ const kubeCanaryStrategy = `strategy:
 
 // newKubeCanarySetup is newKubeSetup with web as a service-mode canary
 // of 3 pods a slot, served and running v1 on blue.
-func newKubeCanarySetup(t *testing.T) *kubeSetup {
+func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
 	t.Helper()
 	k := newKubeSetup(t)
 	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, "")
@@ -39,11 +39,11 @@ func newKubeCanarySetup(t *testing.T) *kubeSetup {
 	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k.serve(t)
+	srv := k.serve(t)
 	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
 		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 3, nil
 	})
-	return k
+	return k, srv
 }
 
 // wantListed checks, without waiting, that the EndpointSlices of the
@@ -73,6 +73,9 @@ func (k *kubeSetup) replicas(t *testing.T, deployment string) int {
 	return int(*d.Spec.Replicas)
 }
 
+// weight25 is the event of setWeight 25 with 3 stable pods.
+const weight25 = "setWeight 25: 1 of 4 ready pods (25%) are canary"
+
 // atFirstPause deploys v2 and checks the canary at weight 25: 1 canary
 // pod beside the 3 stable ones, the Service on both, the share reported.
 func (k *kubeSetup) atFirstPause(t *testing.T) {
@@ -93,7 +96,7 @@ func (k *kubeSetup) atFirstPause(t *testing.T) {
 	if slot := k.selectorSlot(t, "web-preview"); slot != "green" {
 		t.Fatalf("the preview Service selects slot %q, want the canary's", slot)
 	}
-	want := "setWeight 25: 1 of 4 ready pods (25%) are canary"
+	want := weight25
 	if out := k.mustCLI(t, "status", "web").stdout; !strings.Contains(out, "weight 25% asked, 1 of 4 ready pods (25%) are canary") {
 		t.Fatalf("status does not show the weight asked and the real share:\n%s", out)
 	}
@@ -103,7 +106,7 @@ func (k *kubeSetup) atFirstPause(t *testing.T) {
 }
 
 func TestKubernetesServiceModeCanarySharesByPodsAndPromotes(t *testing.T) {
-	k := newKubeCanarySetup(t)
+	k, _ := newKubeCanarySetup(t)
 	k.atFirstPause(t)
 
 	k.mustCLI(t, "promote", "web")
@@ -128,7 +131,7 @@ func TestKubernetesServiceModeCanarySharesByPodsAndPromotes(t *testing.T) {
 }
 
 func TestKubernetesServiceModeCanaryAbortPutsTheSelectorBackOnStable(t *testing.T) {
-	k := newKubeCanarySetup(t)
+	k, _ := newKubeCanarySetup(t)
 	k.atFirstPause(t)
 
 	k.mustCLI(t, "abort", "web")
@@ -147,4 +150,24 @@ func TestKubernetesServiceModeCanaryAbortPutsTheSelectorBackOnStable(t *testing.
 	if n := k.replicas(t, "web-blue"); n != 3 {
 		t.Fatalf("web-blue has %d replicas after the abort, want its 3", n)
 	}
+}
+
+func TestKubernetesServiceModeCanaryResumesItsShareAfterKill9(t *testing.T) {
+	k, srv := newKubeCanarySetup(t)
+	k.atFirstPause(t)
+	srv.kill9(t)
+	k.serve(t)
+	// The canary's Deployment comes back with its 3 pods, out of the
+	// Service, then gets its 25% again: a second such event.
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		return strings.Count(k.mustCLI(t, "history", "web").stdout, weight25) == 2, nil
+	})
+	k.waitRollout(t, "the pause again", time.Minute, paused("AwaitingPromotion"))
+	k.wantListed(t, "after the restart", map[string]int{"blue": 3, "green": 1})
+	if n := k.replicas(t, "web-green"); n != 1 {
+		t.Fatalf("after the restart web-green has %d replicas, want 1", n)
+	}
+	k.mustCLI(t, "promote", "web")
+	k.waitRollout(t, "success", 2*time.Minute, phase("Succeeded"))
+	k.wantListed(t, "once promoted", map[string]int{"green": 3})
 }

@@ -352,10 +352,15 @@ func (c *Controller) resume(ctx context.Context, a *app, run *rolloutRun, ro *st
 	if splitter != nil {
 		// The canary's Deployment comes back with all its pods: out of
 		// the Service first; the canary gets its weight again once ready.
-		if _, err := splitter.Split(ctx, stable, ro.Slot, 0); err != nil {
+		got, err := splitter.Split(ctx, stable, ro.Slot, 0)
+		if err != nil {
 			c.finish(a, run, nil, fmt.Errorf("resume after restart: %w", err), ctx)
 			return
 		}
+		share := store.Share(got)
+		a.mu.Lock()
+		_ = c.save(a, func(st *store.AppState) { st.Rollout.Share = &share })
+		a.mu.Unlock()
 	}
 	canary, err := c.startSlot(ctx, a, ro.ID, rev, ro.Slot)
 	if err != nil {
