@@ -125,10 +125,13 @@ func TestSplitScalesTheCanaryAndReportsTheShareTheEndpointSlicesList(t *testing.
 		{10, 1, traffic.Share{Canary: 1, Total: 3}},
 	}
 	for _, st := range steps {
+		start := time.Now()
 		share, err := f.prov.Split(ctx, "blue", "green", st.weight)
 		if err != nil {
 			t.Fatalf("Split %d%%: %v", st.weight, err)
 		}
+		// A figure, not a check: scale, selector patch and EndpointSlices.
+		t.Logf("Split %d%% took %s", st.weight, time.Since(start).Round(time.Millisecond))
 		if share != st.share {
 			t.Fatalf("Split %d%% reported %v, want %v", st.weight, share, st.share)
 		}
@@ -150,10 +153,12 @@ func TestSplitScalesTheCanaryAndReportsTheShareTheEndpointSlicesList(t *testing.
 		})
 	}
 	// 100%: the canary gets Options.Replicas pods, then the Service alone.
+	start := time.Now()
 	share, err := f.prov.Split(ctx, "blue", "green", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("Split 100%% took %s", time.Since(start).Round(time.Millisecond))
 	if want := (traffic.Share{Canary: 3, Total: 3}); share != want || f.replicas(t, "green") != 3 {
 		t.Fatalf("Split 100%% reported %v with %d canary replicas, want %v and 3", share, f.replicas(t, "green"), want)
 	}
