@@ -111,10 +111,7 @@ func TestFlipReturnsOnceTheEndpointSlicesListOnlyTheNewSlotsPods(t *testing.T) {
 		if sel := f.selector(t, "web"); sel[kube.LabelSlot] != slot || sel[kube.LabelApp] != "web" {
 			t.Fatalf("selector %v after Flip(%s)", sel, slot)
 		}
-		kubetest.WaitFor(t, time.Minute, func() (bool, error) {
-			active, err := f.prov.Active(ctx)
-			return active == slot, err
-		})
+		f.waitActive(t, slot)
 	}
 	if sel := f.selector(t, "web-preview"); sel[kube.LabelSlot] != "blue" {
 		t.Fatalf("Flip moved the preview Service: %v", sel)

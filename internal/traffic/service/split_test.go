@@ -72,6 +72,15 @@ func (f *fixture) wantListed(t *testing.T, when string, slots ...string) {
 	}
 }
 
+// waitActive waits until the provider's Active reports slot.
+func (f *fixture) waitActive(t *testing.T, slot string) {
+	t.Helper()
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+		active, err := f.prov.Active(context.Background())
+		return active == slot, err
+	})
+}
+
 // watchEmpty polls the active Service's EndpointSlices until stop is
 // called (at most 5 minutes) and returns the moments they listed no ready
 // endpoint: traffic would have had nowhere to go.
@@ -147,10 +156,7 @@ func TestSplitScalesTheCanaryAndReportsTheShareTheEndpointSlicesList(t *testing.
 		if _, ok := sel[kube.LabelSlot]; ok || sel[kube.LabelApp] != "web" {
 			t.Fatalf("selector %v during the split, want the app's pods of both slots", sel)
 		}
-		kubetest.WaitFor(t, time.Minute, func() (bool, error) {
-			active, err := f.prov.Active(ctx)
-			return active == "blue", err
-		})
+		f.waitActive(t, "blue") // the stable slot, while the traffic is split
 	}
 	// 100%: the canary gets Options.Replicas pods, then the Service alone.
 	start := time.Now()
@@ -203,10 +209,7 @@ func TestSplitBackToZeroPutsTheSelectorOnStableAlone(t *testing.T) {
 	}
 	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return len(f.readyPods(t, "green")) == 0, nil })
 	f.wantListed(t, "once the canary is scaled to 0", "blue")
-	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
-		active, err := f.prov.Active(ctx)
-		return active == "blue", err
-	})
+	f.waitActive(t, "blue")
 	if empty := stopWatch(); len(empty) > 0 {
 		t.Fatalf("the Service listed no ready endpoint at %v", empty)
 	}
