@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 // kubeCanaryStrategy replaces the blue-green strategy of kubeConfigTemplate.
 const kubeCanaryStrategy = `strategy:
       canary:
-        steps: [{setWeight: 25}, {pause: {}}, {setWeight: 100}]
+        steps: [{setWeight: 25}, {pause: {}}, {analysis: {templates: [canary-check]}}, {setWeight: 100}]
         scaleDownDelay: 2s
         abortScaleDownDelay: 1s`
 
@@ -36,6 +37,15 @@ func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
 		}
 		cfg = strings.Replace(cfg, old, repl, 1)
 	}
+	// The analysis step writes the canary slot it was given to a file.
+	cfg += fmt.Sprintf(`analysisTemplates:
+  - name: canary-check
+    metrics:
+      - name: check
+        provider: {command: {command: ["/bin/sh", "-c", "echo $0 >> %s", "{{args.canarySlot}}"]}}
+        interval: 100ms
+        count: 1
+`, k.analysisFile())
 	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +55,8 @@ func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
 	})
 	return k, srv
 }
+
+func (k *kubeSetup) analysisFile() string { return filepath.Join(k.Dir, "analysis") }
 
 // wantListed checks, without waiting, that the EndpointSlices of the
 // active Service list exactly pods[slot] pods of each slot's Deployment.
@@ -109,8 +121,18 @@ func TestKubernetesServiceModeCanarySharesByPodsAndPromotes(t *testing.T) {
 	k, _ := newKubeCanarySetup(t)
 	k.atFirstPause(t)
 
+	// The canary's pods are ready though cutover's router has no endpoint
+	// of them: the canary watch must not take it for a canary without
+	// ready replicas (it would abort after canaryUnreadyLimit, 30s).
+	time.Sleep(31 * time.Second)
+	if st := k.status(t); st.Rollout.Phase != "Paused" {
+		t.Fatalf("after 31s at the pause the rollout is %s: %s", st.Rollout.Phase, st.Rollout.Message)
+	}
 	k.mustCLI(t, "promote", "web")
 	k.waitRollout(t, "success", 2*time.Minute, phase("Succeeded"))
+	if b, err := os.ReadFile(k.analysisFile()); err != nil || string(b) != "green\n" {
+		t.Fatalf("the command analysis step ran with %q (%v), want once with canarySlot green", b, err)
+	}
 	// setWeight 100 flipped the Service once the canary had all its pods.
 	k.wantListed(t, "once promoted", map[string]int{"green": 3})
 	if slot := k.selectorSlot(t, "web"); slot != "green" {
