@@ -193,3 +193,21 @@ func TestKubernetesServiceModeCanaryResumesItsShareAfterKill9(t *testing.T) {
 	k.waitRollout(t, "success", 2*time.Minute, phase("Succeeded"))
 	k.wantListed(t, "once promoted", map[string]int{"green": 3})
 }
+
+func TestKubernetesServiceModeCanaryStopKeepsTheStableServing(t *testing.T) {
+	k, srv := newKubeCanarySetup(t)
+	k.atFirstPause(t)
+	srv.stop(t)
+	// Stopped mid-split: the stable keeps its pods, the canary's go.
+	if n, m := k.replicas(t, "web-green"), k.replicas(t, "web-blue"); n != 0 || m != 3 {
+		t.Fatalf("after cutover stopped: web-green has %d replicas and web-blue %d, want 0 and 3", n, m)
+	}
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return len(k.endpointPods(t, "web")) == 3, nil })
+	k.wantListed(t, "after cutover stopped", map[string]int{"blue": 3})
+	k.serve(t)
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		return strings.Count(k.mustCLI(t, "history", "web").stdout, weight25) == 2, nil
+	})
+	k.waitRollout(t, "the pause again", time.Minute, paused("AwaitingPromotion"))
+	k.wantListed(t, "after the start", map[string]int{"blue": 3, "green": 1})
+}
