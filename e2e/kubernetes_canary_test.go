@@ -117,6 +117,17 @@ func (k *kubeSetup) atFirstPause(t *testing.T) {
 	}
 }
 
+// waitResumedAt25 waits, after cutover started again, until the canary
+// is back at its pause with its 25%: its Deployment came back with its 3
+// pods, out of the Service, then got its share again (a second event).
+func (k *kubeSetup) waitResumedAt25(t *testing.T) {
+	t.Helper()
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		return strings.Count(k.mustCLI(t, "history", "web").stdout, weight25) == 2, nil
+	})
+	k.waitRollout(t, "the pause again", time.Minute, paused("AwaitingPromotion"))
+}
+
 func TestKubernetesServiceModeCanarySharesByPodsAndPromotes(t *testing.T) {
 	k, _ := newKubeCanarySetup(t)
 	k.atFirstPause(t)
@@ -179,12 +190,7 @@ func TestKubernetesServiceModeCanaryResumesItsShareAfterKill9(t *testing.T) {
 	k.atFirstPause(t)
 	srv.kill9(t)
 	k.serve(t)
-	// The canary's Deployment comes back with its 3 pods, out of the
-	// Service, then gets its 25% again: a second such event.
-	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
-		return strings.Count(k.mustCLI(t, "history", "web").stdout, weight25) == 2, nil
-	})
-	k.waitRollout(t, "the pause again", time.Minute, paused("AwaitingPromotion"))
+	k.waitResumedAt25(t)
 	k.wantListed(t, "after the restart", map[string]int{"blue": 3, "green": 1})
 	if n := k.replicas(t, "web-green"); n != 1 {
 		t.Fatalf("after the restart web-green has %d replicas, want 1", n)
@@ -205,9 +211,6 @@ func TestKubernetesServiceModeCanaryStopKeepsTheStableServing(t *testing.T) {
 	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return len(k.endpointPods(t, "web")) == 3, nil })
 	k.wantListed(t, "after cutover stopped", map[string]int{"blue": 3})
 	k.serve(t)
-	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
-		return strings.Count(k.mustCLI(t, "history", "web").stdout, weight25) == 2, nil
-	})
-	k.waitRollout(t, "the pause again", time.Minute, paused("AwaitingPromotion"))
+	k.waitResumedAt25(t)
 	k.wantListed(t, "after the start", map[string]int{"blue": 3, "green": 1})
 }
