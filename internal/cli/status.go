@@ -81,6 +81,9 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 			if ro.Strategy == "canary" {
 				rollout = fmt.Sprintf("#%d %s r%d canary step %d/%d (%s), weight %d%%", ro.ID, ro.Phase, ro.Revision,
 					min(ro.StepIndex+1, ro.StepCount), ro.StepCount, ro.Step, ro.Weight)
+				if ro.Share != nil {
+					rollout += fmt.Sprintf(" asked, %s", ro.Share)
+				}
 				if st.ObservedWeight != nil {
 					rollout += fmt.Sprintf(" (observed %.1f%%)", *st.ObservedWeight)
 				}

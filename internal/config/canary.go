@@ -28,6 +28,56 @@ func (c *Canary) validate(d *document, path string, templates templateIndex) {
 	checkNotNegative(d, path+".drainTimeout", c.DrainTimeout)
 }
 
+// useRouter ends the hints for what only cutover's router can do.
+const useRouter = "or use traffic: {router: {}}, where cutover's router carries the requests"
+
+// validateServiceTraffic refuses what a canary cannot do when a Kubernetes
+// Service moves its traffic: the Service shares it by pods, so nothing
+// routes a request by header or cookie, keeps a client on one version or
+// retries a request on stable, and no request passes through cutover's
+// router for the builtin analysis provider to measure.
+func (c *Canary) validateServiceTraffic(d *document, path string, templates templateIndex) {
+	for i, s := range c.Steps {
+		at := fmt.Sprintf("%s.steps[%d]", path, i)
+		if s.SetHeaderRoute != nil {
+			d.add(at+".setHeaderRoute", "remove the step, "+useRouter, "traffic.service cannot route a request by its header: a Service shares the traffic by pods")
+		}
+		if s.SetCookieRoute != nil {
+			d.add(at+".setCookieRoute", "remove the step, "+useRouter, "traffic.service cannot route a request by its cookie: a Service shares the traffic by pods")
+		}
+		if s.Analysis != nil {
+			s.Analysis.checkNotBuiltin(d, at+".analysis", templates)
+		}
+	}
+	if c.Analysis != nil {
+		c.Analysis.checkNotBuiltin(d, path+".analysis", templates)
+	}
+	if c.StickySessions != nil {
+		d.add(path+".stickySessions", "remove it, "+useRouter, "traffic.service cannot keep a client on one version: a Service shares the traffic by pods")
+	}
+	if c.RetryOnStable {
+		d.add(path+".retryOnStable", "remove it, "+useRouter, "traffic.service cannot retry a request on stable: the requests do not pass through cutover")
+	}
+}
+
+// checkNotBuiltin refuses templates measured by the builtin provider,
+// which reads what cutover's router saw: nothing, in service mode.
+func (r *AnalysisRef) checkNotBuiltin(d *document, path string, templates templateIndex) {
+	for i, name := range r.Templates {
+		t := templates.byName[name]
+		if t == nil {
+			continue // the reference's own check names it
+		}
+		for _, m := range t.Metrics {
+			if m.Provider.Builtin != nil {
+				d.add(fmt.Sprintf("%s.templates[%d]", path, i), "measure the canary with prometheus, web or command metrics, "+useRouter,
+					"template %s measures %s with the builtin provider, which reads cutover's router; with traffic.service no request passes through it", name, m.Name)
+				break
+			}
+		}
+	}
+}
+
 // actions names the actions s sets, in the order of the type's fields.
 func (s *CanaryStep) actions() []string {
 	var names []string

@@ -129,7 +129,7 @@ func (k *KubernetesTarget) validate(d *document, path string) {
 // validate checks traffic against the app's target: the Service flip only
 // moves the traffic of a kubernetes target, and that target has no
 // router mode yet.
-func (t *Traffic) validate(d *document, path string, target *Target, strategy *Strategy) {
+func (t *Traffic) validate(d *document, path string, target *Target) {
 	if target.Kubernetes != nil && (target.Process != nil || target.Static != nil) {
 		return // the target's own problem says what to fix first
 	}
@@ -141,10 +141,6 @@ func (t *Traffic) validate(d *document, path string, target *Target, strategy *S
 		d.add(path+".service", "remove it, or use target.kubernetes", "a Service flip needs target.kubernetes")
 	case t.Service != nil:
 		t.Service.validate(d, path+".service")
-		if strategy.Canary != nil {
-			d.add(parent(path)+".strategy.canary", "use strategy: {blueGreen: {}} with traffic.service; canary on Kubernetes is not built yet",
-				"a canary needs cutover's router, which Kubernetes apps do not have yet")
-		}
 	case kube:
 		d.add(path, "write traffic: {service: {active: web, preview: web-preview}}; router mode for Kubernetes is not built yet",
 			"target.kubernetes needs traffic.service")

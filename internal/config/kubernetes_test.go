@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -71,7 +72,6 @@ func TestParseKubernetesTargetReportsEachMistakeAtItsLine(t *testing.T) {
 		{"bad namespace", "namespace: shop", "namespace: Shop_1", "cutover.yaml:7:20:", "not a namespace name"},
 		{"no traffic", "    traffic:\n      service: {active: web, preview: web-preview}\n", "", "cutover.yaml:2:5:", "needs traffic.service"},
 		{"preview same as active", "preview: web-preview", "preview: web", "cutover.yaml:18:39:", "the same Service as active"},
-		{"canary", "    traffic:\n", "    strategy: {canary: {steps: [{setWeight: 50}]}}\n    traffic:\n", "cutover.yaml:17:16:", "canary on Kubernetes is not built yet"},
 		{"two targets", "      kubernetes:\n", "      static: {upstreams: [\"http://127.0.0.1:9000\"]}\n      kubernetes:\n", "cutover.yaml:5:5:", "both kubernetes and static are set"},
 	}
 	for _, tt := range tests {
@@ -98,5 +98,58 @@ func TestParseServiceTrafficNeedsKubernetes(t *testing.T) {
 `)
 	if len(ps) != 1 || !strings.Contains(ps[0].String(), "a Service flip needs target.kubernetes") {
 		t.Fatalf("problems: %v", ps)
+	}
+}
+
+func TestParseServiceModeCanaryTakesWeightsPausesAndExternalAnalysis(t *testing.T) {
+	src := strings.Replace(kubeApp, "    traffic:\n", `    strategy:
+      canary:
+        steps: [{setWeight: 25}, {pause: {}}, {analysis: {templates: [errors]}}, {setWeight: 100}]
+    traffic:
+`, 1) + `analysisTemplates:
+  - name: errors
+    metrics: [{name: errors, provider: {prometheus: {address: "http://127.0.0.1:9090", query: "0"}}, successCondition: result < 1, count: 3}]
+`
+	c, err := Parse("cutover.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := c.Apps[0].Strategy.Canary; cc == nil || len(cc.Steps) != 4 {
+		t.Fatalf("canary = %+v", cc)
+	}
+}
+
+func TestParseServiceModeCanaryRefusesWhatNeedsTheRouter(t *testing.T) {
+	const canary = `    strategy:
+      canary:
+        steps:
+          - setWeight: 25
+          - %s
+    traffic:
+`
+	tests := []struct {
+		name, step, extra string
+		prefix, phrase    string
+	}{
+		{"header route", "setHeaderRoute: {name: X-Canary, value: \"1\"}", "", "cutover.yaml:21:13:", "cannot route a request by its header"},
+		{"cookie route", "setCookieRoute: {name: canary, value: \"1\"}", "", "cutover.yaml:21:13:", "cannot route a request by its cookie"},
+		{"builtin analysis step", "analysis: {templates: [success]}", "", "cutover.yaml:21:36:", "template success measures success-rate with the builtin provider"},
+		{"builtin background analysis", "pause: {}", "        analysis: {templates: [success]}\n", "cutover.yaml:22:32:", "template success measures success-rate with the builtin provider"},
+		{"sticky sessions", "pause: {}", "        stickySessions: {cookie: v}\n", "cutover.yaml:22:9:", "cannot keep a client on one version"},
+		{"retry on stable", "pause: {}", "        retryOnStable: true\n", "cutover.yaml:22:24:", "cannot retry a request on stable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			strategy := strings.Replace(fmt.Sprintf(canary, tt.step), "    traffic:\n", tt.extra+"    traffic:\n", 1)
+			src := strings.Replace(kubeApp, "    traffic:\n", strategy, 1) + `analysisTemplates:
+  - name: success
+    metrics: [{name: success-rate, provider: {builtin: {metric: successRate}}, successCondition: result >= 0.99, count: 3}]
+`
+			ps := parseProblems(t, src)
+			if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), tt.prefix) || !strings.Contains(ps[0].String(), tt.phrase) ||
+				!strings.Contains(ps[0].String(), "traffic: {router: {}}") {
+				t.Fatalf("problems:\n%v\nwant one at %s containing %q and naming traffic: {router: {}}", ps, tt.prefix, tt.phrase)
+			}
+		})
 	}
 }

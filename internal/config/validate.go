@@ -106,10 +106,13 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 		d.add(path+".progressDeadline", "write a positive duration such as 10m, or leave it out for 10m", "%s is not positive", a.ProgressDeadline)
 	}
 	a.Target.validate(d, path+".target")
-	a.Traffic.validate(d, path+".traffic", &a.Target, &a.Strategy)
+	a.Traffic.validate(d, path+".traffic", &a.Target)
 	a.Health.validate(d, path+".health")
 	a.Upstream.validate(d, path+".upstream")
 	a.Strategy.validate(d, path+".strategy", templates)
+	if a.Traffic.Service != nil && a.Strategy.Canary != nil {
+		a.Strategy.Canary.validateServiceTraffic(d, path+".strategy.canary", templates)
+	}
 	a.Hooks.validate(d, path+".hooks")
 }
 

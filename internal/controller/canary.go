@@ -10,6 +10,7 @@ import (
 	"github.com/cutover/cutover/internal/hooks"
 	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // The canary strategy, step by step:
@@ -27,6 +28,13 @@ import (
 // abortScaleDownDelay. `cutover promote` ends the current step (a pause
 // above all), `promote --full` skips to 100%, `pause`/`resume` hold the
 // rollout where it is, `set-weight` changes the weight at once.
+//
+// When a traffic provider moves the app's traffic (a Kubernetes Service),
+// each weight goes through its Split instead of the router, and the share
+// the canary really gets is recorded and reported beside the weight asked
+// for: a Service shares by pods, never by an exact weight. The canary is
+// on the preview route meanwhile, and an abort sends all traffic back to
+// stable through the provider too.
 
 // canaryRun is one canary rollout's working state, owned by its goroutine.
 type canaryRun struct {
@@ -40,18 +48,21 @@ type canaryRun struct {
 	// judged is closed once the background analysis has judged the
 	// canary, which it must have before it gets all the traffic.
 	judged *firstVerdict
+	// splitter moves the traffic when the router does not; nil means the
+	// router's split does.
+	splitter traffic.Splitter
 }
 
 // runCanary carries a recorded canary rollout from step startStep (with the
 // canary already running when canary is non-nil, after a restart) to its end.
 func (c *Controller) runCanary(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, slot string, canary *slotRun, startStep int) {
 	a.mu.Lock()
-	cfg := a.cfg
+	cfg, tgt := a.cfg, a.target
 	stable := a.slots[a.state.ActiveSlot]
 	weight := a.state.Rollout.Weight
 	a.mu.Unlock()
 	cr := &canaryRun{progress: newProgress(ctx, c, a, run, cfg, rev), stable: stable, canary: canary,
-		steps: cfg.Strategy.Canary.Steps, weight: weight, judged: newFirstVerdict()}
+		steps: cfg.Strategy.Canary.Steps, weight: weight, judged: newFirstVerdict(), splitter: splitterOf(tgt)}
 	cr.onWake = cr.applyPendingWeight
 	if err := cr.execute(slot, startStep); err != nil {
 		if c.leaveForRestart(ctx, a, run) {
@@ -89,6 +100,18 @@ func (cr *canaryRun) execute(slot string, startStep int) error {
 	stopWatch := c.watchCanary(cr.ctx, a, cr.run, cr.canary)
 	defer stopWatch()
 	c.opts.Router.SetBackend(a.name, true, cr.canary.backend)
+	if cr.splitter != nil {
+		if err := cr.splitter.Preview(cr.ctx, slot); err != nil {
+			return err
+		}
+		// Resumed after a restart: the canary came back with all its
+		// pods, out of the Service; it gets its recorded weight again.
+		if cr.weight > 0 {
+			if err := cr.split(cr.weight); err != nil {
+				return err
+			}
+		}
+	}
 	if startStep == 0 {
 		if err := cr.hooks("afterAllowTestTraffic", cr.cfg.Hooks.AfterAllowTestTraffic); err != nil {
 			return err
@@ -189,12 +212,32 @@ func (cr *canaryRun) runStep(step config.CanaryStep) error {
 
 // setWeight sends w percent of the traffic to the canary and records it.
 func (cr *canaryRun) setWeight(w int) error {
-	if err := cr.record(func(ro *store.Rollout) { ro.Weight = w }); err != nil {
+	if err := cr.record(func(ro *store.Rollout) { ro.Weight, ro.Share = w, nil }); err != nil {
 		return err
 	}
 	cr.weight = w
+	if cr.splitter != nil {
+		return cr.split(w)
+	}
 	cr.publish()
 	cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "WeightSet", fmt.Sprintf("canary %s gets %d%% of the traffic", cr.rev.Version, w))
+	return nil
+}
+
+// split asks the traffic provider for w percent and records the share
+// the canary really got. The canary's pods get deployTimeout to be ready.
+func (cr *canaryRun) split(w int) error {
+	ctx, cancel := context.WithTimeout(cr.ctx, cr.cfg.DeployTimeout.D())
+	defer cancel()
+	got, err := cr.splitter.Split(ctx, cr.stable.backend.Slot, cr.canary.backend.Slot, w)
+	if err != nil {
+		return fmt.Errorf("setWeight %d: %w", w, err)
+	}
+	share := store.Share(got)
+	if err := cr.record(func(ro *store.Rollout) { ro.Share = &share }); err != nil {
+		return err
+	}
+	cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "WeightSet", fmt.Sprintf("setWeight %d: %s", w, share))
 	return nil
 }
 
@@ -259,6 +302,14 @@ func (cr *canaryRun) promote() error {
 	if err := cr.record(func(ro *store.Rollout) { ro.Weight, ro.StepIndex = 100, len(cr.steps) }); err != nil {
 		return err
 	}
+	if cr.splitter != nil && cr.weight != 100 {
+		// The canary takes the traffic with all its pods, not a
+		// canary's share of them.
+		cr.weight = 100
+		if err := cr.split(100); err != nil {
+			return err
+		}
+	}
 	c, a := cr.c, cr.a
 	prev, err := c.flip(cr.ctx, a, cr.run, cr.canary.backend.Slot)
 	if err != nil {
@@ -288,6 +339,9 @@ func (cr *canaryRun) abort(cause error) {
 	if cr.stable != nil {
 		c.opts.Router.SetBackend(a.name, false, cr.stable.backend)
 	}
+	if cr.splitter != nil && cr.canary != nil {
+		cr.unsplit()
+	}
 	if cr.canary != nil {
 		c.event(a, cr.run.id, cr.rev.Number, warning, "CanaryAborted",
 			fmt.Sprintf("all traffic back to stable; canary %s is stopped after abortScaleDownDelay %s", cr.rev.Version,
@@ -295,6 +349,19 @@ func (cr *canaryRun) abort(cause error) {
 	}
 	c.rollbackHooks(a, cr.run.id, cr.rev)
 	c.finishKeeping(a, cr.run, cr.canary, cause, cr.ctx, cr.cfg.Strategy.Canary.AbortScaleDownDelay.D())
+}
+
+// unsplit sends all traffic back to stable through the traffic provider,
+// even when the rollout's context has ended (`cutover abort`).
+func (cr *canaryRun) unsplit() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(cr.ctx), cr.cfg.DeployTimeout.D())
+	defer cancel()
+	got, err := cr.splitter.Split(ctx, cr.stable.backend.Slot, cr.canary.backend.Slot, 0)
+	if err != nil {
+		cr.c.event(cr.a, cr.run.id, cr.rev.Number, warning, "AbortFailed", "could not send all traffic back to stable: "+err.Error())
+		return
+	}
+	cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "WeightSet", "abort: "+store.Share(got).String())
 }
 
 func stepName(s config.CanaryStep) string {

@@ -58,6 +58,13 @@ func trafficOf(t Target) traffic.Provider {
 	return nil
 }
 
+// splitterOf returns t's traffic provider when it can split the traffic
+// for a canary, or nil.
+func splitterOf(t Target) traffic.Splitter {
+	s, _ := trafficOf(t).(traffic.Splitter)
+	return s
+}
+
 // Router receives the routing snapshots the controller publishes.
 type Router interface {
 	SetBackend(app string, preview bool, b *router.Backend)

@@ -346,6 +346,22 @@ func (c *Controller) resume(ctx context.Context, a *app, run *rolloutRun, ro *st
 	}
 	c.event(a, ro.ID, rev.Number, normal, "RolloutResumed",
 		fmt.Sprintf("resuming the canary of %s at step %d/%d, weight %d%%", rev.Version, ro.StepIndex+1, ro.StepCount, ro.Weight))
+	a.mu.Lock()
+	splitter, stable := splitterOf(a.target), a.state.ActiveSlot
+	a.mu.Unlock()
+	if splitter != nil {
+		// The canary's Deployment comes back with all its pods: out of
+		// the Service first; the canary gets its weight again once ready.
+		got, err := splitter.Split(ctx, stable, ro.Slot, 0)
+		if err != nil {
+			c.finish(a, run, nil, fmt.Errorf("resume after restart: %w", err), ctx)
+			return
+		}
+		share := store.Share(got)
+		a.mu.Lock()
+		_ = c.save(a, func(st *store.AppState) { st.Rollout.Share = &share })
+		a.mu.Unlock()
+	}
 	canary, err := c.startSlot(ctx, a, ro.ID, rev, ro.Slot)
 	if err != nil {
 		c.finish(a, run, nil, fmt.Errorf("resume after restart: %w", err), ctx)

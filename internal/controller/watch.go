@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutover/cutover/internal/hooks"
 	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/target"
 )
 
 // Watches that keep a slot which stopped serving from holding the traffic
@@ -82,6 +83,22 @@ func (c *Controller) checkWarm(a *app, activeSlot string, active, warm *slotRun)
 	return false
 }
 
+// readyReplicas counts sr's ready endpoints or, when the router has none
+// for it (pods behind a Kubernetes Service), its replicas that run and are
+// ready (reps).
+func readyReplicas(sr *slotRun, reps []target.Replica) int {
+	if sr.pool.Size() > 0 {
+		return sr.pool.ReadyCount()
+	}
+	n := 0
+	for _, r := range reps {
+		if r.Running {
+			n++
+		}
+	}
+	return n
+}
+
 // serving counts the endpoints of sr that are ready and whose replica
 // runs: an exit is seen before the health checks fail.
 func serving(sr *slotRun) int {
@@ -148,7 +165,7 @@ func canaryFailure(ctx context.Context, canary *slotRun) string {
 			return fmt.Sprintf("%s crash-loops: its replicas restarted %d times%s", name, n, lastExit(reps))
 		}
 		switch {
-		case canary.pool.ReadyCount() > 0:
+		case readyReplicas(canary, reps) > 0:
 			unreadySince = time.Time{}
 		case unreadySince.IsZero():
 			unreadySince = time.Now()

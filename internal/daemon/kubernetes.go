@@ -86,7 +86,8 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		k.targets[tkey] = t
 	}
 	svc := app.Traffic.Service
-	pkey := service.Options{Namespace: kc.Namespace, App: app.Name, Active: svc.Active, Preview: svc.Preview}
+	pkey := service.Options{Namespace: kc.Namespace, App: app.Name, Active: svc.Active, Preview: svc.Preview,
+		Scaler: t, Replicas: kc.Replicas}
 	p := k.providers[pkey]
 	if p == nil {
 		if p, err = service.New(k.ctx, client, pkey); err != nil {

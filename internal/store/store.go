@@ -3,7 +3,10 @@
 // sub-packages (bolt for the embedded default).
 package store
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Slot names. Each app has exactly these two slots.
 const (
@@ -83,6 +86,10 @@ type Rollout struct {
 	StepCount int `json:"stepCount,omitempty"`
 	// Weight is the canary's set share of the traffic, in percent.
 	Weight int `json:"weight"`
+	// Share is the share the canary really got at Weight when a traffic
+	// provider splits the traffic by pods (a Kubernetes Service); nil
+	// when cutover's router splits it by exact weight.
+	Share *Share `json:"share,omitempty"`
 	// PauseReason says why a Paused rollout waits: AwaitingPromotion,
 	// PausedByUser, Inconclusive or ProgressDeadlineExceeded.
 	PauseReason string `json:"pauseReason,omitempty"`
@@ -90,6 +97,22 @@ type Rollout struct {
 	Analysis  string    `json:"analysis,omitempty"`
 	StartedAt time.Time `json:"startedAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Share is a canary's real share of the traffic, counted in the ready
+// pods it is sent to: Canary of them run the canary, out of Total.
+type Share struct {
+	Canary int `json:"canary"`
+	Total  int `json:"total"`
+}
+
+// String says the share as events and status show it.
+func (s Share) String() string {
+	pct := 0.0
+	if s.Total > 0 {
+		pct = 100 * float64(s.Canary) / float64(s.Total)
+	}
+	return fmt.Sprintf("%d of %d ready pods (%.0f%%) are canary", s.Canary, s.Total, pct)
 }
 
 // Done reports whether the rollout has ended.

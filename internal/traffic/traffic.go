@@ -1,7 +1,8 @@
 // Package traffic names what moves an app's traffic between its slots
 // when that is not cutover's own router: a Kubernetes Service selector
 // (service/), and later Gateway API, Istio, nginx or HAProxy. Each one
-// lives in a package of its own behind Provider.
+// lives in a package of its own behind Provider, and those that can also
+// split the traffic for a canary implement Splitter.
 package traffic
 
 import "context"
@@ -16,6 +17,28 @@ type Provider interface {
 	// ready replica to take the traffic.
 	Flip(ctx context.Context, slot string) error
 	// Active returns the slot production traffic goes to now, or "" when
-	// it goes to none of them.
+	// it goes to none of them. While a Splitter splits the traffic, it
+	// is the stable slot: the one that keeps it all on an abort.
 	Active(ctx context.Context) (string, error)
+}
+
+// Splitter is a Provider that can also share the production traffic
+// between the stable slot and a canary. The controller finds out with a
+// type assertion, so a provider that cannot split needs nothing more.
+type Splitter interface {
+	Provider
+	// Split sends about weight percent (0 to 100) of the production
+	// traffic to canary and the rest to stable, and returns the share
+	// canary really gets once it gets it. Weight 0 sends it all to stable
+	// (canary keeps running); weight 100 is Flip(canary). A provider that
+	// cannot split exactly says so in the Share it returns.
+	Split(ctx context.Context, stable, canary string, weight int) (Share, error)
+}
+
+// Share is what a canary really gets once a Split is done, counted in
+// the ready backends (a Service's pods) the traffic is sent to: Canary of
+// them run the canary, out of Total.
+type Share struct {
+	Canary int
+	Total  int
 }

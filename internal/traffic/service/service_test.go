@@ -51,7 +51,8 @@ func newFixture(t *testing.T, extraSelector map[string]string) *fixture {
 			t.Fatal(err)
 		}
 	}
-	if f.prov, err = New(ctx, c.Client, Options{Namespace: f.ns, App: "web", Active: "web", Preview: "web-preview"}); err != nil {
+	if f.prov, err = New(ctx, c.Client, Options{Namespace: f.ns, App: "web", Active: "web", Preview: "web-preview",
+		Scaler: f.target, Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -110,10 +111,7 @@ func TestFlipReturnsOnceTheEndpointSlicesListOnlyTheNewSlotsPods(t *testing.T) {
 		if sel := f.selector(t, "web"); sel[kube.LabelSlot] != slot || sel[kube.LabelApp] != "web" {
 			t.Fatalf("selector %v after Flip(%s)", sel, slot)
 		}
-		kubetest.WaitFor(t, time.Minute, func() (bool, error) {
-			active, err := f.prov.Active(ctx)
-			return active == slot, err
-		})
+		f.waitActive(t, slot)
 	}
 	if sel := f.selector(t, "web-preview"); sel[kube.LabelSlot] != "blue" {
 		t.Fatalf("Flip moved the preview Service: %v", sel)
