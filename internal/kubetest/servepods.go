@@ -15,9 +15,9 @@ import (
 // for each TCP containerPort of a pod that has an IP, it calls
 // handler(podIP, port) once, and the stop function handler returns when the
 // pod is deleted or loses that IP, or at the end of the test. handler should
-// start the app listening on LoopbackIP(podIP) and port, where a router
-// that dials pod IPs through LoopbackIP reaches it; it runs on ServePods'
-// own goroutine, one call at a time, so it must not block.
+// start the app listening on podIP and port, which is an address of this
+// machine for pods on the loopback nodes (OnLoopbackNodes); it runs on
+// ServePods' own goroutine, one call at a time, so it must not block.
 //
 // A stop runs before a pod that takes over the same IP is served (kwok
 // reuses the IPs of deleted pods), so the new pod's app can listen there.

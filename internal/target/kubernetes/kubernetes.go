@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // The labels cutover puts on each slot's Deployment and pods.
@@ -53,6 +54,7 @@ type Target struct {
 	namespace   string
 	deployments appslisters.DeploymentNamespaceLister
 	pods        corelisters.PodNamespaceLister
+	podInformer cache.SharedIndexInformer
 }
 
 // New starts informers on the Deployments and pods cutover manages in
@@ -62,7 +64,8 @@ func New(ctx context.Context, client kubernetes.Interface, namespace string) (*T
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
 	t := &Target{client: client, namespace: namespace,
 		deployments: factory.Apps().V1().Deployments().Lister().Deployments(namespace),
-		pods:        factory.Core().V1().Pods().Lister().Pods(namespace)}
+		pods:        factory.Core().V1().Pods().Lister().Pods(namespace),
+		podInformer: factory.Core().V1().Pods().Informer()}
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
