@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -24,8 +25,8 @@ func TestMain(m *testing.M) { os.Exit(Main(m)) }
 func TestServePodsRunsAnAppPerPod(t *testing.T) {
 	c := Shared(t)
 	ns := c.Namespace(t)
-	c.ServePods(t, ns, "app=web", func(podIP string, port int) func() {
-		return serveIP(t, podIP, port)
+	c.ServePods(t, ns, "app=web", func(pod *corev1.Pod, port int) func() {
+		return serveIP(t, pod.Status.PodIP, port)
 	})
 	createDeployment(t, c.Client, ns, "web-blue", "blue", 3, OnLoopbackNodes)
 	waitAvailable(t, c.Client, ns, "web-blue", 3)
