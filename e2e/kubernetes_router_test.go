@@ -35,8 +35,9 @@ type routerSetup struct {
 
 	mu sync.Mutex
 	// readyAt is when the test saw each pod Ready with its IP (kwok sets
-	// both at once), by pod name.
-	readyAt map[string]time.Time
+	// both at once), listenAt when its app first answered there, by pod
+	// name.
+	readyAt, listenAt map[string]time.Time
 }
 
 const routerConfigTemplate = `admin: {listen: "%s"}
@@ -66,7 +67,8 @@ apps:
 func newRouterSetup(t *testing.T, strategy string) *routerSetup {
 	t.Helper()
 	c := kubetest.Start(t)
-	k := &routerSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), strategy: strategy, readyAt: map[string]time.Time{}}
+	k := &routerSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), strategy: strategy,
+		readyAt: map[string]time.Time{}, listenAt: map[string]time.Time{}}
 	cfg := fmt.Sprintf(routerConfigTemplate, k.Admin, k.Listen, strategy, c.Kubeconfig, k.ns)
 	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -99,6 +101,7 @@ func (k *routerSetup) runPod(t *testing.T) func(pod *corev1.Pod, port int) func(
 			_ = cmd.Wait()
 			close(exited)
 		}()
+		go k.noteListening(pod.Name, "http://"+net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(port))+"/health", exited)
 		return func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
@@ -107,6 +110,26 @@ func (k *routerSetup) runPod(t *testing.T) func(pod *corev1.Pod, port int) func(
 				_ = cmd.Process.Kill()
 				<-exited
 			}
+		}
+	}
+}
+
+// noteListening records when the app at health first answers, polling
+// every millisecond until then or until it exits.
+func (k *routerSetup) noteListening(pod, health string, exited <-chan struct{}) {
+	client := &http.Client{Timeout: time.Second}
+	for {
+		if resp, err := client.Get(health); err == nil {
+			resp.Body.Close()
+			k.mu.Lock()
+			k.listenAt[pod] = time.Now()
+			k.mu.Unlock()
+			return
+		}
+		select {
+		case <-exited:
+			return
+		case <-time.After(time.Millisecond):
 		}
 	}
 }
@@ -186,7 +209,7 @@ func finishClean(t *testing.T, load *loadGen, what string) {
 	}
 }
 
-const routerBlueGreen = `{blueGreen: {autoPromotion: true, scaleDownDelay: 5m, drainTimeout: 10s}}`
+const routerBlueGreen = `{blueGreen: {autoPromotion: true, scaleDownDelay: 5m, drainTimeout: 10s, bakeTime: 1s}}`
 
 func TestKubernetesRouterModeFlips20TimesUnderLoadWithoutAFailedRequest(t *testing.T) {
 	k := newRouterSetup(t, routerBlueGreen)
@@ -217,7 +240,7 @@ func TestKubernetesRouterModeFollowsPodsThatComeAndGoUnderLoad(t *testing.T) {
 	k.serve(t)
 	k.waitVersion(t, "v1")
 	load := startLoad(k.appURL(), 4, 5*time.Minute)
-	var delays []time.Duration
+	var fromReady, fromListen []time.Duration
 	for range 5 {
 		before := k.pods(t, "blue")
 		names := slices.Sorted(maps.Keys(before))
@@ -244,16 +267,26 @@ func TestKubernetesRouterModeFollowsPodsThatComeAndGoUnderLoad(t *testing.T) {
 		load.mu.Unlock()
 		k.mu.Lock()
 		ready, ok := k.readyAt[fresh]
+		listening := k.listenAt[fresh]
 		k.mu.Unlock()
-		if !ok {
-			t.Fatalf("pod %s was never seen Ready with an IP", fresh)
+		if !ok || listening.IsZero() {
+			t.Fatalf("pod %s was never seen Ready with an IP and its app listening", fresh)
 		}
-		delays = append(delays, first.Sub(ready))
+		fromReady = append(fromReady, first.Sub(ready))
+		if listening.Before(ready) {
+			listening = ready
+		}
+		fromListen = append(fromListen, first.Sub(listening))
 	}
 	finishClean(t, load, "5 pods deleted and replaced")
-	slices.Sort(delays)
-	t.Logf("pod seen Ready -> its first answer through cutover, over %d pods: median %s, max %s (all: %v)",
-		len(delays), delays[len(delays)/2], delays[len(delays)-1], delays)
+	logSpread(t, "pod seen Ready -> its first answer through cutover", fromReady)
+	logSpread(t, "pod Ready and its app listening -> its first answer through cutover", fromListen)
+}
+
+// logSpread logs the median and the maximum of ds.
+func logSpread(t *testing.T, what string, ds []time.Duration) {
+	slices.Sort(ds)
+	t.Logf("%s, over %d pods: median %s, max %s (all: %v)", what, len(ds), ds[len(ds)/2], ds[len(ds)-1], ds)
 }
 
 func TestKubernetesRouterModeCanarySplitsByWeightAndHeader(t *testing.T) {
