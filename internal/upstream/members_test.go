@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -106,23 +105,8 @@ func TestRemovedEndpointFinishesItsRequestsAndCountsInFlight(t *testing.T) {
 }
 
 func TestCloseLongLivedClosesStreamsOfRemovedEndpoints(t *testing.T) {
-	sse := newReplicaWith(t, "sse", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: one\n\n")
-		http.NewResponseController(w).Flush()
-		<-r.Context().Done()
-	}))
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	p, resp, err := openStream(ctx, t, sse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if ev, err := readEvent(br); err != nil || ev != "data: one" {
-		t.Fatalf("first event = %q, %v", ev, err)
-	}
+	sse := eventReplica(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	p, br := openFirstEvent(t, sse)
 	p.SetEndpoints(nil)
 	if p.Size() != 0 || p.InFlight() != 1 {
 		t.Fatalf("Size %d, InFlight %d after the pool lost its endpoint, want 0 and 1", p.Size(), p.InFlight())
