@@ -3,6 +3,11 @@
 // watch per kind, no GET per decision) and writes idempotently: applying
 // the same spec twice changes nothing, and it never touches an object
 // that does not carry its managed-by label.
+//
+// In router mode (Runner.Router) cutover's router proxies to the slot's
+// pods itself: their endpoints come from the pod informer, not from
+// EndpointSlices (see Target.Endpoints), and follow the pods as they come
+// and go.
 package kubernetes
 
 import (
