@@ -318,6 +318,7 @@ type loadGen struct {
 	requests, failed atomic.Int64
 	mu               sync.Mutex
 	versions         map[string]int64
+	firstSeen        map[string]time.Time // when each X-Version first answered
 	errs             []string
 	stop             context.CancelFunc
 	wg               sync.WaitGroup
@@ -326,7 +327,7 @@ type loadGen struct {
 // startLoad starts workers clients; the load stops by itself after max.
 func startLoad(url string, workers int, max time.Duration) *loadGen {
 	ctx, cancel := context.WithTimeout(context.Background(), max)
-	l := &loadGen{versions: map[string]int64{}, stop: cancel}
+	l := &loadGen{versions: map[string]int64{}, firstSeen: map[string]time.Time{}, stop: cancel}
 	for range workers {
 		l.wg.Add(1)
 		go func() {
@@ -350,7 +351,10 @@ func startLoad(url string, workers int, max time.Duration) *loadGen {
 					continue
 				}
 				l.mu.Lock()
-				l.versions[resp.Header.Get("X-Version")]++
+				v := resp.Header.Get("X-Version")
+				if l.versions[v]++; l.versions[v] == 1 {
+					l.firstSeen[v] = time.Now()
+				}
 				l.mu.Unlock()
 				time.Sleep(time.Millisecond)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -83,8 +84,14 @@ type ServiceTraffic struct {
 	Preview string `yaml:"preview"`
 }
 
-// RouterTraffic selects cutover's own router; it has no settings yet.
-type RouterTraffic struct{}
+// RouterTraffic selects cutover's own router. On a kubernetes target
+// (router mode) the router proxies to the slot's pods by their IPs.
+type RouterTraffic struct {
+	// Port is the pods' port the router sends requests to (kubernetes
+	// target only): a containerPort's number or name; default the first
+	// TCP containerPort of the template's first container.
+	Port string `yaml:"port"`
+}
 
 // reservedLabels are the pod labels cutover sets on each slot; a template
 // may not set them, since they decide what the Services select.
@@ -127,8 +134,8 @@ func (k *KubernetesTarget) validate(d *document, path string) {
 }
 
 // validate checks traffic against the app's target: the Service flip only
-// moves the traffic of a kubernetes target, and that target has no
-// router mode yet.
+// moves the traffic of a kubernetes target, and the router reaches a
+// kubernetes target's pods on a port of theirs.
 func (t *Traffic) validate(d *document, path string, target *Target) {
 	if target.Kubernetes != nil && (target.Process != nil || target.Static != nil) {
 		return // the target's own problem says what to fix first
@@ -142,9 +149,43 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 	case t.Service != nil:
 		t.Service.validate(d, path+".service")
 	case kube:
-		d.add(path, "write traffic: {service: {active: web, preview: web-preview}}; router mode for Kubernetes is not built yet",
-			"target.kubernetes needs traffic.service")
+		t.Router.validatePort(d, path, target.Kubernetes)
+	case t.Router != nil && t.Router.Port != "":
+		d.add(path+".router.port", "remove it; the router reaches a process or static target at its own URLs", "port is for target.kubernetes")
 	}
+}
+
+// validatePort checks that the router (r, nil when traffic is omitted)
+// has a port to reach the pods of k on, path being the app's traffic.
+func (r *RouterTraffic) validatePort(d *document, path string, k *KubernetesTarget) {
+	if k.Template == nil || len(k.Template.Spec.Containers) == 0 {
+		return // the template's own problem says what to fix
+	}
+	if r == nil || r.Port == "" {
+		for _, p := range k.Template.Spec.Containers[0].Ports {
+			if p.Protocol == "" || p.Protocol == corev1.ProtocolTCP {
+				return
+			}
+		}
+		d.add(path, "give the first container a port, such as ports: [{containerPort: 8080}], or write traffic: {router: {port: 8080}}",
+			"the router needs the pods' port, and the template's first container has no TCP containerPort")
+		return
+	}
+	if n, err := strconv.Atoi(r.Port); err == nil {
+		if n < 1 || n > 65535 {
+			d.add(path+".router.port", "use a port from 1 to 65535, or a containerPort's name", "%d is not a port", n)
+		}
+		return
+	}
+	for _, c := range k.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == r.Port {
+				return
+			}
+		}
+	}
+	d.add(path+".router.port", "use a port number, or the name of a containerPort in the template, such as ports: [{name: http, containerPort: 8080}]",
+		"no containerPort named %q", r.Port)
 }
 
 func (s *ServiceTraffic) validate(d *document, path string) {

@@ -70,7 +70,9 @@ func TestParseKubernetesTargetReportsEachMistakeAtItsLine(t *testing.T) {
 		{"container without image", "                image: registry.example/web:${VERSION}\n", "", "cutover.yaml:13:17:", "without a name or an image"},
 		{"reserved label", "{team: a}", "{cutover.dev/slot: blue}", "cutover.yaml:10:22:", `"cutover.dev/slot" is set by cutover`},
 		{"bad namespace", "namespace: shop", "namespace: Shop_1", "cutover.yaml:7:20:", "not a namespace name"},
-		{"no traffic", "    traffic:\n      service: {active: web, preview: web-preview}\n", "", "cutover.yaml:2:5:", "needs traffic.service"},
+		{"router mode without a port", "                ports: [{containerPort: 8080}]\n                readinessProbe: {httpGet: {path: /health, port: 8080}}\n    traffic:\n      service: {active: web, preview: web-preview}\n", "", "cutover.yaml:2:5:", "first container has no TCP containerPort"},
+		{"router port not in the template", "      service: {active: web, preview: web-preview}", "      router: {port: http}", "cutover.yaml:18:22:", `no containerPort named "http"`},
+		{"router port out of range", "      service: {active: web, preview: web-preview}", "      router: {port: 70000}", "cutover.yaml:18:22:", "70000 is not a port"},
 		{"preview same as active", "preview: web-preview", "preview: web", "cutover.yaml:18:39:", "the same Service as active"},
 		{"two targets", "      kubernetes:\n", "      static: {upstreams: [\"http://127.0.0.1:9000\"]}\n      kubernetes:\n", "cutover.yaml:5:5:", "both kubernetes and static are set"},
 	}
@@ -151,5 +153,39 @@ func TestParseServiceModeCanaryRefusesWhatNeedsTheRouter(t *testing.T) {
 				t.Fatalf("problems:\n%v\nwant one at %s containing %q and naming traffic: {router: {}}", ps, tt.prefix, tt.phrase)
 			}
 		})
+	}
+}
+
+func TestParseKubernetesRouterModeIsTheDefaultAndAllowsCanary(t *testing.T) {
+	for name, traffic := range map[string]string{
+		"omitted":     "",
+		"router":      "    traffic: {router: {}}\n",
+		"port number": "    traffic: {router: {port: 8080}}\n",
+		"port name":   "    traffic: {router: {port: http}}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := strings.Replace(kubeApp, "    traffic:\n      service: {active: web, preview: web-preview}\n",
+				"    strategy: {canary: {steps: [{setWeight: 20}, {pause: {duration: 1s}}]}}\n"+traffic, 1)
+			src = strings.Replace(src, "[{containerPort: 8080}]", "[{name: http, containerPort: 8080}]", 1)
+			c, err := Parse("cutover.yaml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := c.Apps[0]; a.Traffic.Service != nil || a.Strategy.Canary == nil {
+				t.Fatalf("traffic %+v, canary %v; want router mode with the canary", a.Traffic, a.Strategy.Canary)
+			}
+		})
+	}
+}
+func TestParseRouterPortIsForKubernetesOnly(t *testing.T) {
+	ps := parseProblems(t, `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    traffic: {router: {port: 8080}}
+`)
+	if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), "cutover.yaml:6:30:") || !strings.Contains(ps[0].String(), "port is for target.kubernetes") {
+		t.Fatalf("problems: %v", ps)
 	}
 }

@@ -515,14 +515,20 @@ func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev 
 	})
 	pctx, stopPool := context.WithCancel(c.ctx)
 	pool.Start(pctx)
+	if ch, ok := inst.(target.Changing); ok {
+		// Pods come and go for as long as the slot runs; the pool follows
+		// until teardown stops it.
+		ch.WatchEndpoints(pctx, pool.SetEndpoints)
+	}
 	sr := &slotRun{rev: rev, inst: inst, pool: pool, stopPool: stopPool, deployDeadline: deployDeadline,
 		backend: &router.Backend{App: a.name, Slot: slot, Version: rev.Version, Pool: pool}}
 	if m := c.opts.Metrics; m != nil {
 		sr.backend.Metrics = m.Backend(a.name, slot, rev.Version)
 		sr.forgetMetrics = func() { m.Forget(a.name, slot, rev.Version) }
 	}
-	if pool.Size() == 0 {
-		// The target waited for readiness itself (Kubernetes pods).
+	if _, changing := inst.(target.Changing); pool.Size() == 0 && !changing {
+		// The target waited for readiness itself, and the router does
+		// not reach its replicas (Kubernetes pods behind a Service).
 		c.event(a, rollout, rev.Number, normal, "ReplicasReady",
 			fmt.Sprintf("%d pod(s) of %s ready on slot %s", len(inst.Replicas()), rev.Version, slot))
 	} else {
@@ -534,11 +540,15 @@ func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev 
 
 // awaitReady waits until every replica of sr is ready, for at most
 // deployTimeout from the slot's start; a replica that crash-loops (Instance.Err) fails it at once.
+// A Changing instance (Kubernetes pods in router mode) comes from a target
+// that waited for its own readiness (the Deployment rolled out); it is
+// ready once it has endpoints and cutover's health checks pass on every one.
 func (c *Controller) awaitReady(ctx context.Context, a *app, rollout int64, sr *slotRun) error {
 	a.mu.Lock()
 	cfg := a.cfg
 	a.mu.Unlock()
 	inst, pool, rev, slot := sr.inst, sr.pool, sr.rev, sr.backend.Slot
+	_, changing := inst.(target.Changing)
 	timeout := cfg.DeployTimeout.D()
 	deadline := time.NewTimer(time.Until(sr.deployDeadline))
 	defer deadline.Stop()
@@ -559,7 +569,7 @@ func (c *Controller) awaitReady(ctx context.Context, a *app, rollout int64, sr *
 		}
 		lastReady = ready
 		waiting.report(pool)
-		if ready == pool.Size() {
+		if ready == pool.Size() && (ready > 0 || !changing) {
 			if m := c.opts.Metrics; m != nil {
 				m.SetReadyEndpoints(a.name, slot, ready)
 			}

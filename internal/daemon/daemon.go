@@ -121,8 +121,8 @@ type Daemon struct {
 	mu  sync.Mutex // serializes reloads and upgrades
 	cfg *config.Config
 
-	// stopKube stops the watches of kubernetes apps.
-	stopKube context.CancelFunc
+	// kubes are the targets of kubernetes apps.
+	kubes *kubeTargets
 }
 
 // Start loads and validates the config, opens the store, binds every
@@ -196,9 +196,8 @@ func Start(opts Options) (*Daemon, error) {
 	}
 	transport := upstream.NewTransport()
 	logDir := filepath.Join(opts.DataDir, "logs")
-	kctx, stopKube := context.WithCancel(context.Background())
-	d.stopKube = stopKube
-	kubes := newKubeTargets(kctx)
+	kubes := newKubeTargets()
+	d.kubes = kubes
 	d.ctl = controller.New(controller.Options{
 		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,
 		NewTarget: func(app config.App) (controller.Target, error) {
@@ -332,11 +331,15 @@ func (d *Daemon) closeAll(ctx context.Context) {
 	} else if d.adminLn != nil {
 		d.adminLn.Close()
 	}
+	if d.kubes != nil {
+		// Router-mode pods go on running for the next start to adopt.
+		d.kubes.detach()
+	}
 	if d.ctl != nil {
 		d.ctl.Stop(ctx)
 	}
-	if d.stopKube != nil {
-		d.stopKube()
+	if d.kubes != nil {
+		d.kubes.stop()
 	}
 	if err := d.store.release(); err != nil {
 		d.log.Error("close store", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -18,20 +19,31 @@ import (
 )
 
 // kubeTargets builds the targets of kubernetes apps. Clients and watches
-// are shared: one per kubeconfig and namespace for the Deployments, one
-// per set of Services; they live until the daemon stops (ctx).
+// are shared: one per kubeconfig and namespace for the Deployments and
+// pods, one per set of Services; they live until stop.
 type kubeTargets struct {
 	ctx       context.Context
+	cancel    context.CancelFunc
+	detached  atomic.Bool
 	mu        sync.Mutex
 	clients   map[string]kubernetes.Interface
 	targets   map[[2]string]*kube.Target
 	providers map[service.Options]traffic.Provider
 }
 
-func newKubeTargets(ctx context.Context) *kubeTargets {
-	return &kubeTargets{ctx: ctx, clients: map[string]kubernetes.Interface{},
+func newKubeTargets() *kubeTargets {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &kubeTargets{ctx: ctx, cancel: cancel, clients: map[string]kubernetes.Interface{},
 		targets: map[[2]string]*kube.Target{}, providers: map[service.Options]traffic.Provider{}}
 }
+
+// detach is called when the daemon stops: from then on, stopping a
+// router-mode slot leaves its Deployment as it is, so the cluster keeps
+// the pods that the next start adopts (as after a kill -9).
+func (k *kubeTargets) detach() { k.detached.Store(true) }
+
+// stop ends the watches.
+func (k *kubeTargets) stop() { k.cancel() }
 
 // kubeApp is a kubernetes app's target: the slot Deployments, and the
 // Services that move its traffic.
@@ -68,7 +80,38 @@ func (in *kubeInstance) Stop(ctx context.Context) error {
 	return in.Instance.Stop(ctx)
 }
 
-// forApp returns app's kubernetes target.
+// kubeRouted is a kubernetes app in router mode: cutover's router proxies
+// to the pods of the slot Deployments.
+type kubeRouted struct {
+	runner   *kube.Runner
+	detached *atomic.Bool
+}
+
+// Start starts the revision as the slot's Deployment.
+func (k *kubeRouted) Start(ctx context.Context, spec target.Spec) (target.Instance, error) {
+	inst, err := k.runner.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &kubeRoutedInstance{RoutedInstance: inst.(*kube.RoutedInstance), detached: k.detached}, nil
+}
+
+// kubeRoutedInstance leaves its Deployment alone once the daemon stops.
+type kubeRoutedInstance struct {
+	*kube.RoutedInstance
+	detached *atomic.Bool
+}
+
+// Stop scales the slot to 0, unless the daemon is stopping.
+func (in *kubeRoutedInstance) Stop(ctx context.Context) error {
+	if in.detached.Load() {
+		return nil
+	}
+	return in.RoutedInstance.Stop(ctx)
+}
+
+// forApp returns app's kubernetes target: router mode unless
+// traffic.service is set.
 func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 	kc := app.Target.Kubernetes
 	k.mu.Lock()
@@ -85,7 +128,15 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		}
 		k.targets[tkey] = t
 	}
+	runner := &kube.Runner{Target: t, Replicas: kc.Replicas, Template: kc.Template.PodTemplateSpec, Timeout: app.DeployTimeout.D()}
 	svc := app.Traffic.Service
+	if svc == nil {
+		runner.Router = true
+		if r := app.Traffic.Router; r != nil {
+			runner.Port = r.Port
+		}
+		return &kubeRouted{runner: runner, detached: &k.detached}, nil
+	}
 	pkey := service.Options{Namespace: kc.Namespace, App: app.Name, Active: svc.Active, Preview: svc.Preview,
 		Scaler: t, Replicas: kc.Replicas}
 	p := k.providers[pkey]
@@ -95,8 +146,7 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		}
 		k.providers[pkey] = p
 	}
-	return &kubeApp{provider: p, runner: &kube.Runner{Target: t, Replicas: kc.Replicas,
-		Template: kc.Template.PodTemplateSpec, Timeout: app.DeployTimeout.D()}}, nil
+	return &kubeApp{provider: p, runner: runner}, nil
 }
 
 // client returns the client for a kubeconfig file; "" means the

@@ -21,13 +21,18 @@
 //
 // Pod IPs: kwok gives each pod the next free address of its node's
 // spec.podCIDR, counting from the network address + 1 and reusing the
-// addresses of deleted pods. Start creates the nodes kwok-node-0 and
-// kwok-node-1 with the pod CIDRs 10.244.0.0/24 and 10.244.1.0/24, so the
-// pods get 10.244.0.1, 10.244.1.1, 10.244.0.2, ... They cannot be in
-// 127.0.0.0/8: the API server refuses loopback addresses in EndpointSlices
-// (ValidateNonSpecialIP). Nothing listens on a pod IP; LoopbackIP maps it to
-// an address of this machine (10.244.1.7 -> 127.244.1.7) where a test can
-// run the pod's app, and a router under test must dial that address instead.
+// addresses of deleted pods. Start creates two kinds of nodes:
+//
+//   - kwok-node-0 and kwok-node-1, with the pod CIDRs 10.244.0.0/24 and
+//     10.244.1.0/24, for pods that Services select: the API server refuses
+//     loopback addresses in EndpointSlices (ValidateNonSpecialIP). Nothing
+//     listens on these pod IPs.
+//   - kwok-loopback-0 and kwok-loopback-1, with the pod CIDRs
+//     127.245.0.0/24 and 127.245.1.0/24, labelled and tainted so that only
+//     pods that select and tolerate them land there (OnLoopbackNodes). The
+//     API server accepts loopback addresses in a pod's status, so these
+//     pods have IPs of this machine, where ServePods runs their app and a
+//     router under test reaches it by the pod IP, as in a real cluster.
 package kubetest
 
 import (

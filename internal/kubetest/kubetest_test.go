@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -83,27 +82,9 @@ func TestStartSkipsWithoutBinaries(t *testing.T) {
 	}
 }
 
-func TestLoopbackIP(t *testing.T) {
-	for _, tc := range []struct {
-		podIP, want, err string
-	}{
-		{podIP: "10.244.1.7", want: "127.244.1.7"},
-		{podIP: "10.244.0.1", want: "127.244.0.1"},
-		{podIP: "192.168.0.1", err: "not one kwok gives"},
-		{podIP: "fd00::1", err: "not one kwok gives"},
-		{podIP: "nonsense", err: "pod IP"},
-	} {
-		got, err := LoopbackIP(tc.podIP)
-		switch {
-		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("LoopbackIP(%q) = %q, %v; want an error with %q", tc.podIP, got, err, tc.err)
-		case tc.err == "" && (err != nil || got != tc.want):
-			t.Errorf("LoopbackIP(%q) = %q, %v; want %q", tc.podIP, got, err, tc.want)
-		}
-	}
-}
-
-func createDeployment(t *testing.T, client kubernetes.Interface, ns, name, version string, replicas int32) *appsv1.Deployment {
+// createDeployment creates a Deployment of replicas pods labelled
+// app=web,version=<version>; place, when given, edits its pod template.
+func createDeployment(t *testing.T, client kubernetes.Interface, ns, name, version string, replicas int32, place ...func(*corev1.PodTemplateSpec)) *appsv1.Deployment {
 	t.Helper()
 	labels := map[string]string{"app": "web", "version": version}
 	d := &appsv1.Deployment{
@@ -123,6 +104,9 @@ func createDeployment(t *testing.T, client kubernetes.Interface, ns, name, versi
 				}}},
 			},
 		},
+	}
+	for _, p := range place {
+		p(&d.Spec.Template)
 	}
 	created, err := client.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{})
 	if err != nil {

@@ -3,7 +3,6 @@ package kubetest
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,24 +23,60 @@ const (
 	nodeIP = "10.243.0.1"
 )
 
+// Loopback nodes: fake nodes whose pods get addresses of this machine.
+const (
+	// LoopbackNodeLabel is set to "true" on the loopback nodes; a pod
+	// selects them with it in its nodeSelector.
+	LoopbackNodeLabel = "kubetest.cutover/loopback"
+	// loopbackCIDRs is the pod CIDR of loopback node <i>, inside
+	// 127.0.0.0/8 (Linux routes all of it to the loopback interface, so
+	// anything can listen there without setup).
+	loopbackCIDRs = "127.245.%d.0/24"
+)
+
+// loopbackTaint keeps every pod that does not tolerate it off the loopback
+// nodes: pods that a Service selects must not get loopback IPs, which the
+// API server refuses in EndpointSlices.
+var loopbackTaint = corev1.Taint{Key: LoopbackNodeLabel, Value: "true", Effect: corev1.TaintEffectNoSchedule}
+
+// OnLoopbackNodes makes the pods of tmpl land on the loopback nodes, where
+// they get IPs in 127.245.0.0/16 that a test can serve them on (ServePods):
+// it selects the nodes and tolerates their taint. In a cutover.yaml
+// template, the same is
+//
+//	spec:
+//	  nodeSelector: {kubetest.cutover/loopback: "true"}
+//	  tolerations: [{key: kubetest.cutover/loopback, operator: Exists, effect: NoSchedule}]
+func OnLoopbackNodes(tmpl *corev1.PodTemplateSpec) {
+	if tmpl.Spec.NodeSelector == nil {
+		tmpl.Spec.NodeSelector = map[string]string{}
+	}
+	tmpl.Spec.NodeSelector[LoopbackNodeLabel] = "true"
+	tmpl.Spec.Tolerations = append(tmpl.Spec.Tolerations, corev1.Toleration{
+		Key: loopbackTaint.Key, Operator: corev1.TolerationOpExists, Effect: loopbackTaint.Effect})
+}
+
 // createNodes creates n fake nodes for kwok, kwok-node-<i> with the pod CIDR
-// 10.244.<i>.0/24.
+// 10.244.<i>.0/24, and n loopback nodes, kwok-loopback-<i> with the pod
+// CIDR 127.245.<i>.0/24, labelled and tainted (see OnLoopbackNodes).
 func (c *Cluster) createNodes(n int) error {
-	for i := range n {
-		name := fmt.Sprintf("kwok-node-%d", i)
-		cidr := fmt.Sprintf("10.244.%d.0/24", i)
+	for i := range 2 * n {
+		name, cidr := fmt.Sprintf("kwok-node-%d", i), fmt.Sprintf("10.244.%d.0/24", i)
+		labels := map[string]string{"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"}
+		var taints []corev1.Taint
+		if i >= n {
+			name, cidr = fmt.Sprintf("kwok-loopback-%d", i-n), fmt.Sprintf(loopbackCIDRs, i-n)
+			labels[LoopbackNodeLabel] = "true"
+			taints = []corev1.Taint{loopbackTaint}
+		}
+		labels["kubernetes.io/hostname"] = name
 		node := &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:        name,
 				Annotations: map[string]string{fakeNodeAnnotation: "fake"},
-				Labels: map[string]string{
-					"kubernetes.io/hostname": name,
-					"kubernetes.io/os":       "linux",
-					"kubernetes.io/arch":     "amd64",
-					"type":                   "kwok",
-				},
+				Labels:      labels,
 			},
-			Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
+			Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}, Taints: taints},
 		}
 		if _, err := c.Client.CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create fake node %s: %w", name, err)
@@ -58,21 +93,4 @@ func nodeReady(node *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-// LoopbackIP maps a pod IP that kwok gave (10.a.b.c) to the address of this
-// machine where a test runs that pod's app (127.a.b.c). Linux routes all of
-// 127.0.0.0/8 to the loopback interface, so a server can listen on it
-// without any setup.
-func LoopbackIP(podIP string) (string, error) {
-	addr, err := netip.ParseAddr(podIP)
-	if err != nil {
-		return "", fmt.Errorf("pod IP %q: %w", podIP, err)
-	}
-	if !addr.Is4() || addr.As4()[0] != 10 {
-		return "", fmt.Errorf("pod IP %s is not one kwok gives in this cluster (10.0.0.0/8)", podIP)
-	}
-	b := addr.As4()
-	b[0] = 127
-	return netip.AddrFrom4(b).String(), nil
 }

@@ -13,15 +13,16 @@ import (
 
 // ServePods plays the containers of the pods that selector matches in ns:
 // for each TCP containerPort of a pod that has an IP, it calls
-// handler(podIP, port) once, and the stop function handler returns when the
+// handler(pod, port) once, and the stop function handler returns when the
 // pod is deleted or loses that IP, or at the end of the test. handler should
-// start the app listening on LoopbackIP(podIP) and port, where a router
-// that dials pod IPs through LoopbackIP reaches it; it runs on ServePods'
-// own goroutine, one call at a time, so it must not block.
+// start the app (as the pod's spec says: its image, its arguments)
+// listening on pod.Status.PodIP and port, which is an address of this
+// machine for pods on the loopback nodes (OnLoopbackNodes); it runs on
+// ServePods' own goroutine, one call at a time, so it must not block.
 //
 // A stop runs before a pod that takes over the same IP is served (kwok
 // reuses the IPs of deleted pods), so the new pod's app can listen there.
-func (c *Cluster) ServePods(t testing.TB, ns, selector string, handler func(podIP string, port int) (stop func())) {
+func (c *Cluster) ServePods(t testing.TB, ns, selector string, handler func(pod *corev1.Pod, port int) (stop func())) {
 	t.Helper()
 	s := &podServer{handler: handler, running: map[types.UID]servedPod{}}
 	factory := informers.NewSharedInformerFactoryWithOptions(c.Client, 0,
@@ -49,7 +50,7 @@ func (c *Cluster) ServePods(t testing.TB, ns, selector string, handler func(podI
 
 // podServer keeps one running app per pod.
 type podServer struct {
-	handler func(podIP string, port int) (stop func())
+	handler func(pod *corev1.Pod, port int) (stop func())
 
 	mu      sync.Mutex
 	running map[types.UID]servedPod
@@ -82,7 +83,7 @@ func (s *podServer) update(obj any) {
 	for _, container := range pod.Spec.Containers {
 		for _, port := range container.Ports {
 			if port.Protocol == "" || port.Protocol == corev1.ProtocolTCP {
-				served.stops = append(served.stops, s.handler(served.ip, int(port.ContainerPort)))
+				served.stops = append(served.stops, s.handler(pod, int(port.ContainerPort)))
 			}
 		}
 	}

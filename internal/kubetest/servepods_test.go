@@ -6,28 +6,36 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
 
 // TestServePodsRunsAnAppPerPod pins what router-mode tests rely on: every
-// pod of a Deployment gets an app at LoopbackIP(its IP) and its container
-// port, and a pod that goes away takes its app with it.
+// pod of a Deployment on the loopback nodes gets an IP of this machine and
+// an app listening there on its container port, and a pod that goes away
+// takes its app with it.
 func TestServePodsRunsAnAppPerPod(t *testing.T) {
 	c := Shared(t)
 	ns := c.Namespace(t)
-	c.ServePods(t, ns, "app=web", func(podIP string, port int) func() {
-		return serveIP(t, podIP, port)
+	c.ServePods(t, ns, "app=web", func(pod *corev1.Pod, port int) func() {
+		return serveIP(t, pod.Status.PodIP, port)
 	})
-	createDeployment(t, c.Client, ns, "web-blue", "blue", 3)
+	createDeployment(t, c.Client, ns, "web-blue", "blue", 3, OnLoopbackNodes)
 	waitAvailable(t, c.Client, ns, "web-blue", 3)
 	ips := readyPodIPs(t, c.Client, ns, "app=web")
+	for _, ip := range ips {
+		if addr, err := netip.ParseAddr(ip); err != nil || !netip.MustParsePrefix("127.245.0.0/16").Contains(addr) {
+			t.Fatalf("pod IP %s is not on a loopback node (127.245.0.0/16)", ip)
+		}
+	}
 	for _, ip := range ips {
 		WaitFor(t, 30*time.Second, func() (bool, error) { return answers(ip) == ip, nil })
 	}
@@ -52,15 +60,9 @@ func TestServePodsRunsAnAppPerPod(t *testing.T) {
 	}
 }
 
-// serveIP serves the pod's IP on LoopbackIP(podIP):port, and returns what
-// stops it.
+// serveIP serves the pod's IP on podIP:port, and returns what stops it.
 func serveIP(t testing.TB, podIP string, port int) func() {
-	addr, err := LoopbackIP(podIP)
-	if err != nil {
-		t.Errorf("serve pod %s: %v", podIP, err)
-		return nil
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	l, err := net.Listen("tcp", net.JoinHostPort(podIP, strconv.Itoa(port)))
 	if err != nil {
 		t.Errorf("serve pod %s: %v", podIP, err)
 		return nil
@@ -75,12 +77,8 @@ func serveIP(t testing.TB, podIP string, port int) func() {
 // answers returns what the app of the pod with podIP answers on port 8080,
 // or "" if nothing answers there.
 func answers(podIP string) string {
-	addr, err := LoopbackIP(podIP)
-	if err != nil {
-		return ""
-	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get(fmt.Sprintf("http://%s:8080/", addr))
+	resp, err := client.Get(fmt.Sprintf("http://%s:8080/", podIP))
 	if err != nil {
 		return ""
 	}

@@ -1,5 +1,6 @@
 // Package target defines where revisions run. Implementations: process (local
-// child processes) and static (upstreams that run elsewhere).
+// child processes), static (upstreams that run elsewhere) and kubernetes
+// (a Deployment per slot).
 package target
 
 import (
@@ -33,7 +34,8 @@ type Spec struct {
 
 // Instance is one started revision.
 type Instance interface {
-	// Endpoints returns one URL per replica, fixed for the instance's life.
+	// Endpoints returns one URL per replica, fixed for the instance's life
+	// unless the instance is Changing.
 	Endpoints() []*url.URL
 	// Replicas describes each replica for progress and status output.
 	Replicas() []Replica
@@ -47,6 +49,18 @@ type Instance interface {
 	// Stop stops every replica (SIGTERM, then SIGKILL after a grace period)
 	// and returns when they have exited or ctx is done.
 	Stop(ctx context.Context) error
+}
+
+// Changing is an Instance whose endpoints change while it runs: Kubernetes
+// pods come and go (a pod deleted and replaced by its ReplicaSet, evicted,
+// rescheduled), each with its own IP. Its Endpoints returns the endpoints
+// of the moment.
+type Changing interface {
+	Instance
+	// WatchEndpoints calls set with the instance's endpoints now and
+	// again after every change, until ctx is done. It returns at once;
+	// set runs on a goroutine of the target's, one call at a time.
+	WatchEndpoints(ctx context.Context, set func([]*url.URL))
 }
 
 // Replica states, as Kubernetes names a container's.

@@ -15,13 +15,20 @@ import (
 
 // Endpoint is one replica of a revision: its URL, the reverse proxy that
 // forwards to it, the requests it is serving and whether it is ready.
-// Endpoints are made by NewPool and live as long as their pool.
+// Endpoints are made by NewPool and SetEndpoints and live as long as their
+// pool, or until SetEndpoints removes them and their requests end.
 type Endpoint struct {
 	url      *url.URL
 	proxy    *httputil.ReverseProxy
 	inFlight atomic.Int64
 	ready    atomic.Bool
 	pool     *Pool
+
+	// Guarded by pool.mu: what stops the health check, and whether (and
+	// since when) SetEndpoints took the endpoint out of the pool.
+	stopCheck context.CancelFunc
+	removed   bool
+	removedAt time.Time
 	// idle holds the raw path's kept-alive connections.
 	idle rawIdle
 

@@ -40,7 +40,7 @@ func (e *Endpoint) ejected(now time.Time) bool {
 // ejectedCount returns how many endpoints are ejected at now.
 func (p *Pool) ejectedCount(now time.Time) int {
 	n := 0
-	for _, x := range p.endpoints {
+	for _, x := range p.members() {
 		if x.ejected(now) {
 			n++
 		}
@@ -55,11 +55,11 @@ func (p *Pool) eject(e *Endpoint, err error) {
 	now := time.Now()
 	until := now.Add(p.ejectFor)
 	p.mu.Lock()
-	if p.ejectedCount(now) >= p.maxEjected {
+	if maxEjected := p.maxEjected(); p.ejectedCount(now) >= maxEjected {
 		e.failures.Store(0)
 		p.mu.Unlock()
 		p.log.Debug("endpoint not ejected: as many endpoints as maxEjectionPercent allows are ejected already",
-			"endpoint", e.url.String(), "failures", p.passiveFailures, "maxEjected", p.maxEjected, "err", err)
+			"endpoint", e.url.String(), "failures", p.passiveFailures, "maxEjected", maxEjected, "err", err)
 		return
 	}
 	e.ejectedUntil.Store(until.UnixNano())

@@ -9,7 +9,8 @@
 // drain that runs out of time can close them.
 //
 // A Pool is built for one revision and lives as long as that revision runs.
-// The router calls Acquire, Endpoint.ServeHTTP and Release on every
+// Its endpoints may change meanwhile (SetEndpoints: Kubernetes pods come
+// and go); an endpoint that leaves finishes what it serves. The router calls Acquire, Endpoint.ServeHTTP and Release on every
 // request; Acquire and Release are lock-free. The controller starts the
 // pool's health checks, waits for readiness with WaitAllReady before it
 // sends traffic, and after moving traffic away waits with WaitIdle, then
@@ -134,7 +135,11 @@ var ErrPoolClosed = errors.New("upstream: pool closed")
 // Pool is the set of endpoints of one revision. Create it with NewPool; all
 // methods are safe for concurrent use.
 type Pool struct {
-	endpoints []*Endpoint
+	// endpoints are the pool's members, in the order given; gone are
+	// those SetEndpoints removed that may still serve requests. Both are
+	// replaced under mu, never modified.
+	endpoints atomic.Pointer[[]*Endpoint]
+	gone      atomic.Pointer[[]*Endpoint]
 	health    HealthCheck
 	client    *http.Client
 	transport http.RoundTripper
@@ -145,12 +150,13 @@ type Pool struct {
 	retries         int
 	passiveFailures int64
 	ejectFor        time.Duration
-	maxEjected      int // endpoints passive health may hold ejected at once
+	maxEjectionPct  int // share of the endpoints passive health may hold ejected at once
 	hostHeader      string
 
-	// The raw path (Endpoint.Exchange): whether it may be taken, and its
-	// dialer and timeouts.
-	raw                   bool
+	// The raw path (Endpoint.Exchange): whether the options allow it,
+	// whether the endpoints do too, and its dialer and timeouts.
+	rawOptions            bool
+	raw                   atomic.Bool
 	dialer                *net.Dialer
 	responseHeaderTimeout time.Duration
 	idleConnTimeout       time.Duration
@@ -164,6 +170,7 @@ type Pool struct {
 	log     *slog.Logger
 	changed chan struct{} // closed and replaced whenever an endpoint's readiness changes
 	started bool
+	ctx     context.Context // the health checks' context once started
 	cancel  context.CancelFunc
 	done    chan struct{} // closed by Close
 	checks  sync.WaitGroup
@@ -205,18 +212,28 @@ func NewPool(urls []*url.URL, opts Options) *Pool {
 			return http.ErrUseLastResponse
 		},
 	}
+	var members []*Endpoint
 	for _, u := range urls {
-		p.endpoints = append(p.endpoints, newEndpoint(u, p))
+		members = append(members, newEndpoint(u, p))
 	}
-	p.raw = rawCapable(opts, p.endpoints)
-	pct := opts.MaxEjectionPercent
-	if pct <= 0 {
-		pct = defaultMaxEjectionPercent
+	p.endpoints.Store(&members)
+	p.gone.Store(&[]*Endpoint{})
+	p.rawOptions = opts.Transport == nil && opts.Protocol != ProtocolH2C
+	p.raw.Store(p.rawOptions && rawURLs(members))
+	p.maxEjectionPct = opts.MaxEjectionPercent
+	if p.maxEjectionPct <= 0 {
+		p.maxEjectionPct = defaultMaxEjectionPercent
 	}
-	p.maxEjected = len(p.endpoints) * min(pct, 100) / 100
+	p.maxEjectionPct = min(p.maxEjectionPct, 100)
 	p.ready.Store(&[]*Endpoint{})
 	return p
 }
+
+// members returns the pool's endpoints. Do not modify the slice.
+func (p *Pool) members() []*Endpoint { return *p.endpoints.Load() }
+
+// maxEjected is how many endpoints passive health may hold ejected at once.
+func (p *Pool) maxEjected() int { return len(p.members()) * p.maxEjectionPct / 100 }
 
 // Start runs the health checks, one goroutine per endpoint, each checking at
 // once and then every Interval, until ctx is done or Close is called. Only
@@ -228,10 +245,18 @@ func (p *Pool) Start(ctx context.Context) {
 		return
 	}
 	p.started = true
-	ctx, p.cancel = context.WithCancel(ctx)
-	for _, e := range p.endpoints {
-		p.checks.Go(func() { p.watch(ctx, e) })
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	for _, e := range p.members() {
+		p.startCheckLocked(e)
 	}
+}
+
+// startCheckLocked runs e's health check until the pool stops or e leaves
+// it. Callers hold p.mu, with the pool started.
+func (p *Pool) startCheckLocked(e *Endpoint) {
+	ctx, cancel := context.WithCancel(p.ctx)
+	e.stopCheck = cancel
+	p.checks.Go(func() { p.watch(ctx, e) })
 }
 
 // Close stops the health checks and waits for them to return, and closes
@@ -251,7 +276,10 @@ func (p *Pool) Close() {
 	if p.ownTransport != nil {
 		p.ownTransport.CloseIdleConnections()
 	}
-	for _, e := range p.endpoints {
+	for _, e := range p.members() {
+		e.closeIdle()
+	}
+	for _, e := range *p.gone.Load() {
 		e.closeIdle()
 	}
 }
@@ -285,16 +313,20 @@ func (p *Pool) ReadyCount() int {
 
 // Size returns how many endpoints the pool has, ready or not.
 func (p *Pool) Size() int {
-	return len(p.endpoints)
+	return len(p.members())
 }
 
 // InFlight returns how many acquired requests have not been released yet.
 // A request retried on another endpoint counts on that one too until its
 // answer is copied, so the sum may briefly exceed the requests being served;
-// it is 0 exactly when nothing is.
+// it is 0 exactly when nothing is. Endpoints that SetEndpoints removed
+// count until their requests end.
 func (p *Pool) InFlight() int64 {
 	var n int64
-	for _, e := range p.endpoints {
+	for _, e := range p.members() {
+		n += e.inFlight.Load()
+	}
+	for _, e := range *p.gone.Load() {
 		n += e.inFlight.Load()
 	}
 	return n
@@ -305,14 +337,14 @@ func (p *Pool) InFlight() int64 {
 // ready with their last check error), when the pool is closed, or when the
 // pool has no endpoints.
 func (p *Pool) WaitAllReady(ctx context.Context) error {
-	if len(p.endpoints) == 0 {
+	if p.Size() == 0 {
 		return errors.New("upstream: pool has no endpoints; give the revision at least one replica or upstream")
 	}
 	for {
 		p.mu.Lock()
 		changed := p.changed
 		p.mu.Unlock()
-		if p.ReadyCount() == len(p.endpoints) {
+		if p.ReadyCount() == p.Size() {
 			return nil
 		}
 		select {
@@ -321,7 +353,7 @@ func (p *Pool) WaitAllReady(ctx context.Context) error {
 			return ErrPoolClosed
 		case <-ctx.Done():
 			return fmt.Errorf("%d of %d endpoints ready (%s): %w",
-				p.ReadyCount(), len(p.endpoints), p.notReadySummary(), ctx.Err())
+				p.ReadyCount(), p.Size(), p.notReadySummary(), ctx.Err())
 		}
 	}
 }
@@ -359,10 +391,12 @@ func (p *Pool) WaitIdle(ctx context.Context) error {
 	}
 }
 
-// Status returns a snapshot of every endpoint, in the order of NewPool's urls.
+// Status returns a snapshot of every endpoint, in the order of the urls
+// given to NewPool or the last SetEndpoints.
 func (p *Pool) Status() []EndpointStatus {
-	out := make([]EndpointStatus, len(p.endpoints))
-	for i, e := range p.endpoints {
+	members := p.members()
+	out := make([]EndpointStatus, len(members))
+	for i, e := range members {
 		out[i] = e.status()
 	}
 	return out
@@ -381,12 +415,20 @@ func (p *Pool) setReady(e *Endpoint, ready bool) bool {
 }
 
 func (p *Pool) setReadyLocked(e *Endpoint, ready bool) bool {
-	if e.ready.Load() == ready {
+	if e.ready.Load() == ready || e.removed {
 		return false
 	}
 	e.ready.Store(ready)
-	list := make([]*Endpoint, 0, len(p.endpoints))
-	for _, x := range p.endpoints {
+	p.publishLocked()
+	return true
+}
+
+// publishLocked rebuilds the rotation from the members and wakes
+// WaitAllReady callers. Callers hold p.mu.
+func (p *Pool) publishLocked() {
+	members := p.members()
+	list := make([]*Endpoint, 0, len(members))
+	for _, x := range members {
 		if x.ready.Load() {
 			list = append(list, x)
 		}
@@ -394,5 +436,4 @@ func (p *Pool) setReadyLocked(e *Endpoint, ready bool) bool {
 	p.ready.Store(&list)
 	close(p.changed)
 	p.changed = make(chan struct{})
-	return true
 }

@@ -118,14 +118,11 @@ type rawIdle struct {
 // speak HTTP/1.1 through the pool's own transport, and their URLs have no
 // path to prefix.
 func (p *Pool) RawHTTP1() bool {
-	return p.raw
+	return p.raw.Load()
 }
 
-// rawCapable reports whether every URL allows the raw path.
-func rawCapable(opts Options, endpoints []*Endpoint) bool {
-	if opts.Transport != nil || opts.Protocol == ProtocolH2C {
-		return false
-	}
+// rawURLs reports whether every endpoint's URL allows the raw path.
+func rawURLs(endpoints []*Endpoint) bool {
 	for _, e := range endpoints {
 		u := e.url
 		if u.Scheme != "http" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {

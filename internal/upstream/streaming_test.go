@@ -28,14 +28,40 @@ func readEvent(br *bufio.Reader) (string, error) {
 	}
 }
 
-func TestEventStreamIsDeliveredAsWrittenAndCutByCloseLongLived(t *testing.T) {
-	next := make(chan struct{})
-	backendEnded := make(chan struct{})
-	sse := newReplicaWith(t, "sse", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer close(backendEnded)
+// eventReplica answers with an event stream: the event "data: one", then
+// whatever rest writes.
+func eventReplica(t *testing.T, rest func(http.ResponseWriter, *http.Request)) *replica {
+	return newReplicaWith(t, "sse", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, "data: one\n\n")
 		http.NewResponseController(w).Flush()
+		rest(w, r)
+	}))
+}
+
+// openFirstEvent opens r's event stream through a pool and reads its first
+// event, "data: one"; the stream stays open until the test ends.
+func openFirstEvent(t *testing.T, r *replica) (*Pool, *bufio.Reader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	t.Cleanup(cancel)
+	p, resp, err := openStream(ctx, t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	br := bufio.NewReader(resp.Body)
+	if ev, err := readEvent(br); err != nil || ev != "data: one" {
+		t.Fatalf("first event = %q, %v", ev, err)
+	}
+	return p, br
+}
+
+func TestEventStreamIsDeliveredAsWrittenAndCutByCloseLongLived(t *testing.T) {
+	next := make(chan struct{})
+	backendEnded := make(chan struct{})
+	sse := eventReplica(t, func(w http.ResponseWriter, r *http.Request) {
+		defer close(backendEnded)
 		select {
 		case <-next:
 		case <-r.Context().Done():
@@ -44,20 +70,10 @@ func TestEventStreamIsDeliveredAsWrittenAndCutByCloseLongLived(t *testing.T) {
 		fmt.Fprint(w, "data: two\n\n")
 		http.NewResponseController(w).Flush()
 		<-r.Context().Done()
-	}))
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	p, resp, err := openStream(ctx, t, sse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
+	})
 	// The replica writes "two" only after the client has read "one": a
 	// proxy that buffered would block here until the timeout.
-	if ev, err := readEvent(br); err != nil || ev != "data: one" {
-		t.Fatalf("first event = %q, %v", ev, err)
-	}
+	p, br := openFirstEvent(t, sse)
 	close(next)
 	if ev, err := readEvent(br); err != nil || ev != "data: two" {
 		t.Fatalf("second event = %q, %v", ev, err)
@@ -74,7 +90,7 @@ func TestEventStreamIsDeliveredAsWrittenAndCutByCloseLongLived(t *testing.T) {
 	}
 	select {
 	case <-backendEnded:
-	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
 		t.Fatal("the replica's request was not canceled")
 	}
 	eventually(t, "the stream leaves LongLived", func() bool { return p.LongLived() == 0 })

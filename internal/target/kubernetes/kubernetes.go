@@ -3,6 +3,11 @@
 // watch per kind, no GET per decision) and writes idempotently: applying
 // the same spec twice changes nothing, and it never touches an object
 // that does not carry its managed-by label.
+//
+// In router mode (Runner.Router) cutover's router proxies to the slot's
+// pods itself: their endpoints come from the pod informer, not from
+// EndpointSlices (see Target.Endpoints), and follow the pods as they come
+// and go.
 package kubernetes
 
 import (
@@ -23,6 +28,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 )
 
 // The labels cutover puts on each slot's Deployment and pods.
@@ -53,6 +60,7 @@ type Target struct {
 	namespace   string
 	deployments appslisters.DeploymentNamespaceLister
 	pods        corelisters.PodNamespaceLister
+	podInformer cache.SharedIndexInformer
 }
 
 // New starts informers on the Deployments and pods cutover manages in
@@ -62,7 +70,8 @@ func New(ctx context.Context, client kubernetes.Interface, namespace string) (*T
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
 	t := &Target{client: client, namespace: namespace,
 		deployments: factory.Apps().V1().Deployments().Lister().Deployments(namespace),
-		pods:        factory.Core().V1().Pods().Lister().Pods(namespace)}
+		pods:        factory.Core().V1().Pods().Lister().Pods(namespace),
+		podInformer: factory.Core().V1().Pods().Informer()}
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
@@ -81,29 +90,34 @@ func SlotSelector(app, slot string) map[string]string {
 }
 
 // Apply creates or updates the slot's Deployment to run spec. It refuses a
-// Deployment of the same name that cutover does not manage.
+// Deployment of the same name that cutover does not manage. The same spec
+// applied again changes nothing: the Deployment keeps its generation and
+// its pods. An update that races the cluster's own writes (the Deployment's
+// status) is tried again on the newer object.
 func (t *Target) Apply(ctx context.Context, spec Spec) error {
 	want := deployment(spec)
 	deps := t.client.AppsV1().Deployments(t.namespace)
-	cur, err := deps.Get(ctx, want.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		if _, err := deps.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create deployment %s/%s: %w", t.namespace, want.Name, err)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := deps.Get(ctx, want.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			if _, err := deps.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("create deployment %s/%s: %w", t.namespace, want.Name, err)
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("read deployment %s/%s: %w", t.namespace, want.Name, err)
+		case cur.Labels[LabelManagedBy] != ManagedBy:
+			return fmt.Errorf("deployment %s/%s exists and is not managed by cutover (no %s=%s label); rename or delete it, cutover will not adopt it",
+				t.namespace, want.Name, LabelManagedBy, ManagedBy)
+		}
+		cur = cur.DeepCopy()
+		cur.Labels, cur.Spec = want.Labels, want.Spec
+		if _, err := deps.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("update deployment %s/%s: %w", t.namespace, want.Name, err)
 		}
 		return nil
-	case err != nil:
-		return fmt.Errorf("read deployment %s/%s: %w", t.namespace, want.Name, err)
-	case cur.Labels[LabelManagedBy] != ManagedBy:
-		return fmt.Errorf("deployment %s/%s exists and is not managed by cutover (no %s=%s label); rename or delete it, cutover will not adopt it",
-			t.namespace, want.Name, LabelManagedBy, ManagedBy)
-	}
-	cur = cur.DeepCopy()
-	cur.Labels, cur.Spec = want.Labels, want.Spec
-	if _, err := deps.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update deployment %s/%s: %w", t.namespace, want.Name, err)
-	}
-	return nil
+	})
 }
 
 // deployment builds the Deployment that runs spec.

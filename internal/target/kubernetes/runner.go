@@ -12,7 +12,9 @@ import (
 )
 
 // Runner starts revisions of one app as slot Deployments: the shape of
-// target the controller drives. Its instances have no endpoints for
+// target the controller drives. In router mode its instances are
+// target.Changing: their endpoints are the slot's ready pods, which
+// cutover's router reaches by IP. Otherwise they have no endpoints for
 // cutover's router; the Deployment's own readiness decides, and something
 // else (a Service) carries the traffic.
 type Runner struct {
@@ -21,10 +23,19 @@ type Runner struct {
 	Template corev1.PodTemplateSpec
 	// Timeout bounds the wait for a slot to be ready (deployTimeout).
 	Timeout time.Duration
+	// Router selects router mode.
+	Router bool
+	// Port is the pods' port the router sends requests to, in router
+	// mode: a containerPort's number or name; empty means the first TCP
+	// containerPort of the first container.
+	Port string
 }
 
 // Start applies the slot's Deployment and returns once it is ready, or
-// fails (the Deployment scaled to 0) with the pod and reason that stopped it.
+// fails (the Deployment scaled to 0) with the pod and reason that stopped
+// it. Applying the spec a slot already runs changes nothing, so starting
+// the revision a Deployment already runs (after cutover restarted) adopts
+// its pods as they are.
 func (r *Runner) Start(ctx context.Context, spec target.Spec) (target.Instance, error) {
 	err := r.Target.Apply(ctx, Spec{App: spec.App, Slot: spec.Slot, Revision: spec.Revision, Version: spec.Version,
 		Replicas: r.Replicas, Template: r.Template})
@@ -34,7 +45,11 @@ func (r *Runner) Start(ctx context.Context, spec target.Spec) (target.Instance, 
 	if err := r.Target.WaitReady(ctx, spec.App, spec.Slot, spec.Revision, r.Timeout); err != nil {
 		return nil, err
 	}
-	return &Instance{target: r.Target, app: spec.App, slot: spec.Slot}, nil
+	in := &Instance{target: r.Target, app: spec.App, slot: spec.Slot}
+	if r.Router {
+		return &RoutedInstance{Instance: in, revision: spec.Revision, port: r.Port}, nil
+	}
+	return in, nil
 }
 
 // Instance is one slot's Deployment as a target.Instance.
@@ -66,3 +81,25 @@ func (in *Instance) Err() error { return nil }
 
 // Stop scales the slot's Deployment to 0, keeping it for a rollback.
 func (in *Instance) Stop(ctx context.Context) error { return in.target.Stop(ctx, in.app, in.slot) }
+
+// RoutedInstance is one slot's Deployment in router mode: a
+// target.Changing whose endpoints are its ready pods.
+type RoutedInstance struct {
+	*Instance
+	revision int
+	port     string
+}
+
+// Endpoints returns http://<pod IP>:<port> for each ready pod of the
+// slot's revision that is not being deleted.
+func (in *RoutedInstance) Endpoints() []*url.URL {
+	return in.target.Endpoints(in.app, in.slot, in.revision, in.port)
+}
+
+// WatchEndpoints calls set with the endpoints now and after every change
+// of the slot's pods, until ctx is done.
+func (in *RoutedInstance) WatchEndpoints(ctx context.Context, set func([]*url.URL)) {
+	// AddEventHandler fails only on an informer that has stopped, that
+	// is, once cutover stops: nothing is left to follow.
+	_ = in.target.WatchEndpoints(ctx, in.app, in.slot, in.revision, in.port, set)
+}
