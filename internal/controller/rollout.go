@@ -492,6 +492,7 @@ func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev 
 		spec.Replicas, spec.Env = p.Replicas, p.Env
 	}
 	spec.OnReplicaExit = func(r target.Replica) { c.replicaExited(a, rev, slot, r) }
+	spec.OnClusterEvent = func(e target.ClusterEvent) { c.clusterEvent(a, rollout, rev, slot, e) }
 	inst, err := tgt.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s on slot %s: %w", rev.Version, slot, err)

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // The labels cutover puts on each slot's Deployment and pods.
@@ -53,6 +54,7 @@ type Target struct {
 	namespace   string
 	deployments appslisters.DeploymentNamespaceLister
 	pods        corelisters.PodNamespaceLister
+	events      *eventWatches
 }
 
 // New starts informers on the Deployments and pods cutover manages in
@@ -63,10 +65,21 @@ func New(ctx context.Context, client kubernetes.Interface, namespace string) (*T
 	t := &Target{client: client, namespace: namespace,
 		deployments: factory.Apps().V1().Deployments().Lister().Deployments(namespace),
 		pods:        factory.Core().V1().Pods().Lister().Pods(namespace)}
-	factory.Start(ctx.Done())
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return nil, fmt.Errorf("watch %v in namespace %s: the cache did not sync (is the API server reachable?)", typ, namespace)
+	// Events carry no labels: they are watched apart, all of the
+	// namespace's, and told apart by the object they are about.
+	evFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace))
+	evInformer := evFactory.Core().V1().Events().Informer()
+	t.events = &eventWatches{store: evInformer.GetStore(), byDep: map[string]*eventWatch{}}
+	if _, err := evInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: t.events.observe, UpdateFunc: func(_, obj any) { t.events.observe(obj) }}); err != nil {
+		return nil, fmt.Errorf("watch events in namespace %s: %w", namespace, err)
+	}
+	for _, f := range []informers.SharedInformerFactory{factory, evFactory} {
+		f.Start(ctx.Done())
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return nil, fmt.Errorf("watch %v in namespace %s: the cache did not sync (is the API server reachable?)", typ, namespace)
+			}
 		}
 	}
 	return t, nil
