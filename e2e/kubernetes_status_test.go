@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/kubetest"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/target"
+)
+
+// writeKubeConfigPodSpec writes cutover.yaml with extra lines (indented
+// as fields of the template's spec) in the pod spec.
+func (k *kubeSetup) writeKubeConfigPodSpec(t *testing.T, extra string) {
+	t.Helper()
+	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, "")
+	const spec = "          spec:\n"
+	if !strings.Contains(cfg, spec) {
+		t.Fatalf("the kubernetes config template has no %q", spec)
+	}
+	if err := os.WriteFile(k.configPath(), []byte(strings.Replace(cfg, spec, spec+extra, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// statusJSON is `cutover status web -o json`.
+func (k *kubeSetup) statusJSON(t *testing.T) controller.AppStatus {
+	t.Helper()
+	var st controller.AppStatus
+	if out := k.mustCLI(t, "status", "web", "-o", "json").stdout; json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("status -o json is not an app's status:\n%s", out)
+	}
+	return st
+}
+
+// workload is slot's workload in st, or nil.
+func workload(st controller.AppStatus, slot string) *target.Workload {
+	for _, s := range st.Slots {
+		if s.Name == slot {
+			return s.Workload
+		}
+	}
+	return nil
+}
+
+// TestKubernetesStatusAndHistoryShowWhyPodsCannotBeScheduled deploys a
+// revision no node can take: while cutover waits, status names the slot's
+// Deployment and each pod with Kubernetes' reason; once the deploy has
+// failed, history holds the scheduler's FailedScheduling events, each
+// once.
+func TestKubernetesStatusAndHistoryShowWhyPodsCannotBeScheduled(t *testing.T) {
+	k := newKubeSetup(t)
+	k.serve(t)
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 2, nil
+	})
+	if w := workload(k.statusJSON(t), store.Blue); w == nil || w.Name != k.ns+"/web-blue" || !w.Exists || w.Ready != 2 || w.Desired != 2 || len(w.Unready) != 0 {
+		t.Fatalf("status of the serving blue slot: workload %+v, want %s/web-blue with 2/2 pods ready", w, k.ns)
+	}
+	if out := k.mustCLI(t, "status", "web").stdout; !strings.Contains(out, "deployment "+k.ns+"/web-blue 2/2 ready") {
+		t.Fatalf("status table does not show blue's Deployment with 2/2 pods ready:\n%s", out)
+	}
+
+	k.writeKubeConfigPodSpec(t, "            nodeSelector: {no-such-label: anywhere}\n")
+	k.mustCLI(t, "reload")
+	k.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
+	// The pods stay Unschedulable for kube.UnschedulableGrace (10 s)
+	// before the deploy fails; status shows them meanwhile.
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+		w := workload(k.statusJSON(t), store.Green)
+		if w == nil || w.Name != k.ns+"/web-green" || w.Desired != 2 || len(w.Unready) != 2 {
+			return false, nil
+		}
+		for _, p := range w.Unready {
+			if !strings.HasPrefix(p.Name, "web-green-") || p.Reason != "Unschedulable" || !strings.Contains(p.Message, "node") {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	table := k.mustCLI(t, "status", "web").stdout
+	if !strings.Contains(table, "deployment "+k.ns+"/web-green 0/2 ready; pod web-green-") || !strings.Contains(table, " Unschedulable: ") {
+		t.Fatalf("status table does not show green's unschedulable pods:\n%s", table)
+	}
+	t.Logf("status while the pods cannot be scheduled:\n%s", table)
+
+	var st controller.AppStatus
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		st = k.statusJSON(t)
+		return st.Rollout != nil && st.Rollout.Done(), nil
+	})
+	if st.Rollout.Phase != store.RolloutFailed {
+		t.Fatalf("the deploy no node can take ended %s, want %s", st.Rollout.Phase, store.RolloutFailed)
+	}
+	k.wantOnly(t, "blue", "after the failed deploy")
+
+	hist := k.mustCLI(t, "history", "web", "--limit", "0").stdout
+	var scheduling []string
+	for _, l := range strings.Split(hist, "\n") {
+		if f := strings.Fields(l); len(f) > 3 && f[2] == "Warning" && f[3] == "FailedScheduling" {
+			scheduling = append(scheduling, l)
+		}
+	}
+	// One event per pod (the scheduler counts its retries in the same
+	// event): two pods, at most two lines.
+	if len(scheduling) == 0 || len(scheduling) > 2 {
+		t.Fatalf("history has %d FailedScheduling lines, want one per pod of web-green (1 or 2):\n%s", len(scheduling), hist)
+	}
+	for _, l := range scheduling {
+		if !strings.Contains(l, "cluster: Pod/web-green-") || !strings.Contains(l, "of v2 on slot green") || !strings.Contains(l, "node") {
+			t.Fatalf("history line %q does not name the pod, the revision and the scheduler's message:\n%s", l, hist)
+		}
+	}
+	t.Logf("history:\n%s", hist)
+}
