@@ -17,6 +17,10 @@ type Spec struct {
 	// Command is the replica command for the process target; "${PORT}" in any
 	// argument is replaced by the port chosen for each replica.
 	Command []string
+	// Image, when set, replaces the image of the pod template's container
+	// ImageContainer (its first when empty): Kubernetes target.
+	Image          string
+	ImageContainer string
 	// Upstreams are the endpoint URLs for the static target.
 	Upstreams []string
 	// Replicas is the number of replicas to start (process target); 0 means 1.

@@ -24,6 +24,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 )
 
 // The labels cutover puts on each slot's Deployment and pods.
@@ -43,9 +44,13 @@ type Spec struct {
 	Revision int
 	// Version replaces "${VERSION}" in the template's images, commands,
 	// arguments and environment values.
-	Version  string
-	Replicas int
-	Template corev1.PodTemplateSpec
+	Version string
+	// Image, when set, replaces the image of the template's container
+	// named ImageContainer (its first when empty).
+	Image          string
+	ImageContainer string
+	Replicas       int
+	Template       corev1.PodTemplateSpec
 }
 
 // Target runs slots as Deployments in one namespace.
@@ -96,27 +101,35 @@ func SlotSelector(app, slot string) map[string]string {
 // Apply creates or updates the slot's Deployment to run spec. It refuses a
 // Deployment of the same name that cutover does not manage.
 func (t *Target) Apply(ctx context.Context, spec Spec) error {
+	if spec.Image != "" && imageContainer(&spec.Template.Spec, spec.ImageContainer) == nil {
+		return fmt.Errorf("the pod template has no container %q to run image %s in; name one of its containers (CONTAINER=IMAGE)",
+			spec.ImageContainer, spec.Image)
+	}
 	want := deployment(spec)
 	deps := t.client.AppsV1().Deployments(t.namespace)
-	cur, err := deps.Get(ctx, want.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		if _, err := deps.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create deployment %s/%s: %w", t.namespace, want.Name, err)
+	// The Deployment's controller writes its status meanwhile: an update
+	// that lost that race reads it again.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := deps.Get(ctx, want.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			if _, err := deps.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("create deployment %s/%s: %w", t.namespace, want.Name, err)
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("read deployment %s/%s: %w", t.namespace, want.Name, err)
+		case cur.Labels[LabelManagedBy] != ManagedBy:
+			return fmt.Errorf("deployment %s/%s exists and is not managed by cutover (no %s=%s label); rename or delete it, cutover will not adopt it",
+				t.namespace, want.Name, LabelManagedBy, ManagedBy)
+		}
+		cur = cur.DeepCopy()
+		cur.Labels, cur.Spec = want.Labels, want.Spec
+		if _, err := deps.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("update deployment %s/%s: %w", t.namespace, want.Name, err)
 		}
 		return nil
-	case err != nil:
-		return fmt.Errorf("read deployment %s/%s: %w", t.namespace, want.Name, err)
-	case cur.Labels[LabelManagedBy] != ManagedBy:
-		return fmt.Errorf("deployment %s/%s exists and is not managed by cutover (no %s=%s label); rename or delete it, cutover will not adopt it",
-			t.namespace, want.Name, LabelManagedBy, ManagedBy)
-	}
-	cur = cur.DeepCopy()
-	cur.Labels, cur.Spec = want.Labels, want.Spec
-	if _, err := deps.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update deployment %s/%s: %w", t.namespace, want.Name, err)
-	}
-	return nil
+	})
 }
 
 // deployment builds the Deployment that runs spec.
@@ -130,6 +143,9 @@ func deployment(spec Spec) *appsv1.Deployment {
 		tmpl.Labels[k] = v
 	}
 	substitute(&tmpl.Spec, spec.Version)
+	if c := imageContainer(&tmpl.Spec, spec.ImageContainer); spec.Image != "" && c != nil {
+		c.Image = spec.Image
+	}
 	replicas := int32(spec.Replicas)
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: Name(spec.App, spec.Slot), Labels: l},
@@ -141,6 +157,17 @@ func deployment(spec Spec) *appsv1.Deployment {
 			Template: tmpl,
 		},
 	}
+}
+
+// imageContainer is the pod's container named name, its first when name
+// is "", or nil.
+func imageContainer(pod *corev1.PodSpec, name string) *corev1.Container {
+	for i := range pod.Containers {
+		if name == "" || pod.Containers[i].Name == name {
+			return &pod.Containers[i]
+		}
+	}
+	return nil
 }
 
 // substitute replaces "${VERSION}" where a pod template names what runs.

@@ -30,7 +30,7 @@ type Runner struct {
 func (r *Runner) Start(ctx context.Context, spec target.Spec) (target.Instance, error) {
 	unwatch := r.Target.WatchEvents(spec.App, spec.Slot, spec.OnClusterEvent)
 	err := r.Target.Apply(ctx, Spec{App: spec.App, Slot: spec.Slot, Revision: spec.Revision, Version: spec.Version,
-		Replicas: r.Replicas, Template: r.Template})
+		Image: spec.Image, ImageContainer: spec.ImageContainer, Replicas: r.Replicas, Template: r.Template})
 	if err != nil {
 		unwatch()
 		return nil, err
