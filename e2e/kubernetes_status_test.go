@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/kubetest"
@@ -117,4 +121,84 @@ func TestKubernetesStatusAndHistoryShowWhyPodsCannotBeScheduled(t *testing.T) {
 		}
 	}
 	t.Logf("history:\n%s", hist)
+}
+
+// TestKubernetesDeployImageIsRecordedAndRolledBackTo deploys images by
+// --image alone (the version is the tag), then rolls back past a slot
+// that was scaled to 0: the redeployed revision runs its recorded image,
+// and so does the active one after a kill -9 and a restart.
+func TestKubernetesDeployImageIsRecordedAndRolledBackTo(t *testing.T) {
+	k := newKubeSetup(t)
+	k.scaleDownDelay = "1s"
+	k.writeKubeConfig(t, "")
+	srv := k.serve(t)
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 2, nil
+	})
+	scaledToZero := func(slot string) {
+		t.Helper()
+		kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+			w := workload(k.statusJSON(t), slot)
+			return w != nil && w.Desired == 0 && w.Ready == 0, nil
+		})
+	}
+
+	k.mustCLI(t, "deploy", "web", "--image", "registry.example/web-ci:v2")
+	if img := k.image(t, "web-green"); img != "registry.example/web-ci:v2" {
+		t.Fatalf("after deploy --image registry.example/web-ci:v2, web-green runs %s", img)
+	}
+	if st := k.statusJSON(t); st.Version != "v2" || st.ActiveSlot != "green" {
+		t.Fatalf("deploy --image without --version serves version %q on %s, want v2 (the tag) on green", st.Version, st.ActiveSlot)
+	}
+	k.mustCLI(t, "deploy", "web", "--image", "web=registry.example/web-next:v3", "--version", "v3-next")
+	if img := k.image(t, "web-blue"); img != "registry.example/web-next:v3" {
+		t.Fatalf("after deploy --image web=registry.example/web-next:v3, web-blue runs %s", img)
+	}
+	scaledToZero("green")
+	k.mustCLI(t, "deploy", "web", "--version", "v4")
+	if img := k.image(t, "web-green"); img != "registry.example/web:v4" {
+		t.Fatalf("a deploy without --image runs %s, want the template's registry.example/web:v4", img)
+	}
+	scaledToZero("blue")
+
+	// Revision 2 (green's first) goes to blue, which runs web-next:v3 at 0
+	// pods: the rollback must run revision 2's own image there, not the
+	// template's (registry.example/web:v2).
+	r := k.mustCLI(t, "rollback", "web", "--to-revision", "2")
+	if !strings.Contains(r.stdout+r.stderr, "2 pod(s) of v2 ready on slot blue") {
+		t.Fatalf("rollback to revision 2 did not start it on blue:\n%s%s", r.stdout, r.stderr)
+	}
+	if img := k.image(t, "web-blue"); img != "registry.example/web-ci:v2" {
+		t.Fatalf("after the rollback to revision 2, web-blue runs %s, want registry.example/web-ci:v2", img)
+	}
+	k.wantOnly(t, "blue", "after the rollback")
+
+	var h controller.History
+	if out := k.mustCLI(t, "history", "web", "-o", "json").stdout; json.Unmarshal([]byte(out), &h) != nil || len(h.Revisions) < 4 {
+		t.Fatalf("history -o json:\n%s", out)
+	}
+	if rev := h.Revisions[1]; rev.Image != "registry.example/web-ci:v2" || rev.ImageContainer != "" {
+		t.Fatalf("revision 2 records image %q in container %q, want registry.example/web-ci:v2 in the first", rev.Image, rev.ImageContainer)
+	}
+	if rev := h.Revisions[2]; rev.Image != "registry.example/web-next:v3" || rev.ImageContainer != "web" {
+		t.Fatalf("revision 3 records image %q in container %q, want registry.example/web-next:v3 in web", rev.Image, rev.ImageContainer)
+	}
+
+	// A restart applies the active revision again: with its image, not
+	// the template's. While cutover is down, someone edits the image.
+	srv.kill9(t)
+	patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example/edited:x"}]}}}}`)
+	if _, err := k.cluster.Client.AppsV1().Deployments(k.ns).Patch(context.Background(), "web-blue",
+		types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.serve(t)
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+		w := workload(k.statusJSON(t), "blue")
+		return w != nil && w.Ready == 2 && k.image(t, "web-blue") != "registry.example/edited:x", nil
+	})
+	if img := k.image(t, "web-blue"); img != "registry.example/web-ci:v2" {
+		t.Fatalf("after a restart, web-blue runs %s, want revision 2's registry.example/web-ci:v2", img)
+	}
+	k.wantOnly(t, "blue", "after the restart")
 }
