@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -121,6 +122,22 @@ func TestKubernetesStatusAndHistoryShowWhyPodsCannotBeScheduled(t *testing.T) {
 		}
 	}
 	t.Logf("history:\n%s", hist)
+
+	// While blue serves, its pods' warnings reach the history too: a
+	// kubelet's failed readiness probe, as the cluster would record it.
+	pod := k.endpointPods(t, "web")[0]
+	now := metav1.Now()
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: pod + ".probe"}, Type: corev1.EventTypeWarning, Reason: "Unhealthy",
+		Message: "Readiness probe failed: HTTP probe failed with statuscode: 503", Count: 1,
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: pod, Namespace: k.ns},
+		FirstTimestamp: now, LastTimestamp: now, Source: corev1.EventSource{Component: "kubelet"}}
+	if _, err := k.cluster.Client.CoreV1().Events(k.ns).Create(context.Background(), ev, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "cluster: Pod/" + pod + " of v1 on slot blue: Readiness probe failed"
+	kubetest.WaitFor(t, 30*time.Second, func() (bool, error) {
+		return strings.Contains(k.mustCLI(t, "history", "web").stdout, want), nil
+	})
 }
 
 // TestKubernetesDeployImageIsRecordedAndRolledBackTo deploys images by
