@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,35 +16,45 @@ import (
 
 // eventLog collects what a watch reports.
 type eventLog struct {
-	mu  sync.Mutex
+	ch  chan target.ClusterEvent
 	got []target.ClusterEvent
 }
 
-func (l *eventLog) add(e target.ClusterEvent) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.got = append(l.got, e)
+func newEventLog() *eventLog {
+	// Roomy enough that the watch never waits on the test.
+	return &eventLog{ch: make(chan target.ClusterEvent, 4*MaxClusterEvents)}
 }
 
-func (l *eventLog) list() []target.ClusterEvent {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]target.ClusterEvent(nil), l.got...)
-}
+func (l *eventLog) add(e target.ClusterEvent) { l.ch <- e }
 
-// waitFor waits until the watch reported an event with message msg and
-// returns everything it reported by then.
+// waitFor waits until the watch reported an event whose message starts
+// with msg and returns everything it reported by then.
 func (l *eventLog) waitFor(t *testing.T, msg string) []target.ClusterEvent {
 	t.Helper()
-	kubetest.WaitFor(t, 30*time.Second, func() (bool, error) {
-		for _, e := range l.list() {
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e := <-l.ch:
+			l.got = append(l.got, e)
 			if strings.HasPrefix(e.Message, msg) {
-				return true, nil
+				return l.got
 			}
+		case <-timeout:
+			t.Fatalf("no event %q reported in 30s; got %+v", msg, l.got)
 		}
-		return false, nil
-	})
-	return l.list()
+	}
+}
+
+// list returns everything reported so far.
+func (l *eventLog) list() []target.ClusterEvent {
+	for {
+		select {
+		case e := <-l.ch:
+			l.got = append(l.got, e)
+		default:
+			return l.got
+		}
+	}
 }
 
 // emit writes an event about kind/name as a cluster component would, or
@@ -76,7 +85,7 @@ func TestWatchEventsReportsEachWarningAboutTheSlotOnce(t *testing.T) {
 	emit(t, c, ns, "old", corev1.EventTypeWarning, "Deployment", "web-green", "FailedCreate", "old", 1)
 	kubetest.WaitFor(t, 30*time.Second, func() (bool, error) { return len(tgt.events.store.List()) > 0, nil })
 
-	var log eventLog
+	log := newEventLog()
 	stop := tgt.WatchEvents("web", "green", log.add)
 	emit(t, c, ns, "sched", corev1.EventTypeWarning, "Pod", "web-green-5f7c-x2x9q", "FailedScheduling", "0/1 nodes are available", 1)
 	emit(t, c, ns, "normal", corev1.EventTypeNormal, "Pod", "web-green-5f7c-x2x9q", "Scheduled", "normal", 1)
@@ -106,7 +115,7 @@ func TestWatchEventsReportsEachWarningAboutTheSlotOnce(t *testing.T) {
 		emit(t, c, ns, fmt.Sprintf("flood-%d", i), corev1.EventTypeWarning, "Pod", "web-green-5f7c-x2x9q", "BackOff", fmt.Sprintf("flood %d", i), 1)
 	}
 	emit(t, c, ns, "blue-old", corev1.EventTypeWarning, "Pod", "web-blue-5f7c-aaaaa", "BackOff", "an old one of blue", 1)
-	var marker eventLog
+	marker := newEventLog()
 	stopMarker := tgt.WatchEvents("web", "blue", marker.add)
 	defer stopMarker()
 	emit(t, c, ns, "marker2", corev1.EventTypeWarning, "Pod", "web-blue-5f7c-aaaaa", "BackOff", "marker2", 1)
