@@ -200,6 +200,9 @@ func TestKubernetesDeployImageIsRecordedAndRolledBackTo(t *testing.T) {
 	if rev := h.Revisions[2]; rev.Image != "registry.example/web-next:v3" || rev.ImageContainer != "web" {
 		t.Fatalf("revision 3 records image %q in container %q, want registry.example/web-next:v3 in web", rev.Image, rev.ImageContainer)
 	}
+	if out := k.mustCLI(t, "history", "web").stdout; !strings.Contains(out, "deploy, image web=registry.example/web-next:v3\n") {
+		t.Fatalf("history does not show revision 3's image:\n%s", out)
+	}
 
 	// A restart applies the active revision again: with its image, not
 	// the template's. While cutover is down, someone edits the image.
