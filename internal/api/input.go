@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/imageref"
 )
 
 // checkDeploy refuses a deploy whose text would break what shows or uses
@@ -22,6 +23,11 @@ func checkDeploy(req controller.DeployRequest) error {
 	for i, w := range req.Command {
 		if strings.ContainsFunc(w, unicode.IsControl) {
 			return fmt.Errorf("command word %d %s has a control character; write the command on one line, without escape codes", i+1, config.Quote(w))
+		}
+	}
+	if req.Image != "" {
+		if _, err := imageref.Parse(req.Image); err != nil {
+			return err
 		}
 	}
 	for _, raw := range req.Upstreams {

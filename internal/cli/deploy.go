@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -9,24 +10,37 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/imageref"
 	"github.com/cutover/cutover/internal/store"
 )
 
 func newDeploy(g *globals) *cobra.Command {
 	var req controller.DeployRequest
-	var command string
+	var command, image string
 	var noWait bool
 	cmd := &cobra.Command{
-		Use:   "deploy APP --version V [--command \"...\" | --upstream URL ...]",
+		Use:   "deploy APP --version V [--command \"...\" | --upstream URL ... | --image [CONTAINER=]IMAGE]",
 		Short: "Deploy a version to the idle slot and flip to it once it is ready",
 		Long: `Deploy V to APP's idle slot, wait until every replica is ready, run the smoke
 checks, flip (automatically, or after "cutover promote"), drain the old slot
 while V bakes (bakeTime). --command is split as a shell splits words; ${PORT}
-and ${VERSION} are replaced. Exit 0 when V serves all traffic and has baked, 1
+and ${VERSION} are replaced. --image (Kubernetes) runs IMAGE in the pod
+template's container CONTAINER (default: its first); --version then defaults
+to the image's tag. Exit 0 when V serves all traffic and has baked, 1
 when the deploy failed (traffic never moved) or V failed while baking and the
 traffic went back to the previous version.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if image != "" {
+				img, err := imageref.Parse(image)
+				if err != nil {
+					return usageErrorf("--image: %v", err)
+				}
+				if req.Version == "" && img.Tag() == "" {
+					return usageErrorf("--image %s has no tag to take the version from; give --version too", img.Ref)
+				}
+				req.Image, req.Version = image, cmp.Or(req.Version, img.Tag())
+			}
 			if req.Version == "" {
 				return usageErrorf("--version is required, such as --version v2")
 			}
@@ -51,6 +65,7 @@ traffic went back to the previous version.`,
 	cmd.Flags().StringVar(&req.Version, "version", "", "version label of the new revision (required)")
 	cmd.Flags().StringVar(&command, "command", "", "replica command for a process target (default: the config's)")
 	cmd.Flags().StringArrayVar(&req.Upstreams, "upstream", nil, "endpoint URL for a static target (repeat for several)")
+	cmd.Flags().StringVar(&image, "image", "", "container image for a kubernetes target, as IMAGE or CONTAINER=IMAGE (default: the template's); --version defaults to its tag")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the rollout has started")
 	return cmd
 }

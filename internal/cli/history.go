@@ -5,6 +5,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/internal/imageref"
 )
 
 func newHistory(g *globals) *cobra.Command {
@@ -24,7 +26,11 @@ func newHistory(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "REVISION\tVERSION\tCREATED\tCAUSE")
 			for _, r := range h.Revisions {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Number, r.Version, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Cause)
+				cause := r.Cause
+				if r.Image != "" {
+					cause += ", image " + imageref.Image{Container: r.ImageContainer, Ref: r.Image}.String()
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Number, r.Version, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), cause)
 			}
 			tw.Flush()
 			fmt.Fprintln(cmd.OutOrStdout())

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -110,14 +111,19 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 			if !s.WarmUntil.IsZero() && s.Phase == "warm" {
 				detail += fmt.Sprintf(", stops in %s", time.Until(s.WarmUntil).Round(time.Second))
 			}
-			var restarts []string
-			for _, r := range s.Replicas {
-				if line := replicaDetail(r); line != "" {
-					restarts = append(restarts, line)
+			if s.Workload != nil {
+				// Its pods are the replicas; the workload says more of them.
+				detail += workloadDetail(*s.Workload)
+			} else {
+				var restarts []string
+				for _, r := range s.Replicas {
+					if line := replicaDetail(r); line != "" {
+						restarts = append(restarts, line)
+					}
 				}
-			}
-			if len(restarts) > 0 {
-				detail += ", " + strings.Join(restarts, ", ")
+				if len(restarts) > 0 {
+					detail += ", " + strings.Join(restarts, ", ")
+				}
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t\t%s\t%s\t%s\n", s.Name, s.Phase, orDash(s.Version), revLabel(s.Revision), detail)
 		}
@@ -150,6 +156,31 @@ func replicaDetail(r target.Replica) string {
 		out += fmt.Sprintf(", next start in %s", max(time.Until(r.NextRestartAt), 0).Round(time.Second))
 	}
 	return out + ")"
+}
+
+// workloadDetail describes a slot's workload in the cluster: its name,
+// its pods ready of desired and why each unready pod is not ready.
+func workloadDetail(w target.Workload) string {
+	if !w.Exists {
+		return "deployment " + w.Name + " is not there"
+	}
+	out := fmt.Sprintf("deployment %s %d/%d ready", w.Name, w.Ready, w.Desired)
+	for _, p := range w.Unready {
+		out += "; pod " + p.Name + " " + cmp.Or(p.Reason, "starting")
+		if msg := firstLine(p.Message, 100); msg != "" {
+			out += ": " + msg
+		}
+	}
+	return out
+}
+
+// firstLine is s's first line, cut to at most n runes.
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // drainDetail says how the last drain's requests ended, then the app's

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cutover/cutover/internal/imageref"
 	"github.com/cutover/cutover/internal/store"
 )
 
@@ -193,6 +194,7 @@ func (c *Controller) Rollback(appName string, toRevision int) (store.Rollout, er
 		return store.Rollout{}, fmt.Errorf("%w: %s has no revision %d; `cutover history %s` lists them", ErrInvalid, appName, to, appName)
 	}
 	return c.startRollout(a, rolloutRequest{version: rev.Version, command: rev.Command, upstreams: rev.Upstreams,
+		image: imageref.Image{Container: rev.ImageContainer, Ref: rev.Image},
 		cause: fmt.Sprintf("rollback to revision %d", to), autoPromote: true})
 }
 

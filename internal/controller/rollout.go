@@ -11,6 +11,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/hooks"
+	"github.com/cutover/cutover/internal/imageref"
 	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/target"
@@ -24,6 +25,9 @@ type DeployRequest struct {
 	Command []string `json:"command,omitempty"`
 	// Upstreams are the new revision's endpoints (static target).
 	Upstreams []string `json:"upstreams,omitempty"`
+	// Image is "[container=]image", run instead of the pod template's
+	// image (Kubernetes target).
+	Image string `json:"image,omitempty"`
 }
 
 type rolloutRequest struct {
@@ -32,6 +36,7 @@ type rolloutRequest struct {
 	version     string
 	command     []string
 	upstreams   []string
+	image       imageref.Image
 	cause       string
 	autoPromote bool // promote whatever the config says (first deploy, rollback)
 }
@@ -50,10 +55,17 @@ func (c *Controller) Deploy(appName string, req DeployRequest) (store.Rollout, e
 	process, kube := a.cfg.Target.Process != nil, a.cfg.Target.Kubernetes != nil
 	a.mu.Unlock()
 	if kube && (len(req.Upstreams) > 0 || len(req.Command) > 0) {
-		return store.Rollout{}, fmt.Errorf("%w: app %s runs on Kubernetes from its pod template; give only --version", ErrInvalid, appName)
+		return store.Rollout{}, fmt.Errorf("%w: app %s runs on Kubernetes from its pod template; give --version, and --image to change the image", ErrInvalid, appName)
 	}
 	if kube {
-		return c.startRollout(a, rolloutRequest{version: req.Version, cause: "deploy"})
+		img, err := kubeImage(a, req.Image)
+		if err != nil {
+			return store.Rollout{}, err
+		}
+		return c.startRollout(a, rolloutRequest{version: req.Version, image: img, cause: "deploy"})
+	}
+	if req.Image != "" {
+		return store.Rollout{}, fmt.Errorf("%w: app %s does not run on Kubernetes; --image is for apps with target.kubernetes (give --command for local processes, --upstream for static upstreams)", ErrInvalid, appName)
 	}
 	if process && len(req.Upstreams) > 0 {
 		return store.Rollout{}, fmt.Errorf("%w: app %s runs local processes; give --command, not --upstream", ErrInvalid, appName)
@@ -75,7 +87,7 @@ func (c *Controller) revisionFor(a *app, req rolloutRequest) (store.Revision, er
 		return *req.revision, nil
 	}
 	rev := store.Revision{App: a.name, Version: req.version, ConfigHash: configHash(a.cfg),
-		CreatedAt: time.Now(), Cause: req.cause}
+		CreatedAt: time.Now(), Cause: req.cause, Image: req.image.Ref, ImageContainer: req.image.Container}
 	if p := a.cfg.Target.Process; p != nil {
 		cmd := req.command
 		if len(cmd) == 0 {
@@ -487,11 +499,12 @@ func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev 
 	timeout := cfg.DeployTimeout.D()
 	deployDeadline := time.Now().Add(timeout)
 	spec := target.Spec{App: a.name, Slot: slot, Revision: rev.Number, Version: rev.Version,
-		Command: rev.Command, Upstreams: rev.Upstreams}
+		Command: rev.Command, Upstreams: rev.Upstreams, Image: rev.Image, ImageContainer: rev.ImageContainer}
 	if p := cfg.Target.Process; p != nil {
 		spec.Replicas, spec.Env = p.Replicas, p.Env
 	}
 	spec.OnReplicaExit = func(r target.Replica) { c.replicaExited(a, rev, slot, r) }
+	spec.OnClusterEvent = func(e target.ClusterEvent) { c.clusterEvent(a, rollout, rev, slot, e) }
 	inst, err := tgt.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s on slot %s: %w", rev.Version, slot, err)

@@ -42,6 +42,16 @@ type SlotStatus struct {
 	WarmUntil time.Time                 `json:"warmUntil,omitzero"`
 	Endpoints []upstream.EndpointStatus `json:"endpoints,omitempty"`
 	Replicas  []target.Replica          `json:"replicas,omitempty"`
+	// Workload is what the cluster says about the slot (its Kubernetes
+	// Deployment); absent for targets that run nothing in a cluster, and
+	// for an empty slot whose workload is not there.
+	Workload *target.Workload `json:"workload,omitempty"`
+}
+
+// workloadTarget is a Target that can say how a slot's workload fares in
+// the cluster that runs it (a Kubernetes Deployment).
+type workloadTarget interface {
+	Workload(app, slot string) target.Workload
 }
 
 // History is an app's revisions and its recent events.
@@ -91,6 +101,11 @@ func (c *Controller) Status(appName string) (AppStatus, error) {
 		} else if ss.Revision > 0 {
 			if rev, ok, err := c.opts.Store.Revision(a.name, ss.Revision); err == nil && ok {
 				s.Version = rev.Version
+			}
+		}
+		if wt, ok := a.target.(workloadTarget); ok {
+			if w := wt.Workload(a.name, name); w.Exists || s.Phase != store.SlotEmpty {
+				s.Workload = &w
 			}
 		}
 		if name == a.state.ActiveSlot {

@@ -64,6 +64,11 @@ func (k *kubeApp) Start(ctx context.Context, spec target.Spec) (target.Instance,
 	return &kubeInstance{Instance: inst.(*kube.Instance), provider: k.provider, slot: spec.Slot}, nil
 }
 
+// Workload describes the slot's Deployment for status output.
+func (k *kubeApp) Workload(app, slot string) target.Workload {
+	return k.runner.Target.Workload(app, slot)
+}
+
 // kubeInstance keeps the slot the active Service selects running: when
 // cutover stops, the cluster goes on serving.
 type kubeInstance struct {

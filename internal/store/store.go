@@ -34,6 +34,11 @@ type Revision struct {
 	CreatedAt  time.Time `json:"createdAt"`
 	// Cause says who or what asked for it: "initial", "deploy", "rollback".
 	Cause string `json:"cause,omitempty"`
+	// Image is the container image the revision runs (Kubernetes) in the
+	// pod template's container ImageContainer (its first when empty); ""
+	// runs the template's own image.
+	Image          string `json:"image,omitempty"`
+	ImageContainer string `json:"imageContainer,omitempty"`
 }
 
 // Slot phases.

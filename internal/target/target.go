@@ -18,6 +18,10 @@ type Spec struct {
 	// Command is the replica command for the process target; "${PORT}" in any
 	// argument is replaced by the port chosen for each replica.
 	Command []string
+	// Image, when set, replaces the image of the pod template's container
+	// ImageContainer (its first when empty): Kubernetes target.
+	Image          string
+	ImageContainer string
 	// Upstreams are the endpoint URLs for the static target.
 	Upstreams []string
 	// Replicas is the number of replicas to start (process target); 0 means 1.
@@ -30,6 +34,46 @@ type Spec struct {
 	// runs on the target's own goroutine and should return quickly. Targets
 	// that run nothing themselves (static) never call it.
 	OnReplicaExit func(Replica)
+	// OnClusterEvent, when set, is called with each warning the cluster
+	// reports about the slot's workload (a Kubernetes Event such as
+	// FailedScheduling or BackOff) from the start until the instance
+	// stops: each one once, and a bounded number of them. It runs on the
+	// target's own goroutine and should return quickly. Targets that run
+	// nothing in a cluster never call it.
+	OnClusterEvent func(ClusterEvent)
+}
+
+// ClusterEvent is a warning from the cluster that runs a slot.
+type ClusterEvent struct {
+	// Reason is the cluster's (FailedScheduling, BackOff, Unhealthy, ...).
+	Reason  string
+	Message string
+	// Object is what it is about, as Kind/name ("Pod/web-green-5f7c-x2x9q").
+	Object string
+	// Count is how often the cluster saw it so far.
+	Count int
+}
+
+// Workload is what the orchestrator that runs a slot says about it (a
+// Kubernetes Deployment), for status output.
+type Workload struct {
+	// Name is the workload's, as namespace/name.
+	Name string `json:"name"`
+	// Exists is false when the workload is not there (deleted by hand).
+	Exists  bool `json:"exists"`
+	Ready   int  `json:"ready"`
+	Desired int  `json:"desired"`
+	// Unready lists the pods that are not ready and why.
+	Unready []UnreadyPod `json:"unready,omitempty"`
+}
+
+// UnreadyPod is a pod of a Workload that is not ready.
+type UnreadyPod struct {
+	Name string `json:"name"`
+	// Reason is the cluster's (CrashLoopBackOff, ImagePullBackOff,
+	// Unschedulable, Pending, ...); empty while it just starts.
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Instance is one started revision.

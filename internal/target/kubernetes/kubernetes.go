@@ -49,9 +49,13 @@ type Spec struct {
 	Revision int
 	// Version replaces "${VERSION}" in the template's images, commands,
 	// arguments and environment values.
-	Version  string
-	Replicas int
-	Template corev1.PodTemplateSpec
+	Version string
+	// Image, when set, replaces the image of the template's container
+	// named ImageContainer (its first when empty).
+	Image          string
+	ImageContainer string
+	Replicas       int
+	Template       corev1.PodTemplateSpec
 }
 
 // Target runs slots as Deployments in one namespace.
@@ -61,6 +65,7 @@ type Target struct {
 	deployments appslisters.DeploymentNamespaceLister
 	pods        corelisters.PodNamespaceLister
 	podInformer cache.SharedIndexInformer
+	events      *eventWatches
 }
 
 // New starts informers on the Deployments and pods cutover manages in
@@ -72,10 +77,21 @@ func New(ctx context.Context, client kubernetes.Interface, namespace string) (*T
 		deployments: factory.Apps().V1().Deployments().Lister().Deployments(namespace),
 		pods:        factory.Core().V1().Pods().Lister().Pods(namespace),
 		podInformer: factory.Core().V1().Pods().Informer()}
-	factory.Start(ctx.Done())
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return nil, fmt.Errorf("watch %v in namespace %s: the cache did not sync (is the API server reachable?)", typ, namespace)
+	// Events carry no labels: they are watched apart, all of the
+	// namespace's, and told apart by the object they are about.
+	evFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace))
+	evInformer := evFactory.Core().V1().Events().Informer()
+	t.events = &eventWatches{store: evInformer.GetStore(), byDep: map[string]*eventWatch{}}
+	if _, err := evInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: t.events.observe, UpdateFunc: func(_, obj any) { t.events.observe(obj) }}); err != nil {
+		return nil, fmt.Errorf("watch events in namespace %s: %w", namespace, err)
+	}
+	for _, f := range []informers.SharedInformerFactory{factory, evFactory} {
+		f.Start(ctx.Done())
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return nil, fmt.Errorf("watch %v in namespace %s: the cache did not sync (is the API server reachable?)", typ, namespace)
+			}
 		}
 	}
 	return t, nil
@@ -95,6 +111,10 @@ func SlotSelector(app, slot string) map[string]string {
 // its pods. An update that races the cluster's own writes (the Deployment's
 // status) is tried again on the newer object.
 func (t *Target) Apply(ctx context.Context, spec Spec) error {
+	if spec.Image != "" && imageContainer(&spec.Template.Spec, spec.ImageContainer) == nil {
+		return fmt.Errorf("the pod template has no container %q to run image %s in; name one of its containers (CONTAINER=IMAGE)",
+			spec.ImageContainer, spec.Image)
+	}
 	want := deployment(spec)
 	deps := t.client.AppsV1().Deployments(t.namespace)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -131,6 +151,9 @@ func deployment(spec Spec) *appsv1.Deployment {
 		tmpl.Labels[k] = v
 	}
 	substitute(&tmpl.Spec, spec.Version)
+	if c := imageContainer(&tmpl.Spec, spec.ImageContainer); spec.Image != "" && c != nil {
+		c.Image = spec.Image
+	}
 	replicas := int32(spec.Replicas)
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: Name(spec.App, spec.Slot), Labels: l},
@@ -142,6 +165,17 @@ func deployment(spec Spec) *appsv1.Deployment {
 			Template: tmpl,
 		},
 	}
+}
+
+// imageContainer is the pod's container named name, its first when name
+// is "", or nil.
+func imageContainer(pod *corev1.PodSpec, name string) *corev1.Container {
+	for i := range pod.Containers {
+		if name == "" || pod.Containers[i].Name == name {
+			return &pod.Containers[i]
+		}
+	}
+	return nil
 }
 
 // substitute replaces "${VERSION}" where a pod template names what runs.

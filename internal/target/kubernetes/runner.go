@@ -35,17 +35,22 @@ type Runner struct {
 // fails (the Deployment scaled to 0) with the pod and reason that stopped
 // it. Applying the spec a slot already runs changes nothing, so starting
 // the revision a Deployment already runs (after cutover restarted) adopts
-// its pods as they are.
+// its pods as they are. The cluster's warnings about the slot go to
+// spec.OnClusterEvent from before the Deployment is applied until the
+// instance stops.
 func (r *Runner) Start(ctx context.Context, spec target.Spec) (target.Instance, error) {
+	unwatch := r.Target.WatchEvents(spec.App, spec.Slot, spec.OnClusterEvent)
 	err := r.Target.Apply(ctx, Spec{App: spec.App, Slot: spec.Slot, Revision: spec.Revision, Version: spec.Version,
-		Replicas: r.Replicas, Template: r.Template})
+		Image: spec.Image, ImageContainer: spec.ImageContainer, Replicas: r.Replicas, Template: r.Template})
 	if err != nil {
+		unwatch()
 		return nil, err
 	}
 	if err := r.Target.WaitReady(ctx, spec.App, spec.Slot, spec.Revision, r.Timeout); err != nil {
+		unwatch()
 		return nil, err
 	}
-	in := &Instance{target: r.Target, app: spec.App, slot: spec.Slot}
+	in := &Instance{target: r.Target, app: spec.App, slot: spec.Slot, unwatch: unwatch}
 	if r.Router {
 		return &RoutedInstance{Instance: in, revision: spec.Revision, port: r.Port}, nil
 	}
@@ -56,6 +61,7 @@ func (r *Runner) Start(ctx context.Context, spec target.Spec) (target.Instance, 
 type Instance struct {
 	target    *Target
 	app, slot string
+	unwatch   func() // ends the watch of the slot's events; may be nil
 }
 
 // Endpoints returns none: cutover's router does not reach the pods.
@@ -80,7 +86,12 @@ func (in *Instance) Replicas() []target.Replica {
 func (in *Instance) Err() error { return nil }
 
 // Stop scales the slot's Deployment to 0, keeping it for a rollback.
-func (in *Instance) Stop(ctx context.Context) error { return in.target.Stop(ctx, in.app, in.slot) }
+func (in *Instance) Stop(ctx context.Context) error {
+	if in.unwatch != nil {
+		in.unwatch()
+	}
+	return in.target.Stop(ctx, in.app, in.slot)
+}
 
 // RoutedInstance is one slot's Deployment in router mode: a
 // target.Changing whose endpoints are its ready pods.
