@@ -37,6 +37,9 @@ import (
 //     of its Promoted event, which cutover records once the new slot is
 //     ready, the preview and active Services point at it and the active
 //     one's EndpointSlices list its pods alone.
+//   - ms/ready-to-promoted: the part of it after the new slot was ready
+//     (cutover's ReplicasReady event): the preview patch, the active patch
+//     and the wait for the EndpointSlices.
 //   - s/deploy: `cutover deploy` from start to exit, which adds the
 //     bakeTime watch after the flip; ns/op is its mean.
 //   - ms/selector-to-endpointslice: in those deploys, from the watch event
@@ -78,7 +81,7 @@ func benchServiceMode(b *testing.B, replicas int) {
 		return k.selectorSlot(b, "web") == "blue" && len(k.endpointPods(b, "web")) == replicas, nil
 	})
 
-	var promoted, deploys, cutoverEps, bareEps []time.Duration
+	var promoted, flips, deploys, cutoverEps, bareEps []time.Duration
 	version := 1
 	for b.Loop() {
 		b.StopTimer()
@@ -92,11 +95,14 @@ func benchServiceMode(b *testing.B, replicas int) {
 		start := time.Now()
 		r := k.mustCLI(b, "deploy", "web", "--version", fmt.Sprintf("v%d", version), "-o", "json")
 		deploys = append(deploys, time.Since(start))
-		promoted = append(promoted, eventTime(b, r.stderr, "Promoted").Sub(start))
+		promotedAt := eventTime(b, r.stderr, "Promoted")
+		promoted = append(promoted, promotedAt.Sub(start))
+		flips = append(flips, promotedAt.Sub(eventTime(b, r.stderr, "ReplicasReady")))
 		cutoverEps = append(cutoverEps, cw.flipTime(b, idle, "web-"+idle+"-", replicas))
 	}
 
 	report(b, promoted, time.Second, "s/deploy-to-promoted")
+	report(b, flips, time.Millisecond, "ms/ready-to-promoted")
 	report(b, deploys, time.Second, "s/deploy")
 	report(b, cutoverEps, time.Millisecond, "ms/selector-to-endpointslice")
 	report(b, bareEps, time.Millisecond, "ms/bare-patch-to-endpointslice")
