@@ -23,6 +23,8 @@ type kubeSetup struct {
 	ns      string
 	// scaleDownDelay is the strategy's; 5m unless a test sets it.
 	scaleDownDelay string
+	// replicas per slot; 2 unless a test sets it.
+	replicas int
 }
 
 const kubeConfigTemplate = `admin: {listen: "%s"}
@@ -36,7 +38,7 @@ apps:
       kubernetes:
         kubeconfig: %s
         namespace: %s
-        replicas: 2
+        replicas: %d
         template:
           metadata: {annotations: {%s}}
           spec:
@@ -48,10 +50,10 @@ apps:
       service: {active: web, preview: web-preview}
 `
 
-func newKubeSetup(t *testing.T) *kubeSetup {
+func newKubeSetup(t testing.TB) *kubeSetup {
 	t.Helper()
 	c := kubetest.Start(t)
-	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), scaleDownDelay: "5m"}
+	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), scaleDownDelay: "5m", replicas: 2}
 	// The team's Services, with their ports; cutover owns the selectors.
 	for _, name := range []string{"web", "web-preview"} {
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -66,15 +68,15 @@ func newKubeSetup(t *testing.T) *kubeSetup {
 }
 
 // writeKubeConfig writes cutover.yaml with the pod annotations given.
-func (k *kubeSetup) writeKubeConfig(t *testing.T, annotations string) {
+func (k *kubeSetup) writeKubeConfig(t testing.TB, annotations string) {
 	t.Helper()
-	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, annotations)
+	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, k.replicas, annotations)
 	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (k *kubeSetup) selectorSlot(t *testing.T, name string) string {
+func (k *kubeSetup) selectorSlot(t testing.TB, name string) string {
 	t.Helper()
 	svc, err := k.cluster.Client.CoreV1().Services(k.ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
@@ -84,7 +86,7 @@ func (k *kubeSetup) selectorSlot(t *testing.T, name string) string {
 }
 
 // endpointPods lists the pods the Service's EndpointSlices name.
-func (k *kubeSetup) endpointPods(t *testing.T, name string) []string {
+func (k *kubeSetup) endpointPods(t testing.TB, name string) []string {
 	return k.cluster.EndpointPods(t, k.ns, name)
 }
 
