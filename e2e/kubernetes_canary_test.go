@@ -27,7 +27,7 @@ const kubeCanaryStrategy = `strategy:
 func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
 	t.Helper()
 	k := newKubeSetup(t)
-	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, "")
+	cfg := k.kubeConfig("")
 	for old, repl := range map[string]string{
 		"strategy: {blueGreen: {scaleDownDelay: " + k.scaleDownDelay + "}}": kubeCanaryStrategy,
 		"replicas: 2": "replicas: 3",
@@ -76,7 +76,8 @@ func (k *kubeSetup) wantListed(t *testing.T, when string, pods map[string]int) {
 	}
 }
 
-func (k *kubeSetup) replicas(t *testing.T, deployment string) int {
+// desiredPods returns the replicas the Deployment asks for.
+func (k *kubeSetup) desiredPods(t *testing.T, deployment string) int {
 	t.Helper()
 	d, err := k.cluster.Client.AppsV1().Deployments(k.ns).Get(context.Background(), deployment, metav1.GetOptions{})
 	if err != nil {
@@ -102,7 +103,7 @@ func (k *kubeSetup) atFirstPause(t *testing.T) {
 	if slot := k.selectorSlot(t, "web"); slot != "" {
 		t.Fatalf("at weight 25 the Service selects slot %q, want the pods of both slots", slot)
 	}
-	if n, m := k.replicas(t, "web-green"), k.replicas(t, "web-blue"); n != 1 || m != 3 {
+	if n, m := k.desiredPods(t, "web-green"), k.desiredPods(t, "web-blue"); n != 1 || m != 3 {
 		t.Fatalf("at weight 25: web-green has %d replicas and web-blue %d, want 1 and 3", n, m)
 	}
 	if slot := k.selectorSlot(t, "web-preview"); slot != "green" {
@@ -149,14 +150,14 @@ func TestKubernetesServiceModeCanarySharesByPodsAndPromotes(t *testing.T) {
 	if slot := k.selectorSlot(t, "web"); slot != "green" {
 		t.Fatalf("once promoted the Service selects slot %q, want green", slot)
 	}
-	if n := k.replicas(t, "web-green"); n != 3 {
+	if n := k.desiredPods(t, "web-green"); n != 3 {
 		t.Fatalf("once promoted web-green has %d replicas, want 3", n)
 	}
 	if out := k.mustCLI(t, "history", "web").stdout; !strings.Contains(out, "setWeight 100: 3 of 3 ready pods (100%) are canary") {
 		t.Fatalf("history does not report the flip's share:\n%s", out)
 	}
 	// The old stable serves what still reaches it for scaleDownDelay (2s).
-	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return k.replicas(t, "web-blue") == 0, nil })
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return k.desiredPods(t, "web-blue") == 0, nil })
 	k.wantListed(t, "after scaleDownDelay", map[string]int{"green": 3})
 	if st := k.status(t); st.ActiveSlot != "green" || st.Version != "v2" {
 		t.Fatalf("status after the canary: active %s %s, want green v2", st.ActiveSlot, st.Version)
@@ -178,9 +179,9 @@ func TestKubernetesServiceModeCanaryAbortPutsTheSelectorBackOnStable(t *testing.
 		t.Fatalf("after the abort the Service selects slot %q, want blue", slot)
 	}
 	// The canary stays for abortScaleDownDelay (1s), then scales to 0.
-	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return k.replicas(t, "web-green") == 0, nil })
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return k.desiredPods(t, "web-green") == 0, nil })
 	k.wantListed(t, "once the canary is scaled to 0", map[string]int{"blue": 3})
-	if n := k.replicas(t, "web-blue"); n != 3 {
+	if n := k.desiredPods(t, "web-blue"); n != 3 {
 		t.Fatalf("web-blue has %d replicas after the abort, want its 3", n)
 	}
 }
@@ -192,7 +193,7 @@ func TestKubernetesServiceModeCanaryResumesItsShareAfterKill9(t *testing.T) {
 	k.serve(t)
 	k.waitResumedAt25(t)
 	k.wantListed(t, "after the restart", map[string]int{"blue": 3, "green": 1})
-	if n := k.replicas(t, "web-green"); n != 1 {
+	if n := k.desiredPods(t, "web-green"); n != 1 {
 		t.Fatalf("after the restart web-green has %d replicas, want 1", n)
 	}
 	k.mustCLI(t, "promote", "web")
@@ -205,7 +206,7 @@ func TestKubernetesServiceModeCanaryStopKeepsTheStableServing(t *testing.T) {
 	k.atFirstPause(t)
 	srv.stop(t)
 	// Stopped mid-split: the stable keeps its pods, the canary's go.
-	if n, m := k.replicas(t, "web-green"), k.replicas(t, "web-blue"); n != 0 || m != 3 {
+	if n, m := k.desiredPods(t, "web-green"), k.desiredPods(t, "web-blue"); n != 0 || m != 3 {
 		t.Fatalf("after cutover stopped: web-green has %d replicas and web-blue %d, want 0 and 3", n, m)
 	}
 	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return len(k.endpointPods(t, "web")) == 3, nil })

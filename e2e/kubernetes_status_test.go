@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -23,7 +22,7 @@ import (
 // as fields of the template's spec) in the pod spec.
 func (k *kubeSetup) writeKubeConfigPodSpec(t *testing.T, extra string) {
 	t.Helper()
-	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, "")
+	cfg := k.kubeConfig("")
 	const spec = "          spec:\n"
 	if !strings.Contains(cfg, spec) {
 		t.Fatalf("the kubernetes config template has no %q", spec)

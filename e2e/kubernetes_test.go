@@ -67,10 +67,15 @@ func newKubeSetup(t testing.TB) *kubeSetup {
 	return k
 }
 
+// kubeConfig is cutover.yaml for the setup, with the pod annotations given.
+func (k *kubeSetup) kubeConfig(annotations string) string {
+	return fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, k.replicas, annotations)
+}
+
 // writeKubeConfig writes cutover.yaml with the pod annotations given.
 func (k *kubeSetup) writeKubeConfig(t testing.TB, annotations string) {
 	t.Helper()
-	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, k.replicas, annotations)
+	cfg := k.kubeConfig(annotations)
 	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
