@@ -18,7 +18,8 @@ import (
 )
 
 // poolBackend returns backend name of app "web" over the replicas at urls,
-// with opts, started and ready.
+// with opts (health-checked on /healthz every 20 ms unless opts.Health
+// has a path), started and ready.
 func poolBackend(t testing.TB, name string, opts upstream.Options, urls ...string) *Backend {
 	t.Helper()
 	var us []*url.URL
@@ -29,7 +30,9 @@ func poolBackend(t testing.TB, name string, opts upstream.Options, urls ...strin
 		}
 		us = append(us, u)
 	}
-	opts.Health = upstream.HealthCheck{Path: "/healthz", Interval: 20 * time.Millisecond, Timeout: time.Second}
+	if opts.Health.Path == "" {
+		opts.Health = upstream.HealthCheck{Path: "/healthz", Interval: 20 * time.Millisecond, Timeout: time.Second}
+	}
 	p := upstream.NewPool(us, opts)
 	p.Start(context.Background())
 	t.Cleanup(p.Close)
