@@ -55,7 +55,7 @@ import (
 // Every iteration starts from the same state: the idle slot scaled to 0 and
 // its pods gone, as it is when deploys are minutes apart (the old slot is
 // kept warm for bakeTime + 2s). The cutover binary is the e2e one, built
-// with -race (run with GORACE=atexit_sleep_ms=0).
+// with -race and run with GORACE=atexit_sleep_ms=0 (see TestMain).
 //
 //	CUTOVER_REQUIRE_KUBE=1 go test ./e2e -run '^$' -bench KubernetesServiceMode -benchtime 10x
 func BenchmarkKubernetesServiceMode(b *testing.B) {
@@ -67,9 +67,6 @@ func BenchmarkKubernetesServiceMode(b *testing.B) {
 }
 
 func benchServiceMode(b *testing.B, replicas int) {
-	// A -race binary sleeps 1 s on exit by default, which `cutover deploy`
-	// would add to s/deploy.
-	b.Setenv("GORACE", "atexit_sleep_ms=0")
 	k := newKubeSetup(b)
 	k.replicas = replicas
 	k.scaleDownDelay = "1s"
