@@ -22,26 +22,43 @@ const FieldManager = "cutover"
 // are after a refusal.
 const AnnotationWeight = "cutover.dev/canary-weight"
 
-// Weight returns the canary weight cutover last wrote into an object with
-// these annotations; ok is false when it has written none yet, and the
-// error says what to do when the annotation is not a weight.
-func Weight(annotations map[string]string) (weight int, ok bool, err error) {
-	last, ok := annotations[AnnotationWeight]
-	if !ok {
-		return 0, false, nil
-	}
-	weight, err = strconv.Atoi(last)
-	if err != nil {
-		return 0, false, fmt.Errorf("annotation %s=%q is not a weight; remove it to let cutover take the weights over as they are", AnnotationWeight, last)
-	}
-	return weight, true, nil
+// Weights is how a provider reads an object's weights now: the stable
+// and the canary one (named as the provider's errors name them), and
+// whether every place that carries them carries these.
+type Weights struct {
+	StableName, CanaryName string
+	Stable, Canary         int
+	Consistent             bool
 }
 
-// Writer names the field manager other than cutover that last wrote
+// Unchanged returns an error naming who changed the weights when obj no
+// longer has the ones cutover last wrote (AnnotationWeight), or when they
+// cannot be read (err from the provider's read). An object without the
+// annotation has not been written by cutover yet, and its weights are
+// taken as they are.
+func Unchanged(obj metav1.Object, field string, now Weights, err error) error {
+	last, ok := obj.GetAnnotations()[AnnotationWeight]
+	if !ok {
+		return nil
+	}
+	want, convErr := strconv.Atoi(last)
+	switch {
+	case convErr != nil:
+		return fmt.Errorf("annotation %s=%q is not a weight; remove it to let cutover take the weights over as they are", AnnotationWeight, last)
+	case err != nil:
+		return fmt.Errorf("changed since cutover's last write: %w", err)
+	case now.Consistent && now.Canary == want:
+		return nil
+	}
+	return fmt.Errorf("the weights were changed by %s since cutover set them to %s %d, %s %d (now %d and %d); cutover will not go on: set them back, or remove the annotation %s to let cutover take them over as they are",
+		writer(obj.GetManagedFields(), field), now.StableName, 100-want, now.CanaryName, want, now.Stable, now.Canary, AnnotationWeight)
+}
+
+// writer names the field manager other than cutover that last wrote
 // spec.<field> (an atomic list, such as an HTTPRoute's rules or a
 // VirtualService's http routes, whose whole ownership goes to its last
 // writer), or says it is unknown.
-func Writer(entries []metav1.ManagedFieldsEntry, field string) string {
+func writer(entries []metav1.ManagedFieldsEntry, field string) string {
 	var last *metav1.ManagedFieldsEntry
 	for i, e := range entries {
 		if e.Manager == FieldManager || e.FieldsV1 == nil {
