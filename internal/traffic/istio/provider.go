@@ -28,6 +28,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -140,6 +141,8 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 		return traffic.Share{}, fmt.Errorf("weight %d is not a percentage from 0 to 100", weight)
 	case stable == canary:
 		return traffic.Share{}, fmt.Errorf("the stable and the canary slot are both %s", stable)
+	case !slices.Contains(slots[:], stable) || !slices.Contains(slots[:], canary):
+		return traffic.Share{}, fmt.Errorf("split between %s and %s: the slots are %s", stable, canary, strings.Join(slots[:], " and "))
 	case weight == 100:
 		return traffic.Share{Canary: 100, Total: 100}, p.Flip(ctx, canary)
 	case weight > 0:
@@ -165,6 +168,9 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 func (p *Provider) SetHeaderRoute(ctx context.Context, slot string, m traffic.HeaderMatch) error {
 	if _, err := istioHeader(m); err != nil {
 		return err
+	}
+	if !slices.Contains(slots[:], slot) {
+		return fmt.Errorf("header route to slot %s: the slots are %s", slot, strings.Join(slots[:], " and "))
 	}
 	if err := p.subsets(ctx); err != nil {
 		return err
@@ -202,8 +208,9 @@ func (p *Provider) write(ctx context.Context, change func(virtualService) error)
 		if err := change(v); err != nil {
 			return p.errorf("left as it was: %w", err)
 		}
-		// Record the weights once they are cutover's; a header route
-		// alone on routes cutover never weighed leaves them the team's.
+		// Record the weights as every write leaves them (a lone
+		// destination is 100/0): from then on, a change by someone else
+		// is refused. Weights that do not add up to 100 stay the team's.
 		if _, canary, consistent, _ := v.weights(); consistent {
 			metav1.SetMetaDataAnnotation(&v.ObjectMeta, lastwrite.AnnotationWeight, fmt.Sprint(canary))
 		}

@@ -143,3 +143,23 @@ func TestNewSaysWhatToWrite(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitsAndHeaderRoutesGoToSlotsOnly(t *testing.T) {
+	p := &Provider{} // the checks come before any use of the clients
+	for _, tc := range []struct {
+		stable, canary string
+		weight         int
+		want           string
+	}{
+		{"blue", "red", 0, "split between blue and red: the slots are blue and green"},
+		{"blue", "blue", 10, "both blue"},
+		{"blue", "green", 101, "weight 101 is not a percentage"},
+	} {
+		if _, err := p.Split(t.Context(), tc.stable, tc.canary, tc.weight); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Split(%s, %s, %d): %v, want %q", tc.stable, tc.canary, tc.weight, err, tc.want)
+		}
+	}
+	if err := p.SetHeaderRoute(t.Context(), "red", traffic.HeaderMatch{Name: "X-Canary", Value: "1"}); err == nil || !strings.Contains(err.Error(), "the slots are blue and green") {
+		t.Errorf("SetHeaderRoute(red): %v", err)
+	}
+}
