@@ -144,7 +144,10 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 	case !slices.Contains(slots[:], stable) || !slices.Contains(slots[:], canary):
 		return traffic.Share{}, fmt.Errorf("split between %s and %s: the slots are %s", stable, canary, strings.Join(slots[:], " and "))
 	case weight == 100:
-		return traffic.Share{Canary: 100, Total: 100}, p.Flip(ctx, canary)
+		if err := p.Flip(ctx, canary); err != nil {
+			return traffic.Share{}, err
+		}
+		return traffic.Share{Canary: 100, Total: 100}, nil
 	case weight > 0:
 		if err := p.ready(canary); err != nil {
 			return traffic.Share{}, err
@@ -159,7 +162,10 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 		}
 		return v.setWeight(stable, canary, weight)
 	})
-	return traffic.Share{Canary: weight, Total: 100}, err
+	if err != nil {
+		return traffic.Share{}, err
+	}
+	return traffic.Share{Canary: weight, Total: 100}, nil
 }
 
 // SetHeaderRoute sends the requests that carry the header to slot's
