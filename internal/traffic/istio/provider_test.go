@@ -277,7 +277,7 @@ func TestAForeignWeightEditIsRefusedNamingItsWriter(t *testing.T) {
 		},
 	} {
 		err := step()
-		if err == nil || !strings.Contains(err.Error(), `field manager "kubectl-patch"`) || !strings.Contains(err.Error(), "will not go on") {
+		if err == nil || !strings.Contains(err.Error(), `changed by field manager "kubectl-patch" (Update) since cutover set them to the first subset 75, the second subset 25 (now 60 and 40); cutover will not go on`) {
 			t.Fatalf("%s after a foreign edit: %v, want a refusal naming kubectl-patch", name, err)
 		}
 	}

@@ -24,14 +24,8 @@ func documentedTemplate(t *testing.T) config.AnalysisTemplate {
 	if block == nil {
 		t.Fatal("docs/istio.md has no ```yaml block beginning with analysisTemplates:")
 	}
-	src := string(block[1]) + `apps:
-  - name: web
-    listen: 127.0.0.1:8080
-    version: v1
-    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
-    strategy:
-      canary:
-        steps: [{setWeight: 10}, {analysis: {templates: [istio-success-rate]}}]
+	src := string(block[1]) + `apps: [{name: web, listen: "127.0.0.1:8080", version: v1, target: {static: {upstreams: ["http://127.0.0.1:9000"]}},
+  strategy: {canary: {steps: [{setWeight: 10}, {analysis: {templates: [istio-success-rate]}}]}}}]
 `
 	cfg, err := config.Parse("docs/istio.md", []byte(src))
 	if err != nil {
