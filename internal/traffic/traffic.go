@@ -5,7 +5,10 @@
 // split the traffic for a canary implement Splitter.
 package traffic
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Provider moves an app's traffic between its two slots.
 type Provider interface {
@@ -41,4 +44,26 @@ type Splitter interface {
 type Share struct {
 	Canary int
 	Total  int
+}
+
+// HeaderMatch is a request header that sends a request to the canary,
+// whatever the weight: Value matches it exactly, else Prefix matches its
+// beginning, else Regex (in the data plane's own dialect, Envoy's RE2 for
+// most) matches it.
+type HeaderMatch struct {
+	Name   string
+	Value  string
+	Prefix string
+	Regex  string
+}
+
+// Check says what a header match lacks: a name, or something to match.
+func (m HeaderMatch) Check() error {
+	switch {
+	case m.Name == "":
+		return fmt.Errorf("a header route needs the header's name, such as X-Canary")
+	case m.Value == "" && m.Prefix == "" && m.Regex == "":
+		return fmt.Errorf("header route %s: give a value, prefix or regex to match", m.Name)
+	}
+	return nil
 }

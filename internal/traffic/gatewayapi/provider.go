@@ -37,6 +37,7 @@ import (
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/typed/apis/v1"
 
 	"github.com/cutover/cutover/internal/traffic"
+	"github.com/cutover/cutover/internal/traffic/lastwrite"
 	"github.com/cutover/cutover/internal/traffic/service"
 )
 
@@ -44,12 +45,12 @@ var _ traffic.Provider = (*Provider)(nil)
 
 // FieldManager is the name cutover writes HTTPRoutes under; it is the one
 // managedFields show for the weights it set.
-const FieldManager = "cutover"
+const FieldManager = lastwrite.FieldManager
 
 // AnnotationWeight records on the HTTPRoute the canary weight cutover
 // last wrote. Remove it to let cutover take the route's weights over as
 // they are after a refusal.
-const AnnotationWeight = "cutover.dev/canary-weight"
+const AnnotationWeight = lastwrite.AnnotationWeight
 
 // Options name an app's HTTPRoute and Services.
 type Options struct {
@@ -188,7 +189,7 @@ func (p *Provider) SetWeight(ctx context.Context, slot string, weight int) error
 // that carry the header to it, whatever the weight, through cutover's own
 // rules (see HeaderRulePrefix); it replaces an earlier header route.
 func (p *Provider) SetHeaderRoute(ctx context.Context, slot string, m HeaderMatch) error {
-	if _, err := m.gateway(); err != nil {
+	if _, err := gatewayHeader(m); err != nil {
 		return err
 	}
 	if err := p.canary.Flip(ctx, slot); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // route is an HTTPRoute seen through the names of one app's Services.
@@ -125,7 +127,7 @@ func (r route) setHeaderRoute(m HeaderMatch) error {
 	if err != nil {
 		return err
 	}
-	header, err := m.gateway()
+	header, err := gatewayHeader(m)
 	if err != nil {
 		return err
 	}
@@ -174,30 +176,22 @@ func kindOf(ref gatewayv1.HTTPBackendRef) string {
 	return strings.ToLower(string(*ref.Kind))
 }
 
-// HeaderMatch is a request header that sends a request to the canary:
-// Value matches it exactly, else Prefix matches its beginning, else Regex
-// (in the gateway's own regular expression dialect, Envoy's RE2 for most)
-// matches it.
-type HeaderMatch struct {
-	Name   string
-	Value  string
-	Prefix string
-	Regex  string
-}
+// HeaderMatch is a request header that sends a request to the canary.
+type HeaderMatch = traffic.HeaderMatch
 
-func (m HeaderMatch) gateway() (gatewayv1.HTTPHeaderMatch, error) {
+// gatewayHeader is m as an HTTPRoute match.
+func gatewayHeader(m HeaderMatch) (gatewayv1.HTTPHeaderMatch, error) {
 	h := gatewayv1.HTTPHeaderMatch{Name: gatewayv1.HTTPHeaderName(m.Name)}
+	if err := m.Check(); err != nil {
+		return h, err
+	}
 	switch {
-	case m.Name == "":
-		return h, fmt.Errorf("a header route needs the header's name, such as X-Canary")
 	case m.Value != "":
 		h.Type, h.Value = ptr(gatewayv1.HeaderMatchExact), m.Value
 	case m.Prefix != "":
 		h.Type, h.Value = ptr(gatewayv1.HeaderMatchRegularExpression), "^"+regexp.QuoteMeta(m.Prefix)+".*"
-	case m.Regex != "":
-		h.Type, h.Value = ptr(gatewayv1.HeaderMatchRegularExpression), m.Regex
 	default:
-		return h, fmt.Errorf("header route %s: give a value, prefix or regex to match", m.Name)
+		h.Type, h.Value = ptr(gatewayv1.HeaderMatchRegularExpression), m.Regex
 	}
 	return h, nil
 }

@@ -92,7 +92,7 @@ func TestEveryRuleToTheStableServiceIsSplitAndGetsAHeaderRule(t *testing.T) {
 
 func TestHeaderMatchNeedsANameAndAValue(t *testing.T) {
 	for _, m := range []HeaderMatch{{Value: "x"}, {Name: "X-Canary"}} {
-		if _, err := m.gateway(); err == nil {
+		if _, err := gatewayHeader(m); err == nil {
 			t.Errorf("%+v: no error", m)
 		}
 	}
