@@ -139,7 +139,6 @@ func TestKubernetesDeployWithoutAVerbOfTheRoleFailsNamingIt(t *testing.T) {
 	k.wantOnly(t, "blue", "after the refused deploy")
 }
 
-
 // A Role without a verb that cutover's watches need: serve refuses to
 // start, naming the grant missing, instead of waiting forever for a watch
 // that cannot start; it creates nothing.
