@@ -12,7 +12,6 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -23,38 +22,22 @@ import (
 // manifestsDir holds the manifests that run cutover in a cluster.
 const manifestsDir = "../deploy/kubernetes"
 
-// rbacManifests reads what gives cutover its rights, as the README
-// installs it: the namespace cutover, its ServiceAccount, and the Role and
-// RoleBinding, which go to the apps' namespace.
-func rbacManifests(t *testing.T) (sa, role []*unstructured.Unstructured) {
+// runAsCutover installs the RBAC of deploy/kubernetes as the README does
+// (the namespace cutover and its ServiceAccount; the Role and RoleBinding
+// in ns, where the apps are) and returns a kubeconfig file that authenticates as
+// cutover's ServiceAccount with a token from the TokenRequest API, as the
+// kubelet mints for a pod. It checks that the kubeconfig is held to the
+// Role: reading Secrets, which the Role does not grant, is forbidden.
+func runAsCutover(t *testing.T, c *kubetest.Cluster, ns string) string {
 	t.Helper()
 	for _, f := range []string{"00-namespace.yaml", "10-serviceaccount.yaml", "20-role.yaml"} {
 		objs, err := kubetest.ReadManifests(filepath.Join(manifestsDir, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f == "20-role.yaml" {
-			role = objs
-		} else {
-			sa = append(sa, objs...)
+		if err := c.Create(t, ns, false, objs...); err != nil {
+			t.Fatalf("%s: %v", f, err)
 		}
-	}
-	return sa, role
-}
-
-// runAsCutover installs the RBAC of deploy/kubernetes, the Role and its
-// binding in ns, and returns a kubeconfig file that authenticates as
-// cutover's ServiceAccount with a token from the TokenRequest API, as the
-// kubelet mints for a pod. It checks that the kubeconfig is held to the
-// Role: reading Secrets, which the Role does not grant, is forbidden.
-func runAsCutover(t *testing.T, c *kubetest.Cluster, ns string) string {
-	t.Helper()
-	sa, role := rbacManifests(t)
-	if err := c.Create(t, "", false, sa...); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(t, ns, false, role...); err != nil {
-		t.Fatal(err)
 	}
 	ctx := context.Background()
 	tr, err := c.Client.CoreV1().ServiceAccounts("cutover").CreateToken(ctx, "cutover",
@@ -78,6 +61,7 @@ func runAsCutover(t *testing.T, c *kubetest.Cluster, ns string) string {
 	return path
 }
 
+// clientFor is a client that authenticates as kubeconfig says.
 func clientFor(t *testing.T, kubeconfig string) kubernetes.Interface {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
