@@ -69,12 +69,18 @@ func newRouterSetup(t *testing.T, strategy string) *routerSetup {
 	c := kubetest.Start(t)
 	k := &routerSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), strategy: strategy,
 		readyAt: map[string]time.Time{}, listenAt: map[string]time.Time{}}
-	cfg := fmt.Sprintf(routerConfigTemplate, k.Admin, k.Listen, strategy, c.Kubeconfig, k.ns)
+	k.writeConfig(t, c.Kubeconfig)
+	c.ServePods(t, k.ns, "app.kubernetes.io/name=web", k.runPod(t))
+	return k
+}
+
+// writeConfig writes cutover.yaml with the kubeconfig cutover uses.
+func (k *routerSetup) writeConfig(t *testing.T, kubeconfig string) {
+	t.Helper()
+	cfg := fmt.Sprintf(routerConfigTemplate, k.Admin, k.Listen, k.strategy, kubeconfig, k.ns)
 	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.ServePods(t, k.ns, "app.kubernetes.io/name=web", k.runPod(t))
-	return k
 }
 
 // runPod starts the pod's sample-app on its IP and port, and returns what

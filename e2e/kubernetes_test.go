@@ -21,6 +21,9 @@ type kubeSetup struct {
 	*setup
 	cluster *kubetest.Cluster
 	ns      string
+	// kubeconfig is the one cutover uses; the cluster's admin's unless a
+	// test sets it.
+	kubeconfig string
 	// scaleDownDelay is the strategy's; 5m unless a test sets it.
 	scaleDownDelay string
 	// replicas per slot; 2 unless a test sets it.
@@ -53,7 +56,7 @@ apps:
 func newKubeSetup(t testing.TB) *kubeSetup {
 	t.Helper()
 	c := kubetest.Start(t)
-	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), scaleDownDelay: "5m", replicas: 2}
+	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), kubeconfig: c.Kubeconfig, scaleDownDelay: "5m", replicas: 2}
 	// The team's Services, with their ports; cutover owns the selectors.
 	for _, name := range []string{"web", "web-preview"} {
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -69,7 +72,7 @@ func newKubeSetup(t testing.TB) *kubeSetup {
 
 // kubeConfig is cutover.yaml for the setup, with the pod annotations given.
 func (k *kubeSetup) kubeConfig(annotations string) string {
-	return fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, k.replicas, annotations)
+	return fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.kubeconfig, k.ns, k.replicas, annotations)
 }
 
 // writeKubeConfig writes cutover.yaml with the pod annotations given.
@@ -125,6 +128,13 @@ func (k *kubeSetup) image(t *testing.T, deployment string) string {
 func TestKubernetesServiceModeDeploysFlipsTheSelectorAndRollsBack(t *testing.T) {
 	k := newKubeSetup(t)
 	k.serve(t)
+	k.deployAndRollBack(t)
+}
+
+// deployAndRollBack waits until the first start serves v1 on blue, deploys
+// v2, which must flip the Service to green, and rolls back to blue.
+func (k *kubeSetup) deployAndRollBack(t *testing.T) {
+	t.Helper()
 	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
 		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 2, nil
 	})

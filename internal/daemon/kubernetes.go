@@ -128,6 +128,9 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 	tkey := [2]string{kc.Kubeconfig, kc.Namespace}
 	t := k.targets[tkey]
 	if t == nil {
+		if err := checkAccess(k.ctx, client, kc.Namespace, targetAccess); err != nil {
+			return nil, err
+		}
 		if t, err = kube.New(k.ctx, client, kc.Namespace); err != nil {
 			return nil, err
 		}
@@ -146,6 +149,9 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		Scaler: t, Replicas: kc.Replicas}
 	p := k.providers[pkey]
 	if p == nil {
+		if err := checkAccess(k.ctx, client, kc.Namespace, serviceAccess); err != nil {
+			return nil, err
+		}
 		if p, err = service.New(k.ctx, client, pkey); err != nil {
 			return nil, err
 		}

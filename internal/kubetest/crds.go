@@ -1,11 +1,7 @@
 package kubetest
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -84,23 +79,15 @@ func (c *Cluster) InstallCRDs(t testing.TB, dir string) {
 // readCRDs decodes the CustomResourceDefinitions among the YAML documents
 // of file.
 func readCRDs(file string) ([]*unstructured.Unstructured, error) {
-	data, err := os.ReadFile(file)
+	objs, err := ReadManifests(file)
 	if err != nil {
 		return nil, err
 	}
-	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var crds []*unstructured.Unstructured
-	for {
-		obj := &unstructured.Unstructured{}
-		err := dec.Decode(&obj.Object)
-		if errors.Is(err, io.EOF) {
-			return crds, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, obj := range objs {
 		if obj.GetKind() == "CustomResourceDefinition" {
 			crds = append(crds, obj)
 		}
 	}
+	return crds, nil
 }
