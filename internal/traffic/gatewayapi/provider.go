@@ -40,7 +40,7 @@ import (
 	"github.com/cutover/cutover/internal/traffic/service"
 )
 
-var _ traffic.Provider = (*Provider)(nil)
+var _ traffic.HeaderRouter = (*Provider)(nil)
 
 // FieldManager is the name cutover writes HTTPRoutes under; it is the one
 // managedFields show for the weights it set.
@@ -68,7 +68,8 @@ type Options struct {
 }
 
 // Provider drives an app's HTTPRoute and its two Services. It implements
-// traffic.Provider and adds the weights and header routes of a canary.
+// traffic.Provider, and traffic.Splitter and traffic.HeaderRouter for the
+// weights and header routes of a canary.
 type Provider struct {
 	routes         gatewayclient.HTTPRouteInterface
 	opts           Options
@@ -184,11 +185,29 @@ func (p *Provider) SetWeight(ctx context.Context, slot string, weight int) error
 	return p.write(ctx, func(r route) error { return r.setWeight(weight) })
 }
 
+// Split gives canary weight percent of the traffic and the stable
+// Service the rest (SetWeight); weight 0 is Abort, which also removes the
+// header route. The stable Service keeps the slot the last Flip gave it,
+// stable. The gateway splits the requests themselves, so the share is
+// exactly the weight.
+func (p *Provider) Split(ctx context.Context, stable, canary string, weight int) (traffic.Share, error) {
+	var err error
+	if weight == 0 {
+		err = p.Abort(ctx)
+	} else {
+		err = p.SetWeight(ctx, canary, weight)
+	}
+	if err != nil {
+		return traffic.Share{}, err
+	}
+	return traffic.Share{Canary: weight, Total: 100, Exact: true}, nil
+}
+
 // SetHeaderRoute points the canary Service at slot and sends the requests
 // that carry the header to it, whatever the weight, through cutover's own
 // rules (see HeaderRulePrefix); it replaces an earlier header route.
-func (p *Provider) SetHeaderRoute(ctx context.Context, slot string, m HeaderMatch) error {
-	if _, err := m.gateway(); err != nil {
+func (p *Provider) SetHeaderRoute(ctx context.Context, slot string, m traffic.HeaderMatch) error {
+	if _, err := headerMatch(m); err != nil {
 		return err
 	}
 	if err := p.canary.Flip(ctx, slot); err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cutover/cutover/internal/kubetest"
 	kube "github.com/cutover/cutover/internal/target/kubernetes"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
@@ -220,7 +221,7 @@ func TestAbortRestoresAllTrafficToStable(t *testing.T) {
 	if err := f.prov.SetWeight(ctx, "green", 50); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.prov.SetHeaderRoute(ctx, "green", HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.prov.Abort(ctx); err != nil {
@@ -280,7 +281,7 @@ func TestHeaderRouteIsARuleOfCutoversThatLeavesTheOthersAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	teams := f.route(t).Spec.Rules
-	if err := f.prov.SetHeaderRoute(ctx, "green", HeaderMatch{Name: "X-Canary", Prefix: "yes"}); err != nil {
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Prefix: "yes"}); err != nil {
 		t.Fatal(err)
 	}
 	rules := f.route(t).Spec.Rules
@@ -303,7 +304,7 @@ func TestHeaderRouteIsARuleOfCutoversThatLeavesTheOthersAlone(t *testing.T) {
 
 	// A second header route replaces the first; removing it restores the
 	// team's rules exactly, and the weights stay.
-	if err := f.prov.SetHeaderRoute(ctx, "green", HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
 		t.Fatal(err)
 	}
 	if rules := f.route(t).Spec.Rules; len(rules) != 3 || rules[2].Matches[0].Headers[0].Value != "always" {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // route is an HTTPRoute seen through the names of one app's Services.
@@ -120,12 +122,12 @@ func (r route) owned(rule gatewayv1.HTTPRouteRule) bool {
 // requires the header, sending to the canary Service alone. The extra
 // header match makes it more specific than the team's rule, so the
 // gateway prefers it whatever the rule order.
-func (r route) setHeaderRoute(m HeaderMatch) error {
+func (r route) setHeaderRoute(m traffic.HeaderMatch) error {
 	idx, err := r.split()
 	if err != nil {
 		return err
 	}
-	header, err := m.gateway()
+	header, err := headerMatch(m)
 	if err != nil {
 		return err
 	}
@@ -174,18 +176,10 @@ func kindOf(ref gatewayv1.HTTPBackendRef) string {
 	return strings.ToLower(string(*ref.Kind))
 }
 
-// HeaderMatch is a request header that sends a request to the canary:
-// Value matches it exactly, else Prefix matches its beginning, else Regex
-// (in the gateway's own regular expression dialect, Envoy's RE2 for most)
-// matches it.
-type HeaderMatch struct {
-	Name   string
-	Value  string
-	Prefix string
-	Regex  string
-}
-
-func (m HeaderMatch) gateway() (gatewayv1.HTTPHeaderMatch, error) {
+// headerMatch turns m into the Gateway API's match: an Exact match of a
+// value, else a RegularExpression (in the gateway's own dialect, Envoy's
+// RE2 for most) for a prefix or a regex.
+func headerMatch(m traffic.HeaderMatch) (gatewayv1.HTTPHeaderMatch, error) {
 	h := gatewayv1.HTTPHeaderMatch{Name: gatewayv1.HTTPHeaderName(m.Name)}
 	switch {
 	case m.Name == "":
