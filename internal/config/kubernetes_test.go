@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -279,5 +280,15 @@ func TestParseGatewayAPICanaryRefusesWhatNeedsTheRouter(t *testing.T) {
 				t.Fatalf("problems:\n%v\nwant one at %s containing %q and naming traffic: {router: {}}", ps, tt.prefix, tt.phrase)
 			}
 		})
+	}
+}
+
+func TestReadmeGatewayAPIExampleIsValid(t *testing.T) {
+	a := readmeExample(t, "gatewayAPI:").Apps[0]
+	if a.Traffic.GatewayAPI == nil || a.Target.Kubernetes == nil || a.Strategy.Canary == nil {
+		t.Fatalf("the README's Gateway API example: traffic %+v, canary %v", a.Traffic, a.Strategy.Canary)
+	}
+	if !slices.ContainsFunc(a.Strategy.Canary.Steps, func(s CanaryStep) bool { return s.SetHeaderRoute != nil }) {
+		t.Fatal("the README's Gateway API example should show a header route")
 	}
 }

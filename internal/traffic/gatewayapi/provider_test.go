@@ -237,6 +237,30 @@ func TestAbortRestoresAllTrafficToStable(t *testing.T) {
 	f.wantActive(t, "blue")
 }
 
+func TestSplitIsExactAndZeroTakesTheHeaderRouteAway(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	got, err := f.prov.Split(ctx, "blue", "green", 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (traffic.Share{Canary: 25, Total: 100, Exact: true}); got != want {
+		t.Fatalf("Split(25) = %+v, want %+v", got, want)
+	}
+	f.wantWeights(t, 75, 25)
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = f.prov.Split(ctx, "blue", "green", 0); err != nil || got.Canary != 0 {
+		t.Fatalf("Split(0) = %+v, %v", got, err)
+	}
+	f.wantWeights(t, 100, 0)
+	if rules := f.route(t).Spec.Rules; len(rules) != 2 {
+		t.Fatalf("after Split(0) the route has %d rules, want the team's 2", len(rules))
+	}
+	f.wantActive(t, "blue")
+}
+
 func TestAForeignWeightEditIsRefusedNamingItsWriter(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
