@@ -83,12 +83,20 @@ func TestParseKubernetesTargetReportsEachMistakeAtItsLine(t *testing.T) {
 			if src == kubeApp {
 				t.Fatalf("replacement %q not found", tt.old)
 			}
-			ps := parseProblems(t, src)
-			if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), tt.prefix) || !strings.Contains(ps[0].String(), tt.phrase) {
-				t.Fatalf("problems:\n%v\nwant one at %s containing %q", ps, tt.prefix, tt.phrase)
-			}
+			wantOneProblem(t, src, tt.prefix, tt.phrase)
 		})
 	}
+}
+
+// wantOneProblem fails unless src has exactly one problem, at prefix
+// (file:line:column:) and saying phrase, and returns it.
+func wantOneProblem(t *testing.T, src, prefix, phrase string) string {
+	t.Helper()
+	ps := parseProblems(t, src)
+	if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), prefix) || !strings.Contains(ps[0].String(), phrase) {
+		t.Fatalf("problems:\n%v\nwant one at %s containing %q", ps, prefix, phrase)
+	}
+	return ps[0].String()
 }
 
 func TestParseServiceTrafficNeedsKubernetes(t *testing.T) {
@@ -232,26 +240,19 @@ func TestParseGatewayAPITrafficReportsEachMistakeAtItsLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := strings.Replace(gatewayApp, line, tt.new, 1)
-			ps := parseProblems(t, src)
-			if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), tt.prefix) || !strings.Contains(ps[0].String(), tt.phrase) {
-				t.Fatalf("problems:\n%v\nwant one at %s containing %q", ps, tt.prefix, tt.phrase)
-			}
+			wantOneProblem(t, strings.Replace(gatewayApp, line, tt.new, 1), tt.prefix, tt.phrase)
 		})
 	}
 }
 
 func TestParseGatewayAPITrafficNeedsKubernetes(t *testing.T) {
-	ps := parseProblems(t, `apps:
+	wantOneProblem(t, `apps:
   - name: web
     listen: 127.0.0.1:8080
     version: v1
     target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
     traffic: {gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}}
-`)
-	if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), "cutover.yaml:6:15:") || !strings.Contains(ps[0].String(), "need target.kubernetes") {
-		t.Fatalf("problems: %v", ps)
-	}
+`, "cutover.yaml:6:15:", "need target.kubernetes")
 }
 
 func TestParseGatewayAPICanaryRefusesWhatNeedsTheRouter(t *testing.T) {
@@ -274,10 +275,8 @@ func TestParseGatewayAPICanaryRefusesWhatNeedsTheRouter(t *testing.T) {
   - name: success
     metrics: [{name: success-rate, provider: {builtin: {metric: successRate}}, successCondition: result >= 0.99, count: 3}]
 `
-			ps := parseProblems(t, src)
-			if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), tt.prefix) || !strings.Contains(ps[0].String(), tt.phrase) ||
-				!strings.Contains(ps[0].String(), "traffic: {router: {}}") {
-				t.Fatalf("problems:\n%v\nwant one at %s containing %q and naming traffic: {router: {}}", ps, tt.prefix, tt.phrase)
+			if p := wantOneProblem(t, src, tt.prefix, tt.phrase); !strings.Contains(p, "traffic: {router: {}}") {
+				t.Fatalf("%s does not say to use traffic: {router: {}}", p)
 			}
 		})
 	}
