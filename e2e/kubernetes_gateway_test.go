@@ -27,6 +27,7 @@ import (
 type gatewaySetup struct {
 	*kubeSetup
 	routes gatewayclient.HTTPRouteInterface
+	srv    *server
 	// static is the route's /static rule, which cutover must leave alone.
 	static gatewayv1.HTTPRouteRule
 }
@@ -84,7 +85,7 @@ func newGatewaySetup(t *testing.T, strategy string) *gatewaySetup {
 		repl["strategy: {blueGreen: {scaleDownDelay: "+g.scaleDownDelay+"}}"] = strategy
 	}
 	g.writeKubeConfigWith(t, repl, "", "")
-	g.serve(t)
+	g.srv = g.serve(t)
 	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
 		return g.selectorSlot(t, "web-stable") == "blue" && g.weights(t) == "web-stable=100 web-canary=0", nil
 	})
@@ -229,6 +230,28 @@ func TestKubernetesGatewayAPICanaryAbortGivesStableAllTheWeight(t *testing.T) {
 	// The canary stays for abortScaleDownDelay (1s), then scales to 0.
 	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return g.replicas(t, "web-green") == 0, nil })
 	g.wantRoute(t, "once the canary is scaled to 0", 100, 0, false)
+}
+
+func TestKubernetesGatewayAPICanaryResumesItsWeightAndHeaderRouteAfterKill9(t *testing.T) {
+	g := newGatewaySetup(t, gatewayCanaryStrategy)
+	g.atPause(t, 10, false, "v2")
+	g.atPause(t, 25, true, "")
+	g.srv.kill9(t)
+	// While cutover is down, the route stays as it was written.
+	g.wantRoute(t, "while cutover is down", 75, 25, true)
+	g.serve(t)
+	// The canary is taken off the route while its Deployment comes back,
+	// then gets its weight (a second event) and its header route again.
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		out := g.mustCLI(t, "history", "web").stdout
+		return strings.Count(out, "setWeight 25: 25% of the requests go to the canary") == 2 &&
+			strings.Count(out, "requests with header X-Canary go to the canary") == 2, nil
+	})
+	g.waitRollout(t, "the pause again", time.Minute, paused("AwaitingPromotion"))
+	g.wantRoute(t, "after the restart", 75, 25, true)
+	g.mustCLI(t, "promote", "web", "--full")
+	g.waitRollout(t, "success", 2*time.Minute, phase(store.RolloutSucceeded))
+	g.wantRoute(t, "once promoted", 100, 0, false)
 }
 
 func TestKubernetesGatewayAPICanaryStopsOnAForeignWeightEditNamingItsWriter(t *testing.T) {
