@@ -57,7 +57,7 @@ func (k *kubeTargets) detach() { k.detached.Store(true) }
 func (k *kubeTargets) stop() { k.cancel() }
 
 // kubeApp is a kubernetes app's target: the slot Deployments, and the
-// Services that move its traffic.
+// Services (and HTTPRoute) that move its traffic.
 type kubeApp struct {
 	runner   *kube.Runner
 	provider traffic.Provider
@@ -75,7 +75,7 @@ func (k *kubeApp) Start(ctx context.Context, spec target.Spec) (target.Instance,
 	return &kubeInstance{Instance: inst.(*kube.Instance), provider: k.provider, slot: spec.Slot}, nil
 }
 
-// kubeInstance keeps the slot the active Service selects running: when
+// kubeInstance keeps the slot the provider calls active running: when
 // cutover stops, the cluster goes on serving.
 type kubeInstance struct {
 	*kube.Instance
@@ -83,7 +83,7 @@ type kubeInstance struct {
 	slot     string
 }
 
-// Stop scales the slot to 0 unless the active Service selects it.
+// Stop scales the slot to 0 unless the provider calls it active.
 func (in *kubeInstance) Stop(ctx context.Context) error {
 	if active, err := in.provider.Active(ctx); err != nil || active == in.slot {
 		return err
