@@ -283,6 +283,30 @@ func TestKubernetesGatewayAPICanaryStopsOnAForeignWeightEditNamingItsWriter(t *t
 	if out := g.mustCLI(t, "history", "web").stdout; !strings.Contains(out, "could not send all traffic back to stable") || !strings.Contains(out, `"kubectl-edit"`) {
 		t.Fatalf("history does not say the abort could not restore the weights, naming the writer:\n%s", out)
 	}
+	// The canary still gets 40% from the route: past abortScaleDownDelay
+	// (1s) it keeps its pods.
+	time.Sleep(3 * time.Second)
+	if n := g.replicas(t, "web-green"); n != 2 {
+		t.Fatalf("web-green has %d replicas while the route sends it 40%%, want its 2", n)
+	}
+}
+
+func TestKubernetesGatewayAPICanaryStopLeavesTheRouteServing(t *testing.T) {
+	g := newGatewaySetup(t, gatewayCanaryStrategy)
+	g.atPause(t, 10, false, "v2")
+	g.atPause(t, 25, true, "")
+	g.srv.stop(t)
+	// Stopped mid-canary: the gateway keeps sending 25% and the header
+	// to the canary, so both slots keep their pods.
+	g.wantRoute(t, "after cutover stopped", 75, 25, true)
+	if n, m := g.replicas(t, "web-green"), g.replicas(t, "web-blue"); n != 2 || m != 2 {
+		t.Fatalf("after cutover stopped: web-green has %d replicas and web-blue %d, want 2 and 2", n, m)
+	}
+	g.serve(t)
+	g.waitRollout(t, "the pause again", 2*time.Minute, func(st controller.AppStatus) bool {
+		return paused("AwaitingPromotion")(st) && strings.Count(g.mustCLI(t, "history", "web").stdout, "requests with header X-Canary go to the canary") == 2
+	})
+	g.wantRoute(t, "after the start", 75, 25, true)
 }
 
 func TestKubernetesGatewayAPIBlueGreenFlipsTheServicesAndRollsBack(t *testing.T) {

@@ -83,10 +83,23 @@ type kubeInstance struct {
 	slot     string
 }
 
-// Stop scales the slot to 0 unless the provider calls it active.
+// servingProvider is a provider that can tell whether a slot that is not
+// active still gets traffic: a canary's weight or header route on an
+// HTTPRoute, left there when cutover stops or after a foreign edit.
+type servingProvider interface {
+	Serves(ctx context.Context, slot string) (bool, error)
+}
+
+// Stop scales the slot to 0 unless the provider calls it active, or says
+// it still serves.
 func (in *kubeInstance) Stop(ctx context.Context) error {
 	if active, err := in.provider.Active(ctx); err != nil || active == in.slot {
 		return err
+	}
+	if sp, ok := in.provider.(servingProvider); ok {
+		if serves, err := sp.Serves(ctx, in.slot); err != nil || serves {
+			return err
+		}
 	}
 	return in.Instance.Stop(ctx)
 }

@@ -24,6 +24,7 @@ package gatewayapi
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -154,6 +155,28 @@ func (p *Provider) Active(ctx context.Context) (string, error) {
 		return p.canary.Active(ctx)
 	}
 	return p.stable.Active(ctx)
+}
+
+// Serves reports whether slot gets any of the route's traffic: the
+// stable Service selects it, or the canary Service does and the route
+// gives the canary a weight or a header rule. A slot that serves must not
+// lose its pods, though it is not Active.
+func (p *Provider) Serves(ctx context.Context, slot string) (bool, error) {
+	if stable, err := p.stable.Active(ctx); err != nil || stable == slot {
+		return stable == slot, err
+	}
+	if canary, err := p.canary.Active(ctx); err != nil || canary != slot {
+		return false, err
+	}
+	r, err := p.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, canary, consistent, err := r.weights()
+	if err != nil {
+		return false, p.errorf("%w", err)
+	}
+	return canary > 0 || !consistent || slices.ContainsFunc(r.Spec.Rules, r.owned), nil
 }
 
 // Weight returns the canary's share of the traffic in percent, as the

@@ -261,6 +261,36 @@ func TestSplitIsExactAndZeroTakesTheHeaderRouteAway(t *testing.T) {
 	f.wantActive(t, "blue")
 }
 
+func TestServesSaysWhetherASlotStillGetsTraffic(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	wantServes := func(when, slot string, want bool) {
+		t.Helper()
+		if got, err := f.prov.Serves(ctx, slot); err != nil || got != want {
+			t.Fatalf("%s: Serves(%s) = %v, %v; want %v", when, slot, got, err, want)
+		}
+	}
+	wantServes("at rest", "blue", true)
+	wantServes("at rest", "green", false)
+	if err := f.prov.SetWeight(ctx, "green", 25); err != nil {
+		t.Fatal(err)
+	}
+	wantServes("at weight 25", "green", true)
+	if err := f.prov.SetWeight(ctx, "green", 0); err != nil {
+		t.Fatal(err)
+	}
+	wantServes("at weight 0", "green", false)
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+		t.Fatal(err)
+	}
+	wantServes("with a header route at weight 0", "green", true)
+	if err := f.prov.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantServes("after Abort", "green", false)
+	wantServes("after Abort", "blue", true)
+}
+
 func TestAForeignWeightEditIsRefusedNamingItsWriter(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
