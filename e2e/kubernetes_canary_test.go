@@ -27,28 +27,18 @@ const kubeCanaryStrategy = `strategy:
 func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
 	t.Helper()
 	k := newKubeSetup(t)
-	cfg := k.kubeConfig("")
-	for old, repl := range map[string]string{
+	// The analysis step writes the canary slot it was given to a file.
+	k.writeKubeConfigWith(t, map[string]string{
 		"strategy: {blueGreen: {scaleDownDelay: " + k.scaleDownDelay + "}}": kubeCanaryStrategy,
 		"replicas: 2": "replicas: 3",
-	} {
-		if !strings.Contains(cfg, old) {
-			t.Fatalf("kubeConfigTemplate has no %q to replace", old)
-		}
-		cfg = strings.Replace(cfg, old, repl, 1)
-	}
-	// The analysis step writes the canary slot it was given to a file.
-	cfg += fmt.Sprintf(`analysisTemplates:
+	}, "", fmt.Sprintf(`analysisTemplates:
   - name: canary-check
     metrics:
       - name: check
         provider: {command: {command: ["/bin/sh", "-c", "echo $0 >> %s", "{{args.canarySlot}}"]}}
         interval: 100ms
         count: 1
-`, k.analysisFile())
-	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, k.analysisFile()))
 	srv := k.serve(t)
 	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
 		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 3, nil

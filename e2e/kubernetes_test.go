@@ -57,17 +57,23 @@ func newKubeSetup(t testing.TB) *kubeSetup {
 	t.Helper()
 	c := kubetest.Start(t)
 	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), kubeconfig: c.Kubeconfig, scaleDownDelay: "5m", replicas: 2}
-	// The team's Services, with their ports; cutover owns the selectors.
-	for _, name := range []string{"web", "web-preview"} {
+	k.createServices(t, "web", "web-preview")
+	k.writeKubeConfig(t, "")
+	return k
+}
+
+// createServices creates the team's Services, with their ports; cutover
+// owns the selectors.
+func (k *kubeSetup) createServices(t testing.TB, names ...string) {
+	t.Helper()
+	for _, name := range names {
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: corev1.ServiceSpec{Selector: map[string]string{"app.kubernetes.io/name": "web"},
 				Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
-		if _, err := c.Client.CoreV1().Services(k.ns).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
+		if _, err := k.cluster.Client.CoreV1().Services(k.ns).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	k.writeKubeConfig(t, "")
-	return k
 }
 
 // kubeConfig is cutover.yaml for the setup, with the pod annotations given.
@@ -78,8 +84,22 @@ func (k *kubeSetup) kubeConfig(annotations string) string {
 // writeKubeConfig writes cutover.yaml with the pod annotations given.
 func (k *kubeSetup) writeKubeConfig(t testing.TB, annotations string) {
 	t.Helper()
+	k.writeKubeConfigWith(t, nil, annotations, "")
+}
+
+// writeKubeConfigWith writes cutover.yaml with the pod annotations given,
+// each key of repl in kubeConfigTemplate replaced by its value, and extra
+// appended.
+func (k *kubeSetup) writeKubeConfigWith(t testing.TB, repl map[string]string, annotations, extra string) {
+	t.Helper()
 	cfg := k.kubeConfig(annotations)
-	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
+	for old, new := range repl {
+		if !strings.Contains(cfg, old) {
+			t.Fatalf("kubeConfigTemplate has no %q to replace", old)
+		}
+		cfg = strings.Replace(cfg, old, new, 1)
+	}
+	if err := os.WriteFile(k.configPath(), []byte(cfg+extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

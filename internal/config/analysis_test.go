@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,26 +103,34 @@ func TestMinSamplesTimeoutMustBePositive(t *testing.T) {
 	}
 }
 
-// The README's canary example is what users copy: it must validate as it
-// stands, and its rollout must be able to end without a human.
-func TestReadmeCanaryExampleIsValidAndEndsOnItsOwn(t *testing.T) {
+// readmeExample parses the README's last yaml example that has want and
+// none of unless in it, failing unless it validates as it stands.
+func readmeExample(t *testing.T, want string, unless ...string) *Config {
+	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var example string
 	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
-		if strings.Contains(m[1], "canary:") {
+		if strings.Contains(m[1], want) && !slices.ContainsFunc(unless, func(u string) bool { return strings.Contains(m[1], u) }) {
 			example = m[1]
 		}
 	}
 	if example == "" {
-		t.Fatal("README.md has no yaml example with a canary")
+		t.Fatalf("README.md has no yaml example with %q", want)
 	}
 	c, err := Parse("README.md", []byte(example))
 	if err != nil {
-		t.Fatalf("the README's canary example does not validate:\n%v", err)
+		t.Fatalf("the README's example with %q does not validate:\n%v", want, err)
 	}
+	return c
+}
+
+// The README's canary example is what users copy: it must validate as it
+// stands, and its rollout must be able to end without a human.
+func TestReadmeCanaryExampleIsValidAndEndsOnItsOwn(t *testing.T) {
+	c := readmeExample(t, "canary:", "gatewayAPI:")
 	canary := c.Apps[0].Strategy.Canary
 	if canary == nil || canary.Analysis == nil {
 		t.Fatal("the README's canary example should show a background analysis")

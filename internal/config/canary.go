@@ -31,38 +31,61 @@ func (c *Canary) validate(d *document, path string, templates templateIndex) {
 // useRouter ends the hints for what only cutover's router can do.
 const useRouter = "or use traffic: {router: {}}, where cutover's router carries the requests"
 
-// validateServiceTraffic refuses what a canary cannot do when a Kubernetes
-// Service moves its traffic: the Service shares it by pods, so nothing
-// routes a request by header or cookie, keeps a client on one version or
-// retries a request on stable, and no request passes through cutover's
-// router for the builtin analysis provider to measure.
-func (c *Canary) validateServiceTraffic(d *document, path string, templates templateIndex) {
+// outside is a traffic provider that moves the requests without
+// cutover's router, and what that means for a canary.
+type outside struct {
+	// name is its key, such as traffic.service.
+	name string
+	// splits says how it shares the traffic, why it cannot keep a
+	// client on one version.
+	splits string
+	// noHeader says why it cannot route a request by its header; empty
+	// when it can.
+	noHeader string
+	// noCookie says why it cannot route a request by its cookie.
+	noCookie string
+}
+
+var (
+	serviceTraffic = outside{name: "traffic.service", splits: "a Service shares the traffic by pods",
+		noHeader: "a Service shares the traffic by pods", noCookie: "a Service shares the traffic by pods"}
+	gatewayTraffic = outside{name: "traffic.gatewayAPI", splits: "the gateway splits the requests by weight",
+		noCookie: "Gateway API has no cookie match"}
+)
+
+// validateOutside refuses what a canary cannot do when o moves its
+// traffic: no request passes through cutover's router, so nothing keeps
+// a client on one version or retries a request on stable there, and the
+// builtin analysis provider has nothing to measure; a Service cannot
+// route by header either, and neither can route by cookie.
+func (c *Canary) validateOutside(d *document, path string, templates templateIndex, o outside) {
 	for i, s := range c.Steps {
 		at := fmt.Sprintf("%s.steps[%d]", path, i)
-		if s.SetHeaderRoute != nil {
-			d.add(at+".setHeaderRoute", "remove the step, "+useRouter, "traffic.service cannot route a request by its header: a Service shares the traffic by pods")
+		if s.SetHeaderRoute != nil && o.noHeader != "" {
+			d.add(at+".setHeaderRoute", "remove the step, "+useRouter, "%s cannot route a request by its header: %s", o.name, o.noHeader)
 		}
 		if s.SetCookieRoute != nil {
-			d.add(at+".setCookieRoute", "remove the step, "+useRouter, "traffic.service cannot route a request by its cookie: a Service shares the traffic by pods")
+			d.add(at+".setCookieRoute", "remove the step, "+useRouter, "%s cannot route a request by its cookie: %s", o.name, o.noCookie)
 		}
 		if s.Analysis != nil {
-			s.Analysis.checkNotBuiltin(d, at+".analysis", templates)
+			s.Analysis.checkNotBuiltin(d, at+".analysis", templates, o.name)
 		}
 	}
 	if c.Analysis != nil {
-		c.Analysis.checkNotBuiltin(d, path+".analysis", templates)
+		c.Analysis.checkNotBuiltin(d, path+".analysis", templates, o.name)
 	}
 	if c.StickySessions != nil {
-		d.add(path+".stickySessions", "remove it, "+useRouter, "traffic.service cannot keep a client on one version: a Service shares the traffic by pods")
+		d.add(path+".stickySessions", "remove it, "+useRouter, "%s cannot keep a client on one version: %s", o.name, o.splits)
 	}
 	if c.RetryOnStable {
-		d.add(path+".retryOnStable", "remove it, "+useRouter, "traffic.service cannot retry a request on stable: the requests do not pass through cutover")
+		d.add(path+".retryOnStable", "remove it, "+useRouter, "%s cannot retry a request on stable: the requests do not pass through cutover", o.name)
 	}
 }
 
 // checkNotBuiltin refuses templates measured by the builtin provider,
-// which reads what cutover's router saw: nothing, in service mode.
-func (r *AnalysisRef) checkNotBuiltin(d *document, path string, templates templateIndex) {
+// which reads what cutover's router saw: nothing, when the traffic
+// provider named mode moves the requests.
+func (r *AnalysisRef) checkNotBuiltin(d *document, path string, templates templateIndex, mode string) {
 	for i, name := range r.Templates {
 		t := templates.byName[name]
 		if t == nil {
@@ -71,7 +94,7 @@ func (r *AnalysisRef) checkNotBuiltin(d *document, path string, templates templa
 		for _, m := range t.Metrics {
 			if m.Provider.Builtin != nil {
 				d.add(fmt.Sprintf("%s.templates[%d]", path, i), "measure the canary with prometheus, web or command metrics, "+useRouter,
-					"template %s measures %s with the builtin provider, which reads cutover's router; with traffic.service no request passes through it", name, m.Name)
+					"template %s measures %s with the builtin provider, which reads cutover's router; with %s no request passes through it", name, m.Name, mode)
 				break
 			}
 		}

@@ -65,13 +65,16 @@ func decodePodTemplate(v any) (corev1.PodTemplateSpec, error) {
 	return spec, nil
 }
 
-// Traffic says who moves an app's traffic between slots: exactly one of
-// Service or Router.
+// Traffic says who moves an app's traffic between slots: at most one of
+// Service, Router or GatewayAPI; none means Router.
 type Traffic struct {
 	// Service flips Kubernetes Services' selectors (kubernetes target).
 	Service *ServiceTraffic `yaml:"service"`
 	// Router is cutover's own router, the default.
 	Router *RouterTraffic `yaml:"router"`
+	// GatewayAPI sets the weights of a Gateway API HTTPRoute (kubernetes
+	// target).
+	GatewayAPI *GatewayAPITraffic `yaml:"gatewayAPI"`
 }
 
 // ServiceTraffic moves traffic by patching the selectors of Services the
@@ -82,6 +85,18 @@ type ServiceTraffic struct {
 	// Preview is a Service pointed at the new slot once it is ready, for
 	// tests before the flip; optional.
 	Preview string `yaml:"preview"`
+}
+
+// GatewayAPITraffic moves traffic with the weights of an HTTPRoute's
+// backendRefs to two Services, as the team's gateway splits them; all
+// three objects are the team's, in the target's namespace.
+type GatewayAPITraffic struct {
+	// HTTPRoute is the route whose rules send to StableService.
+	HTTPRoute string `yaml:"httpRoute"`
+	// StableService selects the slot production traffic goes to.
+	StableService string `yaml:"stableService"`
+	// CanaryService selects the slot a canary or preview runs in.
+	CanaryService string `yaml:"canaryService"`
 }
 
 // RouterTraffic selects cutover's own router. On a kubernetes target
@@ -133,26 +148,59 @@ func (k *KubernetesTarget) validate(d *document, path string) {
 	}
 }
 
-// validate checks traffic against the app's target: the Service flip only
-// moves the traffic of a kubernetes target, and the router reaches a
-// kubernetes target's pods on a port of theirs.
+// validate checks traffic against the app's target: a Service flip or
+// an HTTPRoute only moves the traffic of a kubernetes target, and the
+// router reaches a kubernetes target's pods on a port of theirs.
 func (t *Traffic) validate(d *document, path string, target *Target) {
 	if target.Kubernetes != nil && (target.Process != nil || target.Static != nil) {
 		return // the target's own problem says what to fix first
 	}
 	kube := target.Kubernetes != nil
-	switch {
-	case t.Service != nil && t.Router != nil:
-		d.add(path, "keep exactly one of service and router", "both service and router are set")
+	switch set := t.modes(); {
+	case len(set) > 1:
+		d.add(path, "keep exactly one of service, router and gatewayAPI", "%s are set", andList(set))
 	case t.Service != nil && !kube:
 		d.add(path+".service", "remove it, or use target.kubernetes", "a Service flip needs target.kubernetes")
 	case t.Service != nil:
 		t.Service.validate(d, path+".service")
+	case t.GatewayAPI != nil && !kube:
+		d.add(path+".gatewayAPI", "remove it, or use target.kubernetes", "an HTTPRoute's Services need target.kubernetes")
+	case t.GatewayAPI != nil:
+		t.GatewayAPI.validate(d, path+".gatewayAPI")
 	case kube:
 		t.Router.validatePort(d, path, target.Kubernetes)
 	case t.Router != nil && t.Router.Port != "":
 		d.add(path+".router.port", "remove it; the router reaches a process or static target at its own URLs", "port is for target.kubernetes")
 	}
+}
+
+// modes names the providers set.
+func (t *Traffic) modes() []string {
+	var set []string
+	for _, mode := range []struct {
+		name string
+		set  bool
+	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}} {
+		if mode.set {
+			set = append(set, mode.name)
+		}
+	}
+	return set
+}
+
+// outsideRouter returns the provider that moves the requests without
+// cutover's router, or nil: for the router, and when more than one is
+// set (validate reports that first).
+func (t *Traffic) outsideRouter() *outside {
+	switch {
+	case len(t.modes()) > 1:
+		return nil
+	case t.Service != nil:
+		return &serviceTraffic
+	case t.GatewayAPI != nil:
+		return &gatewayTraffic
+	}
+	return nil
 }
 
 // validatePort checks that the router (r, nil when traffic is omitted)
@@ -199,6 +247,23 @@ func (s *ServiceTraffic) validate(d *document, path string) {
 	}
 	if s.Preview != "" && s.Preview == s.Active {
 		d.add(path+".preview", "use a second Service for the preview, such as preview: web-preview", "the same Service as active")
+	}
+}
+
+func (g *GatewayAPITraffic) validate(d *document, path string) {
+	for _, f := range []struct{ key, kind, value, example string }{
+		{"httpRoute", "an HTTPRoute", g.HTTPRoute, "web"},
+		{"stableService", "a Service", g.StableService, "web-stable"},
+		{"canaryService", "a Service", g.CanaryService, "web-canary"},
+	} {
+		if f.value == "" {
+			d.add(path+"."+f.key, fmt.Sprintf("name %s, such as gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}", f.kind), "missing")
+		} else if !dnsLabel.MatchString(f.value) {
+			d.add(path+"."+f.key, fmt.Sprintf("use %s name: lowercase letters, digits and '-', such as %s", f.kind, f.example), "%q is not %s name", f.value, f.kind)
+		}
+	}
+	if g.CanaryService != "" && g.CanaryService == g.StableService {
+		d.add(path+".canaryService", "give the canary a Service of its own, such as canaryService: web-canary", "the same Service as stableService")
 	}
 }
 

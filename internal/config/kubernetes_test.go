@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -82,12 +83,20 @@ func TestParseKubernetesTargetReportsEachMistakeAtItsLine(t *testing.T) {
 			if src == kubeApp {
 				t.Fatalf("replacement %q not found", tt.old)
 			}
-			ps := parseProblems(t, src)
-			if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), tt.prefix) || !strings.Contains(ps[0].String(), tt.phrase) {
-				t.Fatalf("problems:\n%v\nwant one at %s containing %q", ps, tt.prefix, tt.phrase)
-			}
+			wantOneProblem(t, src, tt.prefix, tt.phrase)
 		})
 	}
+}
+
+// wantOneProblem fails unless src has exactly one problem, at prefix
+// (file:line:column:) and saying phrase, and returns it.
+func wantOneProblem(t *testing.T, src, prefix, phrase string) string {
+	t.Helper()
+	ps := parseProblems(t, src)
+	if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), prefix) || !strings.Contains(ps[0].String(), phrase) {
+		t.Fatalf("problems:\n%v\nwant one at %s containing %q", ps, prefix, phrase)
+	}
+	return ps[0].String()
 }
 
 func TestParseServiceTrafficNeedsKubernetes(t *testing.T) {
@@ -187,5 +196,98 @@ func TestParseRouterPortIsForKubernetesOnly(t *testing.T) {
 `)
 	if len(ps) != 1 || !strings.HasPrefix(ps[0].String(), "cutover.yaml:6:30:") || !strings.Contains(ps[0].String(), "port is for target.kubernetes") {
 		t.Fatalf("problems: %v", ps)
+	}
+}
+
+// gatewayApp is kubeApp with its traffic through a Gateway API HTTPRoute
+// and a canary whose steps use a header route.
+var gatewayApp = strings.Replace(kubeApp, "    traffic:\n      service: {active: web, preview: web-preview}\n", `    strategy:
+      canary:
+        steps:
+          - setWeight: 10
+          - setHeaderRoute: {name: X-Canary, value: always}
+          - pause: {}
+    traffic:
+      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}
+`, 1)
+
+func TestParseGatewayAPITrafficTakesTheRouteAndServicesAndHeaderRoutes(t *testing.T) {
+	c, err := Parse("cutover.yaml", []byte(gatewayApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Apps[0]
+	if g := a.Traffic.GatewayAPI; g == nil || *g != (GatewayAPITraffic{HTTPRoute: "web", StableService: "web-stable", CanaryService: "web-canary"}) {
+		t.Fatalf("traffic.gatewayAPI = %+v", g)
+	}
+	if a.Traffic.Service != nil || a.Traffic.Router != nil || a.Strategy.Canary.Steps[1].SetHeaderRoute == nil {
+		t.Fatalf("traffic %+v, canary %+v", a.Traffic, a.Strategy.Canary)
+	}
+}
+
+func TestParseGatewayAPITrafficReportsEachMistakeAtItsLine(t *testing.T) {
+	const line = "      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}"
+	tests := []struct {
+		name, new      string
+		prefix, phrase string
+	}{
+		{"no route", "      gatewayAPI: {stableService: web-stable, canaryService: web-canary}", "cutover.yaml:24:7:", "httpRoute: missing; name an HTTPRoute"},
+		{"no canary Service", "      gatewayAPI: {httpRoute: web, stableService: web-stable}", "cutover.yaml:24:7:", "canaryService: missing; name a Service, such as gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}"},
+		{"bad route name", "      gatewayAPI: {httpRoute: Web_1, stableService: web-stable, canaryService: web-canary}", "cutover.yaml:24:31:", `"Web_1" is not an HTTPRoute name`},
+		{"bad Service name", "      gatewayAPI: {httpRoute: web, stableService: web.stable, canaryService: web-canary}", "cutover.yaml:24:51:", `"web.stable" is not a Service name`},
+		{"one Service for both", "      gatewayAPI: {httpRoute: web, stableService: web, canaryService: web}", "cutover.yaml:24:71:", "the same Service as stableService"},
+		{"two providers", line + "\n      service: {active: web}", "cutover.yaml:23:5:", "service and gatewayAPI are set; keep exactly one of service, router and gatewayAPI"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantOneProblem(t, strings.Replace(gatewayApp, line, tt.new, 1), tt.prefix, tt.phrase)
+		})
+	}
+}
+
+func TestParseGatewayAPITrafficNeedsKubernetes(t *testing.T) {
+	wantOneProblem(t, `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    traffic: {gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}}
+`, "cutover.yaml:6:15:", "need target.kubernetes")
+}
+
+func TestParseGatewayAPICanaryRefusesWhatNeedsTheRouter(t *testing.T) {
+	tests := []struct {
+		name, old, new string
+		prefix, phrase string
+	}{
+		{"cookie route", "          - pause: {}\n", "          - setCookieRoute: {name: canary, value: \"1\"}\n",
+			"cutover.yaml:22:13:", "traffic.gatewayAPI cannot route a request by its cookie: Gateway API has no cookie match"},
+		{"builtin analysis step", "          - pause: {}\n", "          - analysis: {templates: [success]}\n",
+			"cutover.yaml:22:36:", "with traffic.gatewayAPI no request passes through it"},
+		{"sticky sessions", "    traffic:\n", "        stickySessions: {cookie: v}\n    traffic:\n",
+			"cutover.yaml:23:9:", "traffic.gatewayAPI cannot keep a client on one version"},
+		{"retry on stable", "    traffic:\n", "        retryOnStable: true\n    traffic:\n",
+			"cutover.yaml:23:24:", "traffic.gatewayAPI cannot retry a request on stable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := strings.Replace(gatewayApp, tt.old, tt.new, 1) + `analysisTemplates:
+  - name: success
+    metrics: [{name: success-rate, provider: {builtin: {metric: successRate}}, successCondition: result >= 0.99, count: 3}]
+`
+			if p := wantOneProblem(t, src, tt.prefix, tt.phrase); !strings.Contains(p, "traffic: {router: {}}") {
+				t.Fatalf("%s does not say to use traffic: {router: {}}", p)
+			}
+		})
+	}
+}
+
+func TestReadmeGatewayAPIExampleIsValid(t *testing.T) {
+	a := readmeExample(t, "gatewayAPI:").Apps[0]
+	if a.Traffic.GatewayAPI == nil || a.Target.Kubernetes == nil || a.Strategy.Canary == nil {
+		t.Fatalf("the README's Gateway API example: traffic %+v, canary %v", a.Traffic, a.Strategy.Canary)
+	}
+	if !slices.ContainsFunc(a.Strategy.Canary.Steps, func(s CanaryStep) bool { return s.SetHeaderRoute != nil }) {
+		t.Fatal("the README's Gateway API example should show a header route")
 	}
 }

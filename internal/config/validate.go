@@ -110,8 +110,8 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 	a.Health.validate(d, path+".health")
 	a.Upstream.validate(d, path+".upstream")
 	a.Strategy.validate(d, path+".strategy", templates)
-	if a.Traffic.Service != nil && a.Strategy.Canary != nil {
-		a.Strategy.Canary.validateServiceTraffic(d, path+".strategy.canary", templates)
+	if o := a.Traffic.outsideRouter(); o != nil && a.Strategy.Canary != nil {
+		a.Strategy.Canary.validateOutside(d, path+".strategy.canary", templates, *o)
 	}
 	a.Hooks.validate(d, path+".hooks")
 }

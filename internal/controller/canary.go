@@ -29,12 +29,14 @@ import (
 // above all), `promote --full` skips to 100%, `pause`/`resume` hold the
 // rollout where it is, `set-weight` changes the weight at once.
 //
-// When a traffic provider moves the app's traffic (a Kubernetes Service),
-// each weight goes through its Split instead of the router, and the share
-// the canary really gets is recorded and reported beside the weight asked
-// for: a Service shares by pods, never by an exact weight. The canary is
-// on the preview route meanwhile, and an abort sends all traffic back to
-// stable through the provider too.
+// When a traffic provider moves the app's traffic (a Kubernetes Service,
+// a Gateway API HTTPRoute), each weight goes through its Split instead of
+// the router, and the share the canary really gets is recorded and
+// reported beside the weight asked for: a Service shares by pods, never by
+// an exact weight. A setHeaderRoute step goes through the provider too
+// when it can route by header (the config refuses it otherwise). The
+// canary is on the preview route meanwhile, and an abort sends all
+// traffic back to stable through the provider too.
 
 // canaryRun is one canary rollout's working state, owned by its goroutine.
 type canaryRun struct {
@@ -105,9 +107,15 @@ func (cr *canaryRun) execute(slot string, startStep int) error {
 			return err
 		}
 		// Resumed after a restart: the canary came back with all its
-		// pods, out of the Service; it gets its recorded weight again.
+		// pods, out of the Service; it gets its recorded weight, and
+		// the header route of the steps done, again.
 		if cr.weight > 0 {
 			if err := cr.split(cr.weight); err != nil {
+				return err
+			}
+		}
+		for _, st := range cr.steps[:startStep] {
+			if err := cr.headerRoute(st); err != nil {
 				return err
 			}
 		}
@@ -205,8 +213,26 @@ func (cr *canaryRun) runStep(step config.CanaryStep) error {
 	case step.SetHeaderRoute != nil, step.SetCookieRoute != nil:
 		cr.addRoute(step)
 		cr.publish()
+		return cr.headerRoute(step)
+	}
+	return nil
+}
+
+// headerRoute sets a setHeaderRoute step's route through the traffic
+// provider, when it routes by header; the router's own route (addRoute)
+// serves the requests that pass through it.
+func (cr *canaryRun) headerRoute(step config.CanaryStep) error {
+	hr, ok := cr.splitter.(traffic.HeaderRouter)
+	if !ok || step.SetHeaderRoute == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(cr.ctx, cr.cfg.DeployTimeout.D())
+	defer cancel()
+	m := traffic.HeaderMatch(*step.SetHeaderRoute)
+	if err := hr.SetHeaderRoute(ctx, cr.canary.backend.Slot, m); err != nil {
+		return fmt.Errorf("setHeaderRoute %s: %w", m.Name, err)
+	}
+	cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "HeaderRouteSet", fmt.Sprintf("requests with header %s go to the canary", m.Name))
 	return nil
 }
 

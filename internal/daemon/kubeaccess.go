@@ -19,7 +19,8 @@ type kubeAccess struct {
 
 // targetAccess is what the slot Deployments need (package
 // target/kubernetes), serviceAccess what service mode adds (package
-// traffic/service).
+// traffic/service), gatewayAccess what Gateway API mode adds (package
+// traffic/gatewayapi, which drives two Services as service mode does).
 var (
 	targetAccess = []kubeAccess{
 		{"apps", "deployments", []string{"get", "list", "watch", "create", "update", "patch"}},
@@ -30,6 +31,9 @@ var (
 		{"", "services", []string{"list", "watch", "patch"}},
 		{"discovery.k8s.io", "endpointslices", []string{"list", "watch"}},
 	}
+	gatewayAccess = append([]kubeAccess{
+		{"gateway.networking.k8s.io", "httproutes", []string{"get", "update"}},
+	}, serviceAccess...)
 )
 
 // checkAccess asks the API server whether client may do all of want in

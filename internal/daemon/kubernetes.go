@@ -9,32 +9,43 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	gatewayclientset "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/typed/apis/v1"
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/target"
 	kube "github.com/cutover/cutover/internal/target/kubernetes"
 	"github.com/cutover/cutover/internal/traffic"
+	"github.com/cutover/cutover/internal/traffic/gatewayapi"
 	"github.com/cutover/cutover/internal/traffic/service"
 )
 
 // kubeTargets builds the targets of kubernetes apps. Clients and watches
 // are shared: one per kubeconfig and namespace for the Deployments and
-// pods, one per set of Services; they live until stop.
+// pods, one per set of Services (and HTTPRoute); they live until stop.
 type kubeTargets struct {
-	ctx       context.Context
-	cancel    context.CancelFunc
-	detached  atomic.Bool
-	mu        sync.Mutex
-	clients   map[string]kubernetes.Interface
-	targets   map[[2]string]*kube.Target
-	providers map[service.Options]traffic.Provider
+	ctx      context.Context
+	cancel   context.CancelFunc
+	detached atomic.Bool
+	mu       sync.Mutex
+	clients  map[string]kubeClients
+	targets  map[[2]string]*kube.Target
+	// providers are keyed by their options: a service.Options or a
+	// gatewayapi.Options.
+	providers map[any]traffic.Provider
+}
+
+// kubeClients are the clients of one kubeconfig.
+type kubeClients struct {
+	core    kubernetes.Interface
+	gateway gatewayclient.GatewayV1Interface
 }
 
 func newKubeTargets() *kubeTargets {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &kubeTargets{ctx: ctx, cancel: cancel, clients: map[string]kubernetes.Interface{},
-		targets: map[[2]string]*kube.Target{}, providers: map[service.Options]traffic.Provider{}}
+	return &kubeTargets{ctx: ctx, cancel: cancel, clients: map[string]kubeClients{},
+		targets: map[[2]string]*kube.Target{}, providers: map[any]traffic.Provider{}}
 }
 
 // detach is called when the daemon stops: from then on, stopping a
@@ -46,7 +57,7 @@ func (k *kubeTargets) detach() { k.detached.Store(true) }
 func (k *kubeTargets) stop() { k.cancel() }
 
 // kubeApp is a kubernetes app's target: the slot Deployments, and the
-// Services that move its traffic.
+// Services (and HTTPRoute) that move its traffic.
 type kubeApp struct {
 	runner   *kube.Runner
 	provider traffic.Provider
@@ -69,7 +80,7 @@ func (k *kubeApp) Workload(app, slot string) target.Workload {
 	return k.runner.Target.Workload(app, slot)
 }
 
-// kubeInstance keeps the slot the active Service selects running: when
+// kubeInstance keeps the slot the provider calls active running: when
 // cutover stops, the cluster goes on serving.
 type kubeInstance struct {
 	*kube.Instance
@@ -77,10 +88,23 @@ type kubeInstance struct {
 	slot     string
 }
 
-// Stop scales the slot to 0 unless the active Service selects it.
+// servingProvider is a provider that can tell whether a slot that is not
+// active still gets traffic: a canary's weight or header route on an
+// HTTPRoute, left there when cutover stops or after a foreign edit.
+type servingProvider interface {
+	Serves(ctx context.Context, slot string) (bool, error)
+}
+
+// Stop scales the slot to 0 unless the provider calls it active, or says
+// it still serves.
 func (in *kubeInstance) Stop(ctx context.Context) error {
 	if active, err := in.provider.Active(ctx); err != nil || active == in.slot {
 		return err
+	}
+	if sp, ok := in.provider.(servingProvider); ok {
+		if serves, err := sp.Serves(ctx, in.slot); err != nil || serves {
+			return err
+		}
 	}
 	return in.Instance.Stop(ctx)
 }
@@ -116,43 +140,52 @@ func (in *kubeRoutedInstance) Stop(ctx context.Context) error {
 }
 
 // forApp returns app's kubernetes target: router mode unless
-// traffic.service is set.
+// traffic.service or traffic.gatewayAPI is set.
 func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 	kc := app.Target.Kubernetes
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	client, err := k.client(kc.Kubeconfig)
+	clients, err := k.client(kc.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
 	tkey := [2]string{kc.Kubeconfig, kc.Namespace}
 	t := k.targets[tkey]
 	if t == nil {
-		if err := checkAccess(k.ctx, client, kc.Namespace, targetAccess); err != nil {
+		if err := checkAccess(k.ctx, clients.core, kc.Namespace, targetAccess); err != nil {
 			return nil, err
 		}
-		if t, err = kube.New(k.ctx, client, kc.Namespace); err != nil {
+		if t, err = kube.New(k.ctx, clients.core, kc.Namespace); err != nil {
 			return nil, err
 		}
 		k.targets[tkey] = t
 	}
 	runner := &kube.Runner{Target: t, Replicas: kc.Replicas, Template: kc.Template.PodTemplateSpec, Timeout: app.DeployTimeout.D()}
-	svc := app.Traffic.Service
-	if svc == nil {
+	var pkey any
+	var newProvider func() (traffic.Provider, error)
+	var access []kubeAccess
+	switch svc, gw := app.Traffic.Service, app.Traffic.GatewayAPI; {
+	case svc != nil:
+		opts := service.Options{Namespace: kc.Namespace, App: app.Name, Active: svc.Active, Preview: svc.Preview,
+			Scaler: t, Replicas: kc.Replicas}
+		pkey, newProvider, access = opts, func() (traffic.Provider, error) { return service.New(k.ctx, clients.core, opts) }, serviceAccess
+	case gw != nil:
+		opts := gatewayapi.Options{Namespace: kc.Namespace, App: app.Name, HTTPRoute: gw.HTTPRoute,
+			StableService: gw.StableService, CanaryService: gw.CanaryService}
+		pkey, newProvider, access = opts, func() (traffic.Provider, error) { return gatewayapi.New(k.ctx, clients.core, clients.gateway, opts) }, gatewayAccess
+	default:
 		runner.Router = true
 		if r := app.Traffic.Router; r != nil {
 			runner.Port = r.Port
 		}
 		return &kubeRouted{runner: runner, detached: &k.detached}, nil
 	}
-	pkey := service.Options{Namespace: kc.Namespace, App: app.Name, Active: svc.Active, Preview: svc.Preview,
-		Scaler: t, Replicas: kc.Replicas}
 	p := k.providers[pkey]
 	if p == nil {
-		if err := checkAccess(k.ctx, client, kc.Namespace, serviceAccess); err != nil {
+		if err := checkAccess(k.ctx, clients.core, kc.Namespace, access); err != nil {
 			return nil, err
 		}
-		if p, err = service.New(k.ctx, client, pkey); err != nil {
+		if p, err = newProvider(); err != nil {
 			return nil, err
 		}
 		k.providers[pkey] = p
@@ -160,20 +193,25 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 	return &kubeApp{provider: p, runner: runner}, nil
 }
 
-// client returns the client for a kubeconfig file; "" means the
+// client returns the clients for a kubeconfig file; "" means the
 // in-cluster config, else $KUBECONFIG, else ~/.kube/config.
-func (k *kubeTargets) client(kubeconfig string) (kubernetes.Interface, error) {
+func (k *kubeTargets) client(kubeconfig string) (kubeClients, error) {
 	if c, ok := k.clients[kubeconfig]; ok {
 		return c, nil
 	}
 	cfg, err := restConfig(kubeconfig)
 	if err != nil {
-		return nil, err
+		return kubeClients{}, err
 	}
-	c, err := kubernetes.NewForConfig(cfg)
+	core, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return kubeClients{}, fmt.Errorf("kubernetes client: %w", err)
 	}
+	gateway, err := gatewayclientset.NewForConfig(cfg)
+	if err != nil {
+		return kubeClients{}, fmt.Errorf("gateway API client: %w", err)
+	}
+	c := kubeClients{core: core, gateway: gateway.GatewayV1()}
 	k.clients[kubeconfig] = c
 	return c, nil
 }

@@ -92,8 +92,9 @@ type Rollout struct {
 	// Weight is the canary's set share of the traffic, in percent.
 	Weight int `json:"weight"`
 	// Share is the share the canary really got at Weight when a traffic
-	// provider splits the traffic by pods (a Kubernetes Service); nil
-	// when cutover's router splits it by exact weight.
+	// provider splits the traffic (by pods for a Kubernetes Service, by
+	// exact weight for a Gateway API HTTPRoute); nil when cutover's
+	// router splits it.
 	Share *Share `json:"share,omitempty"`
 	// PauseReason says why a Paused rollout waits: AwaitingPromotion,
 	// PausedByUser, Inconclusive or ProgressDeadlineExceeded.
@@ -104,15 +105,22 @@ type Rollout struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-// Share is a canary's real share of the traffic, counted in the ready
-// pods it is sent to: Canary of them run the canary, out of Total.
+// Share is a canary's real share of the traffic. Counted in the ready
+// pods it is sent to (a Service's), Canary of them run the canary, out
+// of Total. Exact says the provider splits the requests themselves at
+// the weight (a gateway's HTTPRoute): Canary is then the canary's percent
+// of the requests, out of Total 100.
 type Share struct {
-	Canary int `json:"canary"`
-	Total  int `json:"total"`
+	Canary int  `json:"canary"`
+	Total  int  `json:"total"`
+	Exact  bool `json:"exact,omitempty"`
 }
 
 // String says the share as events and status show it.
 func (s Share) String() string {
+	if s.Exact {
+		return fmt.Sprintf("%d%% of the requests go to the canary (exact weights)", s.Canary)
+	}
 	pct := 0.0
 	if s.Total > 0 {
 		pct = 100 * float64(s.Canary) / float64(s.Total)

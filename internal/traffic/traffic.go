@@ -1,8 +1,10 @@
 // Package traffic names what moves an app's traffic between its slots
 // when that is not cutover's own router: a Kubernetes Service selector
-// (service/), and later Gateway API, Istio, nginx or HAProxy. Each one
-// lives in a package of its own behind Provider, and those that can also
-// split the traffic for a canary implement Splitter.
+// (service/), a Gateway API HTTPRoute (gatewayapi/), and later Istio,
+// nginx or HAProxy. Each one lives in a package of its own behind
+// Provider; those that can also split the traffic for a canary implement
+// Splitter, and those that can route a request by its header too,
+// HeaderRouter.
 package traffic
 
 import (
@@ -38,12 +40,26 @@ type Splitter interface {
 	Split(ctx context.Context, stable, canary string, weight int) (Share, error)
 }
 
-// Share is what a canary really gets once a Split is done, counted in
-// the ready backends (a Service's pods) the traffic is sent to: Canary of
-// them run the canary, out of Total.
+// Share is what a canary really gets once a Split is done. A provider
+// that shares by backends (a Service's pods) counts the ready ones the
+// traffic is sent to: Canary of them run the canary, out of Total. One
+// that splits the requests at exact weights (a gateway) sets Exact, and
+// Canary is then the canary's percent of the requests, out of Total 100.
 type Share struct {
 	Canary int
 	Total  int
+	Exact  bool
+}
+
+// HeaderRouter is a Splitter that can also send the requests carrying a
+// header to the canary, whatever the weight. The controller finds out
+// with a type assertion, as for Splitter.
+type HeaderRouter interface {
+	Splitter
+	// SetHeaderRoute sends the requests that m matches to canary,
+	// replacing the header route set before. Split with weight 0 and
+	// Flip remove it: the stable slot then gets every request.
+	SetHeaderRoute(ctx context.Context, canary string, m HeaderMatch) error
 }
 
 // HeaderMatch is a request header that sends a request to the canary,

@@ -24,6 +24,7 @@ package gatewayapi
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -41,11 +42,7 @@ import (
 	"github.com/cutover/cutover/internal/traffic/service"
 )
 
-var _ traffic.Provider = (*Provider)(nil)
-
-// FieldManager is the name cutover writes HTTPRoutes under; it is the one
-// managedFields show for the weights it set.
-const FieldManager = lastwrite.FieldManager
+var _ traffic.HeaderRouter = (*Provider)(nil)
 
 // AnnotationWeight records on the HTTPRoute the canary weight cutover
 // last wrote. Remove it to let cutover take the route's weights over as
@@ -69,7 +66,8 @@ type Options struct {
 }
 
 // Provider drives an app's HTTPRoute and its two Services. It implements
-// traffic.Provider and adds the weights and header routes of a canary.
+// traffic.Provider, and traffic.Splitter and traffic.HeaderRouter for the
+// weights and header routes of a canary.
 type Provider struct {
 	routes         gatewayclient.HTTPRouteInterface
 	opts           Options
@@ -156,6 +154,28 @@ func (p *Provider) Active(ctx context.Context) (string, error) {
 	return p.stable.Active(ctx)
 }
 
+// Serves reports whether slot gets any of the route's traffic: the
+// stable Service selects it, or the canary Service does and the route
+// gives the canary a weight or a header rule. A slot that serves must not
+// lose its pods, though it is not Active.
+func (p *Provider) Serves(ctx context.Context, slot string) (bool, error) {
+	if stable, err := p.stable.Active(ctx); err != nil || stable == slot {
+		return stable == slot, err
+	}
+	if canary, err := p.canary.Active(ctx); err != nil || canary != slot {
+		return false, err
+	}
+	r, err := p.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, canary, consistent, err := r.weights()
+	if err != nil {
+		return false, p.errorf("%w", err)
+	}
+	return canary > 0 || !consistent || slices.ContainsFunc(r.Spec.Rules, r.owned), nil
+}
+
 // Weight returns the canary's share of the traffic in percent, as the
 // first split rule of the route has it.
 func (p *Provider) Weight(ctx context.Context) (int, error) {
@@ -185,11 +205,29 @@ func (p *Provider) SetWeight(ctx context.Context, slot string, weight int) error
 	return p.write(ctx, func(r route) error { return r.setWeight(weight) })
 }
 
+// Split gives canary weight percent of the traffic and the stable
+// Service the rest (SetWeight); weight 0 is Abort, which also removes the
+// header route. The stable Service keeps the slot the last Flip gave it,
+// stable. The gateway splits the requests themselves, so the share is
+// exactly the weight.
+func (p *Provider) Split(ctx context.Context, stable, canary string, weight int) (traffic.Share, error) {
+	var err error
+	if weight == 0 {
+		err = p.Abort(ctx)
+	} else {
+		err = p.SetWeight(ctx, canary, weight)
+	}
+	if err != nil {
+		return traffic.Share{}, err
+	}
+	return traffic.Share{Canary: weight, Total: 100, Exact: true}, nil
+}
+
 // SetHeaderRoute points the canary Service at slot and sends the requests
 // that carry the header to it, whatever the weight, through cutover's own
 // rules (see HeaderRulePrefix); it replaces an earlier header route.
-func (p *Provider) SetHeaderRoute(ctx context.Context, slot string, m HeaderMatch) error {
-	if _, err := gatewayHeader(m); err != nil {
+func (p *Provider) SetHeaderRoute(ctx context.Context, slot string, m traffic.HeaderMatch) error {
+	if _, err := headerMatch(m); err != nil {
 		return err
 	}
 	if err := p.canary.Flip(ctx, slot); err != nil {
@@ -237,7 +275,7 @@ func (p *Provider) write(ctx context.Context, change func(route) error) error {
 			gen = r.Generation
 			return nil
 		}
-		updated, err := p.routes.Update(ctx, r.HTTPRoute, metav1.UpdateOptions{FieldManager: FieldManager})
+		updated, err := p.routes.Update(ctx, r.HTTPRoute, metav1.UpdateOptions{FieldManager: lastwrite.FieldManager})
 		if err != nil {
 			return p.errorf("update: %w", err) // a conflict is still one to retry
 		}

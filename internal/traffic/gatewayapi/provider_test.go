@@ -20,6 +20,7 @@ import (
 
 	"github.com/cutover/cutover/internal/kubetest"
 	kube "github.com/cutover/cutover/internal/target/kubernetes"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
@@ -220,7 +221,7 @@ func TestAbortRestoresAllTrafficToStable(t *testing.T) {
 	if err := f.prov.SetWeight(ctx, "green", 50); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.prov.SetHeaderRoute(ctx, "green", HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.prov.Abort(ctx); err != nil {
@@ -234,6 +235,60 @@ func TestAbortRestoresAllTrafficToStable(t *testing.T) {
 		t.Fatalf("Abort moved web-stable to %s", got)
 	}
 	f.wantActive(t, "blue")
+}
+
+func TestSplitIsExactAndZeroTakesTheHeaderRouteAway(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	got, err := f.prov.Split(ctx, "blue", "green", 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (traffic.Share{Canary: 25, Total: 100, Exact: true}); got != want {
+		t.Fatalf("Split(25) = %+v, want %+v", got, want)
+	}
+	f.wantWeights(t, 75, 25)
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = f.prov.Split(ctx, "blue", "green", 0); err != nil || got.Canary != 0 {
+		t.Fatalf("Split(0) = %+v, %v", got, err)
+	}
+	f.wantWeights(t, 100, 0)
+	if rules := f.route(t).Spec.Rules; len(rules) != 2 {
+		t.Fatalf("after Split(0) the route has %d rules, want the team's 2", len(rules))
+	}
+	f.wantActive(t, "blue")
+}
+
+func TestServesSaysWhetherASlotStillGetsTraffic(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	wantServes := func(when, slot string, want bool) {
+		t.Helper()
+		if got, err := f.prov.Serves(ctx, slot); err != nil || got != want {
+			t.Fatalf("%s: Serves(%s) = %v, %v; want %v", when, slot, got, err, want)
+		}
+	}
+	wantServes("at rest", "blue", true)
+	wantServes("at rest", "green", false)
+	if err := f.prov.SetWeight(ctx, "green", 25); err != nil {
+		t.Fatal(err)
+	}
+	wantServes("at weight 25", "green", true)
+	if err := f.prov.SetWeight(ctx, "green", 0); err != nil {
+		t.Fatal(err)
+	}
+	wantServes("at weight 0", "green", false)
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+		t.Fatal(err)
+	}
+	wantServes("with a header route at weight 0", "green", true)
+	if err := f.prov.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantServes("after Abort", "green", false)
+	wantServes("after Abort", "blue", true)
 }
 
 func TestAForeignWeightEditIsRefusedNamingItsWriter(t *testing.T) {
@@ -280,7 +335,7 @@ func TestHeaderRouteIsARuleOfCutoversThatLeavesTheOthersAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	teams := f.route(t).Spec.Rules
-	if err := f.prov.SetHeaderRoute(ctx, "green", HeaderMatch{Name: "X-Canary", Prefix: "yes"}); err != nil {
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Prefix: "yes"}); err != nil {
 		t.Fatal(err)
 	}
 	rules := f.route(t).Spec.Rules
@@ -303,7 +358,7 @@ func TestHeaderRouteIsARuleOfCutoversThatLeavesTheOthersAlone(t *testing.T) {
 
 	// A second header route replaces the first; removing it restores the
 	// team's rules exactly, and the weights stay.
-	if err := f.prov.SetHeaderRoute(ctx, "green", HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+	if err := f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
 		t.Fatal(err)
 	}
 	if rules := f.route(t).Spec.Rules; len(rules) != 3 || rules[2].Matches[0].Headers[0].Value != "always" {

@@ -122,12 +122,12 @@ func (r route) owned(rule gatewayv1.HTTPRouteRule) bool {
 // requires the header, sending to the canary Service alone. The extra
 // header match makes it more specific than the team's rule, so the
 // gateway prefers it whatever the rule order.
-func (r route) setHeaderRoute(m HeaderMatch) error {
+func (r route) setHeaderRoute(m traffic.HeaderMatch) error {
 	idx, err := r.split()
 	if err != nil {
 		return err
 	}
-	header, err := gatewayHeader(m)
+	header, err := headerMatch(m)
 	if err != nil {
 		return err
 	}
@@ -176,11 +176,10 @@ func kindOf(ref gatewayv1.HTTPBackendRef) string {
 	return strings.ToLower(string(*ref.Kind))
 }
 
-// HeaderMatch is a request header that sends a request to the canary.
-type HeaderMatch = traffic.HeaderMatch
-
-// gatewayHeader is m as an HTTPRoute match.
-func gatewayHeader(m HeaderMatch) (gatewayv1.HTTPHeaderMatch, error) {
+// headerMatch turns m into the Gateway API's match: an Exact match of a
+// value, else a RegularExpression (in the gateway's own dialect, Envoy's
+// RE2 for most) for a prefix or a regex.
+func headerMatch(m traffic.HeaderMatch) (gatewayv1.HTTPHeaderMatch, error) {
 	h := gatewayv1.HTTPHeaderMatch{Name: gatewayv1.HTTPHeaderName(m.Name)}
 	if err := m.Check(); err != nil {
 		return h, err

@@ -7,6 +7,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 func newRoute(rules ...gatewayv1.HTTPRouteRule) route {
@@ -66,7 +68,7 @@ func TestEveryRuleToTheStableServiceIsSplitAndGetsAHeaderRule(t *testing.T) {
 		t.Fatalf("the canary ref added to /api is %+v, want web-canary:8080 weight 30", added)
 	}
 
-	if err := r.setHeaderRoute(HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
+	if err := r.setHeaderRoute(traffic.HeaderMatch{Name: "X-Canary", Value: "always"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.Spec.Rules) != 4 {
@@ -91,8 +93,8 @@ func TestEveryRuleToTheStableServiceIsSplitAndGetsAHeaderRule(t *testing.T) {
 }
 
 func TestHeaderMatchNeedsANameAndAValue(t *testing.T) {
-	for _, m := range []HeaderMatch{{Value: "x"}, {Name: "X-Canary"}} {
-		if _, err := gatewayHeader(m); err == nil {
+	for _, m := range []traffic.HeaderMatch{{Value: "x"}, {Name: "X-Canary"}} {
+		if _, err := headerMatch(m); err == nil {
 			t.Errorf("%+v: no error", m)
 		}
 	}

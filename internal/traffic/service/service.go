@@ -46,7 +46,9 @@ type Options struct {
 	// and for the canary's pods after a scale, when ctx has no deadline;
 	// default 2m.
 	FlipTimeout time.Duration
-	// Scaler scales the canary's Deployment for Split; required.
+	// Scaler scales the canary's Deployment for Split; without one the
+	// Provider only flips (as package gatewayapi uses it) and Split
+	// refuses.
 	Scaler Scaler
 	// Replicas is how many pods the canary runs once it has all the
 	// traffic (Split at weight 100); less than 1 means 1.
@@ -72,9 +74,6 @@ type Provider struct {
 // New starts informers on the namespace's Services, EndpointSlices and
 // cutover's pods, and returns once they have synced; they stop with ctx.
 func New(ctx context.Context, client kubernetes.Interface, opts Options) (*Provider, error) {
-	if opts.Scaler == nil {
-		return nil, fmt.Errorf("service provider for app %s: no Scaler for the canary's Deployment", opts.App)
-	}
 	if opts.FlipTimeout <= 0 {
 		opts.FlipTimeout = 2 * time.Minute
 	}

@@ -37,6 +37,9 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 	if weight < 0 || weight > 100 {
 		return traffic.Share{}, fmt.Errorf("weight %d is not a percentage from 0 to 100", weight)
 	}
+	if p.opts.Scaler == nil {
+		return traffic.Share{}, fmt.Errorf("service %s/%s: no Scaler for the canary's Deployment; this provider only flips", p.opts.Namespace, p.opts.Active)
+	}
 	ctx, cancel := p.bounded(ctx)
 	defer cancel()
 	switch weight {

@@ -249,3 +249,15 @@ func TestSplitFailsWhenTheCanaryPodsDoNotBecomeReady(t *testing.T) {
 	}
 	f.wantListed(t, "after the failed split", "blue")
 }
+
+func TestSplitWithoutAScalerRefusesAndLeavesTheServiceAlone(t *testing.T) {
+	f := newFixture(t, nil)
+	flipOnly := *f.prov
+	flipOnly.opts.Scaler = nil
+	if _, err := flipOnly.Split(context.Background(), "blue", "green", 25); err == nil || !strings.Contains(err.Error(), "only flips") {
+		t.Fatalf("Split without a Scaler: %v, want a refusal", err)
+	}
+	if got := f.selector(t, "web")[kube.LabelSlot]; got != "blue" {
+		t.Fatalf("a refused Split moved the Service to %q", got)
+	}
+}
