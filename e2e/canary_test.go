@@ -384,6 +384,9 @@ func TestRestartMidCanaryResumesAtSameStepAndWeight(t *testing.T) {
 	if after.Rollout.ID != before.Rollout.ID || after.Rollout.StepIndex != 1 || after.Rollout.Weight != 30 {
 		t.Fatalf("after restart: %+v, want rollout %d at step 2 weight 30", after.Rollout, before.Rollout.ID)
 	}
+	// The rollout is recorded at its step before the canary's replicas
+	// are ready again; until they are, stable takes all the traffic.
+	waitServing(t, s.appURL(), "v2", 20*time.Second)
 	if got := count(t, s.appURL(), 100); got["200 v2"] != 30 || got["200 v1"] != 70 {
 		t.Fatalf("traffic after restart: %v", got)
 	}
