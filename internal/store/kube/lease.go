@@ -73,6 +73,10 @@ func takeLease(ctx context.Context, core kubernetes.Interface, opts Options) (*l
 	case <-wait.C:
 		holder := el.GetLeader()
 		l.release()
+		if holder == "" {
+			return nil, fmt.Errorf("kubernetes store: could not take the Lease %s/%s within %s; check that the namespace exists and that cutover may get, create and update leases in it",
+				opts.Namespace, LeaseName, opts.Wait)
+		}
 		return nil, fmt.Errorf("kubernetes store in namespace %s is in use by another cutover (%s holds the Lease %s and renews it); only one cutover may use a store: stop that one, or use another namespace",
 			opts.Namespace, holder, LeaseName)
 	}
