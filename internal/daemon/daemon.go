@@ -145,7 +145,8 @@ func Start(opts Options) (*Daemon, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	d := &Daemon{opts: opts, log: log, cfg: cfg, served: make(chan error, 1), store: &storeHandle{dir: opts.DataDir}}
+	d := &Daemon{opts: opts, log: log, cfg: cfg, served: make(chan error, 1)}
+	d.store = &storeHandle{dir: opts.DataDir, kube: cfg.Store.Kubernetes, lost: d.fail}
 	ok := false
 	defer func() {
 		if !ok {
@@ -164,11 +165,9 @@ func Start(opts Options) (*Daemon, error) {
 	d.gates = newAcceptGates(cfg)
 	listen = d.gates.wrap(listen)
 	upgraded := d.upg != nil && d.upg.HasParent()
-	db, err := openStore(context.Background(), opts.DataDir, upgraded)
-	if err != nil {
+	if err := d.store.openStore(context.Background(), upgraded); err != nil {
 		return nil, err
 	}
-	d.store.db = db
 	groupDir := filepath.Join(opts.DataDir, GroupDir)
 	if !upgraded {
 		// The store's lock makes this cutover the data dir's only owner:
@@ -256,8 +255,17 @@ func Start(opts Options) (*Daemon, error) {
 // AdminURL is the admin API's base URL.
 func (d *Daemon) AdminURL() string { return "http://" + d.adminLn.Addr().String() }
 
-// Done reports an admin server failure.
+// Done reports an admin server failure, or the loss of a Kubernetes
+// store's Lease.
 func (d *Daemon) Done() <-chan error { return d.served }
+
+// fail ends the daemon with err, through Done.
+func (d *Daemon) fail(err error) {
+	select {
+	case d.served <- err:
+	default:
+	}
+}
 
 // Upgraded is closed once an Upgrade has handed over to a new process:
 // the caller should then call Shutdown and exit. It is nil (never ready)
@@ -283,6 +291,9 @@ func (d *Daemon) Reload() error {
 	}
 	if !reflect.DeepEqual(cfg.Admin, d.cfg.Admin) {
 		return errors.New("config not reloaded: admin settings change only with a restart of cutover")
+	}
+	if !reflect.DeepEqual(cfg.Store, d.cfg.Store) {
+		return errors.New("config not reloaded: store settings change only with a restart of cutover")
 	}
 	if !sameACME(cfg.ACME, d.cfg.ACME) {
 		return errors.New("config not reloaded: acme settings change only with a restart of cutover")
