@@ -13,9 +13,10 @@
 //	ConfigMap cutover-rollout-ids   data.last: the last rollout id handed out
 //	Lease cutover-store             held by the one cutover that writes
 //
-// Every write reads the object, changes it and writes it back with the
-// resourceVersion it read, retrying on a conflict, so two writers never
-// lose each other's change or get the same number. Revision numbers and
+// Every write changes the object as this store last wrote it (or reads
+// it) and writes it back with that resourceVersion; on a conflict it reads
+// the object again and retries, so two writers never lose each other's
+// change or get the same number. Revision numbers and
 // event sequence numbers go on from the newest one kept, so trimming the
 // oldest never reuses a number.
 //
@@ -30,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -77,6 +79,9 @@ type Store struct {
 	lease   *lease
 	maxRevs int
 	maxEvs  int
+
+	mu   sync.Mutex
+	last map[string]written // by app
 }
 
 // Open makes sure the CutoverApp definition exists (creating it if the
@@ -110,7 +115,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{ns: opts.Namespace, dyn: dyn, core: core, lease: l, maxRevs: MaxRevisions, maxEvs: MaxEvents}, nil
+	return &Store{ns: opts.Namespace, dyn: dyn, core: core, lease: l, maxRevs: MaxRevisions, maxEvs: MaxEvents,
+		last: map[string]written{}}, nil
 }
 
 // Lost is closed when this cutover could not renew the Lease; every call

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -58,7 +60,8 @@ func withoutLease(t *testing.T, c *kubetest.Cluster, s *Store) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Store{ns: s.ns, dyn: dyn, core: core, lease: &lease{lost: make(chan struct{})}, maxRevs: MaxRevisions, maxEvs: MaxEvents}
+	return &Store{ns: s.ns, dyn: dyn, core: core, lease: &lease{lost: make(chan struct{})},
+		maxRevs: MaxRevisions, maxEvs: MaxEvents, last: map[string]written{}}
 }
 
 func TestConcurrentRolloutIDsFromTwoStoresAreDistinct(t *testing.T) {
@@ -229,5 +232,63 @@ func TestDeployManifestIsTheEmbeddedCRD(t *testing.T) {
 	}
 	if string(data) != string(CRD) {
 		t.Error("deploy/kubernetes/crd.yaml differs from internal/store/kube/crd.yaml; copy the latter over the former")
+	}
+}
+
+func TestStoreRefusesWritesOnceAnotherCutoverTookItsLease(t *testing.T) {
+	c := kubetest.Shared(t)
+	ns := c.Namespace(t)
+	s := open(t, c, ns, Options{Identity: "first", LeaseDuration: 3 * time.Second})
+	leases := c.Client.CoordinationV1().Leases(ns)
+	ctx := context.Background()
+	err := retryRace(func() error {
+		l, err := leases.Get(ctx, LeaseName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		intruder := "intruder"
+		l.Spec.HolderIdentity = &intruder
+		now := metav1.NewMicroTime(time.Now())
+		l.Spec.RenewTime = &now
+		_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Lost():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Lost was not closed within 30s of another holder taking the Lease")
+	}
+	if err := s.PutApp(store.AppState{App: "web"}); !errors.Is(err, ErrLost) {
+		t.Errorf("PutApp after the Lease was lost = %v, want ErrLost", err)
+	}
+	if _, _, err := s.App("web"); !errors.Is(err, ErrLost) {
+		t.Errorf("App after the Lease was lost = %v, want ErrLost", err)
+	}
+}
+
+// BenchmarkAppendEventToAFullHistory measures a write when the app's
+// object is as large as it gets from events: MaxEvents of them.
+func BenchmarkAppendEventToAFullHistory(b *testing.B) {
+	c := kubetest.Shared(b)
+	ns := c.Namespace(b)
+	s, err := Open(context.Background(), Options{Config: c.Config, Namespace: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ev := store.Event{App: "web", Type: "Normal", Reason: "ReplicasReady", Message: "2 pod(s) of v12 ready on slot green", Revision: 12, Rollout: 7}
+	for range MaxEvents {
+		if _, err := s.AppendEvent(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.AppendEvent(ev); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

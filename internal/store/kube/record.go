@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -70,6 +72,15 @@ func decode(obj *unstructured.Unstructured) (record, error) {
 	return rec, nil
 }
 
+// written is what this store last wrote of an app: the object as the API
+// server returned it, and its status. The next write starts from it
+// instead of reading the object again; a write that conflicts (another
+// writer came in between) drops it.
+type written struct {
+	obj *unstructured.Unstructured
+	rec record
+}
+
 // update applies change to app's record and writes it with the
 // resourceVersion it was read at, creating the object if needed; on a
 // conflict it reads again and retries.
@@ -79,21 +90,12 @@ func (s *Store) update(ctx context.Context, app string, change func(*record) err
 	}
 	apps := s.dyn.Resource(Resource).Namespace(s.ns)
 	return retryRace(func() error {
-		obj, err := apps.Get(ctx, app, metav1.GetOptions{})
-		create := apierrors.IsNotFound(err)
-		if create {
-			obj = &unstructured.Unstructured{}
-			obj.SetAPIVersion(Resource.GroupVersion().String())
-			obj.SetKind("CutoverApp")
-			obj.SetName(app)
-			obj.SetLabels(map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/managed-by": "cutover"})
-		} else if err != nil {
-			return err
-		}
-		rec, err := decode(obj)
+		obj, rec, create, err := s.current(ctx, app)
 		if err != nil {
 			return err
 		}
+		// change appends: the remembered record must not see it.
+		rec.Revisions, rec.Events = slices.Clone(rec.Revisions), slices.Clone(rec.Events)
 		if err := change(&rec); err != nil {
 			return err
 		}
@@ -102,14 +104,47 @@ func (s *Store) update(ctx context.Context, app string, change func(*record) err
 		if err != nil {
 			return err
 		}
+		obj = &unstructured.Unstructured{Object: maps.Clone(obj.Object)}
 		obj.Object["status"] = status
 		if create {
-			_, err = apps.Create(ctx, obj, metav1.CreateOptions{FieldManager: "cutover"})
+			obj, err = apps.Create(ctx, obj, metav1.CreateOptions{FieldManager: "cutover"})
 		} else {
-			_, err = apps.Update(ctx, obj, metav1.UpdateOptions{FieldManager: "cutover"})
+			obj, err = apps.Update(ctx, obj, metav1.UpdateOptions{FieldManager: "cutover"})
 		}
-		return err
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err != nil {
+			delete(s.last, app)
+			return err
+		}
+		s.last[app] = written{obj: obj, rec: rec}
+		return nil
 	})
+}
+
+// current returns what app's next write starts from: what this store
+// last wrote, else the object read from the API server, else a new one.
+func (s *Store) current(ctx context.Context, app string) (obj *unstructured.Unstructured, rec record, create bool, err error) {
+	s.mu.Lock()
+	w, ok := s.last[app]
+	s.mu.Unlock()
+	if ok {
+		return w.obj, w.rec, false, nil
+	}
+	obj, err = s.dyn.Resource(Resource).Namespace(s.ns).Get(ctx, app, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		obj = &unstructured.Unstructured{}
+		obj.SetAPIVersion(Resource.GroupVersion().String())
+		obj.SetKind("CutoverApp")
+		obj.SetName(app)
+		obj.SetLabels(map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/managed-by": "cutover"})
+		return obj, record{}, true, nil
+	}
+	if err != nil {
+		return nil, record{}, false, err
+	}
+	rec, err = decode(obj)
+	return obj, rec, false, err
 }
 
 // trim drops the oldest revisions and events past the bounds, and sets
