@@ -8,9 +8,10 @@
 // redirects', the admin API's) is opened through a tableflip.Upgrader, so a
 // new cutover process can inherit the sockets: no connection is refused
 // while the binary is replaced or cutover restarts. The store (one bbolt
-// file under an exclusive lock) and the replicas belong to one process at
-// a time, which fixes the order of an upgrade (SIGUSR2 or POST
-// /v1/upgrade, see Upgrade):
+// file under an exclusive lock, or with store.kubernetes the Lease of the
+// store in the API server) and the replicas belong to one process at a
+// time, which fixes the order of an upgrade (SIGUSR2 or POST /v1/upgrade,
+// see Upgrade):
 //
 //  1. The old process refuses to start while a rollout is in progress, and
 //     waits until its own parent (the previous generation) has exited.
@@ -18,7 +19,8 @@
 //     need the store answer 503 "upgrading".
 //  3. It starts the new process (the same executable path and arguments,
 //     so a replaced binary takes over) and hands it the sockets.
-//  4. The new process opens the store (retrying the lock for up to 30 s),
+//  4. The new process opens the store (retrying the lock for up to 30 s,
+//     the Lease for up to a minute),
 //     restores every app (the controller starts the active revisions'
 //     replicas again, on fresh ports), waits until every app's active
 //     revision has a ready endpoint, and only then reports ready. Until
