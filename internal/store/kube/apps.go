@@ -12,12 +12,7 @@ import (
 
 // App returns the state of app; found is false if it was never stored.
 func (s *Store) App(name string) (st store.AppState, found bool, err error) {
-	ctx, cancel, err := s.call()
-	if err != nil {
-		return store.AppState{}, false, err
-	}
-	defer cancel()
-	rec, _, err := s.read(ctx, name)
+	rec, err := s.load(name)
 	if err != nil {
 		return store.AppState{}, false, fmt.Errorf("read app %q: %w", name, err)
 	}
@@ -32,12 +27,7 @@ func (s *Store) PutApp(st store.AppState) error {
 	if st.App == "" {
 		return errors.New("put app: app name is empty")
 	}
-	ctx, cancel, err := s.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	err = s.update(ctx, st.App, func(rec *record) error {
+	err := s.write(st.App, func(rec *record) error {
 		rec.State = &st
 		return nil
 	})

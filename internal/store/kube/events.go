@@ -15,12 +15,7 @@ func (s *Store) AppendEvent(ev store.Event) (store.Event, error) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
-	ctx, cancel, err := s.call()
-	if err != nil {
-		return store.Event{}, err
-	}
-	defer cancel()
-	err = s.update(ctx, ev.App, func(rec *record) error {
+	err := s.write(ev.App, func(rec *record) error {
 		ev.Seq = 1
 		if n := len(rec.Events); n > 0 {
 			ev.Seq = rec.Events[n-1].Seq + 1
@@ -37,12 +32,7 @@ func (s *Store) AppendEvent(ev store.Event) (store.Event, error) {
 // Events returns the last limit events of app in ascending Seq order; with
 // limit <= 0 it returns all it keeps.
 func (s *Store) Events(app string, limit int) ([]store.Event, error) {
-	ctx, cancel, err := s.call()
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	rec, _, err := s.read(ctx, app)
+	rec, err := s.load(app)
 	if err != nil {
 		return nil, fmt.Errorf("list events of app %q: %w", app, err)
 	}

@@ -42,19 +42,6 @@ func retryRace(write func() error) error {
 	}, write)
 }
 
-// read returns app's record; found is false when it has no object.
-func (s *Store) read(ctx context.Context, app string) (rec record, found bool, err error) {
-	obj, err := s.dyn.Resource(Resource).Namespace(s.ns).Get(ctx, app, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return record{}, false, nil
-	}
-	if err != nil {
-		return record{}, false, err
-	}
-	rec, err = decode(obj)
-	return rec, err == nil, err
-}
-
 // decode reads a CutoverApp's status.
 func decode(obj *unstructured.Unstructured) (record, error) {
 	var rec record
@@ -79,6 +66,34 @@ func decode(obj *unstructured.Unstructured) (record, error) {
 type written struct {
 	obj *unstructured.Unstructured
 	rec record
+}
+
+// load reads app's record, bounded as one call; an app without an
+// object has an empty record.
+func (s *Store) load(app string) (record, error) {
+	ctx, cancel, err := s.call()
+	if err != nil {
+		return record{}, err
+	}
+	defer cancel()
+	obj, err := s.dyn.Resource(Resource).Namespace(s.ns).Get(ctx, app, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return record{}, nil
+	}
+	if err != nil {
+		return record{}, err
+	}
+	return decode(obj)
+}
+
+// write updates app's record, bounded as one call.
+func (s *Store) write(app string, change func(*record) error) error {
+	ctx, cancel, err := s.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return s.update(ctx, app, change)
 }
 
 // update applies change to app's record and writes it with the

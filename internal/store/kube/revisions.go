@@ -15,12 +15,7 @@ func (s *Store) AddRevision(rev store.Revision) (store.Revision, error) {
 	if rev.CreatedAt.IsZero() {
 		rev.CreatedAt = time.Now().UTC()
 	}
-	ctx, cancel, err := s.call()
-	if err != nil {
-		return store.Revision{}, err
-	}
-	defer cancel()
-	err = s.update(ctx, rev.App, func(rec *record) error {
+	err := s.write(rev.App, func(rec *record) error {
 		rev.Number = 1
 		if n := len(rec.Revisions); n > 0 {
 			rev.Number = rec.Revisions[n-1].Number + 1
@@ -51,12 +46,7 @@ func (s *Store) Revision(app string, n int) (store.Revision, bool, error) {
 
 // Revisions returns the kept revisions of app, ascending by number.
 func (s *Store) Revisions(app string) ([]store.Revision, error) {
-	ctx, cancel, err := s.call()
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	rec, _, err := s.read(ctx, app)
+	rec, err := s.load(app)
 	if err != nil {
 		return nil, fmt.Errorf("list revisions of app %q: %w", app, err)
 	}

@@ -9,20 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/store"
 )
 
-// Store is what the suite tests: the controller's store and Apps.
+// Store is what the suite tests: the controller's store, and Apps.
 type Store interface {
-	App(name string) (store.AppState, bool, error)
-	PutApp(st store.AppState) error
+	controller.Store
 	Apps() ([]store.AppState, error)
-	AddRevision(rev store.Revision) (store.Revision, error)
-	Revision(app string, n int) (store.Revision, bool, error)
-	Revisions(app string) ([]store.Revision, error)
-	AppendEvent(ev store.Event) (store.Event, error)
-	Events(app string, limit int) ([]store.Event, error)
-	NextRolloutID() (int64, error)
 }
 
 // Backend opens the stores the suite tests.
