@@ -26,6 +26,13 @@ const kubeCanaryStrategy = `strategy:
 // of 3 pods a slot, served and running v1 on blue.
 func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
 	t.Helper()
+	return newKubeCanarySetupWith(t, func(*kubeSetup) string { return "" })
+}
+
+// newKubeCanarySetupWith is newKubeCanarySetup with top-level config
+// fields added by extra.
+func newKubeCanarySetupWith(t *testing.T, extra func(*kubeSetup) string) (*kubeSetup, *server) {
+	t.Helper()
 	k := newKubeSetup(t)
 	cfg := fmt.Sprintf(kubeConfigTemplate, k.Admin, k.Listen, k.scaleDownDelay, k.cluster.Kubeconfig, k.ns, "")
 	for old, repl := range map[string]string{
@@ -45,7 +52,7 @@ func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
         provider: {command: {command: ["/bin/sh", "-c", "echo $0 >> %s", "{{args.canarySlot}}"]}}
         interval: 100ms
         count: 1
-`, k.analysisFile())
+`, k.analysisFile()) + extra(k)
 	if err := os.WriteFile(k.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/kubetest"
+	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/store/bolt"
 	"github.com/cutover/cutover/internal/store/kube"
 )
@@ -28,9 +29,11 @@ func TestKubernetesStoreSurvivesKill9AndAnEmptyDataDir(t *testing.T) {
 	k.keepStoreInCluster(t)
 	srv := k.serve(t)
 	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
-		st, _ := k.statusAndHistory(t)
-		return st.Rollout != nil && st.Rollout.Done() && len(k.endpointPods(t, "web")) == 2, nil
+		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 2, nil
 	})
+	// Each write is a request to the API server: the first rollout may
+	// still be recording its end once the Service selects blue.
+	k.waitRollout(t, "the first rollout's end", time.Minute, phase(store.RolloutSucceeded))
 	k.wantOnly(t, "blue", "after the first start")
 	k.mustCLI(t, "deploy", "web", "--version", "v2")
 	k.wantOnly(t, "green", "once deploy v2 returned")
@@ -49,16 +52,7 @@ func TestKubernetesStoreSurvivesKill9AndAnEmptyDataDir(t *testing.T) {
 		t.Fatalf("the CutoverApp web says the active version is %q, want v2", v)
 	}
 
-	// The pod is rescheduled: the process dies and its disk is gone.
-	srv.kill9(t)
-	if err := os.RemoveAll(k.dataDir()); err != nil {
-		t.Fatal(err)
-	}
-	// The new cutover waits for the killed one's Lease to expire.
-	restarted := time.Now()
-	k.start(t)
-	waitAdmin(t, k.adminURL(), time.Minute)
-	t.Logf("the new cutover served %s after the kill", time.Since(restarted).Round(100*time.Millisecond))
+	k.restartOnAnEmptyDisk(t, srv)
 
 	after, histAfter := k.statusAndHistory(t)
 	if after.ActiveSlot != "green" || after.Revision != before.Revision || after.Version != "v2" {
@@ -94,9 +88,43 @@ func (k *kubeSetup) keepStoreInCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := fmt.Fprintf(f, "store: {kubernetes: {kubeconfig: %s, namespace: %s}}\n", k.cluster.Kubeconfig, k.ns); err != nil {
+	if _, err := f.WriteString(storeInCluster(k)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// storeInCluster is the config of the Kubernetes store in k's namespace.
+func storeInCluster(k *kubeSetup) string {
+	return fmt.Sprintf("store: {kubernetes: {kubeconfig: %s, namespace: %s}}\n", k.cluster.Kubeconfig, k.ns)
+}
+
+// restartOnAnEmptyDisk is a rescheduled cutover pod: the process dies, its
+// disk is gone, and a new one starts; it serves once the Lease of the
+// killed one has expired.
+func (k *kubeSetup) restartOnAnEmptyDisk(t *testing.T, srv *server) {
+	t.Helper()
+	srv.kill9(t)
+	if err := os.RemoveAll(k.dataDir()); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	k.start(t)
+	waitAdmin(t, k.adminURL(), time.Minute)
+	t.Logf("the new cutover served %s after the kill", time.Since(restarted).Round(100*time.Millisecond))
+}
+
+func TestKubernetesStoreResumesACanaryOnAnEmptyDisk(t *testing.T) {
+	k, srv := newKubeCanarySetupWith(t, storeInCluster)
+	// Each write is a request to the API server: the first rollout may
+	// still be recording its end once the Service selects blue.
+	k.waitRollout(t, "the first rollout's end", time.Minute, phase(store.RolloutSucceeded))
+	k.atFirstPause(t)
+	k.restartOnAnEmptyDisk(t, srv)
+	k.waitResumedAt25(t)
+	k.wantListed(t, "after the restart", map[string]int{"blue": 3, "green": 1})
+	k.mustCLI(t, "promote", "web")
+	k.waitRollout(t, "success", 2*time.Minute, phase("Succeeded"))
+	k.wantListed(t, "once promoted", map[string]int{"green": 3})
 }
 
 func (k *kubeSetup) statusAndHistory(t *testing.T) (controller.AppStatus, controller.History) {
