@@ -223,6 +223,10 @@ func TestKubectlGetShowsActiveSlotRevisionAndRollout(t *testing.T) {
 		t.Fatalf("kubectl get cutover printed:\n%s\nwant the columns NAME ACTIVE REVISION VERSION ROLLOUT and web green 2 v2 Succeeded", out)
 	}
 	t.Logf("kubectl get cutover:\n%s", out)
+	wide, err := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig, "get", "cutover", "-n", ns, "-o", "wide").CombinedOutput()
+	if err != nil || !strings.Contains(string(wide), "STEP") {
+		t.Fatalf("kubectl get cutover -o wide: %v\n%s\nwant a STEP column", err, wide)
+	}
 }
 
 func TestDeployManifestIsTheEmbeddedCRD(t *testing.T) {
