@@ -26,6 +26,13 @@ const kubeCanaryStrategy = `strategy:
 // of 3 pods a slot, served and running v1 on blue.
 func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
 	t.Helper()
+	return newKubeCanarySetupWith(t, func(*kubeSetup) string { return "" })
+}
+
+// newKubeCanarySetupWith is newKubeCanarySetup with top-level config
+// fields added by extra.
+func newKubeCanarySetupWith(t *testing.T, extra func(*kubeSetup) string) (*kubeSetup, *server) {
+	t.Helper()
 	k := newKubeSetup(t)
 	// The analysis step writes the canary slot it was given to a file.
 	k.writeKubeConfigWith(t, map[string]string{
@@ -38,7 +45,7 @@ func newKubeCanarySetup(t *testing.T) (*kubeSetup, *server) {
         provider: {command: {command: ["/bin/sh", "-c", "echo $0 >> %s", "{{args.canarySlot}}"]}}
         interval: 100ms
         count: 1
-`, k.analysisFile()))
+`, k.analysisFile())+extra(k))
 	srv := k.serve(t)
 	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
 		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 3, nil

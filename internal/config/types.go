@@ -16,6 +16,9 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// ACME gets certificates automatically for apps with tls.acme.
 	ACME *ACME `yaml:"acme"`
+	// Store is where cutover keeps its state; default bbolt in the data
+	// dir.
+	Store Store `yaml:"store"`
 
 	// File is the path the config was read from (for messages).
 	File string `yaml:"-"`

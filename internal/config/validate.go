@@ -19,6 +19,7 @@ const maxReplicas = 64
 // have its defaults applied.
 func (c *Config) validate(d *document) {
 	c.Admin.validate(d)
+	c.Store.validate(d)
 	c.Server.validate(d, "server")
 	usesACME := false
 	templates := c.validateAnalysisTemplates(d)

@@ -434,7 +434,7 @@ apps:
 			src: `- name: web
 `,
 			prefix: "cutover.yaml:1:1:",
-			phrase: "expected a mapping with fields admin, apps, analysisTemplates, notifications, server, acme, found a list",
+			phrase: "expected a mapping with fields admin, apps, analysisTemplates, notifications, server, acme, store, found a list",
 		},
 		{
 			name: "more than one YAML document",

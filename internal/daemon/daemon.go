@@ -8,9 +8,10 @@
 // redirects', the admin API's) is opened through a tableflip.Upgrader, so a
 // new cutover process can inherit the sockets: no connection is refused
 // while the binary is replaced or cutover restarts. The store (one bbolt
-// file under an exclusive lock) and the replicas belong to one process at
-// a time, which fixes the order of an upgrade (SIGUSR2 or POST
-// /v1/upgrade, see Upgrade):
+// file under an exclusive lock, or with store.kubernetes the Lease of the
+// store in the API server) and the replicas belong to one process at a
+// time, which fixes the order of an upgrade (SIGUSR2 or POST /v1/upgrade,
+// see Upgrade):
 //
 //  1. The old process refuses to start while a rollout is in progress, and
 //     waits until its own parent (the previous generation) has exited.
@@ -18,7 +19,8 @@
 //     need the store answer 503 "upgrading".
 //  3. It starts the new process (the same executable path and arguments,
 //     so a replaced binary takes over) and hands it the sockets.
-//  4. The new process opens the store (retrying the lock for up to 30 s),
+//  4. The new process opens the store (retrying the lock for up to 30 s,
+//     the Lease for up to a minute),
 //     restores every app (the controller starts the active revisions'
 //     replicas again, on fresh ports), waits until every app's active
 //     revision has a ready endpoint, and only then reports ready. Until
@@ -145,7 +147,8 @@ func Start(opts Options) (*Daemon, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	d := &Daemon{opts: opts, log: log, cfg: cfg, served: make(chan error, 1), store: &storeHandle{dir: opts.DataDir}}
+	d := &Daemon{opts: opts, log: log, cfg: cfg, served: make(chan error, 1)}
+	d.store = &storeHandle{dir: opts.DataDir, kube: cfg.Store.Kubernetes, lost: d.fail}
 	ok := false
 	defer func() {
 		if !ok {
@@ -164,11 +167,9 @@ func Start(opts Options) (*Daemon, error) {
 	d.gates = newAcceptGates(cfg)
 	listen = d.gates.wrap(listen)
 	upgraded := d.upg != nil && d.upg.HasParent()
-	db, err := openStore(context.Background(), opts.DataDir, upgraded)
-	if err != nil {
+	if err := d.store.openStore(context.Background(), upgraded); err != nil {
 		return nil, err
 	}
-	d.store.db = db
 	groupDir := filepath.Join(opts.DataDir, GroupDir)
 	if !upgraded {
 		// The store's lock makes this cutover the data dir's only owner:
@@ -256,8 +257,17 @@ func Start(opts Options) (*Daemon, error) {
 // AdminURL is the admin API's base URL.
 func (d *Daemon) AdminURL() string { return "http://" + d.adminLn.Addr().String() }
 
-// Done reports an admin server failure.
+// Done reports an admin server failure, or the loss of a Kubernetes
+// store's Lease.
 func (d *Daemon) Done() <-chan error { return d.served }
+
+// fail ends the daemon with err, through Done.
+func (d *Daemon) fail(err error) {
+	select {
+	case d.served <- err:
+	default:
+	}
+}
 
 // Upgraded is closed once an Upgrade has handed over to a new process:
 // the caller should then call Shutdown and exit. It is nil (never ready)
@@ -283,6 +293,9 @@ func (d *Daemon) Reload() error {
 	}
 	if !reflect.DeepEqual(cfg.Admin, d.cfg.Admin) {
 		return errors.New("config not reloaded: admin settings change only with a restart of cutover")
+	}
+	if !reflect.DeepEqual(cfg.Store, d.cfg.Store) {
+		return errors.New("config not reloaded: store settings change only with a restart of cutover")
 	}
 	if !sameACME(cfg.ACME, d.cfg.ACME) {
 		return errors.New("config not reloaded: acme settings change only with a restart of cutover")

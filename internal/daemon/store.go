@@ -7,33 +7,114 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/store/bolt"
+	"github.com/cutover/cutover/internal/store/kube"
 )
 
 // errUpgrading is what store calls return while an upgrade has handed the
 // store to the new process.
 var errUpgrading = errors.New("cutover is upgrading: the store belongs to the new process; try again in a few seconds")
 
+// kubeOpenWait bounds the opening of a store in the API server: the
+// CutoverApp definition, and the Lease of a cutover killed without giving
+// it up, which expires within kube's default LeaseDuration.
+const kubeOpenWait = time.Minute
+
 // lockWait bounds how long a new process waits for the old one to let go
 // of the store during an upgrade.
 const lockWait = 30 * time.Second
 
-// storeHandle is the controller's store: the bolt DB while this process
-// holds it. An upgrade closes it and, if the new process fails, opens it
-// again; in between every call fails with errUpgrading, and the router
-// keeps serving from memory.
+// storeHandle is the controller's store while this process holds it:
+// bolt's in the data dir, or kube's in the API server (store.kubernetes).
+// An upgrade closes it and, if the new process fails, opens it again; in
+// between every call fails with errUpgrading, and the router keeps
+// serving from memory.
 type storeHandle struct {
-	dir string
-	mu  sync.RWMutex // held for reading by every call, for writing to swap db
-	db  *bolt.DB     // nil while closed
+	dir  string
+	kube *config.KubernetesStore // nil for bolt
+	// lost is told when a kube store lost its Lease: the daemon stops.
+	lost func(error)
+	mu   sync.RWMutex // held for reading by every call, for writing to swap db
+	db   backend      // nil while closed
+	// closed is closed when db is, ending the watch of its Lease.
+	closed chan struct{}
 }
 
-// openStore opens the bolt store in dir. With wait, a store that another
-// process holds is retried for up to lockWait (the old process of an
-// upgrade closes it just before starting this one); without, it fails at
-// once with bolt's "in use" error.
-func openStore(ctx context.Context, dir string, wait bool) (*bolt.DB, error) {
+// backend is a store the daemon opens and closes.
+type backend interface {
+	controller.Store
+	Close() error
+}
+
+// openStore opens the store. With wait, a store that another process
+// holds is waited for (the old process of an upgrade closes it just
+// before starting this one); without, it fails at once with bolt's "in
+// use" error, or after a kube store's Lease wait.
+func (s *storeHandle) openStore(ctx context.Context, wait bool) error {
+	var db backend
+	var err error
+	if s.kube != nil {
+		db, err = openKubeStore(ctx, s.kube)
+	} else {
+		db, err = openBolt(ctx, s.dir, wait)
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.db, s.closed = db, make(chan struct{})
+	if ks, ok := db.(*kube.Store); ok {
+		go watchLease(ks, s.closed, s.lost)
+	}
+	return nil
+}
+
+// watchLease reports the loss of ks's Lease, until closed.
+func watchLease(ks *kube.Store, closed <-chan struct{}, lost func(error)) {
+	select {
+	case <-ks.Lost():
+		lost(kube.ErrLost)
+	case <-closed:
+	}
+}
+
+// openKubeStore opens the store in the API server.
+func openKubeStore(ctx context.Context, kc *config.KubernetesStore) (*kube.Store, error) {
+	cfg, err := restConfig(kc.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("store.kubernetes: %w", err)
+	}
+	ns := kc.Namespace
+	if ns == "" {
+		ns = defaultNamespace(kc.Kubeconfig)
+	}
+	ctx, cancel := context.WithTimeout(ctx, kubeOpenWait)
+	defer cancel()
+	return kube.Open(ctx, kube.Options{Config: cfg, Namespace: ns})
+}
+
+// defaultNamespace is the namespace cutover runs in (in a cluster), else
+// the kubeconfig context's, else default.
+func defaultNamespace(kubeconfig string) string {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).Namespace()
+	if err != nil || ns == "" {
+		return "default"
+	}
+	return ns
+}
+
+// openBolt opens the bolt store in dir. With wait, a store that another
+// process holds is retried for up to lockWait; without, it fails at once
+// with bolt's "in use" error.
+func openBolt(ctx context.Context, dir string, wait bool) (*bolt.DB, error) {
 	ctx, cancel := context.WithTimeout(ctx, lockWait)
 	defer cancel()
 	for {
@@ -58,6 +139,7 @@ func (s *storeHandle) release() error {
 	}
 	err := s.db.Close()
 	s.db = nil
+	close(s.closed)
 	if err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -67,14 +149,7 @@ func (s *storeHandle) release() error {
 // reopen opens the store again after a failed upgrade, waiting for the
 // failed process to let go of it.
 func (s *storeHandle) reopen(ctx context.Context) error {
-	db, err := openStore(ctx, s.dir, true)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.db = db
-	s.mu.Unlock()
-	return nil
+	return s.openStore(ctx, true)
 }
 
 // open reports whether this process holds the store.
@@ -85,7 +160,7 @@ func (s *storeHandle) open() bool {
 }
 
 // with runs f on the DB while holding it open.
-func with[T any](s *storeHandle, f func(db *bolt.DB) (T, error)) (T, error) {
+func with[T any](s *storeHandle, f func(db backend) (T, error)) (T, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
@@ -107,13 +182,13 @@ func (s *storeHandle) App(name string) (store.AppState, bool, error) {
 
 // PutApp implements controller.Store.
 func (s *storeHandle) PutApp(st store.AppState) error {
-	_, err := with(s, func(db *bolt.DB) (struct{}, error) { return struct{}{}, db.PutApp(st) })
+	_, err := with(s, func(db backend) (struct{}, error) { return struct{}{}, db.PutApp(st) })
 	return err
 }
 
 // AddRevision implements controller.Store.
 func (s *storeHandle) AddRevision(rev store.Revision) (store.Revision, error) {
-	return with(s, func(db *bolt.DB) (store.Revision, error) { return db.AddRevision(rev) })
+	return with(s, func(db backend) (store.Revision, error) { return db.AddRevision(rev) })
 }
 
 // Revision implements controller.Store.
@@ -128,20 +203,20 @@ func (s *storeHandle) Revision(app string, n int) (store.Revision, bool, error) 
 
 // Revisions implements controller.Store.
 func (s *storeHandle) Revisions(app string) ([]store.Revision, error) {
-	return with(s, func(db *bolt.DB) ([]store.Revision, error) { return db.Revisions(app) })
+	return with(s, func(db backend) ([]store.Revision, error) { return db.Revisions(app) })
 }
 
 // AppendEvent implements controller.Store.
 func (s *storeHandle) AppendEvent(ev store.Event) (store.Event, error) {
-	return with(s, func(db *bolt.DB) (store.Event, error) { return db.AppendEvent(ev) })
+	return with(s, func(db backend) (store.Event, error) { return db.AppendEvent(ev) })
 }
 
 // Events implements controller.Store.
 func (s *storeHandle) Events(app string, limit int) ([]store.Event, error) {
-	return with(s, func(db *bolt.DB) ([]store.Event, error) { return db.Events(app, limit) })
+	return with(s, func(db backend) ([]store.Event, error) { return db.Events(app, limit) })
 }
 
 // NextRolloutID implements controller.Store.
 func (s *storeHandle) NextRolloutID() (int64, error) {
-	return with(s, func(db *bolt.DB) (int64, error) { return db.NextRolloutID() })
+	return with(s, func(db backend) (int64, error) { return db.NextRolloutID() })
 }
