@@ -236,7 +236,7 @@ func TestParseGatewayAPITrafficReportsEachMistakeAtItsLine(t *testing.T) {
 		{"bad route name", "      gatewayAPI: {httpRoute: Web_1, stableService: web-stable, canaryService: web-canary}", "cutover.yaml:24:31:", `"Web_1" is not an HTTPRoute name`},
 		{"bad Service name", "      gatewayAPI: {httpRoute: web, stableService: web.stable, canaryService: web-canary}", "cutover.yaml:24:51:", `"web.stable" is not a Service name`},
 		{"one Service for both", "      gatewayAPI: {httpRoute: web, stableService: web, canaryService: web}", "cutover.yaml:24:71:", "the same Service as stableService"},
-		{"two providers", line + "\n      service: {active: web}", "cutover.yaml:23:5:", "service and gatewayAPI are set; keep exactly one of service, router and gatewayAPI"},
+		{"two providers", line + "\n      service: {active: web}", "cutover.yaml:23:5:", "service and gatewayAPI are set; keep exactly one of service, router, gatewayAPI and istio"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,5 +289,85 @@ func TestReadmeGatewayAPIExampleIsValid(t *testing.T) {
 	}
 	if !slices.ContainsFunc(a.Strategy.Canary.Steps, func(s CanaryStep) bool { return s.SetHeaderRoute != nil }) {
 		t.Fatal("the README's Gateway API example should show a header route")
+	}
+}
+
+// istioApp is gatewayApp with its traffic through an Istio VirtualService.
+var istioApp = strings.Replace(gatewayApp, "      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}\n",
+	"      istio: {virtualService: web, routes: [primary], destinationRule: web}\n", 1)
+
+func TestParseIstioTrafficTakesTheVirtualServiceRoutesAndDestinationRule(t *testing.T) {
+	c, err := Parse("cutover.yaml", []byte(istioApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Apps[0]
+	if i := a.Traffic.Istio; i == nil || i.VirtualService != "web" || !slices.Equal(i.Routes, []string{"primary"}) || i.DestinationRule != "web" {
+		t.Fatalf("traffic.istio = %+v", i)
+	}
+	if a.Traffic.Service != nil || a.Traffic.Router != nil || a.Traffic.GatewayAPI != nil || a.Strategy.Canary.Steps[1].SetHeaderRoute == nil {
+		t.Fatalf("traffic %+v, canary %+v", a.Traffic, a.Strategy.Canary)
+	}
+}
+
+func TestParseIstioTrafficReportsEachMistakeAtItsLine(t *testing.T) {
+	const line = "      istio: {virtualService: web, routes: [primary], destinationRule: web}"
+	tests := []struct {
+		name, new      string
+		prefix, phrase string
+	}{
+		{"no VirtualService", "      istio: {routes: [primary], destinationRule: web}", "cutover.yaml:24:7:",
+			"virtualService: missing; name a VirtualService, such as istio: {virtualService: web, routes: [primary], destinationRule: web}"},
+		{"no routes", "      istio: {virtualService: web, destinationRule: web}", "cutover.yaml:24:7:", "routes: missing; name the HTTP routes"},
+		{"no DestinationRule", "      istio: {virtualService: web, routes: [primary]}", "cutover.yaml:24:7:", "destinationRule: missing; name a DestinationRule"},
+		{"bad VirtualService name", "      istio: {virtualService: Web_1, routes: [primary], destinationRule: web}", "cutover.yaml:24:31:", `"Web_1" is not a VirtualService name`},
+		{"bad DestinationRule name", "      istio: {virtualService: web, routes: [primary], destinationRule: web.rule}", "cutover.yaml:24:72:", `"web.rule" is not a DestinationRule name`},
+		{"empty route", `      istio: {virtualService: web, routes: [primary, ""], destinationRule: web}`, "cutover.yaml:24:54:", "routes[1]: empty"},
+		{"cutover's own route", "      istio: {virtualService: web, routes: [cutover-header-primary], destinationRule: web}", "cutover.yaml:24:45:", "cutover's own header routes; name the route of yours"},
+		{"route named twice", "      istio: {virtualService: web, routes: [primary, primary], destinationRule: web}", "cutover.yaml:24:54:", "primary is named twice"},
+		{"two providers", line + "\n      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}", "cutover.yaml:23:5:",
+			"gatewayAPI and istio are set; keep exactly one of service, router, gatewayAPI and istio"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantOneProblem(t, strings.Replace(istioApp, line, tt.new, 1), tt.prefix, tt.phrase)
+		})
+	}
+}
+
+func TestParseIstioTrafficNeedsKubernetes(t *testing.T) {
+	wantOneProblem(t, `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
+    traffic: {istio: {virtualService: web, routes: [primary], destinationRule: web}}
+`, "cutover.yaml:6:15:", "need target.kubernetes")
+}
+
+func TestParseIstioCanaryRefusesWhatNeedsTheRouter(t *testing.T) {
+	tests := []struct {
+		name, old, new string
+		prefix, phrase string
+	}{
+		{"cookie route", "          - pause: {}\n", "          - setCookieRoute: {name: canary, value: \"1\"}\n",
+			"cutover.yaml:22:13:", "traffic.istio cannot route a request by its cookie: cutover's VirtualService routes match headers only"},
+		{"builtin analysis step", "          - pause: {}\n", "          - analysis: {templates: [success]}\n",
+			"cutover.yaml:22:36:", "with traffic.istio no request passes through it"},
+		{"sticky sessions", "    traffic:\n", "        stickySessions: {cookie: v}\n    traffic:\n",
+			"cutover.yaml:23:9:", "traffic.istio cannot keep a client on one version"},
+		{"retry on stable", "    traffic:\n", "        retryOnStable: true\n    traffic:\n",
+			"cutover.yaml:23:24:", "traffic.istio cannot retry a request on stable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := strings.Replace(istioApp, tt.old, tt.new, 1) + `analysisTemplates:
+  - name: success
+    metrics: [{name: success-rate, provider: {builtin: {metric: successRate}}, successCondition: result >= 0.99, count: 3}]
+`
+			if p := wantOneProblem(t, src, tt.prefix, tt.phrase); !strings.Contains(p, "traffic: {router: {}}") {
+				t.Fatalf("%s does not say to use traffic: {router: {}}", p)
+			}
+		})
 	}
 }
