@@ -371,3 +371,13 @@ func TestParseIstioCanaryRefusesWhatNeedsTheRouter(t *testing.T) {
 		})
 	}
 }
+
+func TestReadmeIstioExampleIsValid(t *testing.T) {
+	a := readmeExample(t, "istio:").Apps[0]
+	if a.Traffic.Istio == nil || a.Target.Kubernetes == nil || a.Strategy.Canary == nil {
+		t.Fatalf("the README's Istio example: traffic %+v, canary %v", a.Traffic, a.Strategy.Canary)
+	}
+	if !slices.ContainsFunc(a.Strategy.Canary.Steps, func(s CanaryStep) bool { return s.SetHeaderRoute != nil }) {
+		t.Fatal("the README's Istio example should show a header route")
+	}
+}
