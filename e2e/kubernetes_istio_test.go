@@ -16,7 +16,6 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned/typed/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/kubetest"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/traffic/istio"
@@ -173,23 +172,7 @@ func (s *istioSetup) wantSubsets(t *testing.T) {
 // weight.
 func (s *istioSetup) atPause(t *testing.T, weight int, want string, header bool, version string) {
 	t.Helper()
-	if version != "" {
-		s.mustCLI(t, "deploy", "web", "--version", version, "--no-wait")
-	} else {
-		s.mustCLI(t, "promote", "web")
-	}
-	when := fmt.Sprintf("the pause after setWeight %d", weight)
-	st := s.waitRollout(t, when, 2*time.Minute, func(st controller.AppStatus) bool {
-		return paused("AwaitingPromotion")(st) && st.Rollout.Weight == weight
-	})
-	if sh := st.Rollout.Share; sh == nil || *sh != (store.Share{Canary: weight, Total: 100, Exact: true}) {
-		t.Fatalf("%s: share %v, want exactly %d of 100", when, sh, weight)
-	}
-	s.wantRoute(t, when, want, header)
-	share := fmt.Sprintf("weight %d%% asked, %d%% of the requests go to the canary (exact weights)", weight, weight)
-	if out := s.mustCLI(t, "status", "web").stdout; !strings.Contains(out, share) {
-		t.Fatalf("%s: status does not say %q:\n%s", when, share, out)
-	}
+	s.wantRoute(t, s.exactPause(t, weight, version), want, header)
 }
 
 func TestKubernetesIstioCanaryStepsTheVirtualServiceWeightsAndPromotes(t *testing.T) {
