@@ -55,7 +55,7 @@ func newGatewaySetup(t *testing.T, strategy string) *gatewaySetup {
 	t.Helper()
 	c := kubetest.Start(t)
 	c.InstallCRDs(t, filepath.Join(kubetest.ModuleDir(t, "sigs.k8s.io/gateway-api"), "config", "crd", "standard"))
-	g := &gatewaySetup{kubeSetup: &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), scaleDownDelay: "5m"}}
+	g := &gatewaySetup{kubeSetup: &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), kubeconfig: c.Kubeconfig, scaleDownDelay: "5m", replicas: 2}}
 	g.createServices(t, "web-stable", "web-canary")
 	gw, err := gatewayclientset.NewForConfig(c.Config)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned/typed/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/kubetest"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/traffic/istio"
@@ -30,6 +31,7 @@ type istioSetup struct {
 	*kubeSetup
 	services istioclient.VirtualServiceInterface
 	rules    istioclient.DestinationRuleInterface
+	srv      *server
 	// static is the VirtualService's /static route, which cutover must
 	// leave alone.
 	static *networking.HTTPRoute
@@ -86,7 +88,7 @@ func newIstioSetup(t *testing.T) *istioSetup {
 		"      service: {active: web, preview: web-preview}": "      istio: {virtualService: web, routes: [primary], destinationRule: web}",
 		"strategy: {blueGreen: {scaleDownDelay: 5m}}":        istioCanaryStrategy,
 	}, "", "")
-	s.serve(t)
+	s.srv = s.serve(t)
 	// The first deploy's flip to blue records weight 0 for the canary.
 	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
 		return s.virtualService(t).Annotations[lastwrite.AnnotationWeight] == "0", nil
@@ -220,4 +222,23 @@ func TestKubernetesIstioCanaryAbortGivesStableAllTheWeight(t *testing.T) {
 	// The canary stays for abortScaleDownDelay (1s), then scales to 0.
 	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return s.desiredPods(t, "web-green") == 0, nil })
 	s.wantRoute(t, "once the canary is scaled to 0", "blue=100 green=0", false)
+}
+
+func TestKubernetesIstioCanaryStopLeavesTheVirtualServiceServing(t *testing.T) {
+	s := newIstioSetup(t)
+	s.atPause(t, 10, "blue=90 green=10", false, "v2")
+	s.atPause(t, 25, "blue=75 green=25", true, "")
+	s.srv.stop(t)
+	// Stopped mid-canary: the mesh keeps sending 25% and the header to
+	// the canary, so both slots keep their pods.
+	s.wantRoute(t, "after cutover stopped", "blue=75 green=25", true)
+	if n, m := s.desiredPods(t, "web-green"), s.desiredPods(t, "web-blue"); n != 2 || m != 2 {
+		t.Fatalf("after cutover stopped: web-green has %d replicas and web-blue %d, want 2 and 2", n, m)
+	}
+	// Started again, the canary gets its weight and header route back.
+	s.srv = s.serve(t)
+	s.waitRollout(t, "the pause again", 2*time.Minute, func(st controller.AppStatus) bool {
+		return paused("AwaitingPromotion")(st) && strings.Count(s.mustCLI(t, "history", "web").stdout, "requests with header X-Canary go to the canary") == 2
+	})
+	s.wantRoute(t, "after the start", "blue=75 green=25", true)
 }

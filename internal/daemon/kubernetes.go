@@ -102,7 +102,8 @@ type kubeInstance struct {
 
 // servingProvider is a provider that can tell whether a slot that is not
 // active still gets traffic: a canary's weight or header route on an
-// HTTPRoute, left there when cutover stops or after a foreign edit.
+// HTTPRoute or a VirtualService, left there when cutover stops or after a
+// foreign edit.
 type servingProvider interface {
 	Serves(ctx context.Context, slot string) (bool, error)
 }
