@@ -312,7 +312,7 @@ func TestKubernetesGatewayAPICanaryStopLeavesTheRouteServing(t *testing.T) {
 	if n, m := g.desiredPods(t, "web-green"), g.desiredPods(t, "web-blue"); n != 2 || m != 2 {
 		t.Fatalf("after cutover stopped: web-green has %d replicas and web-blue %d, want 2 and 2", n, m)
 	}
-	g.serve(t)
+	g.serveApp(t)
 	g.waitRollout(t, "the pause again", 2*time.Minute, func(st controller.AppStatus) bool {
 		return paused("AwaitingPromotion")(st) && strings.Count(g.mustCLI(t, "history", "web").stdout, "requests with header X-Canary go to the canary") == 2
 	})

@@ -236,7 +236,7 @@ func TestKubernetesIstioCanaryStopLeavesTheVirtualServiceServing(t *testing.T) {
 		t.Fatalf("after cutover stopped: web-green has %d replicas and web-blue %d, want 2 and 2", n, m)
 	}
 	// Started again, the canary gets its weight and header route back.
-	s.srv = s.serve(t)
+	s.srv = s.serveApp(t)
 	s.waitRollout(t, "the pause again", 2*time.Minute, func(st controller.AppStatus) bool {
 		return paused("AwaitingPromotion")(st) && strings.Count(s.mustCLI(t, "history", "web").stdout, "requests with header X-Canary go to the canary") == 2
 	})
