@@ -55,7 +55,7 @@ func newGatewaySetup(t *testing.T, strategy string) *gatewaySetup {
 	t.Helper()
 	c := kubetest.Start(t)
 	c.InstallCRDs(t, filepath.Join(kubetest.ModuleDir(t, "sigs.k8s.io/gateway-api"), "config", "crd", "standard"))
-	g := &gatewaySetup{kubeSetup: &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), scaleDownDelay: "5m"}}
+	g := &gatewaySetup{kubeSetup: &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), kubeconfig: c.Kubeconfig, scaleDownDelay: "5m", replicas: 2}}
 	g.createServices(t, "web-stable", "web-canary")
 	gw, err := gatewayclientset.NewForConfig(c.Config)
 	if err != nil {
@@ -153,18 +153,7 @@ func (g *gatewaySetup) wantRoute(t *testing.T, when string, stable, canary int, 
 // route and the share reported once the canary pauses at weight.
 func (g *gatewaySetup) atPause(t *testing.T, weight int, header bool, version string) {
 	t.Helper()
-	if version != "" {
-		g.mustCLI(t, "deploy", "web", "--version", version, "--no-wait")
-	} else {
-		g.mustCLI(t, "promote", "web")
-	}
-	when := fmt.Sprintf("the pause after setWeight %d", weight)
-	st := g.waitRollout(t, when, 2*time.Minute, func(st controller.AppStatus) bool {
-		return paused("AwaitingPromotion")(st) && st.Rollout.Weight == weight
-	})
-	if s := st.Rollout.Share; s == nil || *s != (store.Share{Canary: weight, Total: 100, Exact: true}) {
-		t.Fatalf("%s: share %v, want exactly %d of 100", when, s, weight)
-	}
+	when := g.exactPause(t, weight, version)
 	g.wantRoute(t, when, 100-weight, weight, header)
 	if slot := g.selectorSlot(t, "web-canary"); slot != "green" {
 		t.Fatalf("%s: web-canary selects slot %q, want the canary's", when, slot)
@@ -172,10 +161,31 @@ func (g *gatewaySetup) atPause(t *testing.T, weight int, header bool, version st
 	if slot := g.selectorSlot(t, "web-stable"); slot != "blue" {
 		t.Fatalf("%s: web-stable selects slot %q, want blue", when, slot)
 	}
+}
+
+// exactPause deploys (when version is set) or promotes, waits until the
+// canary pauses at weight, and checks that the share recorded and shown
+// by status is exactly the weight, as a provider that splits requests
+// reports it. It returns the moment's name for messages.
+func (k *kubeSetup) exactPause(t *testing.T, weight int, version string) string {
+	t.Helper()
+	if version != "" {
+		k.mustCLI(t, "deploy", "web", "--version", version, "--no-wait")
+	} else {
+		k.mustCLI(t, "promote", "web")
+	}
+	when := fmt.Sprintf("the pause after setWeight %d", weight)
+	st := k.waitRollout(t, when, 2*time.Minute, func(st controller.AppStatus) bool {
+		return paused("AwaitingPromotion")(st) && st.Rollout.Weight == weight
+	})
+	if s := st.Rollout.Share; s == nil || *s != (store.Share{Canary: weight, Total: 100, Exact: true}) {
+		t.Fatalf("%s: share %v, want exactly %d of 100", when, s, weight)
+	}
 	share := fmt.Sprintf("weight %d%% asked, %d%% of the requests go to the canary (exact weights)", weight, weight)
-	if out := g.mustCLI(t, "status", "web").stdout; !strings.Contains(out, share) {
+	if out := k.mustCLI(t, "status", "web").stdout; !strings.Contains(out, share) {
 		t.Fatalf("%s: status does not say %q:\n%s", when, share, out)
 	}
+	return when
 }
 
 func TestKubernetesGatewayAPICanaryStepsTheHTTPRouteWeightsAndPromotes(t *testing.T) {
@@ -302,7 +312,7 @@ func TestKubernetesGatewayAPICanaryStopLeavesTheRouteServing(t *testing.T) {
 	if n, m := g.desiredPods(t, "web-green"), g.desiredPods(t, "web-blue"); n != 2 || m != 2 {
 		t.Fatalf("after cutover stopped: web-green has %d replicas and web-blue %d, want 2 and 2", n, m)
 	}
-	g.serve(t)
+	g.serveApp(t)
 	g.waitRollout(t, "the pause again", 2*time.Minute, func(st controller.AppStatus) bool {
 		return paused("AwaitingPromotion")(st) && strings.Count(g.mustCLI(t, "history", "web").stdout, "requests with header X-Canary go to the canary") == 2
 	})

@@ -269,3 +269,13 @@ func TestKubernetesOldSlotScalesToZeroAfterScaleDownDelay(t *testing.T) {
 	})
 	k.wantOnly(t, "green", "after the old slot was scaled to 0")
 }
+
+// serveApp starts cutover and waits until it knows the app web too: its
+// admin API answers before a kubernetes app is set up (RBAC checked,
+// informers synced), and `status web` fails meanwhile.
+func (k *kubeSetup) serveApp(t *testing.T) *server {
+	t.Helper()
+	srv := k.serve(t)
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return k.cli(t, "status", "web").code == 0, nil })
+	return srv
+}

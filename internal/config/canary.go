@@ -51,6 +51,8 @@ var (
 		noHeader: "a Service shares the traffic by pods", noCookie: "a Service shares the traffic by pods"}
 	gatewayTraffic = outside{name: "traffic.gatewayAPI", splits: "the gateway splits the requests by weight",
 		noCookie: "Gateway API has no cookie match"}
+	istioTraffic = outside{name: "traffic.istio", splits: "the mesh splits the requests by weight",
+		noCookie: "cutover's VirtualService routes match headers only"}
 )
 
 // validateOutside refuses what a canary cannot do when o moves its

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -66,7 +67,7 @@ func decodePodTemplate(v any) (corev1.PodTemplateSpec, error) {
 }
 
 // Traffic says who moves an app's traffic between slots: at most one of
-// Service, Router or GatewayAPI; none means Router.
+// Service, Router, GatewayAPI or Istio; none means Router.
 type Traffic struct {
 	// Service flips Kubernetes Services' selectors (kubernetes target).
 	Service *ServiceTraffic `yaml:"service"`
@@ -75,6 +76,9 @@ type Traffic struct {
 	// GatewayAPI sets the weights of a Gateway API HTTPRoute (kubernetes
 	// target).
 	GatewayAPI *GatewayAPITraffic `yaml:"gatewayAPI"`
+	// Istio sets the weights of an Istio VirtualService's routes
+	// (kubernetes target).
+	Istio *IstioTraffic `yaml:"istio"`
 }
 
 // ServiceTraffic moves traffic by patching the selectors of Services the
@@ -97,6 +101,19 @@ type GatewayAPITraffic struct {
 	StableService string `yaml:"stableService"`
 	// CanaryService selects the slot a canary or preview runs in.
 	CanaryService string `yaml:"canaryService"`
+}
+
+// IstioTraffic moves traffic with the weights of a VirtualService's HTTP
+// routes between the subsets blue and green of a DestinationRule, which
+// cutover adds; both objects are the team's, in the target's namespace.
+type IstioTraffic struct {
+	// VirtualService is the one whose HTTP routes send to the app.
+	VirtualService string `yaml:"virtualService"`
+	// Routes names its HTTP routes that get the weights, each split the
+	// same way.
+	Routes []string `yaml:"routes"`
+	// DestinationRule is the one whose host the routes send to.
+	DestinationRule string `yaml:"destinationRule"`
 }
 
 // RouterTraffic selects cutover's own router. On a kubernetes target
@@ -148,9 +165,10 @@ func (k *KubernetesTarget) validate(d *document, path string) {
 	}
 }
 
-// validate checks traffic against the app's target: a Service flip or
-// an HTTPRoute only moves the traffic of a kubernetes target, and the
-// router reaches a kubernetes target's pods on a port of theirs.
+// validate checks traffic against the app's target: a Service flip, an
+// HTTPRoute or a VirtualService only moves the traffic of a kubernetes
+// target, and the router reaches a kubernetes target's pods on a port of
+// theirs.
 func (t *Traffic) validate(d *document, path string, target *Target) {
 	if target.Kubernetes != nil && (target.Process != nil || target.Static != nil) {
 		return // the target's own problem says what to fix first
@@ -158,7 +176,7 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 	kube := target.Kubernetes != nil
 	switch set := t.modes(); {
 	case len(set) > 1:
-		d.add(path, "keep exactly one of service, router and gatewayAPI", "%s are set", andList(set))
+		d.add(path, "keep exactly one of service, router, gatewayAPI and istio", "%s are set", andList(set))
 	case t.Service != nil && !kube:
 		d.add(path+".service", "remove it, or use target.kubernetes", "a Service flip needs target.kubernetes")
 	case t.Service != nil:
@@ -167,6 +185,10 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 		d.add(path+".gatewayAPI", "remove it, or use target.kubernetes", "an HTTPRoute's Services need target.kubernetes")
 	case t.GatewayAPI != nil:
 		t.GatewayAPI.validate(d, path+".gatewayAPI")
+	case t.Istio != nil && !kube:
+		d.add(path+".istio", "remove it, or use target.kubernetes", "a VirtualService's subsets need target.kubernetes")
+	case t.Istio != nil:
+		t.Istio.validate(d, path+".istio")
 	case kube:
 		t.Router.validatePort(d, path, target.Kubernetes)
 	case t.Router != nil && t.Router.Port != "":
@@ -180,7 +202,7 @@ func (t *Traffic) modes() []string {
 	for _, mode := range []struct {
 		name string
 		set  bool
-	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}} {
+	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}, {"istio", t.Istio != nil}} {
 		if mode.set {
 			set = append(set, mode.name)
 		}
@@ -199,6 +221,8 @@ func (t *Traffic) outsideRouter() *outside {
 		return &serviceTraffic
 	case t.GatewayAPI != nil:
 		return &gatewayTraffic
+	case t.Istio != nil:
+		return &istioTraffic
 	}
 	return nil
 }
@@ -251,19 +275,54 @@ func (s *ServiceTraffic) validate(d *document, path string) {
 }
 
 func (g *GatewayAPITraffic) validate(d *document, path string) {
-	for _, f := range []struct{ key, kind, value, example string }{
+	checkNames(d, path, "gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}", []objectName{
 		{"httpRoute", "an HTTPRoute", g.HTTPRoute, "web"},
 		{"stableService", "a Service", g.StableService, "web-stable"},
 		{"canaryService", "a Service", g.CanaryService, "web-canary"},
-	} {
+	})
+	if g.CanaryService != "" && g.CanaryService == g.StableService {
+		d.add(path+".canaryService", "give the canary a Service of its own, such as canaryService: web-canary", "the same Service as stableService")
+	}
+}
+
+// istioHeaderRoutePrefix begins the names of the HTTP routes cutover owns
+// on a VirtualService (istio.HeaderRoutePrefix).
+const istioHeaderRoutePrefix = "cutover-header-"
+
+func (i *IstioTraffic) validate(d *document, path string) {
+	const example = "istio: {virtualService: web, routes: [primary], destinationRule: web}"
+	checkNames(d, path, example, []objectName{
+		{"virtualService", "a VirtualService", i.VirtualService, "web"},
+		{"destinationRule", "a DestinationRule", i.DestinationRule, "web"},
+	})
+	if len(i.Routes) == 0 {
+		d.add(path+".routes", "name the HTTP routes of the VirtualService that get the weights, such as "+example, "missing")
+	}
+	for n, r := range i.Routes {
+		at := fmt.Sprintf("%s.routes[%d]", path, n)
+		switch {
+		case r == "":
+			d.add(at, "write the name of one of the VirtualService's HTTP routes, such as primary", "empty")
+		case strings.HasPrefix(r, istioHeaderRoutePrefix):
+			d.add(at, "name the route of yours that serves the app", "names beginning with %s are cutover's own header routes", istioHeaderRoutePrefix)
+		case slices.Contains(i.Routes[:n], r):
+			d.add(at, "name each route once", "%s is named twice", r)
+		}
+	}
+}
+
+// objectName is a key naming a Kubernetes object.
+type objectName struct{ key, kind, value, example string }
+
+// checkNames reports each of names that is missing or not a valid name
+// of its kind; example is the whole of path written right.
+func checkNames(d *document, path, example string, names []objectName) {
+	for _, f := range names {
 		if f.value == "" {
-			d.add(path+"."+f.key, fmt.Sprintf("name %s, such as gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}", f.kind), "missing")
+			d.add(path+"."+f.key, fmt.Sprintf("name %s, such as %s", f.kind, example), "missing")
 		} else if !dnsLabel.MatchString(f.value) {
 			d.add(path+"."+f.key, fmt.Sprintf("use %s name: lowercase letters, digits and '-', such as %s", f.kind, f.example), "%q is not %s name", f.value, f.kind)
 		}
-	}
-	if g.CanaryService != "" && g.CanaryService == g.StableService {
-		d.add(path+".canaryService", "give the canary a Service of its own, such as canaryService: web-canary", "the same Service as stableService")
 	}
 }
 

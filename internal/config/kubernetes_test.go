@@ -227,51 +227,71 @@ func TestParseGatewayAPITrafficTakesTheRouteAndServicesAndHeaderRoutes(t *testin
 
 func TestParseGatewayAPITrafficReportsEachMistakeAtItsLine(t *testing.T) {
 	const line = "      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}"
-	tests := []struct {
-		name, new      string
-		prefix, phrase string
-	}{
+	tests := []problemCase{
 		{"no route", "      gatewayAPI: {stableService: web-stable, canaryService: web-canary}", "cutover.yaml:24:7:", "httpRoute: missing; name an HTTPRoute"},
 		{"no canary Service", "      gatewayAPI: {httpRoute: web, stableService: web-stable}", "cutover.yaml:24:7:", "canaryService: missing; name a Service, such as gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}"},
 		{"bad route name", "      gatewayAPI: {httpRoute: Web_1, stableService: web-stable, canaryService: web-canary}", "cutover.yaml:24:31:", `"Web_1" is not an HTTPRoute name`},
 		{"bad Service name", "      gatewayAPI: {httpRoute: web, stableService: web.stable, canaryService: web-canary}", "cutover.yaml:24:51:", `"web.stable" is not a Service name`},
 		{"one Service for both", "      gatewayAPI: {httpRoute: web, stableService: web, canaryService: web}", "cutover.yaml:24:71:", "the same Service as stableService"},
-		{"two providers", line + "\n      service: {active: web}", "cutover.yaml:23:5:", "service and gatewayAPI are set; keep exactly one of service, router and gatewayAPI"},
+		{"two providers", line + "\n      service: {active: web}", "cutover.yaml:23:5:", "service and gatewayAPI are set; keep exactly one of service, router, gatewayAPI and istio"},
 	}
+	wantEachProblem(t, gatewayApp, line, tests)
+}
+
+// wantEachProblem checks that app, with line replaced by each test's
+// new, has that test's one problem.
+func wantEachProblem(t *testing.T, app, line string, tests []problemCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantOneProblem(t, strings.Replace(gatewayApp, line, tt.new, 1), tt.prefix, tt.phrase)
+			wantOneProblem(t, strings.Replace(app, line, tt.new, 1), tt.prefix, tt.phrase)
 		})
 	}
 }
 
-func TestParseGatewayAPITrafficNeedsKubernetes(t *testing.T) {
-	wantOneProblem(t, `apps:
+// problemCase is a line written wrong, and the problem it must give.
+type problemCase struct{ name, new, prefix, phrase string }
+
+func TestParseGatewayAPIAndIstioTrafficNeedKubernetes(t *testing.T) {
+	for _, traffic := range []string{
+		"{gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}}",
+		"{istio: {virtualService: web, routes: [primary], destinationRule: web}}",
+	} {
+		wantOneProblem(t, `apps:
   - name: web
     listen: 127.0.0.1:8080
     version: v1
     target: {static: {upstreams: ["http://127.0.0.1:9000"]}}
-    traffic: {gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}}
-`, "cutover.yaml:6:15:", "need target.kubernetes")
+    traffic: `+traffic+"\n", "cutover.yaml:6:15:", "need target.kubernetes")
+	}
 }
 
 func TestParseGatewayAPICanaryRefusesWhatNeedsTheRouter(t *testing.T) {
+	wantRouterOnlyRefused(t, gatewayApp, "traffic.gatewayAPI", "Gateway API has no cookie match")
+}
+
+// wantRouterOnlyRefused checks that app, whose traffic mode moves the
+// requests without cutover's router, refuses each canary feature that
+// needs the router, saying why (noCookie for a cookie route) and to use
+// the router instead.
+func wantRouterOnlyRefused(t *testing.T, app, mode, noCookie string) {
+	t.Helper()
 	tests := []struct {
 		name, old, new string
 		prefix, phrase string
 	}{
 		{"cookie route", "          - pause: {}\n", "          - setCookieRoute: {name: canary, value: \"1\"}\n",
-			"cutover.yaml:22:13:", "traffic.gatewayAPI cannot route a request by its cookie: Gateway API has no cookie match"},
+			"cutover.yaml:22:13:", mode + " cannot route a request by its cookie: " + noCookie},
 		{"builtin analysis step", "          - pause: {}\n", "          - analysis: {templates: [success]}\n",
-			"cutover.yaml:22:36:", "with traffic.gatewayAPI no request passes through it"},
+			"cutover.yaml:22:36:", "with " + mode + " no request passes through it"},
 		{"sticky sessions", "    traffic:\n", "        stickySessions: {cookie: v}\n    traffic:\n",
-			"cutover.yaml:23:9:", "traffic.gatewayAPI cannot keep a client on one version"},
+			"cutover.yaml:23:9:", mode + " cannot keep a client on one version"},
 		{"retry on stable", "    traffic:\n", "        retryOnStable: true\n    traffic:\n",
-			"cutover.yaml:23:24:", "traffic.gatewayAPI cannot retry a request on stable"},
+			"cutover.yaml:23:24:", mode + " cannot retry a request on stable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := strings.Replace(gatewayApp, tt.old, tt.new, 1) + `analysisTemplates:
+			src := strings.Replace(app, tt.old, tt.new, 1) + `analysisTemplates:
   - name: success
     metrics: [{name: success-rate, provider: {builtin: {metric: successRate}}, successCondition: result >= 0.99, count: 3}]
 `
@@ -289,5 +309,55 @@ func TestReadmeGatewayAPIExampleIsValid(t *testing.T) {
 	}
 	if !slices.ContainsFunc(a.Strategy.Canary.Steps, func(s CanaryStep) bool { return s.SetHeaderRoute != nil }) {
 		t.Fatal("the README's Gateway API example should show a header route")
+	}
+}
+
+// istioApp is gatewayApp with its traffic through an Istio VirtualService.
+var istioApp = strings.Replace(gatewayApp, "      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}\n",
+	"      istio: {virtualService: web, routes: [primary], destinationRule: web}\n", 1)
+
+func TestParseIstioTrafficTakesTheVirtualServiceRoutesAndDestinationRule(t *testing.T) {
+	c, err := Parse("cutover.yaml", []byte(istioApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Apps[0]
+	if i := a.Traffic.Istio; i == nil || i.VirtualService != "web" || !slices.Equal(i.Routes, []string{"primary"}) || i.DestinationRule != "web" {
+		t.Fatalf("traffic.istio = %+v", i)
+	}
+	if a.Traffic.Service != nil || a.Traffic.Router != nil || a.Traffic.GatewayAPI != nil || a.Strategy.Canary.Steps[1].SetHeaderRoute == nil {
+		t.Fatalf("traffic %+v, canary %+v", a.Traffic, a.Strategy.Canary)
+	}
+}
+
+func TestParseIstioTrafficReportsEachMistakeAtItsLine(t *testing.T) {
+	const line = "      istio: {virtualService: web, routes: [primary], destinationRule: web}"
+	tests := []problemCase{
+		{"no VirtualService", "      istio: {routes: [primary], destinationRule: web}", "cutover.yaml:24:7:",
+			"virtualService: missing; name a VirtualService, such as istio: {virtualService: web, routes: [primary], destinationRule: web}"},
+		{"no routes", "      istio: {virtualService: web, destinationRule: web}", "cutover.yaml:24:7:", "routes: missing; name the HTTP routes"},
+		{"no DestinationRule", "      istio: {virtualService: web, routes: [primary]}", "cutover.yaml:24:7:", "destinationRule: missing; name a DestinationRule"},
+		{"bad VirtualService name", "      istio: {virtualService: Web_1, routes: [primary], destinationRule: web}", "cutover.yaml:24:31:", `"Web_1" is not a VirtualService name`},
+		{"bad DestinationRule name", "      istio: {virtualService: web, routes: [primary], destinationRule: web.rule}", "cutover.yaml:24:72:", `"web.rule" is not a DestinationRule name`},
+		{"empty route", `      istio: {virtualService: web, routes: [primary, ""], destinationRule: web}`, "cutover.yaml:24:54:", "routes[1]: empty"},
+		{"cutover's own route", "      istio: {virtualService: web, routes: [cutover-header-primary], destinationRule: web}", "cutover.yaml:24:45:", "cutover's own header routes; name the route of yours"},
+		{"route named twice", "      istio: {virtualService: web, routes: [primary, primary], destinationRule: web}", "cutover.yaml:24:54:", "primary is named twice"},
+		{"two providers", line + "\n      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}", "cutover.yaml:23:5:",
+			"gatewayAPI and istio are set; keep exactly one of service, router, gatewayAPI and istio"},
+	}
+	wantEachProblem(t, istioApp, line, tests)
+}
+
+func TestParseIstioCanaryRefusesWhatNeedsTheRouter(t *testing.T) {
+	wantRouterOnlyRefused(t, istioApp, "traffic.istio", "cutover's VirtualService routes match headers only")
+}
+
+func TestReadmeIstioExampleIsValid(t *testing.T) {
+	a := readmeExample(t, "istio:").Apps[0]
+	if a.Traffic.Istio == nil || a.Target.Kubernetes == nil || a.Strategy.Canary == nil {
+		t.Fatalf("the README's Istio example: traffic %+v, canary %v", a.Traffic, a.Strategy.Canary)
+	}
+	if !slices.ContainsFunc(a.Strategy.Canary.Steps, func(s CanaryStep) bool { return s.SetHeaderRoute != nil }) {
+		t.Fatal("the README's Istio example should show a header route")
 	}
 }

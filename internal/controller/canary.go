@@ -30,10 +30,10 @@ import (
 // rollout where it is, `set-weight` changes the weight at once.
 //
 // When a traffic provider moves the app's traffic (a Kubernetes Service,
-// a Gateway API HTTPRoute), each weight goes through its Split instead of
-// the router, and the share the canary really gets is recorded and
-// reported beside the weight asked for: a Service shares by pods, never by
-// an exact weight. A setHeaderRoute step goes through the provider too
+// a Gateway API HTTPRoute, an Istio VirtualService), each weight goes
+// through its Split instead of the router, and the share the canary
+// really gets is recorded and reported beside the weight asked for: a
+// Service shares by pods, never by an exact weight. A setHeaderRoute step goes through the provider too
 // when it can route by header (the config refuses it otherwise). The
 // canary is on the preview route meanwhile, and an abort sends all
 // traffic back to stable through the provider too.

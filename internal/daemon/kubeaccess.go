@@ -20,7 +20,9 @@ type kubeAccess struct {
 // targetAccess is what the slot Deployments need (package
 // target/kubernetes), serviceAccess what service mode adds (package
 // traffic/service), gatewayAccess what Gateway API mode adds (package
-// traffic/gatewayapi, which drives two Services as service mode does).
+// traffic/gatewayapi, which drives two Services as service mode does),
+// istioAccess what Istio mode adds (package traffic/istio, which reads
+// back every write and adds the slots' subsets to the DestinationRule).
 var (
 	targetAccess = []kubeAccess{
 		{"apps", "deployments", []string{"get", "list", "watch", "create", "update", "patch"}},
@@ -34,6 +36,10 @@ var (
 	gatewayAccess = append([]kubeAccess{
 		{"gateway.networking.k8s.io", "httproutes", []string{"get", "update"}},
 	}, serviceAccess...)
+	istioAccess = []kubeAccess{
+		{"networking.istio.io", "virtualservices", []string{"get", "update"}},
+		{"networking.istio.io", "destinationrules", []string{"get", "update"}},
+	}
 )
 
 // checkAccess asks the API server whether client may do all of want in

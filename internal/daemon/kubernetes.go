@@ -3,9 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
+	istioclientset "istio.io/client-go/pkg/clientset/versioned"
+	istioclient "istio.io/client-go/pkg/clientset/versioned/typed/networking/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -18,12 +21,14 @@ import (
 	kube "github.com/cutover/cutover/internal/target/kubernetes"
 	"github.com/cutover/cutover/internal/traffic"
 	"github.com/cutover/cutover/internal/traffic/gatewayapi"
+	"github.com/cutover/cutover/internal/traffic/istio"
 	"github.com/cutover/cutover/internal/traffic/service"
 )
 
 // kubeTargets builds the targets of kubernetes apps. Clients and watches
 // are shared: one per kubeconfig and namespace for the Deployments and
-// pods, one per set of Services (and HTTPRoute); they live until stop.
+// pods, one per set of Services (and HTTPRoute) or VirtualService; they
+// live until stop.
 type kubeTargets struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -31,15 +36,22 @@ type kubeTargets struct {
 	mu       sync.Mutex
 	clients  map[string]kubeClients
 	targets  map[[2]string]*kube.Target
-	// providers are keyed by their options: a service.Options or a
-	// gatewayapi.Options.
+	// providers are keyed by their options: a service.Options, a
+	// gatewayapi.Options or an istioKey.
 	providers map[any]traffic.Provider
+}
+
+// istioKey is istio.Options as a map key, its Routes joined, under the
+// kubeconfig they are read with.
+type istioKey struct {
+	kubeconfig, namespace, app, virtualService, routes, destinationRule string
 }
 
 // kubeClients are the clients of one kubeconfig.
 type kubeClients struct {
 	core    kubernetes.Interface
 	gateway gatewayclient.GatewayV1Interface
+	istio   istioclient.NetworkingV1Interface
 }
 
 func newKubeTargets() *kubeTargets {
@@ -57,7 +69,7 @@ func (k *kubeTargets) detach() { k.detached.Store(true) }
 func (k *kubeTargets) stop() { k.cancel() }
 
 // kubeApp is a kubernetes app's target: the slot Deployments, and the
-// Services (and HTTPRoute) that move its traffic.
+// Services, HTTPRoute or VirtualService that move its traffic.
 type kubeApp struct {
 	runner   *kube.Runner
 	provider traffic.Provider
@@ -90,7 +102,8 @@ type kubeInstance struct {
 
 // servingProvider is a provider that can tell whether a slot that is not
 // active still gets traffic: a canary's weight or header route on an
-// HTTPRoute, left there when cutover stops or after a foreign edit.
+// HTTPRoute or a VirtualService, left there when cutover stops or after a
+// foreign edit.
 type servingProvider interface {
 	Serves(ctx context.Context, slot string) (bool, error)
 }
@@ -140,7 +153,7 @@ func (in *kubeRoutedInstance) Stop(ctx context.Context) error {
 }
 
 // forApp returns app's kubernetes target: router mode unless
-// traffic.service or traffic.gatewayAPI is set.
+// traffic.service, traffic.gatewayAPI or traffic.istio is set.
 func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 	kc := app.Target.Kubernetes
 	k.mu.Lock()
@@ -164,7 +177,7 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 	var pkey any
 	var newProvider func() (traffic.Provider, error)
 	var access []kubeAccess
-	switch svc, gw := app.Traffic.Service, app.Traffic.GatewayAPI; {
+	switch svc, gw, is := app.Traffic.Service, app.Traffic.GatewayAPI, app.Traffic.Istio; {
 	case svc != nil:
 		opts := service.Options{Namespace: kc.Namespace, App: app.Name, Active: svc.Active, Preview: svc.Preview,
 			Scaler: t, Replicas: kc.Replicas}
@@ -173,6 +186,11 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		opts := gatewayapi.Options{Namespace: kc.Namespace, App: app.Name, HTTPRoute: gw.HTTPRoute,
 			StableService: gw.StableService, CanaryService: gw.CanaryService}
 		pkey, newProvider, access = opts, func() (traffic.Provider, error) { return gatewayapi.New(k.ctx, clients.core, clients.gateway, opts) }, gatewayAccess
+	case is != nil:
+		opts := istio.Options{Namespace: kc.Namespace, App: app.Name, VirtualService: is.VirtualService,
+			Routes: is.Routes, DestinationRule: is.DestinationRule}
+		pkey = istioKey{kc.Kubeconfig, kc.Namespace, app.Name, is.VirtualService, strings.Join(is.Routes, "\x00"), is.DestinationRule}
+		newProvider, access = func() (traffic.Provider, error) { return istio.New(k.ctx, t, clients.istio, opts) }, istioAccess
 	default:
 		runner.Router = true
 		if r := app.Traffic.Router; r != nil {
@@ -211,7 +229,11 @@ func (k *kubeTargets) client(kubeconfig string) (kubeClients, error) {
 	if err != nil {
 		return kubeClients{}, fmt.Errorf("gateway API client: %w", err)
 	}
-	c := kubeClients{core: core, gateway: gateway.GatewayV1()}
+	mesh, err := istioclientset.NewForConfig(cfg)
+	if err != nil {
+		return kubeClients{}, fmt.Errorf("istio client: %w", err)
+	}
+	c := kubeClients{core: core, gateway: gateway.GatewayV1(), istio: mesh.NetworkingV1()}
 	k.clients[kubeconfig] = c
 	return c, nil
 }

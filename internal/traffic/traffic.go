@@ -1,10 +1,10 @@
 // Package traffic names what moves an app's traffic between its slots
 // when that is not cutover's own router: a Kubernetes Service selector
-// (service/), a Gateway API HTTPRoute (gatewayapi/), and later Istio,
-// nginx or HAProxy. Each one lives in a package of its own behind
-// Provider; those that can also split the traffic for a canary implement
-// Splitter, and those that can route a request by its header too,
-// HeaderRouter.
+// (service/), a Gateway API HTTPRoute (gatewayapi/), an Istio
+// VirtualService (istio/), and later nginx or HAProxy. Each one lives in
+// a package of its own behind Provider; those that can also split the
+// traffic for a canary implement Splitter, and those that can route a
+// request by its header too, HeaderRouter.
 package traffic
 
 import (

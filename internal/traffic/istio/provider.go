@@ -42,7 +42,7 @@ import (
 	"github.com/cutover/cutover/internal/traffic/lastwrite"
 )
 
-var _ traffic.Splitter = (*Provider)(nil)
+var _ traffic.HeaderRouter = (*Provider)(nil)
 
 // Options name an app's VirtualService, the routes in it that carry the
 // weights, and its DestinationRule.
@@ -60,7 +60,7 @@ type Options struct {
 }
 
 // Provider drives an app's VirtualService and DestinationRule. It
-// implements traffic.Splitter and adds header routes.
+// implements traffic.Splitter and traffic.HeaderRouter.
 type Provider struct {
 	services networkingclient.VirtualServiceInterface
 	rules    networkingclient.DestinationRuleInterface
@@ -130,6 +130,21 @@ func (p *Provider) Active(ctx context.Context) (string, error) {
 	return active, nil
 }
 
+// Serves reports whether slot gets any of the traffic: a weight on one of
+// the named routes, or cutover's header route. A slot that serves must not
+// lose its pods, though it is not Active.
+func (p *Provider) Serves(ctx context.Context, slot string) (bool, error) {
+	v, err := p.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	serves, err := v.serves(slot)
+	if err != nil {
+		return false, p.errorf("%w", err)
+	}
+	return serves, nil
+}
+
 // Split sends weight percent of the traffic to canary's subset and the
 // rest to stable's, exactly: the Share is weight out of 100 requests, not
 // a count of pods. Weight 0 also removes cutover's header routes, so that
@@ -147,7 +162,7 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 		if err := p.Flip(ctx, canary); err != nil {
 			return traffic.Share{}, err
 		}
-		return traffic.Share{Canary: 100, Total: 100}, nil
+		return traffic.Share{Canary: 100, Total: 100, Exact: true}, nil
 	case weight > 0:
 		if err := p.ready(canary); err != nil {
 			return traffic.Share{}, err
@@ -165,7 +180,7 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 	if err != nil {
 		return traffic.Share{}, err
 	}
-	return traffic.Share{Canary: weight, Total: 100}, nil
+	return traffic.Share{Canary: weight, Total: 100, Exact: true}, nil
 }
 
 // SetHeaderRoute sends the requests that carry the header to slot's

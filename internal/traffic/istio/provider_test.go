@@ -162,7 +162,7 @@ func TestCanaryWeightsAreWrittenToTheVirtualServiceAndReadBack(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Split(%d): %v", w, err)
 		}
-		if share != (traffic.Share{Canary: w, Total: 100}) {
+		if share != (traffic.Share{Canary: w, Total: 100, Exact: true}) {
 			t.Fatalf("Split(%d) reports %+v", w, share)
 		}
 		if w < 100 {
@@ -210,7 +210,7 @@ func TestAbortRestoresAllTrafficToStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if share != (traffic.Share{Canary: 0, Total: 100}) {
+	if share != (traffic.Share{Canary: 0, Total: 100, Exact: true}) {
 		t.Fatalf("Split(0) reports %+v", share)
 	}
 	f.wantWeights(t, "blue=100 green=0")

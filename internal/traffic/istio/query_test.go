@@ -1,40 +1,49 @@
 package istio
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cutover/cutover/internal/config"
 )
 
-// documentedTemplate returns the analysis template docs/istio.md gives, as
-// cutover's config parser reads it (in a config whose canary uses it).
+// documentedTemplate returns the analysis template istio-success-rate
+// of the README's Istio section, as cutover's config parser reads the
+// example it is in.
 func documentedTemplate(t *testing.T) config.AnalysisTemplate {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "istio.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := regexp.MustCompile("(?s)```yaml\n(analysisTemplates:.*?)```").FindSubmatch(doc)
-	if block == nil {
-		t.Fatal("docs/istio.md has no ```yaml block beginning with analysisTemplates:")
+	section := regexp.MustCompile("(?s)\n### Istio\n(.*?)\n##").FindSubmatch(readme)
+	if section == nil {
+		t.Fatal("README.md has no section ### Istio")
 	}
-	src := string(block[1]) + `apps: [{name: web, listen: "127.0.0.1:8080", version: v1, target: {static: {upstreams: ["http://127.0.0.1:9000"]}},
-  strategy: {canary: {steps: [{setWeight: 10}, {analysis: {templates: [istio-success-rate]}}]}}}]
-`
-	cfg, err := config.Parse("docs/istio.md", []byte(src))
-	if err != nil {
-		t.Fatalf("the documented template does not parse: %v", err)
+	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(section[1], -1) {
+		if !bytes.Contains(block[1], []byte("analysisTemplates:")) {
+			continue
+		}
+		cfg, err := config.Parse("README.md", block[1])
+		if err != nil {
+			t.Fatalf("the README's Istio example does not parse: %v", err)
+		}
+		if i := slices.IndexFunc(cfg.AnalysisTemplates, func(a config.AnalysisTemplate) bool { return a.Name == "istio-success-rate" }); i >= 0 {
+			return cfg.AnalysisTemplates[i]
+		}
 	}
-	return cfg.AnalysisTemplates[0]
+	t.Fatal("the README's Istio section has no yaml example with the analysis template istio-success-rate")
+	return config.AnalysisTemplate{}
 }
 
-// TestTheDocumentedSuccessRateQuery runs the query of docs/istio.md, its
+// TestTheDocumentedSuccessRateQuery runs the query of the README, its
 // arguments filled in as the controller does for a canary of web on slot
 // green, through promtool over recorded istio_requests_total series: the
 // canary's own requests count, those of the stable slot, of another

@@ -126,6 +126,26 @@ func (v virtualService) active() (string, error) {
 	return "", nil
 }
 
+// serves reports whether a split route gives subset slot some weight, or
+// one of cutover's header routes sends to it.
+func (v virtualService) serves(slot string) (bool, error) {
+	split, err := v.split()
+	if err != nil {
+		return false, err
+	}
+	for _, r := range split {
+		if slices.ContainsFunc(destinations(r), func(d weighed) bool { return d.subset == slot && d.weight > 0 }) {
+			return true, nil
+		}
+	}
+	for _, r := range v.Spec.Http {
+		if owned(r) && slices.ContainsFunc(r.Route, func(d *networking.HTTPRouteDestination) bool { return d.GetDestination().GetSubset() == slot }) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // setWeight makes the destinations of every split route subset stable
 // with 100-w percent and subset canary with w, in that order; with canary
 // "" stable becomes the lone destination. A destination keeps what else

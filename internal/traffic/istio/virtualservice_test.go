@@ -163,3 +163,26 @@ func TestSplitsAndHeaderRoutesGoToSlotsOnly(t *testing.T) {
 		t.Errorf("SetHeaderRoute(red): %v", err)
 	}
 }
+
+func TestASlotServesWithAWeightOrCutoversHeaderRoute(t *testing.T) {
+	header := httpRoute(HeaderRoutePrefix+"primary", dest("web", "green", 0))
+	for _, tc := range []struct {
+		name   string
+		routes []*networking.HTTPRoute
+		want   bool
+	}{
+		{"alone on the route", []*networking.HTTPRoute{httpRoute("primary", dest("web", "green", 0))}, true},
+		{"a canary weight", []*networking.HTTPRoute{httpRoute("primary", dest("web", "blue", 90), dest("web", "green", 10))}, true},
+		{"weight 0", []*networking.HTTPRoute{httpRoute("primary", dest("web", "blue", 100), dest("web", "green", 0))}, false},
+		{"a header route", []*networking.HTTPRoute{header, httpRoute("primary", dest("web", "blue", 100), dest("web", "green", 0))}, true},
+		{"not on the route", []*networking.HTTPRoute{httpRoute("primary", dest("web", "blue", 0))}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVirtualService(tc.routes...)
+			v.routes = []string{"primary"}
+			if got, err := v.serves("green"); err != nil || got != tc.want {
+				t.Fatalf("serves(green) = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
