@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +35,7 @@ type kubeTargets struct {
 	// providers are keyed by their options: a service.Options or a
 	// gatewayapi.Options.
 	providers map[any]traffic.Provider
+	log       *slog.Logger
 }
 
 // kubeClients are the clients of one kubeconfig.
@@ -42,10 +44,10 @@ type kubeClients struct {
 	gateway gatewayclient.GatewayV1Interface
 }
 
-func newKubeTargets() *kubeTargets {
+func newKubeTargets(log *slog.Logger) *kubeTargets {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &kubeTargets{ctx: ctx, cancel: cancel, clients: map[string]kubeClients{},
-		targets: map[[2]string]*kube.Target{}, providers: map[any]traffic.Provider{}}
+		targets: map[[2]string]*kube.Target{}, providers: map[any]traffic.Provider{}, log: log}
 }
 
 // detach is called when the daemon stops: from then on, stopping a
@@ -114,6 +116,9 @@ func (in *kubeInstance) Stop(ctx context.Context) error {
 type kubeRouted struct {
 	runner   *kube.Runner
 	detached *atomic.Bool
+	// ref, when not nil, is retired once a slot is ready: the router
+	// sends to cutover's slots only, so the team's pods serve it nothing.
+	ref *workloadRef
 }
 
 // Start starts the revision as the slot's Deployment.
@@ -121,6 +126,9 @@ func (k *kubeRouted) Start(ctx context.Context, spec target.Spec) (target.Instan
 	inst, err := k.runner.Start(ctx, spec)
 	if err != nil {
 		return nil, err
+	}
+	if k.ref != nil {
+		k.ref.retire(ctx)
 	}
 	return &kubeRoutedInstance{RoutedInstance: inst.(*kube.RoutedInstance), detached: k.detached}, nil
 }
@@ -160,7 +168,15 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		}
 		k.targets[tkey] = t
 	}
-	runner := &kube.Runner{Target: t, Replicas: kc.Replicas, Template: kc.Template.PodTemplateSpec, Timeout: app.DeployTimeout.D()}
+	tmpl, err := podTemplate(k.ctx, clients.core, kc)
+	if err != nil {
+		return nil, err
+	}
+	var ref *workloadRef
+	if kc.WorkloadRef != nil {
+		ref = &workloadRef{client: clients.core, namespace: kc.Namespace, name: kc.WorkloadRef.Name, log: k.log}
+	}
+	runner := &kube.Runner{Target: t, Replicas: kc.Replicas, Template: tmpl, Timeout: app.DeployTimeout.D()}
 	var pkey any
 	var newProvider func() (traffic.Provider, error)
 	var access []kubeAccess
@@ -178,7 +194,10 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		if r := app.Traffic.Router; r != nil {
 			runner.Port = r.Port
 		}
-		return &kubeRouted{runner: runner, detached: &k.detached}, nil
+		if kube.PodPort(&tmpl.Spec, runner.Port) == 0 {
+			return nil, fmt.Errorf("the router needs the pods' port, and the pod template has no containerPort %q (the first TCP one when empty); write traffic: {router: {port: 8080}}", runner.Port)
+		}
+		return &kubeRouted{runner: runner, detached: &k.detached, ref: ref}, nil
 	}
 	p := k.providers[pkey]
 	if p == nil {
@@ -189,6 +208,11 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 			return nil, err
 		}
 		k.providers[pkey] = p
+	}
+	if ref != nil {
+		if p, err = retiringProvider(p, ref); err != nil {
+			return nil, err
+		}
 	}
 	return &kubeApp{provider: p, runner: runner}, nil
 }
