@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/cutover/cutover/internal/kubetest"
+	kube "github.com/cutover/cutover/internal/target/kubernetes"
+)
+
+// The team's own objects before cutover: Deployment web, 2 pods labelled
+// app=web, and Service web selecting them.
+func createTeamWeb(t *testing.T, k *kubeSetup) *appsv1.Deployment {
+	t.Helper()
+	ctx := context.Background()
+	replicas := int32(2)
+	app := map[string]string{"app": "web"}
+	d, err := k.cluster.Client.AppsV1().Deployments(k.ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: app},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: app},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: app},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:v0",
+					Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{Selector: app, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	if _, err := k.cluster.Client.CoreV1().Services(k.ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) { return len(k.endpointPods(t, "web")) == 2, nil })
+	return d
+}
+
+// emptyWatch polls a Service's EndpointSlices and counts the looks that
+// found no ready endpoint.
+type emptyWatch struct {
+	mu           sync.Mutex
+	looks, empty int
+	first        string // what the first empty look saw
+}
+
+// watchEmpty polls Service name's EndpointSlices every 20ms until the
+// returned stop is called (or 5 minutes pass), and returns the count.
+func watchEmpty(k *kubeSetup, name string) (*emptyWatch, func()) {
+	w := &emptyWatch{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			eps, err := k.cluster.Client.DiscoveryV1().EndpointSlices(k.ns).List(ctx,
+				metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
+			if err == nil {
+				ready := 0
+				for _, es := range eps.Items {
+					for _, ep := range es.Endpoints {
+						if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+							ready++
+						}
+					}
+				}
+				w.mu.Lock()
+				w.looks++
+				if ready == 0 {
+					w.empty++
+					if w.first == "" {
+						w.first = time.Now().Format(time.RFC3339Nano)
+					}
+				}
+				w.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return w, func() { cancel(); <-done }
+}
+
+func TestKubernetesWorkloadRefTakesTheTeamsDeploymentAndScalesItToZeroWithoutEmptyingTheService(t *testing.T) {
+	c := kubetest.Start(t)
+	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), kubeconfig: c.Kubeconfig, scaleDownDelay: "5m", replicas: 2}
+	team := createTeamWeb(t, k)
+	k.writeKubeConfigWith(t, map[string]string{
+		`        template:
+          metadata: {annotations: {}}
+          spec:
+            containers:
+              - name: web
+                image: registry.example/web:${VERSION}
+                ports: [{containerPort: 8080}]
+`: "        workloadRef: {name: web}\n",
+		"service: {active: web, preview: web-preview}": "service: {active: web}",
+	}, "", "")
+	w, stop := watchEmpty(k, "web")
+	k.serve(t)
+
+	// The first start runs the team's template on blue, flips the Service
+	// to it, then scales the team's Deployment to 0.
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		d, err := c.Client.AppsV1().Deployments(k.ns).Get(context.Background(), "web", metav1.GetOptions{})
+		return err == nil && *d.Spec.Replicas == 0 && k.selectorSlot(t, "web") == "blue", err
+	})
+	if img := k.image(t, "web-blue"); img != "registry.example/web:v0" {
+		t.Fatalf("web-blue runs %s, want the team's registry.example/web:v0", img)
+	}
+	r := k.mustCLI(t, "deploy", "web", "--image", "registry.example/web:v2")
+	if !strings.Contains(r.stdout+r.stderr, "2 pod(s) of v2 ready on slot green") {
+		t.Fatalf("deploy v2 does not say its pods are ready:\n%s%s", r.stdout, r.stderr)
+	}
+	if img := k.image(t, "web-green"); img != "registry.example/web:v2" {
+		t.Fatalf("web-green runs %s, want registry.example/web:v2", img)
+	}
+	// The team's pods are gone from the Service once they terminate.
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+		for _, p := range k.endpointPods(t, "web") {
+			if !strings.HasPrefix(p, "web-green-") {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	k.wantOnly(t, "green", "once deploy v2 returned")
+	stop()
+
+	d, err := c.Client.AppsV1().Deployments(k.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the team's Deployment: %v", err)
+	}
+	if *d.Spec.Replicas != 0 || d.Annotations[kube.AnnotationOriginalReplicas] != "2" {
+		t.Errorf("the team's Deployment has %d replicas and %s=%q, want 0 and \"2\"", *d.Spec.Replicas, kube.AnnotationOriginalReplicas, d.Annotations[kube.AnnotationOriginalReplicas])
+	}
+	if !reflect.DeepEqual(d.Spec.Template, team.Spec.Template) || !reflect.DeepEqual(d.Labels, team.Labels) {
+		t.Errorf("the team's Deployment changed beyond its replicas: %+v", d)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.looks < 10 || w.empty > 0 {
+		t.Fatalf("the Service's EndpointSlices had no ready endpoint in %d of %d looks (first at %s), want none", w.empty, w.looks, w.first)
+	}
+	t.Logf("the Service's EndpointSlices had ready endpoints in all %d looks", w.looks)
+}
+
+func TestKubernetesWorkloadRefToAMissingDeploymentStopsServeNamingIt(t *testing.T) {
+	c := kubetest.Start(t)
+	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), kubeconfig: c.Kubeconfig, scaleDownDelay: "5m", replicas: 2}
+	k.createServices(t, "web", "web-preview")
+	k.writeKubeConfigWith(t, map[string]string{
+		`        template:
+          metadata: {annotations: {}}
+          spec:
+            containers:
+              - name: web
+                image: registry.example/web:${VERSION}
+                ports: [{containerPort: 8080}]
+`: "        workloadRef: {name: web}\n"}, "", "")
+	srv := k.start(t)
+	select {
+	case <-srv.exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("cutover serve still runs with a workloadRef to a missing Deployment:\n%s", srv.stderr.String())
+	}
+	if out := srv.stderr.String(); !strings.Contains(out, "deployment "+k.ns+"/web (target.kubernetes.workloadRef) not found") {
+		t.Fatalf("cutover serve with a missing workloadRef says:\n%s\nwant an error naming the Deployment", out)
+	}
+}
