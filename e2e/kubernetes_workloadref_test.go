@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -176,5 +177,48 @@ func TestKubernetesWorkloadRefToAMissingDeploymentStopsServeNamingIt(t *testing.
 	}
 	if out := srv.stderr.String(); !strings.Contains(out, "deployment "+k.ns+"/web (target.kubernetes.workloadRef) not found") {
 		t.Fatalf("cutover serve with a missing workloadRef says:\n%s\nwant an error naming the Deployment", out)
+	}
+}
+
+func TestKubernetesWorkloadRefInRouterModeServesTheTeamsTemplateAndScalesItToZero(t *testing.T) {
+	k := newRouterSetup(t, "{blueGreen: {}}")
+	ctx := context.Background()
+	replicas := int32(2)
+	app := map[string]string{"app": "web"}
+	loopback := "kubetest.cutover/loopback"
+	team, err := k.cluster.Client.AppsV1().Deployments(k.ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: app},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: app},
+				Spec: corev1.PodSpec{NodeSelector: map[string]string{loopback: "true"},
+					Tolerations: []corev1.Toleration{{Key: loopback, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+					Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:v0",
+						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(k.configPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := cfg[strings.Index(string(cfg), "        template:\n"):strings.Index(string(cfg), "    traffic:")]
+	if err := os.WriteFile(k.configPath(), []byte(strings.Replace(string(cfg), string(tmpl), "        workloadRef: {name: web}\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k.serve(t)
+	k.waitVersion(t, "v0")
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+		d, err := k.cluster.Client.AppsV1().Deployments(k.ns).Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && *d.Spec.Replicas == 0 && d.Annotations[kube.AnnotationOriginalReplicas] == "2", err
+	})
+	k.mustCLI(t, "deploy", "web", "--image", "registry.example/web:v2")
+	k.wantVersion(t, "v2", "once deploy v2 returned")
+	d, err := k.cluster.Client.AppsV1().Deployments(k.ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *d.Spec.Replicas != 0 || !reflect.DeepEqual(d.Spec.Template, team.Spec.Template) {
+		t.Fatalf("the team's Deployment: %d replicas, template %+v; want 0 and its own template", *d.Spec.Replicas, d.Spec.Template)
 	}
 }
