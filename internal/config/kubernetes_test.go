@@ -336,3 +336,10 @@ func TestParseKubernetesWorkloadRefReportsEachMistakeAtItsLine(t *testing.T) {
 		})
 	}
 }
+
+func TestReadmeWorkloadRefExampleIsValid(t *testing.T) {
+	a := readmeExample(t, "workloadRef:").Apps[0]
+	if k := a.Target.Kubernetes; k == nil || k.WorkloadRef == nil || k.WorkloadRef.Name != "web" || a.Traffic.Service == nil {
+		t.Fatalf("the README's workloadRef example: target %+v, traffic %+v", k, a.Traffic)
+	}
+}
