@@ -5,18 +5,30 @@ import (
 	"os"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/cutover/cutover/internal/kubetest"
 	kube "github.com/cutover/cutover/internal/target/kubernetes"
+)
+
+// kubeTemplate is the template kubeConfigTemplate writes (no
+// annotations), which kubeWorkloadRef replaces.
+const (
+	kubeTemplate = `        template:
+          metadata: {annotations: {}}
+          spec:
+            containers:
+              - name: web
+                image: registry.example/web:${VERSION}
+                ports: [{containerPort: 8080}]
+`
+	kubeWorkloadRef = "        workloadRef: {name: web}\n"
 )
 
 // The team's own objects before cutover: Deployment web, 2 pods labelled
@@ -45,69 +57,13 @@ func createTeamWeb(t *testing.T, k *kubeSetup) *appsv1.Deployment {
 	return d
 }
 
-// emptyWatch polls a Service's EndpointSlices and counts the looks that
-// found no ready endpoint.
-type emptyWatch struct {
-	mu           sync.Mutex
-	looks, empty int
-	first        string // what the first empty look saw
-}
-
-// watchEmpty polls Service name's EndpointSlices every 20ms until the
-// returned stop is called (or 5 minutes pass), and returns the count.
-func watchEmpty(k *kubeSetup, name string) (*emptyWatch, func()) {
-	w := &emptyWatch{}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			eps, err := k.cluster.Client.DiscoveryV1().EndpointSlices(k.ns).List(ctx,
-				metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
-			if err == nil {
-				ready := 0
-				for _, es := range eps.Items {
-					for _, ep := range es.Endpoints {
-						if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
-							ready++
-						}
-					}
-				}
-				w.mu.Lock()
-				w.looks++
-				if ready == 0 {
-					w.empty++
-					if w.first == "" {
-						w.first = time.Now().Format(time.RFC3339Nano)
-					}
-				}
-				w.mu.Unlock()
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return w, func() { cancel(); <-done }
-}
-
 func TestKubernetesWorkloadRefTakesTheTeamsDeploymentAndScalesItToZeroWithoutEmptyingTheService(t *testing.T) {
 	c := kubetest.Start(t)
 	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), kubeconfig: c.Kubeconfig, scaleDownDelay: "5m", replicas: 2}
 	team := createTeamWeb(t, k)
-	k.writeKubeConfigWith(t, map[string]string{
-		`        template:
-          metadata: {annotations: {}}
-          spec:
-            containers:
-              - name: web
-                image: registry.example/web:${VERSION}
-                ports: [{containerPort: 8080}]
-`: "        workloadRef: {name: web}\n",
-		"service: {active: web, preview: web-preview}": "service: {active: web}",
-	}, "", "")
-	w, stop := watchEmpty(k, "web")
+	k.writeKubeConfigWith(t, map[string]string{kubeTemplate: kubeWorkloadRef,
+		"service: {active: web, preview: web-preview}": "service: {active: web}"}, "", "")
+	stopWatch := kubetest.WatchEmpty(c.Client, k.ns, "web")
 	k.serve(t)
 
 	// The first start runs the team's template on blue, flips the Service
@@ -136,7 +92,7 @@ func TestKubernetesWorkloadRefTakesTheTeamsDeploymentAndScalesItToZeroWithoutEmp
 		return true, nil
 	})
 	k.wantOnly(t, "green", "once deploy v2 returned")
-	stop()
+	empty, looks := stopWatch()
 
 	d, err := c.Client.AppsV1().Deployments(k.ns).Get(context.Background(), "web", metav1.GetOptions{})
 	if err != nil {
@@ -148,27 +104,17 @@ func TestKubernetesWorkloadRefTakesTheTeamsDeploymentAndScalesItToZeroWithoutEmp
 	if !reflect.DeepEqual(d.Spec.Template, team.Spec.Template) || !reflect.DeepEqual(d.Labels, team.Labels) {
 		t.Errorf("the team's Deployment changed beyond its replicas: %+v", d)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.looks < 10 || w.empty > 0 {
-		t.Fatalf("the Service's EndpointSlices had no ready endpoint in %d of %d looks (first at %s), want none", w.empty, w.looks, w.first)
+	if looks < 10 || len(empty) > 0 {
+		t.Fatalf("the Service's EndpointSlices had no ready endpoint at %v, in %d looks; want always one", empty, looks)
 	}
-	t.Logf("the Service's EndpointSlices had ready endpoints in all %d looks", w.looks)
+	t.Logf("the Service's EndpointSlices had ready endpoints in all %d looks", looks)
 }
 
 func TestKubernetesWorkloadRefToAMissingDeploymentStopsServeNamingIt(t *testing.T) {
 	c := kubetest.Start(t)
 	k := &kubeSetup{setup: newSetup(t), cluster: c, ns: c.Namespace(t), kubeconfig: c.Kubeconfig, scaleDownDelay: "5m", replicas: 2}
 	k.createServices(t, "web", "web-preview")
-	k.writeKubeConfigWith(t, map[string]string{
-		`        template:
-          metadata: {annotations: {}}
-          spec:
-            containers:
-              - name: web
-                image: registry.example/web:${VERSION}
-                ports: [{containerPort: 8080}]
-`: "        workloadRef: {name: web}\n"}, "", "")
+	k.writeKubeConfigWith(t, map[string]string{kubeTemplate: kubeWorkloadRef}, "", "")
 	srv := k.start(t)
 	select {
 	case <-srv.exited:

@@ -293,15 +293,7 @@ func TestReadmeGatewayAPIExampleIsValid(t *testing.T) {
 }
 
 // kubeRefApp is kubeApp with a workloadRef in place of the template.
-var kubeRefApp = strings.Replace(kubeApp, `        template:
-          metadata: {labels: {team: a}}
-          spec:
-            containers:
-              - name: web
-                image: registry.example/web:${VERSION}
-                ports: [{containerPort: 8080}]
-                readinessProbe: {httpGet: {path: /health, port: 8080}}
-`, "        workloadRef: {name: web}\n", 1)
+var kubeRefApp = kubeApp[:strings.Index(kubeApp, "        template:")] + "        workloadRef: {name: web}\n" + kubeApp[strings.Index(kubeApp, "    traffic:"):]
 
 func TestParseKubernetesWorkloadRefTakesTheDeploymentsName(t *testing.T) {
 	for _, traffic := range []string{"      service: {active: web, preview: web-preview}", "      router: {port: 8080}"} {
