@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -67,10 +68,17 @@ func TestKubernetesWorkloadRefTakesTheTeamsDeploymentAndScalesItToZeroWithoutEmp
 	k.serve(t)
 
 	// The first start runs the team's template on blue, flips the Service
-	// to it, then scales the team's Deployment to 0.
+	// to it, then scales the team's Deployment to 0: not before the
+	// Service selects blue (the selector is read after the Deployment).
 	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
 		d, err := c.Client.AppsV1().Deployments(k.ns).Get(context.Background(), "web", metav1.GetOptions{})
-		return err == nil && *d.Spec.Replicas == 0 && k.selectorSlot(t, "web") == "blue", err
+		if err != nil || *d.Spec.Replicas != 0 {
+			return false, err
+		}
+		if slot := k.selectorSlot(t, "web"); slot != "blue" {
+			return false, fmt.Errorf("the team's Deployment is at 0 while the Service selects slot %q, want blue", slot)
+		}
+		return true, nil
 	})
 	if img := k.image(t, "web-blue"); img != "registry.example/web:v0" {
 		t.Fatalf("web-blue runs %s, want the team's registry.example/web:v0", img)
