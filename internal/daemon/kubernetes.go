@@ -195,7 +195,8 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 			runner.Port = r.Port
 		}
 		if kube.PodPort(&tmpl.Spec, runner.Port) == 0 {
-			return nil, fmt.Errorf("the router needs the pods' port, and the pod template has no containerPort %q (the first TCP one when empty); write traffic: {router: {port: 8080}}", runner.Port)
+			// Config checks a written template; a workloadRef's is read now.
+			return nil, fmt.Errorf("the router needs the pods' port, and the pod template's first container has no TCP containerPort (or none named %q); add one, or write traffic: {router: {port: 8080}}", runner.Port)
 		}
 		return &kubeRouted{runner: runner, detached: &k.detached, ref: ref}, nil
 	}
