@@ -196,7 +196,11 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		}
 		if kube.PodPort(&tmpl.Spec, runner.Port) == 0 {
 			// Config checks a written template; a workloadRef's is read now.
-			return nil, fmt.Errorf("the router needs the pods' port, and the pod template's first container has no TCP containerPort (or none named %q); add one, or write traffic: {router: {port: 8080}}", runner.Port)
+			missing := "its first container has no TCP containerPort"
+			if runner.Port != "" {
+				missing = fmt.Sprintf("it has no containerPort named %q", runner.Port)
+			}
+			return nil, fmt.Errorf("the router needs the pods' port, and %s; add one to the pod template, or write traffic: {router: {port: 8080}}", missing)
 		}
 		return &kubeRouted{runner: runner, detached: &k.detached, ref: ref}, nil
 	}
