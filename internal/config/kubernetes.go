@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // KubernetesTarget runs each slot as a Deployment <app>-<slot> in a
@@ -27,6 +28,16 @@ type KubernetesTarget struct {
 	// spec.template; "${VERSION}" in images, args, commands and env
 	// values is replaced by the version deployed.
 	Template *PodTemplate `yaml:"template"`
+	// WorkloadRef, instead of Template, names a Deployment of the team's
+	// in Namespace whose spec.template the slots run; cutover scales it
+	// to 0 once its own slot serves, and changes nothing else of it.
+	WorkloadRef *WorkloadRef `yaml:"workloadRef"`
+}
+
+// WorkloadRef names an existing workload to take the pod template from.
+type WorkloadRef struct {
+	// Name is the Deployment's name.
+	Name string `yaml:"name"`
 }
 
 // PodTemplate is a Kubernetes pod template written in cutover.yaml.
@@ -145,8 +156,16 @@ func (k *KubernetesTarget) validate(d *document, path string) {
 	if k.Replicas < 1 || k.Replicas > maxReplicas {
 		d.add(path+".replicas", fmt.Sprintf("use 1 to %d replicas", maxReplicas), "%d is out of range", k.Replicas)
 	}
-	if k.Template == nil {
-		d.add(path+".template", "write the pod template as in a Deployment's spec.template: {spec: {containers: [{name: web, image: registry.example/web:${VERSION}}]}}", "missing")
+	switch {
+	case k.Template != nil && k.WorkloadRef != nil:
+		d.add(path+".workloadRef", "keep one: remove workloadRef to run the template written here, or remove template to run the Deployment's", "both template and workloadRef are set")
+		return
+	case k.WorkloadRef != nil:
+		k.WorkloadRef.validate(d, path+".workloadRef")
+		return
+	case k.Template == nil:
+		d.add(path+".template", "write the pod template as in a Deployment's spec.template: {spec: {containers: [{name: web, image: registry.example/web:${VERSION}}]}}, "+
+			"or name an existing Deployment to take it from: workloadRef: {name: web}", "missing")
 		return
 	}
 	if len(k.Template.Spec.Containers) == 0 {
@@ -162,6 +181,27 @@ func (k *KubernetesTarget) validate(d *document, path string) {
 		if _, ok := k.Template.Labels[l]; ok {
 			d.add(path+".template.metadata.labels", "remove it; cutover sets it on each slot's pods", "%q is set by cutover", l)
 		}
+	}
+}
+
+func (w *WorkloadRef) validate(d *document, path string) {
+	if w.Name == "" {
+		d.add(path+".name", "name the Deployment whose pod template the slots run, such as workloadRef: {name: web}", "missing")
+	} else if errs := validation.IsDNS1123Subdomain(w.Name); len(errs) > 0 {
+		d.add(path+".name", "use a Deployment's name: lowercase letters, digits, '-' and '.', such as name: web", "%q is not a Deployment name", w.Name)
+	}
+}
+
+// validateWorkloadRef checks that the provider of traffic t can retire
+// the Deployment a workloadRef names once a slot serves: the Service flip
+// and the router can; the others are not built for it yet.
+func (k *KubernetesTarget) validateWorkloadRef(d *document, path string, t *Traffic) {
+	if k == nil || k.WorkloadRef == nil || t.Service != nil || len(t.modes()) > 1 {
+		return
+	}
+	if set := t.modes(); len(set) == 1 && set[0] != "router" {
+		d.add(path+".traffic."+set[0], "use traffic.service or cutover's router with a workloadRef, or write target.kubernetes.template instead of workloadRef",
+			"a workloadRef is not built for %s yet", set[0])
 	}
 }
 

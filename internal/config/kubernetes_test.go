@@ -361,3 +361,47 @@ func TestReadmeIstioExampleIsValid(t *testing.T) {
 		t.Fatal("the README's Istio example should show a header route")
 	}
 }
+
+// kubeRefApp is kubeApp with a workloadRef in place of the template.
+var kubeRefApp = kubeApp[:strings.Index(kubeApp, "        template:")] + "        workloadRef: {name: web}\n" + kubeApp[strings.Index(kubeApp, "    traffic:"):]
+
+func TestParseKubernetesWorkloadRefTakesTheDeploymentsName(t *testing.T) {
+	for _, traffic := range []string{"      service: {active: web, preview: web-preview}", "      router: {port: 8080}"} {
+		src := strings.Replace(kubeRefApp, "      service: {active: web, preview: web-preview}", traffic, 1)
+		c, err := Parse("cutover.yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("%s: %v", traffic, err)
+		}
+		if k := c.Apps[0].Target.Kubernetes; k.WorkloadRef == nil || k.WorkloadRef.Name != "web" || k.Template != nil {
+			t.Fatalf("kubernetes target = %+v, want workloadRef web and no template", k)
+		}
+	}
+}
+
+func TestParseKubernetesWorkloadRefReportsEachMistakeAtItsLine(t *testing.T) {
+	tests := []struct {
+		name, src      string
+		prefix, phrase string
+	}{
+		{"both template and workloadRef", strings.Replace(kubeApp, "        template:\n", "        workloadRef: {name: web}\n        template:\n", 1),
+			"cutover.yaml:9:9:", "both template and workloadRef are set"},
+		{"no name", strings.Replace(kubeRefApp, "{name: web}", "{}", 1), "cutover.yaml:9:9:", "missing"},
+		{"bad name", strings.Replace(kubeRefApp, "{name: web}", "{name: Web_1}", 1), "cutover.yaml:9:29:", `"Web_1" is not a Deployment name`},
+		{"unknown field", strings.Replace(kubeRefApp, "{name: web}", "{name: web, kind: StatefulSet}", 1), "cutover.yaml:9:34:", `unknown field "kind"`},
+		{"gateway API", strings.Replace(kubeRefApp, "      service: {active: web, preview: web-preview}",
+			"      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}", 1),
+			"cutover.yaml:11:7:", "a workloadRef is not built for gatewayAPI yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantOneProblem(t, tt.src, tt.prefix, tt.phrase)
+		})
+	}
+}
+
+func TestReadmeWorkloadRefExampleIsValid(t *testing.T) {
+	a := readmeExample(t, "workloadRef:").Apps[0]
+	if k := a.Target.Kubernetes; k == nil || k.WorkloadRef == nil || k.WorkloadRef.Name != "web" || a.Traffic.Service == nil {
+		t.Fatalf("the README's workloadRef example: target %+v, traffic %+v", k, a.Traffic)
+	}
+}

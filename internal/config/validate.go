@@ -108,6 +108,7 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 	}
 	a.Target.validate(d, path+".target")
 	a.Traffic.validate(d, path+".traffic", &a.Target)
+	a.Target.Kubernetes.validateWorkloadRef(d, path, &a.Traffic)
 	a.Health.validate(d, path+".health")
 	a.Upstream.validate(d, path+".upstream")
 	a.Strategy.validate(d, path+".strategy", templates)

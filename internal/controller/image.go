@@ -21,14 +21,17 @@ func kubeImage(a *app, s string) (imageref.Image, error) {
 	a.mu.Lock()
 	tmpl := a.cfg.Target.Kubernetes.Template
 	a.mu.Unlock()
+	if tmpl == nil {
+		// A workloadRef: the template is the cluster's, and the target
+		// checks the container against it when it applies the slot.
+		return img, nil
+	}
 	var names []string
-	if tmpl != nil {
-		for _, c := range tmpl.Spec.Containers {
-			if img.Container == "" || c.Name == img.Container {
-				return img, nil
-			}
-			names = append(names, c.Name)
+	for _, c := range tmpl.Spec.Containers {
+		if img.Container == "" || c.Name == img.Container {
+			return img, nil
 		}
+		names = append(names, c.Name)
 	}
 	return imageref.Image{}, fmt.Errorf("%w: the pod template of %s has no container %q; name one of %s (CONTAINER=IMAGE), or give only the image for the first",
 		ErrInvalid, a.name, img.Container, strings.Join(names, ", "))

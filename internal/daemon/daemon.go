@@ -197,7 +197,7 @@ func Start(opts Options) (*Daemon, error) {
 	}
 	transport := upstream.NewTransport()
 	logDir := filepath.Join(opts.DataDir, "logs")
-	kubes := newKubeTargets()
+	kubes := newKubeTargets(log)
 	d.kubes = kubes
 	d.ctl = controller.New(controller.Options{
 		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,

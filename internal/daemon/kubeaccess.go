@@ -18,7 +18,8 @@ type kubeAccess struct {
 }
 
 // targetAccess is what the slot Deployments need (package
-// target/kubernetes), serviceAccess what service mode adds (package
+// target/kubernetes; get and patch also read and scale down the
+// Deployment a workloadRef names), serviceAccess what service mode adds (package
 // traffic/service), gatewayAccess what Gateway API mode adds (package
 // traffic/gatewayapi, which drives two Services as service mode does),
 // istioAccess what Istio mode adds (package traffic/istio, which reads

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type kubeTargets struct {
 	// providers are keyed by their options: a service.Options, a
 	// gatewayapi.Options or an istioKey.
 	providers map[any]traffic.Provider
+	log       *slog.Logger
 }
 
 // istioKey is istio.Options as a map key, its Routes joined, under the
@@ -54,10 +56,10 @@ type kubeClients struct {
 	istio   istioclient.NetworkingV1Interface
 }
 
-func newKubeTargets() *kubeTargets {
+func newKubeTargets(log *slog.Logger) *kubeTargets {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &kubeTargets{ctx: ctx, cancel: cancel, clients: map[string]kubeClients{},
-		targets: map[[2]string]*kube.Target{}, providers: map[any]traffic.Provider{}}
+		targets: map[[2]string]*kube.Target{}, providers: map[any]traffic.Provider{}, log: log}
 }
 
 // detach is called when the daemon stops: from then on, stopping a
@@ -127,6 +129,9 @@ func (in *kubeInstance) Stop(ctx context.Context) error {
 type kubeRouted struct {
 	runner   *kube.Runner
 	detached *atomic.Bool
+	// ref, when not nil, is retired once a slot is ready: the router
+	// sends to cutover's slots only, so the team's pods serve it nothing.
+	ref *workloadRef
 }
 
 // Start starts the revision as the slot's Deployment.
@@ -134,6 +139,9 @@ func (k *kubeRouted) Start(ctx context.Context, spec target.Spec) (target.Instan
 	inst, err := k.runner.Start(ctx, spec)
 	if err != nil {
 		return nil, err
+	}
+	if k.ref != nil {
+		k.ref.retire(ctx)
 	}
 	return &kubeRoutedInstance{RoutedInstance: inst.(*kube.RoutedInstance), detached: k.detached}, nil
 }
@@ -173,7 +181,15 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		}
 		k.targets[tkey] = t
 	}
-	runner := &kube.Runner{Target: t, Replicas: kc.Replicas, Template: kc.Template.PodTemplateSpec, Timeout: app.DeployTimeout.D()}
+	tmpl, err := podTemplate(k.ctx, clients.core, kc)
+	if err != nil {
+		return nil, err
+	}
+	var ref *workloadRef
+	if kc.WorkloadRef != nil {
+		ref = &workloadRef{client: clients.core, namespace: kc.Namespace, name: kc.WorkloadRef.Name, log: k.log}
+	}
+	runner := &kube.Runner{Target: t, Replicas: kc.Replicas, Template: tmpl, Timeout: app.DeployTimeout.D()}
 	var pkey any
 	var newProvider func() (traffic.Provider, error)
 	var access []kubeAccess
@@ -196,7 +212,15 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		if r := app.Traffic.Router; r != nil {
 			runner.Port = r.Port
 		}
-		return &kubeRouted{runner: runner, detached: &k.detached}, nil
+		if kube.PodPort(&tmpl.Spec, runner.Port) == 0 {
+			// Config checks a written template; a workloadRef's is read now.
+			missing := "its first container has no TCP containerPort"
+			if runner.Port != "" {
+				missing = fmt.Sprintf("it has no containerPort named %q", runner.Port)
+			}
+			return nil, fmt.Errorf("the router needs the pods' port, and %s; add one to the pod template, or write traffic: {router: {port: 8080}}", missing)
+		}
+		return &kubeRouted{runner: runner, detached: &k.detached, ref: ref}, nil
 	}
 	p := k.providers[pkey]
 	if p == nil {
@@ -207,6 +231,11 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 			return nil, err
 		}
 		k.providers[pkey] = p
+	}
+	if ref != nil {
+		if p, err = retiringProvider(p, ref); err != nil {
+			return nil, err
+		}
 	}
 	return &kubeApp{provider: p, runner: runner}, nil
 }

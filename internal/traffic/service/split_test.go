@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,33 +84,9 @@ func (f *fixture) waitActive(t *testing.T, slot string) {
 // called (at most 5 minutes) and returns the moments they listed no ready
 // endpoint: traffic would have had nowhere to go.
 func (f *fixture) watchEmpty(t *testing.T) (stop func() []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	var empty []string
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			eps, err := f.client.DiscoveryV1().EndpointSlices(f.ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
-			if err == nil {
-				ready := 0
-				for _, es := range eps.Items {
-					for _, ep := range es.Endpoints {
-						if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
-							ready++
-						}
-					}
-				}
-				if ready == 0 {
-					empty = append(empty, time.Now().Format("15:04:05.000"))
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}()
+	stopWatch := kubetest.WatchEmpty(f.client, f.ns, "web")
 	return func() []string {
-		cancel()
-		wg.Wait()
+		empty, _ := stopWatch()
 		return empty
 	}
 }
