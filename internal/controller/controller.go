@@ -109,6 +109,10 @@ type Controller struct {
 	mu     sync.Mutex
 	apps   map[string]*app
 	shared shared
+	// starting holds a channel for each configured app not set up yet
+	// (its target is connecting, to a cluster say), closed once it is:
+	// a call about it meanwhile waits instead of finding no such app.
+	starting map[string]chan struct{}
 }
 
 // New returns a controller; call Start to bring the configured apps up.
@@ -121,7 +125,7 @@ func New(opts Options) *Controller {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Controller{opts: opts, log: log, ctx: ctx, cancel: cancel, apps: map[string]*app{}}
+	return &Controller{opts: opts, log: log, ctx: ctx, cancel: cancel, apps: map[string]*app{}, starting: map[string]chan struct{}{}}
 }
 
 // Start brings every app of cfg up: an app never deployed gets its configured
@@ -131,6 +135,14 @@ func New(opts Options) *Controller {
 // meanwhile, see daemon's acceptGates).
 func (c *Controller) Start(cfg *config.Config) error {
 	c.setShared(cfg)
+	for _, ac := range cfg.Apps {
+		c.expect(ac.Name)
+	}
+	defer func() {
+		for _, ac := range cfg.Apps {
+			c.arrived(ac.Name)
+		}
+	}()
 	for _, ac := range cfg.Apps {
 		if err := c.addApp(ac); err != nil {
 			return err
@@ -151,6 +163,7 @@ func (c *Controller) Reload(cfg *config.Config) error {
 		a, ok := c.apps[ac.Name]
 		c.mu.Unlock()
 		if !ok {
+			c.expect(ac.Name)
 			if err := c.addApp(ac); err != nil {
 				return err
 			}
@@ -214,7 +227,10 @@ func (c *Controller) Stop(ctx context.Context) {
 	n.Close(ctx)
 }
 
+// addApp sets ac up: its target, its state, and a restore of its active
+// revision or its first deploy.
 func (c *Controller) addApp(ac config.App) error {
+	defer c.arrived(ac.Name)
 	tgt, err := c.opts.NewTarget(ac)
 	if err != nil {
 		return fmt.Errorf("app %s: %w", ac.Name, err)
@@ -233,6 +249,7 @@ func (c *Controller) addApp(ac config.App) error {
 	c.mu.Lock()
 	c.apps[ac.Name] = a
 	c.mu.Unlock()
+	c.arrived(ac.Name)
 	c.opts.Router.SetBackend(ac.Name, false, nil)
 	c.opts.Router.SetBackend(ac.Name, true, nil)
 
@@ -261,11 +278,45 @@ func (c *Controller) removeApp(a *app) {
 	c.event(a, 0, 0, warning, "AppRemoved", "app removed from the config; its replicas were stopped")
 }
 
-// app returns the named app or ErrNotFound.
-func (c *Controller) app(name string) (*app, error) {
+// appStartWait bounds how long a call about a configured app waits for
+// the app to be set up (see Controller.starting).
+const appStartWait = time.Minute
+
+// expect records that app name is being set up.
+func (c *Controller) expect(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.starting[name] == nil {
+		c.starting[name] = make(chan struct{})
+	}
+}
+
+// arrived ends the wait for app name, set up or not; later calls do nothing.
+func (c *Controller) arrived(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch := c.starting[name]; ch != nil {
+		close(ch)
+		delete(c.starting, name)
+	}
+}
+
+// app returns the named app or ErrNotFound. An app of the config that is
+// still being set up is waited for, up to appStartWait.
+func (c *Controller) app(name string) (*app, error) {
+	c.mu.Lock()
 	a, ok := c.apps[name]
+	wait := c.starting[name]
+	c.mu.Unlock()
+	if !ok && wait != nil {
+		select {
+		case <-wait:
+		case <-time.After(appStartWait):
+		}
+		c.mu.Lock()
+		a, ok = c.apps[name]
+		c.mu.Unlock()
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: no app named %q; `cutover status` lists the apps", ErrNotFound, name)
 	}
