@@ -23,6 +23,7 @@ package gatewayapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -293,7 +294,15 @@ func (p *Provider) write(ctx context.Context, change func(route) error) error {
 // that the weights are still the ones cutover wrote.
 func (p *Provider) settle(ctx context.Context, gen int64) error {
 	var pending string
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, p.opts.Timeout, true, func(ctx context.Context) (bool, error) {
+	// The reads do not run under Timeout's deadline: near it, client-go's
+	// rate limiter would refuse a read that cannot start in time, and
+	// that refusal would hide what the wait was for.
+	deadline := time.Now().Add(p.opts.Timeout)
+	errLate := errors.New("not accepted in time")
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if time.Now().After(deadline) {
+			return false, errLate
+		}
 		r, err := p.get(ctx)
 		if err != nil {
 			return false, err
@@ -307,7 +316,7 @@ func (p *Provider) settle(ctx context.Context, gen int64) error {
 		}
 		return pending == "", nil
 	})
-	if wait.Interrupted(err) && pending != "" {
+	if (errors.Is(err, errLate) || wait.Interrupted(err)) && pending != "" {
 		return p.errorf("written, but not accepted in time: %s", pending)
 	}
 	return err
