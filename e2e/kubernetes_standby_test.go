@@ -107,3 +107,40 @@ func get(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// The manifests' RBAC (20-role.yaml where the apps are, 25-store-role.yaml
+// in the store's namespace cutover, the CRD applied once) is enough for a
+// leader and a standby on the Kubernetes store.
+func TestKubernetesStandbyWorksWithTheManifestsRBAC(t *testing.T) {
+	k := newKubeSetup(t)
+	k.kubeconfig = runAsCutover(t, k.cluster, k.ns)
+	for _, f := range []string{"crd.yaml", "25-store-role.yaml"} {
+		objs, err := kubetest.ReadManifests(filepath.Join(manifestsDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.cluster.Create(t, k.ns, false, objs...); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	k.writeKubeConfigWith(t, nil, "", fmt.Sprintf("store: {kubernetes: {kubeconfig: %s, namespace: cutover, standby: true}}\n", k.kubeconfig))
+	leader := k.serve(t)
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) { return k.selectorSlot(t, "web") == "blue", nil })
+	k.waitRollout(t, "the first rollout's end", time.Minute, phase("Succeeded"))
+	sb := k.standbyReplica(t)
+	sb.start(t)
+	waitAdmin(t, sb.adminURL(), time.Minute)
+	kubetest.WaitFor(t, 30*time.Second, func() (bool, error) {
+		return strings.Contains(sb.cli(t, "status", "web").stderr, fmt.Sprintf("_%d leads", leader.cmd.Process.Pid)), nil
+	})
+	k.mustCLI(t, "deploy", "web", "--version", "v2")
+	leader.kill9(t)
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return sb.cli(t, "status", "web").code == 0, nil })
+	if st := sb.status(t); st.ActiveSlot != "green" || st.Version != "v2" {
+		t.Fatalf("after the takeover: active %s %s, want green v2", st.ActiveSlot, st.Version)
+	}
+	sb.mustCLI(t, "rollback", "web")
+	if st := sb.status(t); st.ActiveSlot != "blue" || st.Version != "v1" {
+		t.Fatalf("after the standby's rollback: active %s %s, want blue v1", st.ActiveSlot, st.Version)
+	}
+}

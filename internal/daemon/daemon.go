@@ -182,7 +182,7 @@ func Start(opts Options) (*Daemon, error) {
 			return nil, err
 		}
 		d.serveAdmin(standby)
-		log.Info("standby: admin API answers /healthz, 503 elsewhere until this cutover leads", "admin", d.AdminURL())
+		log.Info("standby: taking the Lease of the store; the admin API answers /healthz, and 503 elsewhere until this cutover leads", "admin", d.AdminURL())
 	}
 	if err := d.store.openStore(context.Background(), upgraded); err != nil {
 		return nil, err

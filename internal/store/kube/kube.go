@@ -74,8 +74,8 @@ type Options struct {
 	// a standby that takes the store over when its holder stops renewing
 	// the Lease. Wait is then ignored.
 	Standby bool
-	// Holder, if set, is told the identity of the Lease's holder each
-	// time Open (and the renewal after it) sees it change.
+	// Holder, if set, is told the identity of another cutover holding
+	// the Lease each time Open (and the renewal after it) sees it change.
 	Holder func(identity string)
 }
 

@@ -53,7 +53,7 @@ func takeLease(ctx context.Context, core kubernetes.Interface, opts Options) (*l
 				}
 			},
 			OnNewLeader: func(identity string) {
-				if opts.Holder != nil {
+				if opts.Holder != nil && identity != opts.Identity {
 					opts.Holder(identity)
 				}
 			},
