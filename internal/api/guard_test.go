@@ -179,3 +179,17 @@ func waitVersion(ctx context.Context, t *testing.T, c *api.Client, want string) 
 		}
 	}
 }
+
+// Probes carry no token: /healthz and /readyz answer without one, and
+// nothing else does.
+func TestProbesNeedNoToken(t *testing.T) {
+	a := startAdmin(t, "token: 0123456789abcdef0123456789abcdef")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := a.send(t, request{method: "GET", path: path}); code != 200 {
+			t.Errorf("GET %s without a token: %d %s, want 200", path, code, body)
+		}
+	}
+	if code, _ := a.send(t, request{method: "GET", path: "/v1/apps"}); code != http.StatusUnauthorized {
+		t.Errorf("GET /v1/apps without a token: %d, want 401", code)
+	}
+}

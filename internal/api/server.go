@@ -43,7 +43,7 @@ type Controller interface {
 type Options struct {
 	Controller Controller
 	// Token, when set, is required as "Authorization: Bearer TOKEN" on every
-	// route but /healthz.
+	// route but /healthz and /readyz.
 	Token string
 	// Hosts are the names (or addresses; ports do not matter) accepted in
 	// a request's Host besides localhost, loopback addresses and the local
@@ -94,6 +94,8 @@ func New(opts Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]bool{"ok": true}) })
+	// Ready: this cutover serves the admin API (a standby answers 503).
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]bool{"ok": true}) })
 	mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, map[string]string{"version": opts.Version})
 	})
@@ -138,7 +140,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 	}
 	want := []byte("Bearer " + s.opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cutover"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token; set CUTOVER_TOKEN or pass --token")
 			return

@@ -19,6 +19,11 @@ type KubernetesStore struct {
 	// empty means the namespace cutover runs in (in a cluster), else the
 	// kubeconfig context's, else default.
 	Namespace string `yaml:"namespace"`
+	// Standby makes a cutover that finds the store's Lease held wait for
+	// it as long as it takes, instead of refusing to start: a standby
+	// replica that takes over within seconds when the leader dies. It
+	// also shortens the Lease from 15 s to 5 s, renewed every second.
+	Standby bool `yaml:"standby"`
 }
 
 func (s *Store) validate(d *document) {

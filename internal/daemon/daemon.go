@@ -167,8 +167,28 @@ func Start(opts Options) (*Daemon, error) {
 	d.gates = newAcceptGates(cfg)
 	listen = d.gates.wrap(listen)
 	upgraded := d.upg != nil && d.upg.HasParent()
+	var standby *standbyAdmin
+	if k := cfg.Store.Kubernetes; k != nil && k.Standby {
+		// Answer health checks while waiting for the Lease, and 503 to
+		// everything else.
+		standby = &standbyAdmin{}
+		d.store.holder = func(identity string) {
+			standby.setHolder(identity)
+			if identity != "" && !d.store.open() {
+				log.Info("standby: waiting for the Lease of the store", "leader", identity)
+			}
+		}
+		if err := d.listenAdmin(cfg, listen); err != nil {
+			return nil, err
+		}
+		d.serveAdmin(standby)
+		log.Info("standby: taking the Lease of the store; the admin API answers /healthz, and 503 elsewhere until this cutover leads", "admin", d.AdminURL())
+	}
 	if err := d.store.openStore(context.Background(), upgraded); err != nil {
 		return nil, err
+	}
+	if standby != nil {
+		log.Info("standby: took the Lease of the store; starting as the leader")
 	}
 	groupDir := filepath.Join(opts.DataDir, GroupDir)
 	if !upgraded {
@@ -191,9 +211,10 @@ func Start(opts Options) (*Daemon, error) {
 	if err := d.router.SetRoutes(routes(cfg)); err != nil {
 		return nil, err
 	}
-	d.adminLn, err = listen("tcp", cfg.Admin.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("admin listener %s: %w (is another cutover running? change admin.listen)", cfg.Admin.Listen, err)
+	if d.adminLn == nil {
+		if err := d.listenAdmin(cfg, listen); err != nil {
+			return nil, err
+		}
 	}
 	transport := upstream.NewTransport()
 	logDir := filepath.Join(opts.DataDir, "logs")
@@ -218,14 +239,11 @@ func Start(opts Options) (*Daemon, error) {
 	if d.upg != nil {
 		apiOpts.Upgrade = d.Upgrade
 	}
-	adminCtx, endStreams := context.WithCancelCause(context.Background())
-	d.endStreams = endStreams
-	d.admin = &http.Server{
-		Handler:           d.refuseWhileUpgrading(api.New(apiOpts)),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return adminCtx },
+	if handler := d.refuseWhileUpgrading(api.New(apiOpts)); standby != nil {
+		standby.lead(handler)
+	} else {
+		d.serveAdmin(handler)
 	}
-	go func() { d.served <- d.admin.Serve(d.adminLn) }()
 	if err := d.ctl.Start(cfg); err != nil {
 		return nil, err
 	}
@@ -252,6 +270,28 @@ func Start(opts Options) (*Daemon, error) {
 	log.Info("cutover serving", "config", opts.ConfigPath, "admin", d.AdminURL(), "data", opts.DataDir, "pid", os.Getpid(), "upgraded", upgraded)
 	ok = true
 	return d, nil
+}
+
+// listenAdmin binds the admin listener.
+func (d *Daemon) listenAdmin(cfg *config.Config, listen func(network, addr string) (net.Listener, error)) error {
+	ln, err := listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listener %s: %w (is another cutover running? change admin.listen)", cfg.Admin.Listen, err)
+	}
+	d.adminLn = ln
+	return nil
+}
+
+// serveAdmin serves handler on the admin listener.
+func (d *Daemon) serveAdmin(handler http.Handler) {
+	adminCtx, endStreams := context.WithCancelCause(context.Background())
+	d.endStreams = endStreams
+	d.admin = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return adminCtx },
+	}
+	go func() { d.served <- d.admin.Serve(d.adminLn) }()
 }
 
 // AdminURL is the admin API's base URL.

@@ -39,8 +39,11 @@ type storeHandle struct {
 	kube *config.KubernetesStore // nil for bolt
 	// lost is told when a kube store lost its Lease: the daemon stops.
 	lost func(error)
-	mu   sync.RWMutex // held for reading by every call, for writing to swap db
-	db   backend      // nil while closed
+	// holder, if set, is told who holds a kube store's Lease while this
+	// process waits for it.
+	holder func(identity string)
+	mu     sync.RWMutex // held for reading by every call, for writing to swap db
+	db     backend      // nil while closed
 	// closed is closed when db is, ending the watch of its Lease.
 	closed chan struct{}
 }
@@ -59,7 +62,7 @@ func (s *storeHandle) openStore(ctx context.Context, wait bool) error {
 	var db backend
 	var err error
 	if s.kube != nil {
-		db, err = openKubeStore(ctx, s.kube)
+		db, err = openKubeStore(ctx, s.kube, s.holder)
 	} else {
 		db, err = openBolt(ctx, s.dir, wait)
 	}
@@ -84,8 +87,9 @@ func watchLease(ks *kube.Store, closed <-chan struct{}, lost func(error)) {
 	}
 }
 
-// openKubeStore opens the store in the API server.
-func openKubeStore(ctx context.Context, kc *config.KubernetesStore) (*kube.Store, error) {
+// openKubeStore opens the store in the API server. A standby
+// (store.kubernetes.standby) waits for the Lease as long as it takes.
+func openKubeStore(ctx context.Context, kc *config.KubernetesStore, holder func(string)) (*kube.Store, error) {
 	cfg, err := restConfig(kc.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("store.kubernetes: %w", err)
@@ -94,9 +98,14 @@ func openKubeStore(ctx context.Context, kc *config.KubernetesStore) (*kube.Store
 	if ns == "" {
 		ns = defaultNamespace(kc.Kubeconfig)
 	}
+	opts := kube.Options{Config: cfg, Namespace: ns, Holder: holder}
+	if kc.Standby {
+		opts.Standby, opts.LeaseDuration = true, standbyLease
+		return kube.Open(ctx, opts)
+	}
 	ctx, cancel := context.WithTimeout(ctx, kubeOpenWait)
 	defer cancel()
-	return kube.Open(ctx, kube.Options{Config: cfg, Namespace: ns})
+	return kube.Open(ctx, opts)
 }
 
 // defaultNamespace is the namespace cutover runs in (in a cluster), else

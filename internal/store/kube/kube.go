@@ -23,7 +23,8 @@
 // The Lease makes the store one cutover's at a time, as bbolt's file lock
 // does for a data dir: Open waits for it (a cutover killed with kill -9
 // holds it until it expires, LeaseDuration), fails if a live cutover
-// keeps renewing it, and Lost reports when this one could not renew it.
+// keeps renewing it (with Options.Standby, waits until that one stops
+// renewing it), and Lost reports when this one could not renew it.
 package kube
 
 import (
@@ -69,6 +70,13 @@ type Options struct {
 	// holds; zero means LeaseDuration plus a few seconds, enough for the
 	// Lease of a killed cutover to expire.
 	Wait time.Duration
+	// Standby waits for the Lease with no bound but ctx: this cutover is
+	// a standby that takes the store over when its holder stops renewing
+	// the Lease. Wait is then ignored.
+	Standby bool
+	// Holder, if set, is told the identity of another cutover holding
+	// the Lease each time Open (and the renewal after it) sees it change.
+	Holder func(identity string)
 }
 
 // Store is an open store. It is safe for concurrent use.

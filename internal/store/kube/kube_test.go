@@ -296,3 +296,60 @@ func BenchmarkAppendEventToAFullHistory(b *testing.B) {
 		}
 	}
 }
+
+func TestStandbyWaitsForTheLeaseUntilItsHolderStopsRenewing(t *testing.T) {
+	c := kubetest.Shared(t)
+	ns := c.Namespace(t)
+	first := open(t, c, ns, Options{Identity: "leader", LeaseDuration: 3 * time.Second})
+	holders := make(chan string, 10)
+	opened := make(chan error, 1)
+	var standby *Store
+	go func() {
+		var err error
+		standby, err = Open(context.Background(), Options{Config: c.Config, Namespace: ns, Identity: "standby",
+			LeaseDuration: 3 * time.Second, Wait: time.Second, Standby: true,
+			Holder: func(id string) { holders <- id }})
+		opened <- err
+	}()
+	select {
+	case id := <-holders:
+		if id != "leader" {
+			t.Fatalf("the standby sees %q hold the Lease, want leader", id)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the standby reported no holder within 30s")
+	}
+	// Well past Wait and LeaseDuration: a standby does not give up.
+	select {
+	case err := <-opened:
+		t.Fatalf("the standby's Open returned %v while the leader renews the Lease", err)
+	case <-time.After(6 * time.Second):
+	}
+	// The leader stops and gives the Lease up (e2e's
+	// TestKubernetesStandbyTakesOverARolloutInProgress kills it instead).
+	_ = first.Close()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("the standby's Open: %v", err)
+		}
+		t.Cleanup(func() { _ = standby.Close() })
+	case <-time.After(30 * time.Second):
+		t.Fatal("the standby did not take the Lease within 30s of the leader giving it up")
+	}
+	if err := standby.PutApp(store.AppState{App: "web", ActiveSlot: store.Green}); err != nil {
+		t.Fatalf("the standby cannot write once it leads: %v", err)
+	}
+}
+
+func TestStandbyStopsWaitingWhenItsContextEnds(t *testing.T) {
+	c := kubetest.Shared(t)
+	ns := c.Namespace(t)
+	_ = open(t, c, ns, Options{Identity: "leader"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := Open(ctx, Options{Config: c.Config, Namespace: ns, Identity: "standby", Standby: true})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a standby's Open with its context ended = %v, want context.DeadlineExceeded", err)
+	}
+}

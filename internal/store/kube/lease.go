@@ -26,8 +26,8 @@ type lease struct {
 	once     sync.Once
 }
 
-// takeLease waits up to opts.Wait for the store's Lease and keeps renewing
-// it in the background.
+// takeLease waits up to opts.Wait (with opts.Standby, until ctx is done)
+// for the store's Lease and keeps renewing it in the background.
 func takeLease(ctx context.Context, core kubernetes.Interface, opts Options) (*lease, error) {
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, opts.Namespace, LeaseName,
 		core.CoreV1(), core.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: opts.Identity})
@@ -52,6 +52,11 @@ func takeLease(ctx context.Context, core kubernetes.Interface, opts Options) (*l
 					close(l.lost)
 				}
 			},
+			OnNewLeader: func(identity string) {
+				if opts.Holder != nil && identity != opts.Identity {
+					opts.Holder(identity)
+				}
+			},
 		},
 	})
 	if err != nil {
@@ -62,15 +67,19 @@ func takeLease(ctx context.Context, core kubernetes.Interface, opts Options) (*l
 		defer close(l.done)
 		el.Run(runCtx)
 	}()
-	wait := time.NewTimer(opts.Wait)
-	defer wait.Stop()
+	var waited <-chan time.Time // nil: a standby waits for ctx alone
+	if !opts.Standby {
+		wait := time.NewTimer(opts.Wait)
+		defer wait.Stop()
+		waited = wait.C
+	}
 	select {
 	case <-started:
 		return l, nil
 	case <-ctx.Done():
 		l.release()
 		return nil, fmt.Errorf("kubernetes store: waiting for the Lease %s/%s: %w", opts.Namespace, LeaseName, ctx.Err())
-	case <-wait.C:
+	case <-waited:
 		holder := el.GetLeader()
 		l.release()
 		if holder == "" {
