@@ -67,8 +67,10 @@ type Options struct {
 	// zero means 15s. The Lease is renewed every LeaseDuration/5.
 	LeaseDuration time.Duration
 	// Wait bounds how long Open waits for a Lease that another cutover
-	// holds; zero means LeaseDuration plus a few seconds, enough for the
-	// Lease of a killed cutover to expire.
+	// holds; zero means twice LeaseDuration: the Lease of a killed
+	// cutover expires LeaseDuration after this one first sees it, and
+	// client-go then tries to take it every LeaseDuration/5 plus up to
+	// 120 % jitter.
 	Wait time.Duration
 	// Standby waits for the Lease with no bound but ctx: this cutover is
 	// a standby that takes the store over when its holder stops renewing
@@ -117,7 +119,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		opts.LeaseDuration = 15 * time.Second
 	}
 	if opts.Wait == 0 {
-		opts.Wait = opts.LeaseDuration + 5*time.Second
+		opts.Wait = 2 * opts.LeaseDuration
 	}
 	l, err := takeLease(ctx, core, opts)
 	if err != nil {
