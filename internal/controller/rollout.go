@@ -28,6 +28,9 @@ type DeployRequest struct {
 	// Image is "[container=]image", run instead of the pod template's
 	// image (Kubernetes target).
 	Image string `json:"image,omitempty"`
+	// Cause, if set, says where the deploy comes from in the revision's
+	// history instead of "deploy" (e.g. "spec": a CutoverApp's spec).
+	Cause string `json:"-"`
 }
 
 type rolloutRequest struct {
@@ -62,7 +65,7 @@ func (c *Controller) Deploy(appName string, req DeployRequest) (store.Rollout, e
 		if err != nil {
 			return store.Rollout{}, err
 		}
-		return c.startRollout(a, rolloutRequest{version: req.Version, image: img, cause: "deploy"})
+		return c.startRollout(a, rolloutRequest{version: req.Version, image: img, cause: cmp.Or(req.Cause, "deploy")})
 	}
 	if req.Image != "" {
 		return store.Rollout{}, fmt.Errorf("%w: app %s does not run on Kubernetes; --image is for apps with target.kubernetes (give --command for local processes, --upstream for static upstreams)", ErrInvalid, appName)
@@ -77,7 +80,7 @@ func (c *Controller) Deploy(appName string, req DeployRequest) (store.Rollout, e
 		return store.Rollout{}, fmt.Errorf("%w: app %s routes to static upstreams; give the new version's --upstream URL (repeat for several)", ErrInvalid, appName)
 	}
 	return c.startRollout(a, rolloutRequest{version: req.Version, command: req.Command,
-		upstreams: req.Upstreams, cause: "deploy"})
+		upstreams: req.Upstreams, cause: cmp.Or(req.Cause, "deploy")})
 }
 
 // revisionFor returns the revision req rolls out, recording a new one

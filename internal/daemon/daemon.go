@@ -54,6 +54,7 @@ import (
 	"github.com/cutover/cutover/internal/api"
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/gitops"
 	"github.com/cutover/cutover/internal/metrics"
 	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/target/process"
@@ -125,6 +126,8 @@ type Daemon struct {
 
 	// kubes are the targets of kubernetes apps.
 	kubes *kubeTargets
+	// stopGitops ends the deploys of CutoverApp specs (kube store only).
+	stopGitops context.CancelFunc
 }
 
 // Start loads and validates the config, opens the store, binds every
@@ -246,6 +249,11 @@ func Start(opts Options) (*Daemon, error) {
 	}
 	if err := d.ctl.Start(cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Store.Kubernetes != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		d.stopGitops = cancel
+		go gitops.Run(ctx, d.store, d.ctl, log)
 	}
 	go d.gates.run(d.appServes, func(addr string, apps []string) {
 		log.Warn("accepting on the listener although its apps do not serve yet (deployTimeout passed): they answer 503; check `cutover status`",
@@ -387,6 +395,9 @@ func (d *Daemon) closeAll(ctx context.Context) {
 	if d.kubes != nil {
 		// Router-mode pods go on running for the next start to adopt.
 		d.kubes.detach()
+	}
+	if d.stopGitops != nil {
+		d.stopGitops()
 	}
 	if d.ctl != nil {
 		d.ctl.Stop(ctx)

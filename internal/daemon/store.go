@@ -229,3 +229,26 @@ func (s *storeHandle) Events(app string, limit int) ([]store.Event, error) {
 func (s *storeHandle) NextRolloutID() (int64, error) {
 	return with(s, func(db backend) (int64, error) { return db.NextRolloutID() })
 }
+
+// WatchApps watches the CutoverApps of a kube store (gitops.Store); it
+// returns at once for a bolt store.
+func (s *storeHandle) WatchApps(ctx context.Context, resync time.Duration, seen func(kube.AppObject), bad func(error)) {
+	s.mu.RLock()
+	ks, _ := s.db.(*kube.Store)
+	s.mu.RUnlock()
+	if ks != nil {
+		ks.WatchApps(ctx, resync, seen, bad)
+	}
+}
+
+// PutSpecDeploy records a CutoverApp's status.specDeploy (gitops.Store).
+func (s *storeHandle) PutSpecDeploy(app string, d kube.SpecDeploy) error {
+	_, err := with(s, func(db backend) (struct{}, error) {
+		ks, ok := db.(*kube.Store)
+		if !ok {
+			return struct{}{}, errors.New("the store is not in Kubernetes")
+		}
+		return struct{}{}, ks.PutSpecDeploy(app, d)
+	})
+	return err
+}

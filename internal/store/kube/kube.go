@@ -10,6 +10,8 @@
 //	  status.events             the last MaxEvents store.Event, oldest first
 //	  status.activeRevision,
 //	  status.activeVersion      what `kubectl get cutoverapps` shows
+//	  spec.version, spec.image  the user's: a version to deploy (spec.go)
+//	  status.specDeploy         the last spec acted on, and its outcome
 //	ConfigMap cutover-rollout-ids   data.last: the last rollout id handed out
 //	Lease cutover-store             held by the one cutover that writes
 //

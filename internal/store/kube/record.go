@@ -28,6 +28,8 @@ type record struct {
 	// for kubectl's columns.
 	ActiveRevision int    `json:"activeRevision,omitempty"`
 	ActiveVersion  string `json:"activeVersion,omitempty"`
+	// SpecDeploy reports the last spec acted on; nil until one was.
+	SpecDeploy *SpecDeploy `json:"specDeploy,omitempty"`
 }
 
 // conflictBackoff paces the retries of a write that lost a race: enough of

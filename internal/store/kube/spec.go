@@ -1,0 +1,100 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Spec is what a CutoverApp's spec asks for, written by its user (kubectl,
+// Argo CD, Flux): the version to deploy and, optionally, the image, as
+// `cutover deploy --version --image` take them.
+type Spec struct {
+	Version string `json:"version,omitempty"`
+	// Image is "[container=]image".
+	Image string `json:"image,omitempty"`
+}
+
+// SpecDeploy is status.specDeploy: the last spec cutover acted on and how
+// its deploy went.
+type SpecDeploy struct {
+	Spec
+	// Phase is Waiting (refused for now: tried again), Failed (refused:
+	// waits for another spec), or the rollout's phase.
+	Phase string `json:"phase"`
+	// Rollout is the rollout the spec started.
+	Rollout int64     `json:"rollout,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// AppObject is what a watch of the CutoverApps sees of one of them.
+type AppObject struct {
+	Name string
+	Spec Spec
+	// SpecDeploy is nil until a spec was acted on.
+	SpecDeploy *SpecDeploy
+	// ActiveVersion is the active revision's version.
+	ActiveVersion string
+}
+
+// PutSpecDeploy records d as app's status.specDeploy.
+func (s *Store) PutSpecDeploy(app string, d SpecDeploy) error {
+	err := s.write(app, func(rec *record) error {
+		rec.SpecDeploy = &d
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the deploy of app %q's spec: %w", app, err)
+	}
+	return nil
+}
+
+// WatchApps calls seen with each CutoverApp of the store's namespace when
+// it is added or changed, and every resync, until ctx is done. Calls come
+// one at a time. An object that cannot be decoded is passed to bad.
+func (s *Store) WatchApps(ctx context.Context, resync time.Duration, seen func(AppObject), bad func(error)) {
+	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.dyn, resync, s.ns, nil)
+	inf := f.ForResource(Resource).Informer()
+	handle := func(o any) {
+		obj, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		a, err := appObject(obj)
+		if err != nil {
+			bad(err)
+			return
+		}
+		seen(a)
+	}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    handle,
+		UpdateFunc: func(_, o any) { handle(o) },
+	})
+	inf.Run(ctx.Done())
+}
+
+// appObject decodes a CutoverApp's spec and the status a watch needs.
+func appObject(obj *unstructured.Unstructured) (AppObject, error) {
+	rec, err := decode(obj)
+	if err != nil {
+		return AppObject{}, err
+	}
+	a := AppObject{Name: obj.GetName(), SpecDeploy: rec.SpecDeploy, ActiveVersion: rec.ActiveVersion}
+	if spec, ok := obj.Object["spec"]; ok {
+		data, err := json.Marshal(spec)
+		if err != nil {
+			return AppObject{}, err
+		}
+		if err := json.Unmarshal(data, &a.Spec); err != nil {
+			return AppObject{}, fmt.Errorf("decode the spec of CutoverApp %s/%s: %w (write spec.version and spec.image as strings)", obj.GetNamespace(), obj.GetName(), err)
+		}
+	}
+	return a, nil
+}
