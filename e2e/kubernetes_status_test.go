@@ -219,5 +219,8 @@ func TestKubernetesDeployImageIsRecordedAndRolledBackTo(t *testing.T) {
 	if img := k.image(t, "web-blue"); img != "registry.example/web-ci:v2" {
 		t.Fatalf("after a restart, web-blue runs %s, want revision 2's registry.example/web-ci:v2", img)
 	}
+	// The edited pod leaves the Service's endpoints as the Deployment's
+	// rollout replaces it.
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) { return len(k.endpointPods(t, "web")) == 2, nil })
 	k.wantOnly(t, "blue", "after the restart")
 }
