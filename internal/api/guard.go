@@ -117,3 +117,8 @@ func ownURL(r *http.Request) string {
 	}
 	return "http://127.0.0.1:9901"
 }
+
+// Guard wraps h in the checks every admin route gets before its token
+// (Host allow-list, cross-origin protection, JSON content type), for an
+// admin handler served before New's, such as a standby's.
+func Guard(hosts []string, h http.Handler) http.Handler { return newGuard(hosts).wrap(h) }

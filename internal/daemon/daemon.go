@@ -184,7 +184,7 @@ func Start(opts Options) (*Daemon, error) {
 		if err := d.listenAdmin(cfg, listen); err != nil {
 			return nil, err
 		}
-		d.serveAdmin(standby)
+		d.serveAdmin(api.Guard(adminHosts(cfg), standby))
 		log.Info("standby: taking the Lease of the store; the admin API answers /healthz, and 503 elsewhere until this cutover leads", "admin", d.AdminURL())
 	}
 	if err := d.store.openStore(context.Background(), upgraded); err != nil {
@@ -235,9 +235,7 @@ func Start(opts Options) (*Daemon, error) {
 			return static.New(), nil
 		},
 	})
-	// The listen host and admin.hosts are the names clients may use in Host.
-	adminHost, _, _ := net.SplitHostPort(cfg.Admin.Listen)
-	apiOpts := api.Options{Controller: d.ctl, Token: cfg.Admin.Token, Hosts: append([]string{adminHost}, cfg.Admin.Hosts...),
+	apiOpts := api.Options{Controller: d.ctl, Token: cfg.Admin.Token, Hosts: adminHosts(cfg),
 		Metrics: m.Handler(), Reload: d.Reload, Version: opts.Version, Logger: log}
 	if d.upg != nil {
 		apiOpts.Upgrade = d.Upgrade
@@ -439,4 +437,11 @@ func routes(cfg *config.Config) []router.Route {
 		}
 	}
 	return rs
+}
+
+// adminHosts are the names clients may use in the admin API's Host: the
+// admin listener's host and admin.hosts.
+func adminHosts(cfg *config.Config) []string {
+	host, _, _ := net.SplitHostPort(cfg.Admin.Listen)
+	return append([]string{host}, cfg.Admin.Hosts...)
 }
