@@ -10,8 +10,9 @@
 //
 // A Pool is built for one revision and lives as long as that revision runs.
 // Its endpoints may change meanwhile (SetEndpoints: Kubernetes pods come
-// and go); an endpoint that leaves finishes what it serves. The router calls Acquire, Endpoint.ServeHTTP and Release on every
-// request; Acquire and Release are lock-free. The controller starts the
+// and go); an endpoint that leaves finishes what it serves. The router
+// calls Acquire, Endpoint.ServeHTTP and Release on every request; Acquire
+// and Release are lock-free. The controller starts the
 // pool's health checks, waits for readiness with WaitAllReady before it
 // sends traffic, and after moving traffic away waits with WaitIdle, then
 // closes what is left with CloseLongLived, before it stops the replicas.
