@@ -139,7 +139,15 @@ func TestKubernetesStandbyWorksWithTheManifestsRBAC(t *testing.T) {
 	if st := sb.status(t); st.ActiveSlot != "green" || st.Version != "v2" {
 		t.Fatalf("after the takeover: active %s %s, want green v2", st.ActiveSlot, st.Version)
 	}
-	sb.mustCLI(t, "rollback", "web")
+	// The new leader answers while it still restores the active revision;
+	// a rollback meanwhile is refused as a conflict.
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+		r := sb.cli(t, "rollback", "web")
+		if r.code != 0 && !strings.Contains(r.stderr, "restarting its active revision") {
+			return false, fmt.Errorf("rollback: exit %d: %s", r.code, r.stderr)
+		}
+		return r.code == 0, nil
+	})
 	if st := sb.status(t); st.ActiveSlot != "blue" || st.Version != "v1" {
 		t.Fatalf("after the standby's rollback: active %s %s, want blue v1", st.ActiveSlot, st.Version)
 	}
