@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -401,9 +402,13 @@ func TestAddressDefaultsToPortOnLoopback(t *testing.T) {
 	}
 }
 
-// readSignalListener reports when the server has read bytes from any
-// connection: from then on that connection counts as in flight for
-// http.Server.Shutdown.
+// readSignalListener reports when the server has read a request from any
+// connection and gone on to serve it: net/http starts its next Read (the
+// background read that watches for the client going away) only once it has
+// checked for shutdown and is about to call the handler, so from then on the
+// request counts as in flight for http.Server.Shutdown. A signal on the read
+// of the request's bytes alone comes too early: a Shutdown between that read
+// and the check drops the request unanswered.
 type readSignalListener struct {
 	net.Listener
 	read chan struct{}
@@ -419,16 +424,20 @@ func (l *readSignalListener) Accept() (net.Conn, error) {
 
 type readSignalConn struct {
 	net.Conn
-	read chan struct{}
+	read     chan struct{}
+	gotBytes atomic.Bool
 }
 
 func (c *readSignalConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if c.gotBytes.Load() {
 		select {
 		case c.read <- struct{}{}:
 		default:
 		}
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.gotBytes.Store(true)
 	}
 	return n, err
 }
