@@ -30,19 +30,11 @@ import (
 // validated by config.Parse as a whole config file.
 func Template(t testing.TB, section, name string) config.AnalysisTemplate {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := regexp.MustCompile("(?s)\n### " + regexp.QuoteMeta(section) + "\n(.*?)\n##").FindSubmatch(readme)
-	if body == nil {
-		t.Fatalf("README.md has no section ### %s", section)
-	}
-	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(body[1], -1) {
-		if !bytes.Contains(block[1], []byte("analysisTemplates:")) {
+	for _, example := range Examples(t, section) {
+		if !bytes.Contains(example, []byte("analysisTemplates:")) {
 			continue
 		}
-		cfg, err := config.Parse("README.md", block[1])
+		cfg, err := config.Parse("README.md", example)
 		if err != nil {
 			t.Fatalf("the README's %s example does not parse: %v", section, err)
 		}
@@ -52,6 +44,25 @@ func Template(t testing.TB, section, name string) config.AnalysisTemplate {
 	}
 	t.Fatalf("the README's %s section has no yaml example with the analysis template %s", section, name)
 	return config.AnalysisTemplate{}
+}
+
+// Examples returns the yaml examples of the README section headed
+// "### <section>", in their order.
+func Examples(t testing.TB, section string) [][]byte {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := regexp.MustCompile("(?s)\n### " + regexp.QuoteMeta(section) + "\n(.*?)\n##").FindSubmatch(readme)
+	if body == nil {
+		t.Fatalf("README.md has no section ### %s", section)
+	}
+	var examples [][]byte
+	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(body[1], -1) {
+		examples = append(examples, block[1])
+	}
+	return examples
 }
 
 // moduleRoot is the directory of go.mod above the test's working
