@@ -46,10 +46,13 @@ func TestKubernetesStandbyServesRouterModeTrafficAndTakesOverWithoutAFailedReque
 
 	k.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
 	k.waitRollout(t, "the pause", 2*time.Minute, paused("AwaitingPromotion"))
+	pausedAt := time.Now()
 	kubetest.WaitFor(t, 30*time.Second, func() (bool, error) {
 		code, v := sb.answer(t, "X-Canary", "true")
 		return code == http.StatusOK && versionOf(v) == "v2", nil
 	})
+	t.Logf("lag: the standby routed the canary's header route %s after the leader's status showed the pause",
+		time.Since(pausedAt).Round(time.Millisecond))
 	got := map[string]int{}
 	for range 500 {
 		code, v := sb.answer(t)

@@ -143,6 +143,9 @@ func (a *App) setDefaults(d *document, path, base string) {
 	}
 	a.Strategy.setDefaults(d, path+".strategy")
 	a.Hooks.setDefaults(d, path+".hooks")
+	if a.Warmup != nil {
+		a.Warmup.setDefaults(d, path+".warmup")
+	}
 }
 
 // setDefaults makes blue-green the strategy when the file names none.

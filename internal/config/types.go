@@ -71,6 +71,9 @@ type App struct {
 	TLS *TLS `yaml:"tls"`
 	// Upstream tunes how the router talks to the app's replicas.
 	Upstream Upstream `yaml:"upstream"`
+	// Warmup, when set, sends synthetic requests to every new replica
+	// before it gets traffic.
+	Warmup *Warmup `yaml:"warmup"`
 }
 
 // Server holds listener settings shared by every app listener.

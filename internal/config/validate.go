@@ -116,6 +116,9 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 		a.Strategy.Canary.validateOutside(d, path+".strategy.canary", templates, *o)
 	}
 	a.Hooks.validate(d, path+".hooks")
+	if a.Warmup != nil {
+		a.Warmup.validate(d, path+".warmup", a.Traffic.outsideRouter())
+	}
 }
 
 func (s *Strategy) validate(d *document, path string, templates templateIndex) {

@@ -13,7 +13,8 @@ import (
 // The blue-green strategy, step by step:
 //
 //	record revision and rollout → start it on the idle slot → wait until every
-//	replica is ready (deployTimeout) → publish it on the preview route → smoke
+//	replica is ready (deployTimeout) → warmup requests to each replica →
+//	publish it on the preview route → smoke
 //	checks → wait for promotion unless autoPromotion → flip (one snapshot
 //	swap) → bake: watch the new slot for bakeTime (and its post-promotion
 //	analysis) while the old slot drains (drainTimeout) → keep the old slot
@@ -45,6 +46,11 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 	}
 	sr, err := c.startSlot(ctx, a, run.id, rev, slot)
 	if err != nil {
+		fail(err)
+		return
+	}
+	if err := c.warmup(ctx, a, run.id, sr); err != nil {
+		c.event(a, run.id, rev.Number, warning, "WarmupFailed", err.Error())
 		fail(err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/cutover/cutover/internal/analysis"
 	"github.com/cutover/cutover/internal/config"
@@ -16,7 +17,8 @@ import (
 // The canary strategy, step by step:
 //
 //	record revision and rollout → beforeInstall hooks → start the canary on
-//	the idle slot and wait until it is ready → afterInstall hooks → start
+//	the idle slot and wait until it is ready → warmup requests to each
+//	replica → afterInstall hooks → start
 //	the background analysis → run the steps in order (setWeight, pause,
 //	analysis, setHeaderRoute, setCookieRoute), each recorded before it acts
 //	→ confirmPromotion gate and beforeAllowTraffic hooks → the canary becomes
@@ -83,6 +85,13 @@ func (cr *canaryRun) execute(slot string, startStep int) error {
 		}
 		sr, err := c.startSlot(cr.ctx, a, cr.run.id, cr.rev, slot)
 		if err != nil {
+			return err
+		}
+		if err := c.warmup(cr.ctx, a, cr.run.id, sr); err != nil {
+			c.event(a, cr.run.id, cr.rev.Number, warning, "WarmupFailed", err.Error())
+			tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			sr.teardown(tctx)
 			return err
 		}
 		a.mu.Lock()
