@@ -437,9 +437,9 @@ func TestWritesWaitUntilTheGatewayAcceptsTheNewGeneration(t *testing.T) {
 
 	// A controller that never reports: the wait ends at Timeout, saying so.
 	f.accept(t, f.route(t).Generation, metav1.ConditionTrue, "ResolvedRefs")
-	impatient := *f.prov
+	impatient := *f.prov.route
 	impatient.opts.Timeout = time.Second
-	err := impatient.SetWeight(context.Background(), "green", 50)
+	err := impatient.SetWeight(context.Background(), 50)
 	if err == nil || !strings.Contains(err.Error(), "not accepted in time: controller example.com/gateway-controller has not reported Accepted") {
 		t.Fatalf("SetWeight with no report from the controller: %v", err)
 	}
