@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -371,6 +372,38 @@ func TestHeaderRouteIsARuleOfCutoversThatLeavesTheOthersAlone(t *testing.T) {
 		t.Fatalf("after RemoveHeaderRoute the rules are %+v, want the team's %+v", rules, teams)
 	}
 	f.wantWeights(t, 90, 10)
+}
+
+// TestCookieRouteIsARegexOnTheCookieHeader writes a cookie route and
+// reads back what the gateway would match: the header Cookie, by a
+// RegularExpression that takes canary=1 and nothing like it.
+func TestCookieRouteIsARegexOnTheCookieHeader(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	m, err := traffic.CookieMatch(traffic.HeaderMatch{Name: "canary", Value: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.prov.SetHeaderRoute(ctx, "green", m); err != nil {
+		t.Fatal(err)
+	}
+	rules := f.route(t).Spec.Rules
+	if len(rules) != 3 || len(rules[2].BackendRefs) != 1 || rules[2].BackendRefs[0].Name != "web-canary" {
+		t.Fatalf("the route's rules are %+v, want cutover's third, to web-canary alone", rules)
+	}
+	h := rules[2].Matches[0].Headers
+	if len(h) != 1 || h[0].Name != "Cookie" || *h[0].Type != gatewayv1.HeaderMatchRegularExpression || h[0].Value != m.Regex {
+		t.Fatalf("cutover's rule has the header matches %+v, want Cookie by the regex %s", h, m.Regex)
+	}
+	stored := regexp.MustCompile(h[0].Value)
+	for header, want := range map[string]bool{"canary=1": true, "a=b; canary=1; c=d": true, "xcanary=1": false, "canary=10": false} {
+		if got := stored.MatchString(header); got != want {
+			t.Errorf("the stored regex %s on Cookie: %s matched %v, want %v", stored, header, got, want)
+		}
+	}
+	if got := f.selectorSlot(t, "web-canary"); got != "green" {
+		t.Fatalf("web-canary selects slot %s, want green", got)
+	}
 }
 
 // accept writes status.parents as a gateway controller does once it has

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 // static sending /static to another host, then a route primary sending
 // everything to subset blue alone (as a team writes it before cutover).
 type fixture struct {
+	cluster  *kubetest.Cluster
 	ns       string
 	target   *kube.Target
 	services networkingclient.VirtualServiceInterface
@@ -44,9 +45,42 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	f, ctx, istio := newSlots(t)
+	dr := &istiov1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
+	dr.Spec.Host = "web"
+	dr.Spec.TrafficPolicy = &networking.TrafficPolicy{ConnectionPool: &networking.ConnectionPoolSettings{
+		Http: &networking.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: 64}}}
+	if _, err := f.rules.Create(ctx, dr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.static = &networking.HTTPRoute{Name: "static",
+		Match: []*networking.HTTPMatchRequest{{Uri: &networking.StringMatch{MatchType: &networking.StringMatch_Prefix{Prefix: "/static"}}}},
+		Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "static-files"}}}}
+	vs := &istiov1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
+	vs.Spec.Hosts = []string{"web"}
+	vs.Spec.Http = []*networking.HTTPRoute{f.static, {Name: "primary",
+		Timeout: durationpb.New(3 * time.Second),
+		Route:   []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "web", Subset: "blue", Port: &networking.PortSelector{Number: 80}}}}}}
+	if _, err := f.services.Create(ctx, vs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.static = route(t, f.virtualService(t), "static") // as the API server stored it
+	var err error
+	f.prov, err = New(ctx, f.target, istio.NetworkingV1(), Options{Namespace: f.ns, App: "web", VirtualService: "web", Routes: []string{"primary"}, DestinationRule: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// newSlots is a fixture without its Istio objects: the namespace with
+// Istio's CRDs and the two slots running, and the context that ends with
+// the test.
+func newSlots(t testing.TB) (*fixture, context.Context, *istioclientset.Clientset) {
+	t.Helper()
 	c := kubetest.Shared(t)
 	c.InstallCRDs(t, filepath.Join(kubetest.ModuleDir(t, "istio.io/api"), "kubernetes"))
-	f := &fixture{ns: c.Namespace(t)}
+	f := &fixture{ns: c.Namespace(t), cluster: c}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	var err error
@@ -68,30 +102,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f.services, f.rules = istio.NetworkingV1().VirtualServices(f.ns), istio.NetworkingV1().DestinationRules(f.ns)
-	dr := &istiov1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
-	dr.Spec.Host = "web"
-	dr.Spec.TrafficPolicy = &networking.TrafficPolicy{ConnectionPool: &networking.ConnectionPoolSettings{
-		Http: &networking.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: 64}}}
-	if _, err := f.rules.Create(ctx, dr, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.static = &networking.HTTPRoute{Name: "static",
-		Match: []*networking.HTTPMatchRequest{{Uri: &networking.StringMatch{MatchType: &networking.StringMatch_Prefix{Prefix: "/static"}}}},
-		Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "static-files"}}}}
-	vs := &istiov1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
-	vs.Spec.Hosts = []string{"web"}
-	vs.Spec.Http = []*networking.HTTPRoute{f.static, {Name: "primary",
-		Timeout: durationpb.New(3 * time.Second),
-		Route:   []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "web", Subset: "blue", Port: &networking.PortSelector{Number: 80}}}}}}
-	if _, err := f.services.Create(ctx, vs, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.static = route(t, f.virtualService(t), "static") // as the API server stored it
-	f.prov, err = New(ctx, f.target, istio.NetworkingV1(), Options{Namespace: f.ns, App: "web", VirtualService: "web", Routes: []string{"primary"}, DestinationRule: "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return f, ctx, istio
 }
 
 func (f *fixture) virtualService(t testing.TB) *istiov1.VirtualService {
