@@ -29,28 +29,40 @@ func dest(host, subset string, weight int32) *networking.HTTPRouteDestination {
 
 func TestRoutesCutoverCannotSplitAreRefusedSayingWhatToWrite(t *testing.T) {
 	api := httpRoute("api", dest("web", "blue", 0))
+	hostAPI := httpRoute("api", dest("web-stable", "", 0))
 	for _, tc := range []struct {
 		name   string
 		routes []*networking.HTTPRoute
 		want   string
+		byHost bool
 	}{
 		{"no route of that name", []*networking.HTTPRoute{api, httpRoute("main", dest("web", "blue", 0))},
-			"no http route is named primary; give the route that serves the app name: primary"},
+			"no http route is named primary; give the route that serves the app name: primary", false},
 		{"a redirect", []*networking.HTTPRoute{api, {Name: "primary", Redirect: &networking.HTTPRedirect{Uri: "/v2"}}},
-			"http route primary has no destinations"},
+			"http route primary has no destinations", false},
 		{"another host", []*networking.HTTPRoute{api, httpRoute("primary", dest("web", "blue", 90), dest("legacy", "", 10))},
-			"http route primary sends to host legacy; cutover splits a route between subsets of the DestinationRule's host web"},
+			"http route primary sends to host legacy; cutover splits a route between subsets of the DestinationRule's host web", false},
 		{"a subset of the team's", []*networking.HTTPRoute{api, httpRoute("primary", dest("web", "v1", 0))},
-			`sends to subset "v1" of web; cutover's subsets are named after its slots: send it to subset blue or green`},
+			`sends to subset "v1" of web; cutover's subsets are named after its slots: send it to subset blue or green`, false},
 		{"no subset", []*networking.HTTPRoute{api, httpRoute("primary", dest("web.shop.svc.cluster.local", "", 0))},
-			`sends to subset "" of web`},
+			`sends to subset "" of web`, false},
 		{"a subset twice", []*networking.HTTPRoute{api, httpRoute("primary", dest("web", "blue", 50), dest("web", "blue", 50))},
-			"sends to subset blue twice"},
+			"sends to subset blue twice", false},
+		{"by host: no route of that name", []*networking.HTTPRoute{hostAPI}, "name: primary, and route: [{destination: {host: web-stable}}]", true},
+		{"by host: another host", []*networking.HTTPRoute{hostAPI, httpRoute("primary", dest("web-stable", "", 90), dest("legacy", "", 10))},
+			"http route primary sends to host legacy; cutover splits a route between the Services web-stable and web-canary only", true},
+		{"by host: a subset", []*networking.HTTPRoute{hostAPI, httpRoute("primary", dest("web-stable.shop.svc", "v1", 0))},
+			"sends to subset v1 of web-stable; with stableService and canaryService cutover weighs the Services themselves: remove the subset", true},
+		{"by host: a Service twice", []*networking.HTTPRoute{hostAPI, httpRoute("primary", dest("web-canary", "", 50), dest("web-canary.shop", "", 50))},
+			"sends to web-canary twice", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newVirtualService(tc.routes...)
+			if tc.byHost {
+				v = newHostService(tc.routes...)
+			}
 			before := v.DeepCopy()
-			if err := v.setWeight("blue", "green", 10); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := v.setWeight(v.targets()[0], v.targets()[1], 10); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("setWeight: %v, want %q", err, tc.want)
 			}
 			if !proto.Equal(&before.Spec, &v.Spec) {
@@ -196,34 +208,6 @@ func newHostService(routes ...*networking.HTTPRoute) virtualService {
 	v := newVirtualService(routes...)
 	v.host, v.services = "", []string{"web-stable", "web-canary"}
 	return v
-}
-
-func TestByHostRoutesCutoverCannotSplitAreRefusedSayingWhatToWrite(t *testing.T) {
-	api := httpRoute("api", dest("web-stable", "", 0))
-	for _, tc := range []struct {
-		name   string
-		routes []*networking.HTTPRoute
-		want   string
-	}{
-		{"no route of that name", []*networking.HTTPRoute{api}, "name: primary, and route: [{destination: {host: web-stable}}]"},
-		{"another host", []*networking.HTTPRoute{api, httpRoute("primary", dest("web-stable", "", 90), dest("legacy", "", 10))},
-			"http route primary sends to host legacy; cutover splits a route between the Services web-stable and web-canary only"},
-		{"a subset", []*networking.HTTPRoute{api, httpRoute("primary", dest("web-stable.shop.svc", "v1", 0))},
-			"sends to subset v1 of web-stable; with stableService and canaryService cutover weighs the Services themselves: remove the subset"},
-		{"a Service twice", []*networking.HTTPRoute{api, httpRoute("primary", dest("web-canary", "", 50), dest("web-canary.shop", "", 50))},
-			"sends to web-canary twice"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			v := newHostService(tc.routes...)
-			before := v.DeepCopy()
-			if err := v.setWeight("web-stable", "web-canary", 10); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("setWeight: %v, want %q", err, tc.want)
-			}
-			if !proto.Equal(&before.Spec, &v.Spec) {
-				t.Fatal("a refused setWeight changed the VirtualService")
-			}
-		})
-	}
 }
 
 func TestByHostWeightsAreTheServicesWhateverTheOrderAndHostForm(t *testing.T) {
