@@ -80,20 +80,27 @@ func standbyStoreInCluster(k *kubeSetup) string {
 func (k *kubeSetup) standbyReplica(t *testing.T) *kubeSetup {
 	t.Helper()
 	sb := *k
-	s := *k.setup
-	sb.setup = &s
-	s.Dir = t.TempDir()
-	s.Admin = fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t))
-	s.Listen = fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t))
-	b, err := os.ReadFile(k.configPath())
+	sb.setup = replicaOf(t, k.setup)
+	return &sb
+}
+
+// replicaOf is a copy of s with its own admin API, app listener and data
+// dir, its config s's with those changed.
+func replicaOf(t *testing.T, s *setup) *setup {
+	t.Helper()
+	r := *s
+	r.Dir = t.TempDir()
+	r.Admin = fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t))
+	r.Listen = fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t))
+	b, err := os.ReadFile(s.configPath())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.Replace(strings.Replace(string(b), k.Admin, s.Admin, 1), k.Listen, s.Listen, 1)
-	if err := os.WriteFile(filepath.Join(s.Dir, "cutover.yaml"), []byte(cfg), 0o644); err != nil {
+	cfg := strings.Replace(strings.Replace(string(b), s.Admin, r.Admin, 1), s.Listen, r.Listen, 1)
+	if err := os.WriteFile(r.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &sb
+	return &r
 }
 
 // get answers a GET's status code and body.

@@ -245,6 +245,12 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 	}
 }
 
+// RouterMode reports whether cutover's own router moves the traffic: no
+// provider outside it is set.
+func (t *Traffic) RouterMode() bool {
+	return t.Service == nil && t.GatewayAPI == nil && t.Istio == nil
+}
+
 // modes names the providers set.
 func (t *Traffic) modes() []string {
 	var set []string

@@ -307,7 +307,19 @@ func (cr *canaryRun) publish() {
 }
 
 func (cr *canaryRun) addRoute(step config.CanaryStep) {
-	var m router.Match
+	m, ok, err := RouteMatch(step)
+	if err != nil { // the config was validated; a bad one routes nothing
+		cr.c.log.Error("canary route", "app", cr.a.name, "err", err)
+		return
+	}
+	if ok {
+		cr.matches = append(cr.matches, m)
+	}
+}
+
+// RouteMatch is the router's match for a setHeaderRoute or setCookieRoute
+// step; ok is false for any other step.
+func RouteMatch(step config.CanaryStep) (m router.Match, ok bool, err error) {
 	var rm *config.RouteMatch
 	switch {
 	case step.SetHeaderRoute != nil:
@@ -317,18 +329,15 @@ func (cr *canaryRun) addRoute(step config.CanaryStep) {
 		rm = step.SetCookieRoute
 		m.Cookie = rm.Name
 	default:
-		return
+		return m, false, nil
 	}
 	m.Exact, m.Prefix = rm.Value, rm.Prefix
 	if rm.Regex != "" {
-		re, err := regexp.Compile(rm.Regex)
-		if err != nil { // the config was validated; a bad one routes nothing
-			cr.c.log.Error("canary route regex", "app", cr.a.name, "regex", rm.Regex, "err", err)
-			return
+		if m.Regex, err = regexp.Compile(rm.Regex); err != nil {
+			return m, false, fmt.Errorf("route regex %q: %w", rm.Regex, err)
 		}
-		m.Regex = re
 	}
-	cr.matches = append(cr.matches, m)
+	return m, true, nil
 }
 
 // promote makes the canary the stable revision.

@@ -194,9 +194,9 @@ func (c *Controller) Reload(cfg *config.Config) error {
 
 // Stop cancels rollouts in progress (traffic stays where it is) and leaves
 // them recorded as in progress, as a kill -9 would, so that the next start
-// resumes them; then it stops every slot's replicas (SIGTERM, with their
-// stopGrace before SIGKILL, bounded by ctx) and waits for the controller's
-// goroutines.
+// resumes them; then it takes the apps out of the router, stops every
+// slot's replicas (SIGTERM, with their stopGrace before SIGKILL, bounded
+// by ctx) and waits for the controller's goroutines.
 func (c *Controller) Stop(ctx context.Context) {
 	c.cancel(errStopping)
 	c.wg.Wait()
@@ -212,6 +212,9 @@ func (c *Controller) Stop(ctx context.Context) {
 		slots := a.slots
 		a.slots = map[string]*slotRun{}
 		a.mu.Unlock()
+		// The router routes the app no more: its replicas stop.
+		c.opts.Router.SetBackend(a.name, false, nil)
+		c.opts.Router.SetBackend(a.name, true, nil)
 		for _, sr := range slots {
 			wg.Add(1)
 			go func() {
@@ -250,8 +253,9 @@ func (c *Controller) addApp(ac config.App) error {
 	c.apps[ac.Name] = a
 	c.mu.Unlock()
 	c.arrived(ac.Name)
-	c.opts.Router.SetBackend(ac.Name, false, nil)
-	c.opts.Router.SetBackend(ac.Name, true, nil)
+	// The router may route the app already (a standby that served it
+	// from the leader's records until it took over): what it routes stays
+	// until the restore publishes the app's own backends.
 
 	if st.ActiveSlot != "" && st.Slots[st.ActiveSlot].Revision > 0 {
 		return c.restore(a)

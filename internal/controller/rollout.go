@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -380,6 +381,29 @@ func (c *Controller) scaleDown(a *app, slot string, sr *slotRun) {
 
 // passiveFailures is the pool's PassiveFailures for ph: 0 (off) when
 // maxEjectionPercent allows no ejection at all.
+// PoolOptions are the endpoint pool options of app's slots: its health
+// checks, upstream protocol, load balancing, timeouts and passive health,
+// logging to log.
+func PoolOptions(app config.App, log *slog.Logger) upstream.Options {
+	return upstream.Options{
+		Health: upstream.HealthCheck{Path: app.Health.Path,
+			Interval: app.Health.Interval.D(), Timeout: app.Health.Timeout.D(),
+			HealthyThreshold: app.Health.HealthyThreshold, UnhealthyThreshold: app.Health.UnhealthyThreshold},
+		Logger:                log,
+		Protocol:              app.Upstream.Protocol,
+		Balancer:              app.Upstream.LoadBalancing,
+		HostHeader:            app.Upstream.HostHeader,
+		ConnectTimeout:        app.Upstream.ConnectTimeout.D(),
+		ResponseHeaderTimeout: app.Upstream.ResponseHeaderTimeout.D(),
+		IdleConnTimeout:       app.Upstream.IdleConnTimeout.D(),
+		// Configs loaded from a file have these set; nil means the default.
+		Retries:            *cmp.Or(app.Upstream.Retries, new(1)),
+		PassiveFailures:    passiveFailures(app.Upstream.PassiveHealth),
+		EjectFor:           app.Upstream.PassiveHealth.EjectFor.D(),
+		MaxEjectionPercent: *cmp.Or(app.Upstream.PassiveHealth.MaxEjectionPercent, new(50)),
+	}
+}
+
 func passiveFailures(ph config.PassiveHealth) int {
 	if p := ph.MaxEjectionPercent; p != nil && *p == 0 {
 		return 0
@@ -512,23 +536,7 @@ func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev 
 	if err != nil {
 		return nil, fmt.Errorf("start %s on slot %s: %w", rev.Version, slot, err)
 	}
-	pool := upstream.NewPool(inst.Endpoints(), upstream.Options{
-		Health: upstream.HealthCheck{Path: cfg.Health.Path,
-			Interval: cfg.Health.Interval.D(), Timeout: cfg.Health.Timeout.D(),
-			HealthyThreshold: cfg.Health.HealthyThreshold, UnhealthyThreshold: cfg.Health.UnhealthyThreshold},
-		Logger:                c.log.With("app", a.name, "slot", slot),
-		Protocol:              cfg.Upstream.Protocol,
-		Balancer:              cfg.Upstream.LoadBalancing,
-		HostHeader:            cfg.Upstream.HostHeader,
-		ConnectTimeout:        cfg.Upstream.ConnectTimeout.D(),
-		ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
-		IdleConnTimeout:       cfg.Upstream.IdleConnTimeout.D(),
-		// Configs loaded from a file have these set; nil means the default.
-		Retries:            *cmp.Or(cfg.Upstream.Retries, new(1)),
-		PassiveFailures:    passiveFailures(cfg.Upstream.PassiveHealth),
-		EjectFor:           cfg.Upstream.PassiveHealth.EjectFor.D(),
-		MaxEjectionPercent: *cmp.Or(cfg.Upstream.PassiveHealth.MaxEjectionPercent, new(50)),
-	})
+	pool := upstream.NewPool(inst.Endpoints(), PoolOptions(cfg, c.log.With("app", a.name, "slot", slot)))
 	pctx, stopPool := context.WithCancel(c.ctx)
 	pool.Start(pctx)
 	if ch, ok := inst.(target.Changing); ok {

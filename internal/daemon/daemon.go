@@ -128,6 +128,9 @@ type Daemon struct {
 	kubes *kubeTargets
 	// stopGitops ends the deploys of CutoverApp specs (kube store only).
 	stopGitops context.CancelFunc
+	// following serves a standby's router-mode apps as the leader routes
+	// them; nil otherwise.
+	following *following
 }
 
 // Start loads and validates the config, opens the store, binds every
@@ -184,6 +187,11 @@ func Start(opts Options) (*Daemon, error) {
 		if err := d.listenAdmin(cfg, listen); err != nil {
 			return nil, err
 		}
+		d.kubes = newKubeTargets(log)
+		if err := d.follow(cfg, listen); err != nil {
+			return nil, err
+		}
+		standby.serves = d.following.servesFollowed
 		d.serveAdmin(api.Guard(adminHosts(cfg), standby))
 		log.Info("standby: taking the Lease of the store; the admin API answers /healthz, and 503 elsewhere until this cutover leads", "admin", d.AdminURL())
 	}
@@ -207,12 +215,13 @@ func Start(opts Options) (*Daemon, error) {
 	}
 
 	m := metrics.New()
-	d.router, err = newRouter(cfg, opts.DataDir, listen, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.router.SetRoutes(routes(cfg)); err != nil {
-		return nil, err
+	if d.router == nil {
+		if d.router, err = newRouter(cfg, opts.DataDir, listen, log); err != nil {
+			return nil, err
+		}
+		if err := d.router.SetRoutes(routes(cfg)); err != nil {
+			return nil, err
+		}
 	}
 	if d.adminLn == nil {
 		if err := d.listenAdmin(cfg, listen); err != nil {
@@ -221,8 +230,10 @@ func Start(opts Options) (*Daemon, error) {
 	}
 	transport := upstream.NewTransport()
 	logDir := filepath.Join(opts.DataDir, "logs")
-	kubes := newKubeTargets(log)
-	d.kubes = kubes
+	if d.kubes == nil {
+		d.kubes = newKubeTargets(log)
+	}
+	kubes := d.kubes
 	d.ctl = controller.New(controller.Options{
 		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,
 		NewTarget: func(app config.App) (controller.Target, error) {
@@ -245,6 +256,9 @@ func Start(opts Options) (*Daemon, error) {
 	} else {
 		d.serveAdmin(handler)
 	}
+	// What a standby routed flows on until each app's restore publishes
+	// its own backends.
+	d.following.handOver(d.appServes)
 	if err := d.ctl.Start(cfg); err != nil {
 		return nil, err
 	}
@@ -400,6 +414,7 @@ func (d *Daemon) closeAll(ctx context.Context) {
 	if d.ctl != nil {
 		d.ctl.Stop(ctx)
 	}
+	d.following.close()
 	if d.kubes != nil {
 		d.kubes.stop()
 	}

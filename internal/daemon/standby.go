@@ -13,14 +13,19 @@ import (
 const standbyLease = 5 * time.Second
 
 // standbyAdmin is the admin API of a cutover waiting for the store's
-// Lease: /healthz answers that the process lives, /readyz and every other
-// route 503 naming the leader, so that a Service sends it nothing. lead
-// hands every route to the real admin API once this cutover holds the
-// Lease.
+// Lease: /healthz answers that the process lives; /readyz answers 200
+// while the standby serves the router-mode apps it follows, so that a
+// Service sends it their traffic, and 503 otherwise; every other route
+// answers 503 naming the leader. lead hands every route to the real admin
+// API once this cutover holds the Lease.
 type standbyAdmin struct {
 	mu     sync.RWMutex
 	holder string
 	api    http.Handler // nil while standby
+	// serves reports whether this standby serves the apps it follows
+	// (router mode): /readyz then answers 200, so that a Service sends
+	// it their traffic. Nil means it serves none.
+	serves func() bool
 }
 
 // setHolder records the Lease's holder, as the election observes it.
@@ -46,7 +51,7 @@ func (s *standbyAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if r.URL.Path == "/healthz" {
+	if r.URL.Path == "/healthz" || (r.URL.Path == "/readyz" && s.serves != nil && s.serves()) {
 		_, _ = fmt.Fprintln(w, `{"ok": true}`)
 		return
 	}

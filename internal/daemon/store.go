@@ -94,11 +94,7 @@ func openKubeStore(ctx context.Context, kc *config.KubernetesStore, holder func(
 	if err != nil {
 		return nil, fmt.Errorf("store.kubernetes: %w", err)
 	}
-	ns := kc.Namespace
-	if ns == "" {
-		ns = defaultNamespace(kc.Kubeconfig)
-	}
-	opts := kube.Options{Config: cfg, Namespace: ns, Holder: holder}
+	opts := kube.Options{Config: cfg, Namespace: storeNamespace(kc), Holder: holder}
 	if kc.Standby {
 		opts.Standby, opts.LeaseDuration = true, standbyLease
 		return kube.Open(ctx, opts)
@@ -106,6 +102,14 @@ func openKubeStore(ctx context.Context, kc *config.KubernetesStore, holder func(
 	ctx, cancel := context.WithTimeout(ctx, kubeOpenWait)
 	defer cancel()
 	return kube.Open(ctx, opts)
+}
+
+// storeNamespace is the namespace of kc's objects.
+func storeNamespace(kc *config.KubernetesStore) string {
+	if kc.Namespace != "" {
+		return kc.Namespace
+	}
+	return defaultNamespace(kc.Kubeconfig)
 }
 
 // defaultNamespace is the namespace cutover runs in (in a cluster), else

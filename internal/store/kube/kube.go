@@ -85,8 +85,7 @@ type Options struct {
 
 // Store is an open store. It is safe for concurrent use.
 type Store struct {
-	ns      string
-	dyn     dynamic.Interface
+	Watcher
 	core    kubernetes.Interface
 	lease   *lease
 	maxRevs int
@@ -127,7 +126,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{ns: opts.Namespace, dyn: dyn, core: core, lease: l, maxRevs: MaxRevisions, maxEvs: MaxEvents,
+	return &Store{Watcher: Watcher{ns: opts.Namespace, dyn: dyn}, core: core, lease: l, maxRevs: MaxRevisions, maxEvs: MaxEvents,
 		last: map[string]written{}}, nil
 }
 

@@ -60,7 +60,7 @@ func withoutLease(t *testing.T, c *kubetest.Cluster, s *Store) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Store{ns: s.ns, dyn: dyn, core: core, lease: &lease{lost: make(chan struct{})},
+	return &Store{Watcher: Watcher{ns: s.ns, dyn: dyn}, core: core, lease: &lease{lost: make(chan struct{})},
 		maxRevs: MaxRevisions, maxEvs: MaxEvents, last: map[string]written{}}
 }
 

@@ -3,12 +3,17 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/cutover/cutover/internal/store"
 )
 
 // Spec is what a CutoverApp's spec asks for, written by its user (kubectl,
@@ -41,6 +46,30 @@ type AppObject struct {
 	SpecDeploy *SpecDeploy
 	// ActiveVersion is the active revision's version.
 	ActiveVersion string
+	// State is the app's state as the leading cutover last recorded it;
+	// nil until it first did.
+	State *store.AppState
+	// Revisions are the revisions kept, oldest first.
+	Revisions []store.Revision
+}
+
+// Watcher watches the CutoverApps of one namespace. It needs no Lease: a
+// standby cutover follows what the leader records through one.
+type Watcher struct {
+	ns  string
+	dyn dynamic.Interface
+}
+
+// NewWatcher returns a Watcher of the CutoverApps in namespace.
+func NewWatcher(cfg *rest.Config, namespace string) (*Watcher, error) {
+	if namespace == "" {
+		return nil, errors.New("kubernetes store: namespace is empty")
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes store: %w", err)
+	}
+	return &Watcher{ns: namespace, dyn: dyn}, nil
 }
 
 // PutSpecDeploy records d as app's status.specDeploy.
@@ -58,8 +87,8 @@ func (s *Store) PutSpecDeploy(app string, d SpecDeploy) error {
 // WatchApps calls seen with each CutoverApp of the store's namespace when
 // it is added or changed, and every resync, until ctx is done. Calls come
 // one at a time. An object that cannot be decoded is passed to bad.
-func (s *Store) WatchApps(ctx context.Context, resync time.Duration, seen func(AppObject), bad func(error)) {
-	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.dyn, resync, s.ns, nil)
+func (w *Watcher) WatchApps(ctx context.Context, resync time.Duration, seen func(AppObject), bad func(error)) {
+	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(w.dyn, resync, w.ns, nil)
 	inf := f.ForResource(Resource).Informer()
 	handle := func(o any) {
 		obj, ok := o.(*unstructured.Unstructured)
@@ -86,7 +115,8 @@ func appObject(obj *unstructured.Unstructured) (AppObject, error) {
 	if err != nil {
 		return AppObject{}, err
 	}
-	a := AppObject{Name: obj.GetName(), SpecDeploy: rec.SpecDeploy, ActiveVersion: rec.ActiveVersion}
+	a := AppObject{Name: obj.GetName(), SpecDeploy: rec.SpecDeploy, ActiveVersion: rec.ActiveVersion,
+		State: rec.State, Revisions: rec.Revisions}
 	if spec, ok := obj.Object["spec"]; ok {
 		data, err := json.Marshal(spec)
 		if err != nil {

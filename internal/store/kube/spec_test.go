@@ -50,3 +50,48 @@ func TestSpecWrittenByAUserAndSpecDeployOutliveTheStoresWrites(t *testing.T) {
 		t.Fatal("the watch saw no CutoverApp within 30s")
 	}
 }
+
+// A Watcher, which takes no Lease, sees the state and revisions the
+// store's holder writes, and each change of them.
+func TestWatcherWithoutTheLeaseFollowsTheHoldersState(t *testing.T) {
+	c := kubetest.Shared(t)
+	ns := c.Namespace(t)
+	s := open(t, c, ns, Options{})
+	w, err := NewWatcher(c.Config, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan AppObject, 100)
+	go w.WatchApps(ctx, time.Minute, func(a AppObject) { seen <- a }, func(err error) { t.Error(err) })
+
+	if _, err := s.AddRevision(store.Revision{App: "web", Version: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	rev2, err := s.AddRevision(store.Revision{App: "web", Version: "v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.AppState{App: "web", ActiveSlot: store.Green, Slots: map[string]store.SlotState{
+		store.Blue:  {Revision: 1, Phase: store.SlotWarm},
+		store.Green: {Revision: rev2.Number, Phase: store.SlotActive}}}
+	if err := s.PutApp(st); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case a := <-seen:
+			if a.State == nil || a.State.ActiveSlot != store.Green || len(a.Revisions) != 2 {
+				continue // an earlier write
+			}
+			if a.Name != "web" || a.State.Slots[store.Green].Revision != 2 || a.Revisions[1].Version != "v2" {
+				t.Fatalf("the watcher saw %+v, state %+v, want web with green at revision 2 (v2)", a, *a.State)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the watcher did not see the holder's state within 30s")
+		}
+	}
+}
