@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // stepsExample is a canary step list to show when there is none.
@@ -67,8 +69,14 @@ func (c *Canary) validateOutside(d *document, path string, templates templateInd
 		if s.SetHeaderRoute != nil && o.noHeader != "" {
 			d.add(at+".setHeaderRoute", "remove the step, "+useRouter, "%s cannot route a request by its header: %s", o.name, o.noHeader)
 		}
-		if s.SetCookieRoute != nil && o.noCookie != "" {
+		switch c := s.SetCookieRoute; {
+		case c != nil && o.noCookie != "":
 			d.add(at+".setCookieRoute", "remove the step, "+useRouter, "%s cannot route a request by its cookie: %s", o.name, o.noCookie)
+		case c != nil && c.Regex != "" && isToken(c.Name) && compiles(c.Regex):
+			// The data plane gets the regex inside one on the Cookie header.
+			if _, err := traffic.CookieMatch(traffic.HeaderMatch(*c)); err != nil {
+				d.add(at+".setCookieRoute.regex", "rewrite it so, use value: or prefix:, "+useRouter, "%s matches the Cookie header: %v", o.name, err)
+			}
 		}
 		if s.Analysis != nil {
 			s.Analysis.checkNotBuiltin(d, at+".analysis", templates, o.name)
@@ -181,6 +189,11 @@ func (m *RouteMatch) validate(d *document, path, kind, example string) {
 				"%q does not compile: %v", m.Regex, err)
 		}
 	}
+}
+
+func compiles(regex string) bool {
+	_, err := regexp.Compile(regex)
+	return err == nil
 }
 
 // isToken reports whether s is a valid HTTP header or cookie name (an

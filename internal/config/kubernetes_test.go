@@ -283,6 +283,13 @@ func TestParseGatewayAPIAndIstioCanaryTakeCookieRoutes(t *testing.T) {
 	}
 }
 
+func TestParseGatewayAPIAndIstioCanaryRefuseACookieRegexThatLeavesTheCookie(t *testing.T) {
+	for mode, app := range map[string]string{"traffic.gatewayAPI": gatewayApp, "traffic.istio": istioApp} {
+		src := strings.Replace(app, "          - pause: {}\n", "          - setCookieRoute: {name: canary, regex: \"a(^b)\"}\n", 1)
+		wantOneProblem(t, src, "cutover.yaml:22:51:", mode+` matches the Cookie header: cookie route canary: regex "a(^b)": put ^ only at the beginning`)
+	}
+}
+
 // wantRouterOnlyRefused checks that app, whose traffic mode moves the
 // requests without cutover's router, refuses each canary feature that
 // needs the router, saying why and to use the router instead.
