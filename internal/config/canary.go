@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // stepsExample is a canary step list to show when there is none.
@@ -42,32 +44,39 @@ type outside struct {
 	// noHeader says why it cannot route a request by its header; empty
 	// when it can.
 	noHeader string
-	// noCookie says why it cannot route a request by its cookie.
+	// noCookie says why it cannot route a request by its cookie; empty
+	// when it can.
 	noCookie string
 }
 
 var (
 	serviceTraffic = outside{name: "traffic.service", splits: "a Service shares the traffic by pods",
 		noHeader: "a Service shares the traffic by pods", noCookie: "a Service shares the traffic by pods"}
-	gatewayTraffic = outside{name: "traffic.gatewayAPI", splits: "the gateway splits the requests by weight",
-		noCookie: "Gateway API has no cookie match"}
-	istioTraffic = outside{name: "traffic.istio", splits: "the mesh splits the requests by weight",
-		noCookie: "cutover's VirtualService routes match headers only"}
+	// A gateway or a mesh routes a cookie as a regex on the Cookie header
+	// (traffic.CookieMatch).
+	gatewayTraffic = outside{name: "traffic.gatewayAPI", splits: "the gateway splits the requests by weight"}
+	istioTraffic   = outside{name: "traffic.istio", splits: "the mesh splits the requests by weight"}
 )
 
 // validateOutside refuses what a canary cannot do when o moves its
 // traffic: no request passes through cutover's router, so nothing keeps
 // a client on one version or retries a request on stable there, and the
 // builtin analysis provider has nothing to measure; a Service cannot
-// route by header either, and neither can route by cookie.
+// route by header or cookie either.
 func (c *Canary) validateOutside(d *document, path string, templates templateIndex, o outside) {
 	for i, s := range c.Steps {
 		at := fmt.Sprintf("%s.steps[%d]", path, i)
 		if s.SetHeaderRoute != nil && o.noHeader != "" {
 			d.add(at+".setHeaderRoute", "remove the step, "+useRouter, "%s cannot route a request by its header: %s", o.name, o.noHeader)
 		}
-		if s.SetCookieRoute != nil {
+		switch c := s.SetCookieRoute; {
+		case c != nil && o.noCookie != "":
 			d.add(at+".setCookieRoute", "remove the step, "+useRouter, "%s cannot route a request by its cookie: %s", o.name, o.noCookie)
+		case c != nil && c.Regex != "" && isToken(c.Name) && compiles(c.Regex):
+			// The data plane gets the regex inside one on the Cookie header.
+			if _, err := traffic.CookieMatch(traffic.HeaderMatch(*c)); err != nil {
+				d.add(at+".setCookieRoute.regex", "rewrite it so, use value: or prefix:, "+useRouter, "%s matches the Cookie header: %v", o.name, err)
+			}
 		}
 		if s.Analysis != nil {
 			s.Analysis.checkNotBuiltin(d, at+".analysis", templates, o.name)
@@ -180,6 +189,11 @@ func (m *RouteMatch) validate(d *document, path, kind, example string) {
 				"%q does not compile: %v", m.Regex, err)
 		}
 	}
+}
+
+func compiles(regex string) bool {
+	_, err := regexp.Compile(regex)
+	return err == nil
 }
 
 // isToken reports whether s is a valid HTTP header or cookie name (an

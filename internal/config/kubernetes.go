@@ -115,16 +115,25 @@ type GatewayAPITraffic struct {
 }
 
 // IstioTraffic moves traffic with the weights of a VirtualService's HTTP
-// routes between the subsets blue and green of a DestinationRule, which
-// cutover adds; both objects are the team's, in the target's namespace.
+// routes, by subset or by host: between the subsets blue and green of a
+// DestinationRule, which cutover adds, or between two Services, a stable
+// and a canary one, each pointed at a slot by its selector as with
+// gatewayAPI. Exactly one of DestinationRule and the two Services is set;
+// every object is the team's, in the target's namespace.
 type IstioTraffic struct {
 	// VirtualService is the one whose HTTP routes send to the app.
 	VirtualService string `yaml:"virtualService"`
 	// Routes names its HTTP routes that get the weights, each split the
 	// same way.
 	Routes []string `yaml:"routes"`
-	// DestinationRule is the one whose host the routes send to.
+	// DestinationRule is the one whose host the routes send to, by
+	// subset.
 	DestinationRule string `yaml:"destinationRule"`
+	// StableService is the host the routes send production traffic to,
+	// by host.
+	StableService string `yaml:"stableService"`
+	// CanaryService is the host of the canary or preview, by host.
+	CanaryService string `yaml:"canaryService"`
 }
 
 // RouterTraffic selects cutover's own router. On a kubernetes target
@@ -336,11 +345,26 @@ func (g *GatewayAPITraffic) validate(d *document, path string) {
 const istioHeaderRoutePrefix = "cutover-header-"
 
 func (i *IstioTraffic) validate(d *document, path string) {
-	const example = "istio: {virtualService: web, routes: [primary], destinationRule: web}"
-	checkNames(d, path, example, []objectName{
-		{"virtualService", "a VirtualService", i.VirtualService, "web"},
-		{"destinationRule", "a DestinationRule", i.DestinationRule, "web"},
-	})
+	const bySubset = "istio: {virtualService: web, routes: [primary], destinationRule: web}"
+	const byHost = "istio: {virtualService: web, routes: [primary], stableService: web-stable, canaryService: web-canary}"
+	example, names := bySubset, []objectName{{"virtualService", "a VirtualService", i.VirtualService, "web"}}
+	switch services := i.StableService != "" || i.CanaryService != ""; {
+	case services && i.DestinationRule != "":
+		d.add(path+".destinationRule", "keep destinationRule to weigh the subsets blue and green of its host, "+
+			"or stableService and canaryService to weigh two Services, not both", "set with stableService or canaryService")
+	case services:
+		example = byHost
+		names = append(names, objectName{"stableService", "a Service", i.StableService, "web-stable"},
+			objectName{"canaryService", "a Service", i.CanaryService, "web-canary"})
+		if i.CanaryService == i.StableService {
+			d.add(path+".canaryService", "give the canary a Service of its own, such as canaryService: web-canary", "the same Service as stableService")
+		}
+	case i.DestinationRule == "":
+		d.add(path+".destinationRule", "name a DestinationRule, such as "+bySubset+", or two Services, such as "+byHost, "missing")
+	default:
+		names = append(names, objectName{"destinationRule", "a DestinationRule", i.DestinationRule, "web"})
+	}
+	checkNames(d, path, example, names)
 	if len(i.Routes) == 0 {
 		d.add(path+".routes", "name the HTTP routes of the VirtualService that get the weights, such as "+example, "missing")
 	}

@@ -267,21 +267,38 @@ func TestParseGatewayAPIAndIstioTrafficNeedKubernetes(t *testing.T) {
 }
 
 func TestParseGatewayAPICanaryRefusesWhatNeedsTheRouter(t *testing.T) {
-	wantRouterOnlyRefused(t, gatewayApp, "traffic.gatewayAPI", "Gateway API has no cookie match")
+	wantRouterOnlyRefused(t, gatewayApp, "traffic.gatewayAPI")
+}
+
+func TestParseGatewayAPIAndIstioCanaryTakeCookieRoutes(t *testing.T) {
+	for name, app := range map[string]string{"gatewayAPI": gatewayApp, "istio": istioApp, "istio by host": istioByHostApp} {
+		src := strings.Replace(app, "          - pause: {}\n", "          - setCookieRoute: {name: canary, value: \"1\"}\n          - pause: {}\n", 1)
+		c, err := Parse("cutover.yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := c.Apps[0].Strategy.Canary.Steps[2].SetCookieRoute; got == nil || *got != (RouteMatch{Name: "canary", Value: "1"}) {
+			t.Fatalf("%s: step 2 is %+v, want the cookie route", name, c.Apps[0].Strategy.Canary.Steps[2])
+		}
+	}
+}
+
+func TestParseGatewayAPIAndIstioCanaryRefuseACookieRegexThatLeavesTheCookie(t *testing.T) {
+	for mode, app := range map[string]string{"traffic.gatewayAPI": gatewayApp, "traffic.istio": istioApp} {
+		src := strings.Replace(app, "          - pause: {}\n", "          - setCookieRoute: {name: canary, regex: \"a(^b)\"}\n", 1)
+		wantOneProblem(t, src, "cutover.yaml:22:51:", mode+` matches the Cookie header: cookie route canary: regex "a(^b)": put ^ only at the beginning`)
+	}
 }
 
 // wantRouterOnlyRefused checks that app, whose traffic mode moves the
 // requests without cutover's router, refuses each canary feature that
-// needs the router, saying why (noCookie for a cookie route) and to use
-// the router instead.
-func wantRouterOnlyRefused(t *testing.T, app, mode, noCookie string) {
+// needs the router, saying why and to use the router instead.
+func wantRouterOnlyRefused(t *testing.T, app, mode string) {
 	t.Helper()
 	tests := []struct {
 		name, old, new string
 		prefix, phrase string
 	}{
-		{"cookie route", "          - pause: {}\n", "          - setCookieRoute: {name: canary, value: \"1\"}\n",
-			"cutover.yaml:22:13:", mode + " cannot route a request by its cookie: " + noCookie},
 		{"builtin analysis step", "          - pause: {}\n", "          - analysis: {templates: [success]}\n",
 			"cutover.yaml:22:36:", "with " + mode + " no request passes through it"},
 		{"sticky sessions", "    traffic:\n", "        stickySessions: {cookie: v}\n    traffic:\n",
@@ -349,7 +366,41 @@ func TestParseIstioTrafficReportsEachMistakeAtItsLine(t *testing.T) {
 }
 
 func TestParseIstioCanaryRefusesWhatNeedsTheRouter(t *testing.T) {
-	wantRouterOnlyRefused(t, istioApp, "traffic.istio", "cutover's VirtualService routes match headers only")
+	wantRouterOnlyRefused(t, istioApp, "traffic.istio")
+}
+
+// istioByHostApp is istioApp weighing two Services rather than the
+// subsets of a DestinationRule.
+var istioByHostApp = strings.Replace(istioApp, "destinationRule: web}", "stableService: web-stable, canaryService: web-canary}", 1)
+
+func TestParseIstioTrafficByHostTakesTheTwoServices(t *testing.T) {
+	c, err := Parse("cutover.yaml", []byte(istioByHostApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := IstioTraffic{VirtualService: "web", Routes: []string{"primary"}, StableService: "web-stable", CanaryService: "web-canary"}
+	if i := c.Apps[0].Traffic.Istio; i == nil || i.DestinationRule != "" || i.StableService != want.StableService || i.CanaryService != want.CanaryService {
+		t.Fatalf("traffic.istio = %+v, want %+v", i, want)
+	}
+}
+
+func TestParseIstioTrafficByHostReportsEachMistakeAtItsLine(t *testing.T) {
+	const line = "      istio: {virtualService: web, routes: [primary], stableService: web-stable, canaryService: web-canary}"
+	tests := []problemCase{
+		{"no canary Service", "      istio: {virtualService: web, routes: [primary], stableService: web-stable}", "cutover.yaml:24:7:",
+			"canaryService: missing; name a Service, such as istio: {virtualService: web, routes: [primary], stableService: web-stable, canaryService: web-canary}"},
+		{"no stable Service", "      istio: {virtualService: web, routes: [primary], canaryService: web-canary}", "cutover.yaml:24:7:",
+			"stableService: missing; name a Service"},
+		{"one Service for both", "      istio: {virtualService: web, routes: [primary], stableService: web, canaryService: web}", "cutover.yaml:24:90:",
+			"the same Service as stableService"},
+		{"bad Service name", "      istio: {virtualService: web, routes: [primary], stableService: web.stable, canaryService: web-canary}", "cutover.yaml:24:70:",
+			`"web.stable" is not a Service name`},
+		{"both forms", "      istio: {virtualService: web, routes: [primary], destinationRule: web, stableService: web-stable, canaryService: web-canary}", "cutover.yaml:24:72:",
+			"destinationRule: set with stableService or canaryService; keep destinationRule to weigh the subsets blue and green of its host, or stableService and canaryService to weigh two Services, not both"},
+		{"neither form", "      istio: {virtualService: web, routes: [primary]}", "cutover.yaml:24:7:",
+			"destinationRule: missing; name a DestinationRule, such as istio: {virtualService: web, routes: [primary], destinationRule: web}, or two Services, such as istio: {virtualService: web, routes: [primary], stableService: web-stable, canaryService: web-canary}"},
+	}
+	wantEachProblem(t, istioByHostApp, line, tests)
 }
 
 func TestReadmeIstioExampleIsValid(t *testing.T) {

@@ -227,21 +227,35 @@ func (cr *canaryRun) runStep(step config.CanaryStep) error {
 	return nil
 }
 
-// headerRoute sets a setHeaderRoute step's route through the traffic
-// provider, when it routes by header; the router's own route (addRoute)
-// serves the requests that pass through it.
+// headerRoute sets a setHeaderRoute or setCookieRoute step's route
+// through the traffic provider, when it routes by header (a cookie route
+// as a match on the Cookie header, see traffic.CookieMatch); the router's
+// own route (addRoute) serves the requests that pass through it.
 func (cr *canaryRun) headerRoute(step config.CanaryStep) error {
 	hr, ok := cr.splitter.(traffic.HeaderRouter)
-	if !ok || step.SetHeaderRoute == nil {
+	if !ok {
+		return nil
+	}
+	var m traffic.HeaderMatch
+	var what string
+	switch {
+	case step.SetHeaderRoute != nil:
+		m, what = traffic.HeaderMatch(*step.SetHeaderRoute), "header "+step.SetHeaderRoute.Name
+	case step.SetCookieRoute != nil:
+		var err error
+		if m, err = traffic.CookieMatch(traffic.HeaderMatch(*step.SetCookieRoute)); err != nil {
+			return fmt.Errorf("setCookieRoute: %w", err)
+		}
+		what = "cookie " + step.SetCookieRoute.Name
+	default:
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(cr.ctx, cr.cfg.DeployTimeout.D())
 	defer cancel()
-	m := traffic.HeaderMatch(*step.SetHeaderRoute)
 	if err := hr.SetHeaderRoute(ctx, cr.canary.backend.Slot, m); err != nil {
-		return fmt.Errorf("setHeaderRoute %s: %w", m.Name, err)
+		return fmt.Errorf("%s %s: %w", stepName(step), what, err)
 	}
-	cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "HeaderRouteSet", fmt.Sprintf("requests with header %s go to the canary", m.Name))
+	cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "HeaderRouteSet", fmt.Sprintf("requests with %s go to the canary", what))
 	return nil
 }
 

@@ -4,7 +4,8 @@
 // VirtualService (istio/), and later nginx or HAProxy. Each one lives in
 // a package of its own behind Provider; those that can also split the
 // traffic for a canary implement Splitter, and those that can route a
-// request by its header too, HeaderRouter.
+// request by its header too, HeaderRouter; a route by cookie reaches
+// those as a header route on Cookie (CookieMatch).
 package traffic
 
 import (

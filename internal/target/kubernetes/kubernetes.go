@@ -97,6 +97,11 @@ func New(ctx context.Context, client kubernetes.Interface, namespace string) (*T
 	return t, nil
 }
 
+// Client is the client t reads and writes the namespace with, for a
+// traffic provider that works on the same cluster (istio by host points
+// two Services at the slots with it).
+func (t *Target) Client() kubernetes.Interface { return t.client }
+
 // Name is the Deployment that runs app's slot.
 func Name(app, slot string) string { return app + "-" + slot }
 

@@ -373,6 +373,33 @@ func TestHeaderRouteIsARuleOfCutoversThatLeavesTheOthersAlone(t *testing.T) {
 	f.wantWeights(t, 90, 10)
 }
 
+// TestCookieRouteIsARegexOnTheCookieHeader writes a cookie route and
+// reads back what the gateway would match: the header Cookie, by the
+// RegularExpression traffic.CookieMatch makes (whose own test says what it
+// matches).
+func TestCookieRouteIsARegexOnTheCookieHeader(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	m, err := traffic.CookieMatch(traffic.HeaderMatch{Name: "canary", Value: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.prov.SetHeaderRoute(ctx, "green", m); err != nil {
+		t.Fatal(err)
+	}
+	rules := f.route(t).Spec.Rules
+	if len(rules) != 3 || len(rules[2].BackendRefs) != 1 || rules[2].BackendRefs[0].Name != "web-canary" {
+		t.Fatalf("the route's rules are %+v, want cutover's third, to web-canary alone", rules)
+	}
+	h := rules[2].Matches[0].Headers
+	if len(h) != 1 || h[0].Name != "Cookie" || *h[0].Type != gatewayv1.HeaderMatchRegularExpression || h[0].Value != `^(.*;)? *canary=(1|"1") *(;.*)?$` {
+		t.Fatalf("cutover's rule has the header matches %+v, want Cookie by the regex CookieMatch makes", h)
+	}
+	if got := f.selectorSlot(t, "web-canary"); got != "green" {
+		t.Fatalf("web-canary selects slot %s, want green", got)
+	}
+}
+
 // accept writes status.parents as a gateway controller does once it has
 // programmed generation gen of the route: Accepted True, and ResolvedRefs
 // with status resolved and reason.
@@ -437,9 +464,9 @@ func TestWritesWaitUntilTheGatewayAcceptsTheNewGeneration(t *testing.T) {
 
 	// A controller that never reports: the wait ends at Timeout, saying so.
 	f.accept(t, f.route(t).Generation, metav1.ConditionTrue, "ResolvedRefs")
-	impatient := *f.prov
+	impatient := *f.prov.route
 	impatient.opts.Timeout = time.Second
-	err := impatient.SetWeight(context.Background(), "green", 50)
+	err := impatient.SetWeight(context.Background(), 50)
 	if err == nil || !strings.Contains(err.Error(), "not accepted in time: controller example.com/gateway-controller has not reported Accepted") {
 		t.Fatalf("SetWeight with no report from the controller: %v", err)
 	}

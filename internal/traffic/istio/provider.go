@@ -1,17 +1,25 @@
-// Package istio moves an app's traffic with an Istio VirtualService and
-// DestinationRule, the team's own, by subsets: the DestinationRule's host
-// is a Service that selects the pods of both slots, and its subsets blue
-// and green select each slot's pods by the label cutover.dev/slot. The
-// weights go on the destinations of the VirtualService's HTTP routes that
-// Options.Routes names, one destination per subset: the stable slot first,
-// the canary second. No Service selector moves; Envoy sends each request
-// to a subset by weight, so a split is exact.
+// Package istio moves an app's traffic with an Istio VirtualService, the
+// team's own, in one of two ways. The weights go on the destinations of
+// the VirtualService's HTTP routes that Options.Routes names, one
+// destination per slot, the stable one first; Envoy sends each request to
+// a destination by weight, so a split is exact.
 //
-// Cutover adds the subsets blue and green to the DestinationRule when they
-// are missing and refuses one of those names that selects other pods. On
-// the VirtualService it changes only the destinations of the named routes
-// and the routes it owns, named HeaderRoutePrefix+<route>, for header
-// routes; it leaves every other route, and every other field, alone.
+// By subset (Options.DestinationRule), the DestinationRule's host is a
+// Service that selects the pods of both slots, and its subsets blue and
+// green select each slot's pods by the label cutover.dev/slot; no Service
+// selector moves.
+//
+// By host (Options.StableService and CanaryService), as with the Gateway
+// API, the destinations name two Services of the team's, a stable and a
+// canary one, each pointed at one slot by its selector (package
+// servicepair, shared with gatewayapi); no DestinationRule is needed.
+//
+// By subset, cutover adds the subsets blue and green to the
+// DestinationRule when they are missing and refuses one of those names
+// that selects other pods. On the VirtualService it changes only the
+// destinations of the named routes and the routes it owns, named
+// HeaderRoutePrefix+<route>, for header routes; it leaves every other
+// route, and every other field, alone.
 //
 // Every write is an update with the object's resourceVersion under the
 // field manager "cutover", which also records the canary weight it wrote
@@ -30,6 +38,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	networkingclient "istio.io/client-go/pkg/clientset/versioned/typed/networking/v1"
@@ -40,12 +49,14 @@ import (
 	kube "github.com/cutover/cutover/internal/target/kubernetes"
 	"github.com/cutover/cutover/internal/traffic"
 	"github.com/cutover/cutover/internal/traffic/lastwrite"
+	"github.com/cutover/cutover/internal/traffic/servicepair"
 )
 
 var _ traffic.HeaderRouter = (*Provider)(nil)
 
 // Options name an app's VirtualService, the routes in it that carry the
-// weights, and its DestinationRule.
+// weights, and what they send to: its DestinationRule (by subset), or its
+// stable and canary Services (by host).
 type Options struct {
 	Namespace string
 	App       string
@@ -55,26 +66,46 @@ type Options struct {
 	// every one of them is split the same way.
 	Routes []string
 	// DestinationRule is the one whose host the routes send to, and
-	// whose subsets blue and green cutover writes.
+	// whose subsets blue and green cutover writes; empty by host.
 	DestinationRule string
+	// StableService, by host, is the Service the routes send production
+	// traffic to, pointed at the stable slot; empty by subset.
+	StableService string
+	// CanaryService, by host, is the Service of the canary or preview,
+	// pointed at its slot; empty by subset.
+	CanaryService string
+	// Timeout bounds each wait for a Service's endpoints to follow its
+	// selector, by host; default 2m.
+	Timeout time.Duration
 }
 
-// Provider drives an app's VirtualService and DestinationRule. It
-// implements traffic.Splitter and traffic.HeaderRouter.
+// Provider drives an app's VirtualService and its DestinationRule or two
+// Services. It implements traffic.Splitter and traffic.HeaderRouter.
 type Provider struct {
 	services networkingclient.VirtualServiceInterface
 	rules    networkingclient.DestinationRuleInterface
 	// slots tells whether a slot has ready pods to take traffic.
 	slots *kube.Target
 	opts  Options
+	// pair points the two Services at the slots by host, and says when
+	// to write which weights (see hostWeights); nil by subset.
+	pair *servicepair.Pair
 }
 
-// New checks that the DestinationRule has a host and that the named HTTP
-// routes of the VirtualService send to its subsets, so that cutover can
-// split them; it writes nothing.
+// New checks that the DestinationRule has a host (by subset) and that the
+// named HTTP routes of the VirtualService send to its subsets or to the
+// two Services, so that cutover can split them; it writes nothing. By
+// host it watches the Services and pods (see service.New) until ctx ends,
+// through slots' client.
 func New(ctx context.Context, slots *kube.Target, istio networkingclient.NetworkingV1Interface, opts Options) (*Provider, error) {
-	if opts.VirtualService == "" || len(opts.Routes) == 0 || opts.DestinationRule == "" {
-		return nil, fmt.Errorf("traffic through Istio needs the VirtualService, the names of its HTTP routes to split and the DestinationRule: istio: {virtualService: %s, routes: [primary], destinationRule: %s}", opts.App, opts.App)
+	bySubset := fmt.Sprintf("istio: {virtualService: %s, routes: [primary], destinationRule: %s}", opts.App, opts.App)
+	byHost := fmt.Sprintf("istio: {virtualService: %s, routes: [primary], stableService: %s-stable, canaryService: %s-canary}", opts.App, opts.App, opts.App)
+	services := opts.StableService != "" || opts.CanaryService != ""
+	switch {
+	case opts.VirtualService == "" || len(opts.Routes) == 0 || opts.DestinationRule == "" && !services:
+		return nil, fmt.Errorf("traffic through Istio needs the VirtualService, the names of its HTTP routes to split, and the DestinationRule or two Services: %s, or %s", bySubset, byHost)
+	case opts.DestinationRule != "" && services:
+		return nil, fmt.Errorf("traffic through Istio weighs the subsets of a DestinationRule or two Services, not both: %s, or %s", bySubset, byHost)
 	}
 	for _, r := range opts.Routes {
 		if strings.HasPrefix(r, HeaderRoutePrefix) {
@@ -82,6 +113,14 @@ func New(ctx context.Context, slots *kube.Target, istio networkingclient.Network
 		}
 	}
 	p := &Provider{services: istio.VirtualServices(opts.Namespace), rules: istio.DestinationRules(opts.Namespace), slots: slots, opts: opts}
+	if services {
+		var err error
+		p.pair, err = servicepair.New(ctx, slots.Client(), servicepair.Options{Namespace: opts.Namespace, App: opts.App,
+			StableService: opts.StableService, CanaryService: opts.CanaryService, Timeout: opts.Timeout}, hostWeights{p}, byHost)
+		if err != nil {
+			return nil, err
+		}
+	}
 	if _, err := p.get(ctx); err != nil {
 		return nil, err
 	}
@@ -90,15 +129,23 @@ func New(ctx context.Context, slots *kube.Target, istio networkingclient.Network
 
 // Preview makes sure the DestinationRule has slot's subset, through which
 // a header route (SetHeaderRoute) or a mesh client reaches slot before
-// the flip; the weights stay as they are.
+// the flip; the weights stay as they are. By host it points the canary
+// Service at slot (servicepair.Pair.Preview).
 func (p *Provider) Preview(ctx context.Context, slot string) error {
+	if p.pair != nil {
+		return p.pair.Preview(ctx, slot)
+	}
 	return p.subsets(ctx)
 }
 
 // Flip sends all traffic to slot's subset in one write: slot first with
 // 100, the subset that had traffic second with 0, and no header routes.
-// It refuses, changing nothing, when slot has no ready pod.
+// It refuses, changing nothing, when slot has no ready pod. By host it
+// moves the Services as servicepair.Pair.Flip does.
 func (p *Provider) Flip(ctx context.Context, slot string) error {
+	if p.pair != nil {
+		return p.pair.Flip(ctx, slot)
+	}
 	if err := p.ready(slot); err != nil {
 		return err
 	}
@@ -117,8 +164,12 @@ func (p *Provider) Flip(ctx context.Context, slot string) error {
 
 // Active returns the subset the traffic goes to: the first destination
 // with some weight, which during a split is the stable slot; "" when no
-// destination has any.
+// destination has any. By host it is the slot the stable Service selects
+// (see servicepair.Pair.Active).
 func (p *Provider) Active(ctx context.Context) (string, error) {
+	if p.pair != nil {
+		return p.pair.Active(ctx)
+	}
 	v, err := p.get(ctx)
 	if err != nil {
 		return "", err
@@ -132,8 +183,12 @@ func (p *Provider) Active(ctx context.Context) (string, error) {
 
 // Serves reports whether slot gets any of the traffic: a weight on one of
 // the named routes, or cutover's header route. A slot that serves must not
-// lose its pods, though it is not Active.
+// lose its pods, though it is not Active. By host, see
+// servicepair.Pair.Serves.
 func (p *Provider) Serves(ctx context.Context, slot string) (bool, error) {
+	if p.pair != nil {
+		return p.pair.Serves(ctx, slot)
+	}
 	v, err := p.get(ctx)
 	if err != nil {
 		return false, err
@@ -149,8 +204,13 @@ func (p *Provider) Serves(ctx context.Context, slot string) (bool, error) {
 // rest to stable's, exactly: the Share is weight out of 100 requests, not
 // a count of pods. Weight 0 also removes cutover's header routes, so that
 // no request reaches the canary; weight 100 is Flip(canary). A weight
-// above 0 is refused, changing nothing, when canary has no ready pod.
+// above 0 is refused, changing nothing, when canary has no ready pod. By
+// host the canary Service is pointed at canary first (see
+// servicepair.Pair.Split).
 func (p *Provider) Split(ctx context.Context, stable, canary string, weight int) (traffic.Share, error) {
+	if p.pair != nil {
+		return p.pair.Split(ctx, stable, canary, weight)
+	}
 	switch {
 	case weight < 0 || weight > 100:
 		return traffic.Share{}, fmt.Errorf("weight %d is not a percentage from 0 to 100", weight)
@@ -185,10 +245,14 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 
 // SetHeaderRoute sends the requests that carry the header to slot's
 // subset, whatever the weights, through cutover's own routes (see
-// HeaderRoutePrefix); it replaces an earlier header route.
+// HeaderRoutePrefix); it replaces an earlier header route. By host they
+// go to the canary Service, pointed at slot first.
 func (p *Provider) SetHeaderRoute(ctx context.Context, slot string, m traffic.HeaderMatch) error {
 	if _, err := istioHeader(m); err != nil {
 		return err
+	}
+	if p.pair != nil {
+		return p.pair.SetHeaderRoute(ctx, slot, m)
 	}
 	if !slices.Contains(slots[:], slot) {
 		return fmt.Errorf("header route to slot %s: the slots are %s", slot, strings.Join(slots[:], " and "))
@@ -257,18 +321,23 @@ func (p *Provider) write(ctx context.Context, change func(virtualService) error)
 // must start from its latest version and a read-back must see the write.
 // It checks that the named routes can be split.
 func (p *Provider) get(ctx context.Context) (virtualService, error) {
-	host, err := p.host(ctx)
-	if err != nil {
-		return virtualService{}, err
+	v := virtualService{routes: p.opts.Routes}
+	if p.pair != nil {
+		v.services = []string{p.opts.StableService, p.opts.CanaryService}
+	} else {
+		var err error
+		if v.host, err = p.host(ctx); err != nil {
+			return virtualService{}, err
+		}
 	}
-	vs, err := p.services.Get(ctx, p.opts.VirtualService, metav1.GetOptions{})
+	var err error
+	v.VirtualService, err = p.services.Get(ctx, p.opts.VirtualService, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return virtualService{}, p.errorf("not found; create it with an http route named %s whose route is [{destination: {host: %s, subset: blue}}] (cutover sets the weights)", p.opts.Routes[0], host)
+		return virtualService{}, p.errorf("not found; create it with an http route named %s whose route is %s (cutover sets the weights)", p.opts.Routes[0], v.example())
 	}
 	if err != nil {
 		return virtualService{}, p.errorf("%w", err)
 	}
-	v := virtualService{VirtualService: vs, routes: p.opts.Routes, host: host}
 	if _, err := v.split(); err != nil {
 		return virtualService{}, p.errorf("%w", err)
 	}
@@ -277,4 +346,57 @@ func (p *Provider) get(ctx context.Context) (virtualService, error) {
 
 func (p *Provider) errorf(format string, args ...any) error {
 	return fmt.Errorf("virtualservice %s/%s: "+format, append([]any{p.opts.Namespace, p.opts.VirtualService}, args...)...)
+}
+
+// hostWeights writes the weights of the VirtualService's destinations to
+// the two Services, by host: the Route of the Provider's servicepair.Pair.
+type hostWeights struct{ p *Provider }
+
+// Weight returns the canary Service's share, as the first split route has
+// it.
+func (h hostWeights) Weight(ctx context.Context) (int, error) {
+	v, err := h.p.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	_, canary, _, err := v.weights()
+	if err != nil {
+		return 0, h.p.errorf("%w", err)
+	}
+	return canary, nil
+}
+
+// SetWeight gives the canary Service w percent on every split route and
+// the stable Service the rest.
+func (h hostWeights) SetWeight(ctx context.Context, w int) error {
+	return h.p.write(ctx, func(v virtualService) error { return v.setWeight(h.p.opts.StableService, h.p.opts.CanaryService, w) })
+}
+
+// SetHeaderRoute puts cutover's header routes, to the canary Service,
+// before the split ones.
+func (h hostWeights) SetHeaderRoute(ctx context.Context, m traffic.HeaderMatch) error {
+	return h.p.write(ctx, func(v virtualService) error { return v.setHeaderRoute(h.p.opts.CanaryService, m) })
+}
+
+// Abort gives the stable Service all the weight and removes cutover's
+// header routes, in one write.
+func (h hostWeights) Abort(ctx context.Context) error {
+	return h.p.write(ctx, func(v virtualService) error {
+		v.removeHeaderRoute()
+		return v.setWeight(h.p.opts.StableService, h.p.opts.CanaryService, 0)
+	})
+}
+
+// ToCanary reports whether the canary Service gets a weight, weights
+// cutover did not write, or a header route.
+func (h hostWeights) ToCanary(ctx context.Context) (bool, error) {
+	v, err := h.p.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, canary, consistent, err := v.weights()
+	if err != nil {
+		return false, h.p.errorf("%w", err)
+	}
+	return canary > 0 || !consistent || slices.ContainsFunc(v.Spec.Http, owned), nil
 }

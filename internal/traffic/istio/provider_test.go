@@ -33,6 +33,7 @@ func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 // static sending /static to another host, then a route primary sending
 // everything to subset blue alone (as a team writes it before cutover).
 type fixture struct {
+	cluster  *kubetest.Cluster
 	ns       string
 	target   *kube.Target
 	services networkingclient.VirtualServiceInterface
@@ -40,13 +41,39 @@ type fixture struct {
 	prov     *Provider
 	// static is the static route, which cutover must never change.
 	static *networking.HTTPRoute
+	// byHost is set when the routes send to two Services, not subsets.
+	byHost bool
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	f, ctx, istio := newSlots(t)
+	dr := &istiov1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
+	dr.Spec.Host = "web"
+	dr.Spec.TrafficPolicy = &networking.TrafficPolicy{ConnectionPool: &networking.ConnectionPoolSettings{
+		Http: &networking.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: 64}}}
+	if _, err := f.rules.Create(ctx, dr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.createVirtualService(t, ctx, &networking.HTTPRoute{Name: "primary",
+		Timeout: durationpb.New(3 * time.Second),
+		Route:   []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "web", Subset: "blue", Port: &networking.PortSelector{Number: 80}}}}})
+	var err error
+	f.prov, err = New(ctx, f.target, istio.NetworkingV1(), Options{Namespace: f.ns, App: "web", VirtualService: "web", Routes: []string{"primary"}, DestinationRule: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// newSlots is a fixture without its Istio objects: the namespace with
+// Istio's CRDs and the two slots running, and the context that ends with
+// the test.
+func newSlots(t testing.TB) (*fixture, context.Context, *istioclientset.Clientset) {
+	t.Helper()
 	c := kubetest.Shared(t)
 	c.InstallCRDs(t, filepath.Join(kubetest.ModuleDir(t, "istio.io/api"), "kubernetes"))
-	f := &fixture{ns: c.Namespace(t)}
+	f := &fixture{ns: c.Namespace(t), cluster: c}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	var err error
@@ -68,30 +95,23 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f.services, f.rules = istio.NetworkingV1().VirtualServices(f.ns), istio.NetworkingV1().DestinationRules(f.ns)
-	dr := &istiov1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
-	dr.Spec.Host = "web"
-	dr.Spec.TrafficPolicy = &networking.TrafficPolicy{ConnectionPool: &networking.ConnectionPoolSettings{
-		Http: &networking.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: 64}}}
-	if _, err := f.rules.Create(ctx, dr, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	return f, ctx, istio
+}
+
+// createVirtualService creates the VirtualService web: the route static
+// sending /static to another host, then primary.
+func (f *fixture) createVirtualService(t testing.TB, ctx context.Context, primary *networking.HTTPRoute) {
+	t.Helper()
 	f.static = &networking.HTTPRoute{Name: "static",
 		Match: []*networking.HTTPMatchRequest{{Uri: &networking.StringMatch{MatchType: &networking.StringMatch_Prefix{Prefix: "/static"}}}},
 		Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "static-files"}}}}
 	vs := &istiov1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
 	vs.Spec.Hosts = []string{"web"}
-	vs.Spec.Http = []*networking.HTTPRoute{f.static, {Name: "primary",
-		Timeout: durationpb.New(3 * time.Second),
-		Route:   []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "web", Subset: "blue", Port: &networking.PortSelector{Number: 80}}}}}}
+	vs.Spec.Http = []*networking.HTTPRoute{f.static, primary}
 	if _, err := f.services.Create(ctx, vs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.static = route(t, f.virtualService(t), "static") // as the API server stored it
-	f.prov, err = New(ctx, f.target, istio.NetworkingV1(), Options{Namespace: f.ns, App: "web", VirtualService: "web", Routes: []string{"primary"}, DestinationRule: "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
 
 func (f *fixture) virtualService(t testing.TB) *istiov1.VirtualService {
@@ -125,17 +145,22 @@ func names(vs *istiov1.VirtualService) []string {
 }
 
 // wantWeights fails unless the primary route's destinations are want,
-// written as "blue=90 green=10" in order, each to host web port 80, and
-// the static route is as the team wrote it.
+// written as "blue=90 green=10" in order, each to host web port 80 (by
+// host "web-stable=90 web-canary=10", short names, no subset), and the
+// static route is as the team wrote it.
 func (f *fixture) wantWeights(t testing.TB, want string) {
 	t.Helper()
 	vs := f.virtualService(t)
 	var got []string
 	for _, d := range route(t, vs, "primary").Route {
-		if d.Destination.Host != "web" || d.Destination.Port.GetNumber() != 80 {
-			t.Fatalf("destination %v lost its host or port", d.Destination)
+		target, host := d.Destination.Subset, "web"
+		if f.byHost {
+			target, host = strings.TrimSuffix(d.Destination.Host, "."+f.ns+".svc.cluster.local"), d.Destination.Host
 		}
-		got = append(got, fmt.Sprintf("%s=%d", d.Destination.Subset, d.Weight))
+		if d.Destination.Host != host || f.byHost && d.Destination.Subset != "" || d.Destination.Port.GetNumber() != 80 {
+			t.Fatalf("destination %v lost its host or port, or got a subset by host", d.Destination)
+		}
+		got = append(got, fmt.Sprintf("%s=%d", target, d.Weight))
 	}
 	if strings.Join(got, " ") != want {
 		t.Fatalf("route primary sends to %v, want %s", got, want)
@@ -255,45 +280,59 @@ func TestFlipMovesAllTrafficAndRefusesASlotWithoutReadyPods(t *testing.T) {
 }
 
 func TestAForeignWeightEditIsRefusedNamingItsWriter(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	if _, err := f.prov.Split(ctx, "blue", "green", 25); err != nil {
-		t.Fatal(err)
-	}
-	// Someone else sets 40% with a field manager of their own, as
-	// `kubectl patch virtualservice ... /spec/http/1/route/1/weight` does.
-	patch := []byte(`[{"op":"replace","path":"/spec/http/1/route/0/weight","value":60},{"op":"replace","path":"/spec/http/1/route/1/weight","value":40}]`)
-	if _, err := f.services.Patch(ctx, "web", types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-patch"}); err != nil {
-		t.Fatal(err)
-	}
-	f.wantWeights(t, "blue=60 green=40")
-	before := f.virtualService(t)
-	for name, step := range map[string]func() error{
-		"Split(50)":   func() error { _, err := f.prov.Split(ctx, "blue", "green", 50); return err },
-		"Split(0)":    func() error { _, err := f.prov.Split(ctx, "blue", "green", 0); return err },
-		"Flip(green)": func() error { return f.prov.Flip(ctx, "green") },
-		"SetHeaderRoute": func() error {
-			return f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "1"})
-		},
+	for _, mode := range []struct {
+		name       string
+		fixture    func(testing.TB) *fixture
+		stable     string
+		canary     string
+		cutoverSet string
+	}{
+		{"by subset", newFixture, "blue", "green", "the first subset 75, the second subset 25"},
+		{"by host", newHostFixture, "web-stable", "web-canary", "web-stable 75, web-canary 25"},
 	} {
-		err := step()
-		if err == nil || !strings.Contains(err.Error(), `changed by field manager "kubectl-patch" (Update) since cutover set them to the first subset 75, the second subset 25 (now 60 and 40); cutover will not go on`) {
-			t.Fatalf("%s after a foreign edit: %v, want a refusal naming kubectl-patch", name, err)
-		}
-	}
-	if after := f.virtualService(t); after.ResourceVersion != before.ResourceVersion {
-		t.Fatal("cutover wrote the VirtualService after a foreign edit")
-	}
+		t.Run(mode.name, func(t *testing.T) {
+			f := mode.fixture(t)
+			ctx := context.Background()
+			if _, err := f.prov.Split(ctx, "blue", "green", 25); err != nil {
+				t.Fatal(err)
+			}
+			// Someone else sets 40% with a field manager of their own, as
+			// `kubectl patch virtualservice ... /spec/http/1/route/1/weight` does.
+			patch := []byte(`[{"op":"replace","path":"/spec/http/1/route/0/weight","value":60},{"op":"replace","path":"/spec/http/1/route/1/weight","value":40}]`)
+			if _, err := f.services.Patch(ctx, "web", types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-patch"}); err != nil {
+				t.Fatal(err)
+			}
+			f.wantWeights(t, fmt.Sprintf("%s=60 %s=40", mode.stable, mode.canary))
+			before := f.virtualService(t)
+			for name, step := range map[string]func() error{
+				"Split(50)":   func() error { _, err := f.prov.Split(ctx, "blue", "green", 50); return err },
+				"Split(0)":    func() error { _, err := f.prov.Split(ctx, "blue", "green", 0); return err },
+				"Flip(green)": func() error { return f.prov.Flip(ctx, "green") },
+				"SetHeaderRoute": func() error {
+					return f.prov.SetHeaderRoute(ctx, "green", traffic.HeaderMatch{Name: "X-Canary", Value: "1"})
+				},
+			} {
+				err := step()
+				if err == nil || !strings.Contains(err.Error(), `changed by field manager "kubectl-patch" (Update) since cutover set them to `+mode.cutoverSet+` (now 60 and 40); cutover will not go on`) {
+					t.Fatalf("%s after a foreign edit: %v, want a refusal naming kubectl-patch", name, err)
+				}
+			}
+			if after := f.virtualService(t); after.ResourceVersion != before.ResourceVersion {
+				t.Fatal("cutover wrote the VirtualService after a foreign edit")
+			}
+			f.wantActive(t, "blue")
 
-	// What the refusal says to do: remove the annotation to take over.
-	unannotate := []byte(`{"metadata":{"annotations":{"` + lastwrite.AnnotationWeight + `":null}}}`)
-	if _, err := f.services.Patch(ctx, "web", types.MergePatchType, unannotate, metav1.PatchOptions{FieldManager: "kubectl-annotate"}); err != nil {
-		t.Fatal(err)
+			// What the refusal says to do: remove the annotation to take over.
+			unannotate := []byte(`{"metadata":{"annotations":{"` + lastwrite.AnnotationWeight + `":null}}}`)
+			if _, err := f.services.Patch(ctx, "web", types.MergePatchType, unannotate, metav1.PatchOptions{FieldManager: "kubectl-annotate"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.prov.Split(ctx, "blue", "green", 50); err != nil {
+				t.Fatal(err)
+			}
+			f.wantWeights(t, fmt.Sprintf("%s=50 %s=50", mode.stable, mode.canary))
+		})
 	}
-	if _, err := f.prov.Split(ctx, "blue", "green", 50); err != nil {
-		t.Fatal(err)
-	}
-	f.wantWeights(t, "blue=50 green=50")
 }
 
 func TestHeaderRouteIsARouteOfCutoversBeforeTheNamedOne(t *testing.T) {

@@ -14,47 +14,100 @@ import (
 )
 
 // virtualService is a VirtualService seen through the names of one app's
-// routes and its DestinationRule's host. Its methods only look at or
-// change the object in memory.
+// routes and what they send to: the subsets of its DestinationRule's host
+// or, by host, its two Services. Its methods only look at or change the
+// object in memory.
 type virtualService struct {
 	*istiov1.VirtualService
 	// routes are the names of the HTTP routes that carry the weights.
 	routes []string
 	// host is the DestinationRule's host, which every weighed
-	// destination names.
+	// destination names by subset; "" by host.
 	host string
+	// services are the stable and the canary Service, which the weighed
+	// destinations name by host; empty by subset.
+	services []string
+}
+
+// targets are what a weighed destination may send to: the slots'
+// subsets, or by host the two Services.
+func (v virtualService) targets() []string {
+	if v.services != nil {
+		return v.services
+	}
+	return slots[:]
+}
+
+// target is what d sends to: its subset, or by host the Service its host
+// names (the host as written when it names neither Service).
+func (v virtualService) target(d *networking.Destination) string {
+	if v.services == nil {
+		return d.GetSubset()
+	}
+	for _, svc := range v.services {
+		if sameHost(d.GetHost(), svc, v.Namespace) {
+			return svc
+		}
+	}
+	return d.GetHost()
+}
+
+// example is a weighed destination written right, for error messages.
+func (v virtualService) example() string {
+	if v.services != nil {
+		return fmt.Sprintf("[{destination: {host: %s}}]", v.services[0])
+	}
+	return fmt.Sprintf("[{destination: {host: %s, subset: blue}}]", v.host)
 }
 
 // split returns the weighed HTTP routes, in the order Options.Routes
-// names them. Each must exist and send only to slot subsets of host, each
-// subset once.
+// names them. Each must exist and send only to targets, each once.
 func (v virtualService) split() ([]*networking.HTTPRoute, error) {
 	var split []*networking.HTTPRoute
 	for _, name := range v.routes {
 		i := slices.IndexFunc(v.Spec.Http, func(r *networking.HTTPRoute) bool { return r.GetName() == name })
 		if i < 0 {
-			return nil, fmt.Errorf("no http route is named %s; give the route that serves the app name: %s, and route: [{destination: {host: %s, subset: blue}}]", name, name, v.host)
+			return nil, fmt.Errorf("no http route is named %s; give the route that serves the app name: %s, and route: %s", name, name, v.example())
 		}
 		r := v.Spec.Http[i]
 		if len(r.Route) == 0 {
-			return nil, fmt.Errorf("http route %s has no destinations (a redirect, a direct response or a delegate); cutover weighs a route's destinations: give it route: [{destination: {host: %s, subset: blue}}]", name, v.host)
+			return nil, fmt.Errorf("http route %s has no destinations (a redirect, a direct response or a delegate); cutover weighs a route's destinations: give it route: %s", name, v.example())
 		}
 		seen := map[string]bool{}
 		for _, d := range r.Route {
-			dest := d.GetDestination()
-			switch {
-			case !sameHost(dest.GetHost(), v.host, v.Namespace):
-				return nil, fmt.Errorf("http route %s sends to host %s; cutover splits a route between subsets of the DestinationRule's host %s only: move that destination to a route of its own", name, dest.GetHost(), v.host)
-			case !slices.Contains(slots[:], dest.GetSubset()):
-				return nil, fmt.Errorf("http route %s sends to subset %q of %s; cutover's subsets are named after its slots: send it to subset %s", name, dest.GetSubset(), v.host, strings.Join(slots[:], " or "))
-			case seen[dest.GetSubset()]:
-				return nil, fmt.Errorf("http route %s sends to subset %s twice; give each slot one destination", name, dest.GetSubset())
+			if err := v.check(name, d.GetDestination(), seen); err != nil {
+				return nil, err
 			}
-			seen[dest.GetSubset()] = true
+			seen[v.target(d.GetDestination())] = true
 		}
 		split = append(split, r)
 	}
 	return split, nil
+}
+
+// check refuses a destination of route name that cutover cannot weigh:
+// one to something else than its targets, or to one seen already.
+func (v virtualService) check(name string, dest *networking.Destination, seen map[string]bool) error {
+	if v.services != nil {
+		switch svc := v.target(dest); {
+		case !slices.Contains(v.services, svc):
+			return fmt.Errorf("http route %s sends to host %s; cutover splits a route between the Services %s only: move that destination to a route of its own", name, dest.GetHost(), strings.Join(v.services, " and "))
+		case dest.GetSubset() != "":
+			return fmt.Errorf("http route %s sends to subset %s of %s; with stableService and canaryService cutover weighs the Services themselves: remove the subset", name, dest.GetSubset(), svc)
+		case seen[svc]:
+			return fmt.Errorf("http route %s sends to %s twice; give each Service one destination", name, svc)
+		}
+		return nil
+	}
+	switch {
+	case !sameHost(dest.GetHost(), v.host, v.Namespace):
+		return fmt.Errorf("http route %s sends to host %s; cutover splits a route between subsets of the DestinationRule's host %s only: move that destination to a route of its own", name, dest.GetHost(), v.host)
+	case !slices.Contains(slots[:], dest.GetSubset()):
+		return fmt.Errorf("http route %s sends to subset %q of %s; cutover's subsets are named after its slots: send it to subset %s", name, dest.GetSubset(), v.host, strings.Join(slots[:], " or "))
+	case seen[dest.GetSubset()]:
+		return fmt.Errorf("http route %s sends to subset %s twice; give each slot one destination", name, dest.GetSubset())
+	}
+	return nil
 }
 
 // sameHost reports whether hosts a and b name the same Service of
@@ -71,44 +124,53 @@ func sameHost(a, b, ns string) bool {
 	return short(a) == short(b)
 }
 
-// weights returns the weights the first split route gives its first
-// destination (the stable subset, which a lone destination is with all
-// the traffic) and its second (the canary, 0 when there is none), and
-// whether every split route sends the same shares to the same subsets,
-// adding up to 100.
+// weights returns the weights the first split route gives the stable
+// and the canary target, and whether every split route sends the same
+// shares to the same targets, adding up to 100. By subset the stable one
+// is the first destination (which a lone destination is, with all the
+// traffic) and the canary the second (0 when there is none); by host they
+// are the two Services, a missing one getting 0.
 func (v virtualService) weights() (stable, canary int, consistent bool, err error) {
 	split, err := v.split()
 	if err != nil {
 		return 0, 0, false, err
 	}
-	first := destinations(split[0])
-	stable, canary = first[0].weight, 0
-	if len(first) > 1 {
+	first := v.destinations(split[0])
+	if v.services != nil {
+		stable, canary = weightOf(first, v.services[0]), weightOf(first, v.services[1])
+	} else if stable = first[0].weight; len(first) > 1 {
 		canary = first[1].weight
 	}
 	consistent = stable+canary == 100
 	for _, r := range split {
-		consistent = consistent && slices.Equal(destinations(r), first)
+		consistent = consistent && slices.Equal(v.destinations(r), first)
 	}
 	return stable, canary, consistent, nil
 }
 
-// weighed is one destination of a route: its subset and its weight, a
+// weighed is one destination of a route: its target and its weight, a
 // lone destination's counted as 100 whatever it says.
 type weighed struct {
-	subset string
+	target string
 	weight int
 }
 
-func destinations(r *networking.HTTPRoute) []weighed {
+func (v virtualService) destinations(r *networking.HTTPRoute) []weighed {
 	if len(r.Route) == 1 {
-		return []weighed{{r.Route[0].GetDestination().GetSubset(), 100}}
+		return []weighed{{v.target(r.Route[0].GetDestination()), 100}}
 	}
 	var ds []weighed
 	for _, d := range r.Route {
-		ds = append(ds, weighed{d.GetDestination().GetSubset(), int(d.Weight)})
+		ds = append(ds, weighed{v.target(d.GetDestination()), int(d.Weight)})
 	}
 	return ds
+}
+
+func weightOf(ds []weighed, target string) int {
+	if i := slices.IndexFunc(ds, func(d weighed) bool { return d.target == target }); i >= 0 {
+		return ds[i].weight
+	}
+	return 0
 }
 
 // active returns the subset that gets the traffic: the first destination
@@ -118,9 +180,9 @@ func (v virtualService) active() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, d := range destinations(split[0]) {
+	for _, d := range v.destinations(split[0]) {
 		if d.weight > 0 {
-			return d.subset, nil
+			return d.target, nil
 		}
 	}
 	return "", nil
@@ -134,20 +196,20 @@ func (v virtualService) serves(slot string) (bool, error) {
 		return false, err
 	}
 	for _, r := range split {
-		if slices.ContainsFunc(destinations(r), func(d weighed) bool { return d.subset == slot && d.weight > 0 }) {
+		if slices.ContainsFunc(v.destinations(r), func(d weighed) bool { return d.target == slot && d.weight > 0 }) {
 			return true, nil
 		}
 	}
 	for _, r := range v.Spec.Http {
-		if owned(r) && slices.ContainsFunc(r.Route, func(d *networking.HTTPRouteDestination) bool { return d.GetDestination().GetSubset() == slot }) {
+		if owned(r) && slices.ContainsFunc(r.Route, func(d *networking.HTTPRouteDestination) bool { return v.target(d.GetDestination()) == slot }) {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// setWeight makes the destinations of every split route subset stable
-// with 100-w percent and subset canary with w, in that order; with canary
+// setWeight makes the destinations of every split route target stable
+// with 100-w percent and target canary with w, in that order; with canary
 // "" stable becomes the lone destination. A destination keeps what else
 // it had (port, headers); a new one copies the route's first.
 func (v virtualService) setWeight(stable, canary string, w int) error {
@@ -156,9 +218,9 @@ func (v virtualService) setWeight(stable, canary string, w int) error {
 		return err
 	}
 	for _, r := range split {
-		next := []*networking.HTTPRouteDestination{destinationTo(r, stable)}
+		next := []*networking.HTTPRouteDestination{v.destinationTo(r, stable)}
 		if canary != "" {
-			next = append(next, destinationTo(r, canary))
+			next = append(next, v.destinationTo(r, canary))
 			next[0].Weight, next[1].Weight = int32(100-w), int32(w)
 		}
 		r.Route = next
@@ -166,12 +228,19 @@ func (v virtualService) setWeight(stable, canary string, w int) error {
 	return nil
 }
 
-// destinationTo returns a copy of r's destination to subset, or of its
-// first destination sent to subset instead, without a weight.
-func destinationTo(r *networking.HTTPRoute, subset string) *networking.HTTPRouteDestination {
-	i := max(slices.IndexFunc(r.Route, func(d *networking.HTTPRouteDestination) bool { return d.GetDestination().GetSubset() == subset }), 0)
-	d := proto.Clone(r.Route[i]).(*networking.HTTPRouteDestination)
-	d.Destination.Subset, d.Weight = subset, 0
+// destinationTo returns a copy of r's destination to target, or of its
+// first destination sent to target instead (by subset, or by host), without
+// a weight.
+func (v virtualService) destinationTo(r *networking.HTTPRoute, target string) *networking.HTTPRouteDestination {
+	i := slices.IndexFunc(r.Route, func(d *networking.HTTPRouteDestination) bool { return v.target(d.GetDestination()) == target })
+	d := proto.Clone(r.Route[max(i, 0)]).(*networking.HTTPRouteDestination)
+	switch {
+	case v.services == nil:
+		d.Destination.Subset = target
+	case i < 0:
+		d.Destination.Host = target
+	}
+	d.Weight = 0
 	return d
 }
 
@@ -182,9 +251,9 @@ func (v virtualService) other(slot string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, d := range destinations(split[0]) {
-		if d.subset != slot {
-			return d.subset, nil
+	for _, d := range v.destinations(split[0]) {
+		if d.target != slot {
+			return d.target, nil
 		}
 	}
 	return "", nil
@@ -200,7 +269,7 @@ func owned(r *networking.HTTPRoute) bool { return strings.HasPrefix(r.GetName(),
 
 // setHeaderRoute replaces cutover's header routes with one before each
 // split route: a copy of it (rewrites, timeouts, retries...) whose every
-// match also requires the header, sending to subset canary alone. Istio
+// match also requires the header, sending to target canary alone. Istio
 // takes the first route that matches, so the header route comes first.
 func (v virtualService) setHeaderRoute(canary string, m traffic.HeaderMatch) error {
 	header, err := istioHeader(m)
@@ -224,7 +293,7 @@ func (v virtualService) setHeaderRoute(canary string, m traffic.HeaderMatch) err
 			}
 			match.Headers[strings.ToLower(m.Name)] = header
 		}
-		own.Route = []*networking.HTTPRouteDestination{destinationTo(r, canary)}
+		own.Route = []*networking.HTTPRouteDestination{v.destinationTo(r, canary)}
 		i := slices.Index(v.Spec.Http, r)
 		v.Spec.Http = slices.Insert(v.Spec.Http, i, own)
 	}

@@ -1,6 +1,7 @@
 package istio
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -28,28 +29,40 @@ func dest(host, subset string, weight int32) *networking.HTTPRouteDestination {
 
 func TestRoutesCutoverCannotSplitAreRefusedSayingWhatToWrite(t *testing.T) {
 	api := httpRoute("api", dest("web", "blue", 0))
+	hostAPI := httpRoute("api", dest("web-stable", "", 0))
 	for _, tc := range []struct {
 		name   string
 		routes []*networking.HTTPRoute
 		want   string
+		byHost bool
 	}{
 		{"no route of that name", []*networking.HTTPRoute{api, httpRoute("main", dest("web", "blue", 0))},
-			"no http route is named primary; give the route that serves the app name: primary"},
+			"no http route is named primary; give the route that serves the app name: primary", false},
 		{"a redirect", []*networking.HTTPRoute{api, {Name: "primary", Redirect: &networking.HTTPRedirect{Uri: "/v2"}}},
-			"http route primary has no destinations"},
+			"http route primary has no destinations", false},
 		{"another host", []*networking.HTTPRoute{api, httpRoute("primary", dest("web", "blue", 90), dest("legacy", "", 10))},
-			"http route primary sends to host legacy; cutover splits a route between subsets of the DestinationRule's host web"},
+			"http route primary sends to host legacy; cutover splits a route between subsets of the DestinationRule's host web", false},
 		{"a subset of the team's", []*networking.HTTPRoute{api, httpRoute("primary", dest("web", "v1", 0))},
-			`sends to subset "v1" of web; cutover's subsets are named after its slots: send it to subset blue or green`},
+			`sends to subset "v1" of web; cutover's subsets are named after its slots: send it to subset blue or green`, false},
 		{"no subset", []*networking.HTTPRoute{api, httpRoute("primary", dest("web.shop.svc.cluster.local", "", 0))},
-			`sends to subset "" of web`},
+			`sends to subset "" of web`, false},
 		{"a subset twice", []*networking.HTTPRoute{api, httpRoute("primary", dest("web", "blue", 50), dest("web", "blue", 50))},
-			"sends to subset blue twice"},
+			"sends to subset blue twice", false},
+		{"by host: no route of that name", []*networking.HTTPRoute{hostAPI}, "name: primary, and route: [{destination: {host: web-stable}}]", true},
+		{"by host: another host", []*networking.HTTPRoute{hostAPI, httpRoute("primary", dest("web-stable", "", 90), dest("legacy", "", 10))},
+			"http route primary sends to host legacy; cutover splits a route between the Services web-stable and web-canary only", true},
+		{"by host: a subset", []*networking.HTTPRoute{hostAPI, httpRoute("primary", dest("web-stable.shop.svc", "v1", 0))},
+			"sends to subset v1 of web-stable; with stableService and canaryService cutover weighs the Services themselves: remove the subset", true},
+		{"by host: a Service twice", []*networking.HTTPRoute{hostAPI, httpRoute("primary", dest("web-canary", "", 50), dest("web-canary.shop", "", 50))},
+			"sends to web-canary twice", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newVirtualService(tc.routes...)
+			if tc.byHost {
+				v = newHostService(tc.routes...)
+			}
 			before := v.DeepCopy()
-			if err := v.setWeight("blue", "green", 10); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := v.setWeight(v.targets()[0], v.targets()[1], 10); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("setWeight: %v, want %q", err, tc.want)
 			}
 			if !proto.Equal(&before.Spec, &v.Spec) {
@@ -136,6 +149,8 @@ func TestNewSaysWhatToWrite(t *testing.T) {
 	}{
 		{Options{App: "web", VirtualService: "web", DestinationRule: "web"}, "istio: {virtualService: web, routes: [primary], destinationRule: web}"},
 		{Options{App: "web", VirtualService: "web", Routes: []string{"cutover-header-primary"}, DestinationRule: "web"}, "are cutover's own header routes"},
+		{Options{App: "web", VirtualService: "web", Routes: []string{"primary"}}, "istio: {virtualService: web, routes: [primary], stableService: web-stable, canaryService: web-canary}"},
+		{Options{App: "web", VirtualService: "web", Routes: []string{"primary"}, DestinationRule: "web", StableService: "web-stable", CanaryService: "web-canary"}, "not both"},
 	} {
 		// The checks come before any use of the clients.
 		if _, err := New(t.Context(), nil, nil, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -184,5 +199,43 @@ func TestASlotServesWithAWeightOrCutoversHeaderRoute(t *testing.T) {
 				t.Fatalf("serves(green) = %v, %v; want %v", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// newHostService is newVirtualService by host: the routes primary and api
+// weigh the Services web-stable and web-canary.
+func newHostService(routes ...*networking.HTTPRoute) virtualService {
+	v := newVirtualService(routes...)
+	v.host, v.services = "", []string{"web-stable", "web-canary"}
+	return v
+}
+
+func TestByHostWeightsAreTheServicesWhateverTheOrderAndHostForm(t *testing.T) {
+	canaryFirst := httpRoute("primary", dest("web-canary", "", 30), dest("web-stable.shop.svc.cluster.local", "", 70))
+	v := newHostService(httpRoute("api", dest("web-stable", "", 70), dest("web-canary.shop", "", 30)), canaryFirst)
+	if stable, canary, consistent, err := v.weights(); err != nil || stable != 70 || canary != 30 || consistent {
+		// consistent needs the same order on every route
+		t.Fatalf("weights() = %d, %d, %v, %v; want 70, 30, not consistent", stable, canary, consistent, err)
+	}
+	if err := v.setWeight("web-stable", "web-canary", 10); err != nil {
+		t.Fatal(err)
+	}
+	if stable, canary, consistent, err := v.weights(); err != nil || stable != 90 || canary != 10 || !consistent {
+		t.Fatalf("after setWeight(10) weights() = %d, %d, %v, %v", stable, canary, consistent, err)
+	}
+	var got []string
+	for _, d := range canaryFirst.Route {
+		got = append(got, fmt.Sprintf("%s=%d", d.Destination.Host, d.Weight))
+	}
+	if want := "web-stable.shop.svc.cluster.local=90 web-canary=10"; strings.Join(got, " ") != want {
+		t.Fatalf("route primary sends to %v, want %s (each host as the team wrote it)", got, want)
+	}
+
+	alone := newHostService(httpRoute("api", dest("web-stable", "", 0)), httpRoute("primary", dest("web-stable", "", 0)))
+	if err := alone.setWeight("web-stable", "web-canary", 25); err != nil {
+		t.Fatal(err)
+	}
+	if d := alone.Spec.Http[1].Route[1].Destination; d.Host != "web-canary" || d.Subset != "" {
+		t.Fatalf("the added canary destination is %v, want host web-canary", d)
 	}
 }
