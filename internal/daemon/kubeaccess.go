@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	authzv1 "k8s.io/api/authorization/v1"
@@ -23,7 +24,9 @@ type kubeAccess struct {
 // traffic/service), gatewayAccess what Gateway API mode adds (package
 // traffic/gatewayapi, which drives two Services as service mode does),
 // istioAccess what Istio mode adds (package traffic/istio, which reads
-// back every write and adds the slots' subsets to the DestinationRule).
+// back every write): by subset the slots' subsets in the DestinationRule
+// (istioBySubsetAccess), by host two Services as Gateway API mode drives
+// them (istioByHostAccess).
 var (
 	targetAccess = []kubeAccess{
 		{"apps", "deployments", []string{"get", "list", "watch", "create", "update", "patch"}},
@@ -39,8 +42,11 @@ var (
 	}, serviceAccess...)
 	istioAccess = []kubeAccess{
 		{"networking.istio.io", "virtualservices", []string{"get", "update"}},
-		{"networking.istio.io", "destinationrules", []string{"get", "update"}},
 	}
+	istioBySubsetAccess = append([]kubeAccess{
+		{"networking.istio.io", "destinationrules", []string{"get", "update"}},
+	}, istioAccess...)
+	istioByHostAccess = append(slices.Clone(istioAccess), serviceAccess...)
 )
 
 // checkAccess asks the API server whether client may do all of want in

@@ -29,7 +29,7 @@ func TestTheManifestsRoleGrantsTheAccessCutoverChecks(t *testing.T) {
 	if len(role.Rules) == 0 {
 		t.Fatal("20-role.yaml has no Role with rules")
 	}
-	for _, a := range slices.Concat(targetAccess, gatewayAccess, istioAccess) { // gatewayAccess holds serviceAccess
+	for _, a := range slices.Concat(targetAccess, gatewayAccess, istioBySubsetAccess, istioByHostAccess) { // gatewayAccess holds serviceAccess
 		for _, verb := range a.verbs {
 			granted := slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
 				return slices.Contains(r.APIGroups, a.group) && slices.Contains(r.Resources, a.resource) && slices.Contains(r.Verbs, verb)

@@ -46,7 +46,7 @@ type kubeTargets struct {
 // istioKey is istio.Options as a map key, its Routes joined, under the
 // kubeconfig they are read with.
 type istioKey struct {
-	kubeconfig, namespace, app, virtualService, routes, destinationRule string
+	kubeconfig, namespace, app, virtualService, routes, destinationRule, stableService, canaryService string
 }
 
 // kubeClients are the clients of one kubeconfig.
@@ -204,9 +204,14 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		pkey, newProvider, access = opts, func() (traffic.Provider, error) { return gatewayapi.New(k.ctx, clients.core, clients.gateway, opts) }, gatewayAccess
 	case is != nil:
 		opts := istio.Options{Namespace: kc.Namespace, App: app.Name, VirtualService: is.VirtualService,
-			Routes: is.Routes, DestinationRule: is.DestinationRule}
-		pkey = istioKey{kc.Kubeconfig, kc.Namespace, app.Name, is.VirtualService, strings.Join(is.Routes, "\x00"), is.DestinationRule}
-		newProvider, access = func() (traffic.Provider, error) { return istio.New(k.ctx, t, clients.istio, opts) }, istioAccess
+			Routes: is.Routes, DestinationRule: is.DestinationRule, StableService: is.StableService, CanaryService: is.CanaryService}
+		pkey = istioKey{kc.Kubeconfig, kc.Namespace, app.Name, is.VirtualService, strings.Join(is.Routes, "\x00"), is.DestinationRule,
+			is.StableService, is.CanaryService}
+		access = istioBySubsetAccess
+		if is.DestinationRule == "" {
+			access = istioByHostAccess
+		}
+		newProvider = func() (traffic.Provider, error) { return istio.New(k.ctx, t, clients.istio, opts) }
 	default:
 		runner.Router = true
 		if r := app.Traffic.Router; r != nil {
