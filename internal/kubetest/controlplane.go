@@ -296,6 +296,8 @@ func (c *Cluster) stop() {
 		c.procs[i].stop(10 * time.Second)
 	}
 	c.procs = nil
+	c.loopback.release()
+	c.loopback = nil
 }
 
 // logTails returns the last n lines of each component's log.

@@ -28,7 +28,8 @@
 //     loopback addresses in EndpointSlices (ValidateNonSpecialIP). Nothing
 //     listens on these pod IPs.
 //   - kwok-loopback-0 and kwok-loopback-1, with the pod CIDRs
-//     127.245.0.0/24 and 127.245.1.0/24, labelled and tainted so that only
+//     127.<n>.0.0/24 and 127.<n>.1.0/24 (n of this cluster alone, see
+//     LoopbackPrefix), labelled and tainted so that only
 //     pods that select and tolerate them land there (OnLoopbackNodes). The
 //     API server accepts loopback addresses in a pod's status, so these
 //     pods have IPs of this machine, where ServePods runs their app and a
@@ -38,6 +39,7 @@ package kubetest
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +74,14 @@ type Cluster struct {
 
 	dir   string
 	procs []*process // in the order they were started
+	// loopback is the range of the loopback nodes' pod CIDRs; nil until
+	// they are created.
+	loopback *loopbackRange
 }
+
+// LoopbackPrefix is the range the pods on the cluster's loopback nodes
+// get their IPs from: 127.<n>.0.0/16, n of this cluster alone.
+func (c *Cluster) LoopbackPrefix() netip.Prefix { return c.loopback.prefix() }
 
 // Start starts a cluster for the test and stops it (all processes, by PID)
 // in t.Cleanup. Without binaries (CUTOVER_KUBE_BIN unset and nothing in the

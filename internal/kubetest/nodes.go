@@ -26,12 +26,11 @@ const (
 // Loopback nodes: fake nodes whose pods get addresses of this machine.
 const (
 	// LoopbackNodeLabel is set to "true" on the loopback nodes; a pod
-	// selects them with it in its nodeSelector.
-	LoopbackNodeLabel = "kubetest.cutover/loopback"
-	// loopbackCIDRs is the pod CIDR of loopback node <i>, inside
+	// selects them with it in its nodeSelector. Their pod CIDRs are in
 	// 127.0.0.0/8 (Linux routes all of it to the loopback interface, so
-	// anything can listen there without setup).
-	loopbackCIDRs = "127.245.%d.0/24"
+	// anything can listen there without setup), in the cluster's own
+	// loopback range (loopback.go).
+	LoopbackNodeLabel = "kubetest.cutover/loopback"
 )
 
 // loopbackTaint keeps every pod that does not tolerate it off the loopback
@@ -40,7 +39,8 @@ const (
 var loopbackTaint = corev1.Taint{Key: LoopbackNodeLabel, Value: "true", Effect: corev1.TaintEffectNoSchedule}
 
 // OnLoopbackNodes makes the pods of tmpl land on the loopback nodes, where
-// they get IPs in 127.245.0.0/16 that a test can serve them on (ServePods):
+// they get IPs of this machine, in the cluster's LoopbackPrefix, that a
+// test can serve them on (ServePods):
 // it selects the nodes and tolerates their taint. In a cutover.yaml
 // template, the same is
 //
@@ -58,14 +58,19 @@ func OnLoopbackNodes(tmpl *corev1.PodTemplateSpec) {
 
 // createNodes creates n fake nodes for kwok, kwok-node-<i> with the pod CIDR
 // 10.244.<i>.0/24, and n loopback nodes, kwok-loopback-<i> with the pod
-// CIDR 127.245.<i>.0/24, labelled and tainted (see OnLoopbackNodes).
+// CIDR 127.<octet>.<i>.0/24 of a loopback range it reserves, labelled and
+// tainted (see OnLoopbackNodes).
 func (c *Cluster) createNodes(n int) error {
+	var err error
+	if c.loopback, err = reserveLoopbackRange(); err != nil {
+		return err
+	}
 	for i := range 2 * n {
 		name, cidr := fmt.Sprintf("kwok-node-%d", i), fmt.Sprintf("10.244.%d.0/24", i)
 		labels := map[string]string{"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"}
 		var taints []corev1.Taint
 		if i >= n {
-			name, cidr = fmt.Sprintf("kwok-loopback-%d", i-n), fmt.Sprintf(loopbackCIDRs, i-n)
+			name, cidr = fmt.Sprintf("kwok-loopback-%d", i-n), c.loopback.cidr(i-n)
 			labels[LoopbackNodeLabel] = "true"
 			taints = []corev1.Taint{loopbackTaint}
 		}

@@ -32,8 +32,8 @@ func TestServePodsRunsAnAppPerPod(t *testing.T) {
 	waitAvailable(t, c.Client, ns, "web-blue", 3)
 	ips := readyPodIPs(t, c.Client, ns, "app=web")
 	for _, ip := range ips {
-		if addr, err := netip.ParseAddr(ip); err != nil || !netip.MustParsePrefix("127.245.0.0/16").Contains(addr) {
-			t.Fatalf("pod IP %s is not on a loopback node (127.245.0.0/16)", ip)
+		if addr, err := netip.ParseAddr(ip); err != nil || !c.LoopbackPrefix().Contains(addr) || !addr.IsLoopback() {
+			t.Fatalf("pod IP %s is not on a loopback node (%s)", ip, c.LoopbackPrefix())
 		}
 	}
 	for _, ip := range ips {

@@ -2,9 +2,9 @@ package kubernetes
 
 import (
 	"context"
+	"net/netip"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,7 +81,7 @@ func TestRoutedInstanceFollowsTheReadyPodsOfItsRevision(t *testing.T) {
 		t.Fatalf("Endpoints = %v, want one per ready pod (3)", urls)
 	}
 	for _, u := range urls {
-		if !strings.HasPrefix(u.Host, "127.245.") || u.Port() != "8080" {
+		if addr, err := netip.ParseAddr(u.Hostname()); err != nil || !c.LoopbackPrefix().Contains(addr) || u.Port() != "8080" {
 			t.Errorf("endpoint %s is not <loopback pod IP>:8080", u)
 		}
 	}
