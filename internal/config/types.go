@@ -71,6 +71,10 @@ type App struct {
 	TLS *TLS `yaml:"tls"`
 	// Upstream tunes how the router talks to the app's replicas.
 	Upstream Upstream `yaml:"upstream"`
+
+	// Declared is where the app was declared when not in the config file
+	// (see Config.WithApp); nil for the file's apps.
+	Declared *Declaration `yaml:"-"`
 }
 
 // Server holds listener settings shared by every app listener.
