@@ -21,34 +21,6 @@ import (
 	"github.com/cutover/cutover/internal/store/kube"
 )
 
-// declaredWebTemplate is a CutoverApp that declares the app web, in
-// router mode, as an entry of cutover.yaml's apps would.
-const declaredWebTemplate = `apiVersion: cutover.dev/v1alpha1
-kind: CutoverApp
-metadata: {name: web}
-spec:
-  app:
-    listen: "%s"
-    version: v1
-    deployTimeout: 60s
-    health: {path: /health, interval: 200ms, timeout: 1s}
-    strategy: {blueGreen: {autoPromotion: true, scaleDownDelay: 5m, drainTimeout: 1s, bakeTime: 1s}}
-    target:
-      kubernetes:
-        kubeconfig: %s
-        namespace: %s
-        replicas: 2
-        template:
-          spec:
-            nodeSelector: {kubetest.cutover/loopback: "true"}
-            tolerations: [{key: kubetest.cutover/loopback, operator: Exists, effect: NoSchedule}]
-            containers:
-              - name: web
-                image: registry.example/web:${VERSION}
-                ports: [{name: http, containerPort: 8080}]
-    traffic: {router: {port: http}}
-`
-
 // A GitOps user declares the app itself in a CutoverApp, with no app in
 // cutover.yaml: cutover deploys and serves it, acts on spec.version next
 // to `cutover deploy` in one history, reports a spec.app that does not
@@ -57,17 +29,17 @@ spec:
 func TestKubernetesGitOpsAppDeclaredInACutoverApp(t *testing.T) {
 	r := newRouterSetup(t, routerBlueGreen)
 	k := &kubeSetup{setup: r.setup, cluster: r.cluster, ns: r.ns}
+	// The app web of the router tests' cutover.yaml moves to an object.
+	entry := onlyApp(t, r.configPath())
+	delete(entry, "name")
 	cfg := fmt.Sprintf("admin: {listen: %q}\n", r.Admin) + storeInCluster(k)
 	if err := os.WriteFile(r.configPath(), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	srv := r.serve(t)
 	apps := dynamicClient(t, r.cluster).Resource(kube.Resource).Namespace(r.ns)
-
-	var obj unstructured.Unstructured
-	if err := yaml.Unmarshal([]byte(fmt.Sprintf(declaredWebTemplate, r.Listen, r.cluster.Kubeconfig, r.ns)), &obj.Object); err != nil {
-		t.Fatal(err)
-	}
+	obj := unstructured.Unstructured{Object: map[string]any{"apiVersion": "cutover.dev/v1alpha1", "kind": "CutoverApp",
+		"metadata": map[string]any{"name": "web"}, "spec": map[string]any{"app": entry}}}
 	if _, err := apps.Create(context.Background(), &obj, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create the CutoverApp web: %v", err)
 	}
@@ -151,4 +123,21 @@ func waitAppError(t *testing.T, k *kubeSetup, ok func(string) bool) string {
 		return ok(msg), nil
 	})
 	return msg
+}
+
+// onlyApp returns the one entry under apps: of the config file at path,
+// as JSON would hold it.
+func onlyApp(t *testing.T, path string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Apps []map[string]any `json:"apps"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil || len(cfg.Apps) != 1 {
+		t.Fatalf("the apps of %s: %v, %d of them, want 1", path, err, len(cfg.Apps))
+	}
+	return cfg.Apps[0]
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -141,18 +140,13 @@ func (w *Watcher) WatchApps(ctx context.Context, resync time.Duration, seen func
 // Objects returns every CutoverApp of the store's namespace as a watch
 // sees it.
 func (s *Store) Objects() ([]AppObject, error) {
-	ctx, cancel, err := s.call()
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	list, err := s.dyn.Resource(Resource).Namespace(s.ns).List(ctx, metav1.ListOptions{})
+	items, err := s.list()
 	if err != nil {
 		return nil, fmt.Errorf("list cutoverapps: %w", err)
 	}
-	objs := make([]AppObject, 0, len(list.Items))
-	for i := range list.Items {
-		o, err := appObject(&list.Items[i])
+	objs := make([]AppObject, 0, len(items))
+	for i := range items {
+		o, err := appObject(&items[i])
 		if err != nil {
 			return nil, err
 		}
