@@ -36,25 +36,13 @@ func Load(path string) (*Config, error) {
 // every problem found.
 func Parse(file string, data []byte) (*Config, error) {
 	d := newDocument(file)
-	f, err := parser.ParseBytes(data, 0)
+	body, single, err := d.parseBody(data)
 	if err != nil {
-		return nil, Problems{d.yamlProblem(err)}
-	}
-	var body ast.Node
-	if len(f.Docs) > 0 {
-		body = f.Docs[0].Body
-	}
-	if len(f.Docs) > 1 {
-		d.problems = append(d.problems, d.problemAt(documentStart(f.Docs[1]),
-			"the file holds more than one YAML document", "keep the whole config in one document; remove the \"---\" separator"))
-	}
-	if body != nil {
-		body = joinColonScalars(body)
-		rewrite(body, joinColonScalars)
+		return nil, err
 	}
 	d.check("", nil, body, reflect.TypeFor[Config]())
 	d.checked = true
-	if len(f.Docs) > 1 {
+	if !single {
 		// Which document was meant is anyone's guess: check no further.
 		d.problems.sortByPosition()
 		return nil, d.problems
@@ -72,6 +60,28 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, d.problems
 	}
 	return &c, nil
+}
+
+// parseBody parses data, a YAML (or JSON) document, into the node to
+// check. A syntax error is returned as Problems; more than one document
+// is recorded as a problem, and single is then false.
+func (d *document) parseBody(data []byte) (body ast.Node, single bool, err error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, false, Problems{d.yamlProblem(err)}
+	}
+	if len(f.Docs) > 0 {
+		body = f.Docs[0].Body
+	}
+	if len(f.Docs) > 1 {
+		d.problems = append(d.problems, d.problemAt(documentStart(f.Docs[1]),
+			"the file holds more than one YAML document", "keep the whole config in one document; remove the \"---\" separator"))
+	}
+	if body != nil {
+		body = joinColonScalars(body)
+		rewrite(body, joinColonScalars)
+	}
+	return body, len(f.Docs) <= 1, nil
 }
 
 // App returns the app called name.
@@ -100,11 +110,11 @@ func (a *App) AbortOnProgressDeadline() bool {
 	return a.ProgressDeadlineAbort == nil || *a.ProgressDeadlineAbort
 }
 
-// decode fills c from body. Values of the wrong type that the schema check
+// decode fills c, a *Config or *App, from body. Values of the wrong type that the schema check
 // reported are left out, so that the checks after decoding can still report
 // every other problem in the same run; the error is then the problems
 // found so far if the rest cannot be decoded either.
-func (d *document) decode(body ast.Node, c *Config) error {
+func (d *document) decode(body ast.Node, c any) error {
 	if body == nil {
 		return nil
 	}

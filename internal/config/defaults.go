@@ -67,13 +67,7 @@ func (c *Config) setDefaults(d *document) {
 	if !d.written("admin.listen") {
 		c.Admin.Listen = defaultAdminListen
 	}
-	base := filepath.Dir(c.File)
-	// An absolute base keeps process directories meaningful if the daemon
-	// later changes its working directory; Abs fails only when the current
-	// directory is gone, and then the relative base is the best there is.
-	if abs, err := filepath.Abs(base); err == nil {
-		base = abs
-	}
+	base := c.baseDir()
 	c.Server.setDefaults(d, "server")
 	if c.ACME != nil {
 		c.ACME.setDefaults(d, base)
@@ -84,6 +78,19 @@ func (c *Config) setDefaults(d *document) {
 	for i := range c.AnalysisTemplates {
 		c.AnalysisTemplates[i].setDefaults(d, fmt.Sprintf("analysisTemplates[%d]", i))
 	}
+}
+
+// baseDir is the directory relative paths of the config are read from:
+// the config file's.
+func (c *Config) baseDir() string {
+	base := filepath.Dir(c.File)
+	// An absolute base keeps process directories meaningful if the daemon
+	// later changes its working directory; Abs fails only when the current
+	// directory is gone, and then the relative base is the best there is.
+	if abs, err := filepath.Abs(base); err == nil {
+		base = abs
+	}
+	return base
 }
 
 // fillEmptyBlocks gives every block that was written without a value, such

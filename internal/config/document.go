@@ -30,7 +30,10 @@ type document struct {
 	rejected map[string]ast.Node
 	// checked is set once the schema check is over: problems found after
 	// it defer to the rejected values.
-	checked  bool
+	checked bool
+	// unplaced drops lines and columns from the problems: the source has
+	// none worth pointing at (JSON of one object's field).
+	unplaced bool
 	problems Problems
 }
 
@@ -332,6 +335,9 @@ func (d *document) problem(path, msg, hint string) Problem {
 
 // problemAt builds a Problem at tk; a nil tk means the top of the file.
 func (d *document) problemAt(tk *token.Token, msg, hint string) Problem {
+	if d.unplaced {
+		return Problem{File: d.file, Message: msg, Hint: hint}
+	}
 	p := Problem{File: d.file, Line: 1, Column: 1, Message: msg, Hint: hint}
 	if tk != nil && tk.Position != nil {
 		p.Line, p.Column = tk.Position.Line, tk.Position.Column

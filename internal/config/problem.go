@@ -12,7 +12,9 @@ type Problem struct {
 	// File is the config file's name as given to Load or Parse.
 	File string
 	// Line and Column are 1-based and point at the offending value, or at
-	// the enclosing field when the value is missing.
+	// the enclosing field when the value is missing. They are 0 for a
+	// source without lines to point at, such as a declared app's entry in
+	// an object (see Config.WithApp).
 	Line, Column int
 	// Message says what is wrong; it starts with the field's path, such as
 	// "apps[1].health.interval".
@@ -22,9 +24,12 @@ type Problem struct {
 }
 
 // String formats p as "FILE:LINE:COL: MESSAGE; HINT" (without "; HINT" when
-// there is no hint).
+// there is no hint, and "FILE: MESSAGE" without a line).
 func (p Problem) String() string {
 	s := fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Message)
+	if p.Line == 0 {
+		s = p.File + ": " + p.Message
+	}
 	if p.Hint != "" {
 		s += "; " + p.Hint
 	}

@@ -74,6 +74,10 @@ type App struct {
 	// Warmup, when set, sends synthetic requests to every new replica
 	// before it gets traffic.
 	Warmup *Warmup `yaml:"warmup"`
+
+	// Declared is where the app was declared when not in the config file
+	// (see Config.WithApp); nil for the file's apps.
+	Declared *Declaration `yaml:"-"`
 }
 
 // Server holds listener settings shared by every app listener.

@@ -23,8 +23,9 @@ func (c *Config) validate(d *document) {
 	c.Server.validate(d, "server")
 	usesACME := false
 	templates := c.validateAnalysisTemplates(d)
-	if len(c.Apps) == 0 {
-		d.add("apps", "add an app with name, listen, version and target under apps:", "no apps are defined")
+	if len(c.Apps) == 0 && c.Store.Kubernetes == nil {
+		d.add("apps", "add an app with name, listen, version and target under apps:, or keep the store in Kubernetes (store: {kubernetes: {}}) "+
+			"and declare the apps as CutoverApp objects, each with its entry in spec.app", "no apps are defined")
 	}
 	firstByName := map[string]string{} // app name → path of the app that first used it
 	for i := range c.Apps {
@@ -296,9 +297,10 @@ func checkCommand(d *document, path string, command []string, hint string) {
 
 // listener is one address cutover will listen on.
 type listener struct {
-	path  string // the field that sets it, such as "apps[1].listen"
-	owner string // who listens, for messages
-	addr  address
+	path   string // the field that sets it, such as "apps[1].listen"
+	source string // where path is: the config file, or a declared app's source
+	owner  string // who listens, for messages
+	addr   address
 	// app is set for an app's main listener, which may be shared with
 	// other apps that name distinct hosts.
 	app *App
@@ -311,44 +313,63 @@ type listener struct {
 // the admin API, every app's listener and every preview listener. Each
 // clash is reported once, at the listener written later in the file.
 func (c *Config) checkListeners(d *document) {
+	all := c.listeners()
+	for j := range all {
+		checkClash(d, all[j], all[:j])
+	}
+}
+
+// listeners lists every address c listens on, in the order written: the
+// file's, then the declared apps'.
+func (c *Config) listeners() []listener {
 	var all []listener
 	if addr, err := parseAddress(c.Admin.Listen); err == nil {
-		all = append(all, listener{path: "admin.listen", owner: "the admin API", addr: addr})
+		all = append(all, listener{path: "admin.listen", source: c.File, owner: "the admin API", addr: addr})
 	}
 	if c.ACME != nil && c.ACME.HTTPListen != "" {
 		if addr, err := parseAddress(c.ACME.HTTPListen); err == nil {
-			all = append(all, listener{path: "acme.httpListen", owner: "the ACME HTTP-01 listener", addr: addr})
+			all = append(all, listener{path: "acme.httpListen", source: c.File, owner: "the ACME HTTP-01 listener", addr: addr})
 		}
 	}
 	for i := range c.Apps {
 		a := &c.Apps[i]
-		path := fmt.Sprintf("apps[%d]", i)
+		path, source := fmt.Sprintf("apps[%d]", i), c.File
+		if a.Declared != nil {
+			path, source = a.Declared.Path, a.Declared.Source
+		}
 		if addr, err := parseAddress(a.Listen); err == nil {
-			all = append(all, listener{path: path + ".listen", owner: fmt.Sprintf("app %q", a.Name), addr: addr, app: a})
+			all = append(all, listener{path: path + ".listen", source: source, owner: fmt.Sprintf("app %q", a.Name), addr: addr, app: a})
 		}
 		if a.TLS != nil && a.TLS.RedirectFrom != "" {
 			if addr, err := parseAddress(a.TLS.RedirectFrom); err == nil {
-				all = append(all, listener{path: path + ".tls.redirectFrom", owner: fmt.Sprintf("the HTTPS redirect of app %q", a.Name), addr: addr, redirectFor: a})
+				all = append(all, listener{path: path + ".tls.redirectFrom", source: source, owner: fmt.Sprintf("the HTTPS redirect of app %q", a.Name), addr: addr, redirectFor: a})
 			}
 		}
 		if bg := a.Strategy.BlueGreen; bg != nil && bg.PreviewListen != "" {
 			if addr, err := parseAddress(bg.PreviewListen); err == nil {
-				all = append(all, listener{path: path + ".strategy.blueGreen.previewListen", owner: fmt.Sprintf("the preview of app %q", a.Name), addr: addr})
+				all = append(all, listener{path: path + ".strategy.blueGreen.previewListen", source: source, owner: fmt.Sprintf("the preview of app %q", a.Name), addr: addr})
 			}
 		}
 	}
-	for j, l := range all {
-		for _, prev := range all[:j] {
-			if !l.addr.overlaps(prev.addr) {
-				continue
-			}
-			reason, hint, clashes := clash(prev, l)
-			if !clashes {
-				continue
-			}
-			d.add(l.path, hint, "%s is already used by %s (%s)%s", l.addr, prev.owner, d.where(prev.path), reason)
-			break
+	return all
+}
+
+// checkClash reports l if it competes with one of the listeners before it.
+func checkClash(d *document, l listener, before []listener) {
+	for _, prev := range before {
+		if !l.addr.overlaps(prev.addr) {
+			continue
 		}
+		reason, hint, clashes := clash(prev, l)
+		if !clashes {
+			continue
+		}
+		at := d.where(prev.path)
+		if prev.source != d.file {
+			at = prev.source + " " + prev.path
+		}
+		d.add(l.path, hint, "%s is already used by %s (%s)%s", l.addr, prev.owner, at, reason)
+		return
 	}
 }
 

@@ -123,6 +123,12 @@ type Daemon struct {
 
 	mu  sync.Mutex // serializes reloads and upgrades
 	cfg *config.Config
+	// file is the config file's own config: cfg without the declared
+	// apps.
+	file *config.Config
+	// declared are the apps that CutoverApps declare (spec.app), as
+	// applied, by name.
+	declared map[string]config.Declaration
 
 	// kubes are the targets of kubernetes apps.
 	kubes *kubeTargets
@@ -153,7 +159,7 @@ func Start(opts Options) (*Daemon, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	d := &Daemon{opts: opts, log: log, cfg: cfg, served: make(chan error, 1)}
+	d := &Daemon{opts: opts, log: log, cfg: cfg, file: cfg, declared: map[string]config.Declaration{}, served: make(chan error, 1)}
 	d.store = &storeHandle{dir: opts.DataDir, kube: cfg.Store.Kubernetes, lost: d.fail}
 	ok := false
 	defer func() {
@@ -214,14 +220,20 @@ func Start(opts Options) (*Daemon, error) {
 		}
 	}
 
+	if cfg.Store.Kubernetes != nil {
+		cfg = d.declareAtStart(cfg)
+		d.cfg = cfg
+		d.gates.hold(cfg, func(a config.App) bool { return a.Declared != nil })
+	}
+
 	m := metrics.New()
 	if d.router == nil {
 		if d.router, err = newRouter(cfg, opts.DataDir, listen, log); err != nil {
 			return nil, err
 		}
-		if err := d.router.SetRoutes(routes(cfg)); err != nil {
-			return nil, err
-		}
+	}
+	if err := d.router.SetRoutes(routes(cfg)); err != nil {
+		return nil, err
 	}
 	if d.adminLn == nil {
 		if err := d.listenAdmin(cfg, listen); err != nil {
@@ -265,7 +277,7 @@ func Start(opts Options) (*Daemon, error) {
 	if cfg.Store.Kubernetes != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		d.stopGitops = cancel
-		go gitops.Run(ctx, d.store, d.ctl, log)
+		go gitops.Run(ctx, d.store, d.ctl, d, log)
 	}
 	go d.gates.run(d.appServes, func(addr string, apps []string) {
 		log.Warn("accepting on the listener although its apps do not serve yet (deployTimeout passed): they answer 503; check `cutover status`",
@@ -339,17 +351,23 @@ func (d *Daemon) Upgraded() <-chan struct{} {
 	return d.upg.Exit()
 }
 
-// Reload re-reads the config file. An invalid file, or listeners that cannot
-// be bound, change nothing: the running config stays and the error says why.
+// Reload re-reads the config file; the apps CutoverApps declare stay. An
+// invalid file (or one whose apps clash with the declared ones), or
+// listeners that cannot be bound, change nothing: the running config stays
+// and the error says why.
 func (d *Daemon) Reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.store.open() {
 		return errUpgrading
 	}
-	cfg, err := config.Load(d.opts.ConfigPath)
+	file, err := config.Load(d.opts.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("config not reloaded, the running one stays:\n%w", err)
+	}
+	cfg, err := withDeclared(file, d.declared)
+	if err != nil {
+		return fmt.Errorf("config not reloaded, the running one stays: the apps CutoverApps declare do not fit it:\n%w", err)
 	}
 	if !reflect.DeepEqual(cfg.Admin, d.cfg.Admin) {
 		return errors.New("config not reloaded: admin settings change only with a restart of cutover")
@@ -360,8 +378,22 @@ func (d *Daemon) Reload() error {
 	if !sameACME(cfg.ACME, d.cfg.ACME) {
 		return errors.New("config not reloaded: acme settings change only with a restart of cutover")
 	}
+	if err := d.apply(cfg); err != nil {
+		return fmt.Errorf("config not reloaded: %w", err)
+	}
+	d.file = file
+	d.log.Info("config reloaded", "config", d.opts.ConfigPath)
+	return nil
+}
+
+// apply makes cfg, already validated, the running config: the router's
+// routes and listener settings, then the controller's apps (see
+// controller.Reload: new apps start, changed ones take the new settings
+// for their next rollout, removed ones stop). Listeners that cannot be
+// bound change nothing. Callers hold d.mu.
+func (d *Daemon) apply(cfg *config.Config) error {
 	if err := d.router.SetRoutes(routes(cfg)); err != nil {
-		return fmt.Errorf("config not reloaded, the running one stays: %w", err)
+		return fmt.Errorf("the running config stays: %w", err)
 	}
 	d.router.SetServerOptions(serverOptions(cfg, d.log))
 	if err := d.router.ReloadCertificates(); err != nil {
@@ -371,7 +403,6 @@ func (d *Daemon) Reload() error {
 		return fmt.Errorf("reload: %w", err)
 	}
 	d.cfg = cfg
-	d.log.Info("config reloaded", "config", d.opts.ConfigPath)
 	return nil
 }
 

@@ -64,7 +64,7 @@ func (d *Daemon) follow(cfg *config.Config, listen func(network, addr string) (n
 	f := follow.New(apps, follow.Options{Router: d.router, Endpoints: d.kubes.endpoints, Logger: d.log})
 	ctx, stop := context.WithCancel(context.Background())
 	d.following = &following{f: f, stop: stop, closed: make(chan struct{})}
-	go w.WatchApps(ctx, followResync, func(o kube.AppObject) { f.Seen(o.Name, o.State, o.Revisions) },
+	go w.WatchApps(ctx, followResync, func(o kube.AppObject) { f.Seen(o.Name, o.State, o.Revisions) }, nil,
 		func(err error) { d.log.Warn("standby: skipping a CutoverApp", "err", err) })
 	go d.gates.run(f.Serves, func(addr string, apps []string) {
 		d.log.Warn("standby: accepting on the listener although the leader's records give its apps nothing ready to route to; they answer 503",

@@ -36,19 +36,32 @@ const holdTimeout = 5 * time.Second
 // routes until the apps on it serve.
 func newAcceptGates(cfg *config.Config) *acceptGates {
 	g := &acceptGates{gates: map[string]*gate{}, stop: make(chan struct{})}
+	g.hold(cfg, func(config.App) bool { return true })
+	return g
+}
+
+// hold holds the listen addresses of the routes of cfg's apps that only
+// selects (the apps that CutoverApps declare, added once the store is
+// open) until those apps serve. It must come before the listeners open.
+func (g *acceptGates) hold(cfg *config.Config, only func(config.App) bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	start := time.Now()
 	for _, rt := range routes(cfg) {
+		a, ok := cfg.App(rt.App)
+		if !ok || !only(*a) {
+			continue
+		}
 		gt := g.gates[rt.Listen]
 		if gt == nil {
 			gt = &gate{open: make(chan struct{})}
 			g.gates[rt.Listen] = gt
 		}
 		gt.apps = append(gt.apps, rt.App)
-		if a, ok := cfg.App(rt.App); ok && start.Add(a.DeployTimeout.D()+holdTimeout).After(gt.deadline) {
+		if start.Add(a.DeployTimeout.D() + holdTimeout).After(gt.deadline) {
 			gt.deadline = start.Add(a.DeployTimeout.D() + holdTimeout)
 		}
 	}
-	return g
 }
 
 // wrap makes listen hand out listeners that accept only once their

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/target"
 	kube "github.com/cutover/cutover/internal/target/kubernetes"
 	"github.com/cutover/cutover/internal/traffic"
@@ -243,6 +245,29 @@ func (k *kubeTargets) forApp(app config.App) (controller.Target, error) {
 		}
 	}
 	return &kubeApp{provider: p, runner: runner}, nil
+}
+
+// stopRouted scales the slot Deployments of a router-mode app to 0: once
+// the app is removed nothing routes to them, whichever slot a restart of
+// cutover left running (a restore starts the active slot's only).
+func (k *kubeTargets) stopRouted(ctx context.Context, app config.App) error {
+	kc := app.Target.Kubernetes
+	if kc == nil || !app.Traffic.RouterMode() {
+		return nil
+	}
+	k.mu.Lock()
+	t := k.targets[[2]string{kc.Kubeconfig, kc.Namespace}]
+	k.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	var errs []error
+	for _, slot := range []string{store.Blue, store.Green} {
+		if t.Exists(app.Name, slot) {
+			errs = append(errs, t.Scale(ctx, app.Name, slot, 0))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // client returns the clients for a kubeconfig file; "" means the

@@ -236,23 +236,53 @@ func (s *storeHandle) NextRolloutID() (int64, error) {
 
 // WatchApps watches the CutoverApps of a kube store (gitops.Store); it
 // returns at once for a bolt store.
-func (s *storeHandle) WatchApps(ctx context.Context, resync time.Duration, seen func(kube.AppObject), bad func(error)) {
+func (s *storeHandle) WatchApps(ctx context.Context, resync time.Duration, seen func(kube.AppObject), gone func(string), bad func(error)) {
 	s.mu.RLock()
 	ks, _ := s.db.(*kube.Store)
 	s.mu.RUnlock()
 	if ks != nil {
-		ks.WatchApps(ctx, resync, seen, bad)
+		ks.WatchApps(ctx, resync, seen, gone, bad)
 	}
+}
+
+// objects returns the CutoverApps of a kube store; none for a bolt store.
+func (s *storeHandle) objects() ([]kube.AppObject, error) {
+	return with(s, func(db backend) ([]kube.AppObject, error) {
+		if ks, ok := db.(*kube.Store); ok {
+			return ks.Objects()
+		}
+		return nil, nil
+	})
+}
+
+// deleted tells a kube store that app's CutoverApp was deleted with the
+// app, or that the app is back (see kube.Store.Deleted).
+func (s *storeHandle) deleted(app string, deleted bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ks, ok := s.db.(*kube.Store); ok {
+		ks.Deleted(app, deleted)
+	}
+}
+
+// PutAppError records a CutoverApp's status.appError (gitops.Store).
+func (s *storeHandle) PutAppError(app, msg string) error {
+	return s.kubeWrite(func(ks *kube.Store) error { return ks.PutAppError(app, msg) })
 }
 
 // PutSpecDeploy records a CutoverApp's status.specDeploy (gitops.Store).
 func (s *storeHandle) PutSpecDeploy(app string, d kube.SpecDeploy) error {
+	return s.kubeWrite(func(ks *kube.Store) error { return ks.PutSpecDeploy(app, d) })
+}
+
+// kubeWrite runs write on a kube store while holding it open.
+func (s *storeHandle) kubeWrite(write func(*kube.Store) error) error {
 	_, err := with(s, func(db backend) (struct{}, error) {
 		ks, ok := db.(*kube.Store)
 		if !ok {
 			return struct{}{}, errors.New("the store is not in Kubernetes")
 		}
-		return struct{}{}, ks.PutSpecDeploy(app, d)
+		return struct{}{}, write(ks)
 	})
 	return err
 }

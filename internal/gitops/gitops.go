@@ -1,7 +1,15 @@
-// Package gitops deploys what a CutoverApp's spec asks for: a user (or
-// Argo CD, Flux) writes spec.version, and the cutover holding the store
-// deploys it as `cutover deploy` would, with the cause "spec" in the
-// history, and reports the outcome in status.specDeploy.
+// Package gitops acts on what a CutoverApp's spec asks for, written by a
+// user (or Argo CD, Flux), in the cutover holding the store:
+//
+//   - spec.app declares an app, an entry as under apps: in cutover.yaml
+//     without its name: the app is added to the config file's apps (as a
+//     reload of the file would add it), changed when spec.app changes,
+//     and removed when spec.app is, or the object deleted. A spec.app
+//     that does not apply leaves the running config as it is, and says
+//     why in status.appError until it is fixed.
+//   - spec.version is deployed as `cutover deploy` would, with the cause
+//     "spec" in the history, and the outcome reported in
+//     status.specDeploy.
 //
 // A spec is acted on once: a deploy refused for now (a rollout in
 // progress, the store being upgraded) is tried again at the next resync;
@@ -41,23 +49,39 @@ type Deployer interface {
 	WaitRollout(ctx context.Context, app string, id int64) (store.Rollout, error)
 }
 
-// Store watches the CutoverApps and records status.specDeploy.
-type Store interface {
-	WatchApps(ctx context.Context, resync time.Duration, seen func(kube.AppObject), bad func(error))
-	PutSpecDeploy(app string, d kube.SpecDeploy) error
+// Declarer applies the apps that CutoverApps declare: the daemon.
+type Declarer interface {
+	// Declare applies o's spec.app: it adds or changes o's app, or removes
+	// it when o declares none any more. It is called at every resync too,
+	// and does nothing when spec.app is the one applied. The error says
+	// why the running config stays as it is.
+	Declare(o kube.AppObject) error
+	// Deleted removes the app of a deleted CutoverApp if it declared one.
+	Deleted(name string)
 }
 
-// Run deploys the specs of st's CutoverApps with d until ctx is done.
-func Run(ctx context.Context, st Store, d Deployer, log *slog.Logger) {
-	r := &runner{ctx: ctx, st: st, d: d, log: log, acted: map[string]kube.Spec{}, waiting: map[string]string{}, followed: map[int64]bool{}}
-	st.WatchApps(ctx, Resync, r.seen, func(err error) { log.Warn("gitops: skipping a CutoverApp", "err", err) })
+// Store watches the CutoverApps and records status.specDeploy and
+// status.appError.
+type Store interface {
+	WatchApps(ctx context.Context, resync time.Duration, seen func(kube.AppObject), gone func(name string), bad func(error))
+	PutSpecDeploy(app string, d kube.SpecDeploy) error
+	PutAppError(app, msg string) error
+}
+
+// Run applies the spec.app of st's CutoverApps with apps, and deploys
+// their spec.version with d, until ctx is done.
+func Run(ctx context.Context, st Store, d Deployer, apps Declarer, log *slog.Logger) {
+	r := &runner{ctx: ctx, st: st, d: d, apps: apps, log: log, acted: map[string]kube.Spec{}, waiting: map[string]string{},
+		followed: map[int64]bool{}, appErrors: map[string]string{}}
+	st.WatchApps(ctx, Resync, r.seen, r.gone, func(err error) { log.Warn("gitops: skipping a CutoverApp", "err", err) })
 }
 
 type runner struct {
-	ctx context.Context
-	st  Store
-	d   Deployer
-	log *slog.Logger
+	ctx  context.Context
+	st   Store
+	d    Deployer
+	apps Declarer
+	log  *slog.Logger
 
 	mu sync.Mutex
 	// acted is the spec last acted on, by app: it is ahead of what the
@@ -67,10 +91,15 @@ type runner struct {
 	waiting map[string]string
 	// followed are the rollouts whose end is being waited for.
 	followed map[int64]bool
+	// appErrors is status.appError as last written, by app: it is ahead
+	// of what the watch shows.
+	appErrors map[string]string
 }
 
-// seen acts on one CutoverApp as the watch sees it.
+// seen acts on one CutoverApp as the watch sees it: its spec.app first,
+// so that a spec.version finds the app it is for.
 func (r *runner) seen(o kube.AppObject) {
+	r.declare(o)
 	if o.Spec.Version == "" {
 		return
 	}
@@ -151,4 +180,46 @@ func (r *runner) report(app string, rep kube.SpecDeploy) {
 	if err := r.st.PutSpecDeploy(app, rep); err != nil {
 		r.log.Error("gitops: report in CutoverApp "+app, "err", err)
 	}
+}
+
+// declare applies o's spec.app and reports, in status.appError, why it
+// does not apply, or that it does again.
+func (r *runner) declare(o kube.AppObject) {
+	msg := ""
+	if err := r.apps.Declare(o); err != nil {
+		msg = err.Error()
+	}
+	r.mu.Lock()
+	written, ok := r.appErrors[o.Name]
+	if !ok {
+		written = o.AppError
+	}
+	if msg == written {
+		r.mu.Unlock()
+		return
+	}
+	r.appErrors[o.Name] = msg
+	r.mu.Unlock()
+	if msg != "" {
+		r.log.Warn("gitops: the spec.app of CutoverApp "+o.Name+" is not applied; the running config stays", "err", msg)
+	} else {
+		r.log.Info("gitops: applied the spec.app of CutoverApp " + o.Name)
+	}
+	if err := r.st.PutAppError(o.Name, msg); err != nil {
+		r.log.Error("gitops: report in CutoverApp "+o.Name, "err", err)
+		r.mu.Lock()
+		delete(r.appErrors, o.Name) // try again at the next resync
+		r.mu.Unlock()
+	}
+}
+
+// gone removes the app a deleted CutoverApp declared, and forgets what
+// was acted on of its spec: an object created again starts afresh.
+func (r *runner) gone(name string) {
+	r.apps.Deleted(name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.acted, name)
+	delete(r.waiting, name)
+	delete(r.appErrors, name)
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/cutover/cutover/internal/store"
 )
@@ -39,18 +40,13 @@ func (s *Store) PutApp(st store.AppState) error {
 
 // Apps returns the state of every stored app, sorted by name.
 func (s *Store) Apps() ([]store.AppState, error) {
-	ctx, cancel, err := s.call()
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	list, err := s.dyn.Resource(Resource).Namespace(s.ns).List(ctx, metav1.ListOptions{})
+	objs, err := s.list()
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	var apps []store.AppState
-	for i := range list.Items {
-		rec, err := decode(&list.Items[i])
+	for i := range objs {
+		rec, err := decode(&objs[i])
 		if err != nil {
 			return nil, fmt.Errorf("list apps: %w", err)
 		}
@@ -60,4 +56,19 @@ func (s *Store) Apps() ([]store.AppState, error) {
 	}
 	sort.Slice(apps, func(i, j int) bool { return apps[i].App < apps[j].App })
 	return apps, nil
+}
+
+// list returns the CutoverApps of the store's namespace, bounded as one
+// call.
+func (s *Store) list() ([]unstructured.Unstructured, error) {
+	ctx, cancel, err := s.call()
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	list, err := s.dyn.Resource(Resource).Namespace(s.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return list.Items, nil
 }

@@ -93,6 +93,8 @@ type Store struct {
 
 	mu   sync.Mutex
 	last map[string]written // by app
+	// deleted are the apps whose object must not be created again.
+	deleted map[string]bool
 }
 
 // Open makes sure the CutoverApp definition exists (creating it if the
@@ -127,7 +129,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{Watcher: Watcher{ns: opts.Namespace, dyn: dyn}, core: core, lease: l, maxRevs: MaxRevisions, maxEvs: MaxEvents,
-		last: map[string]written{}}, nil
+		last: map[string]written{}, deleted: map[string]bool{}}, nil
 }
 
 // Lost is closed when this cutover could not renew the Lease; every call

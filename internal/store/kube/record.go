@@ -30,6 +30,8 @@ type record struct {
 	ActiveVersion  string `json:"activeVersion,omitempty"`
 	// SpecDeploy reports the last spec acted on; nil until one was.
 	SpecDeploy *SpecDeploy `json:"specDeploy,omitempty"`
+	// AppError says why spec.app is not applied.
+	AppError string `json:"appError,omitempty"`
 }
 
 // conflictBackoff paces the retries of a write that lost a race: enough of
@@ -111,6 +113,9 @@ func (s *Store) update(ctx context.Context, app string, change func(*record) err
 		if err != nil {
 			return err
 		}
+		if create && s.isDeleted(app) {
+			return nil // deleted with its app: not to be created again
+		}
 		// change appends: the remembered record must not see it.
 		rec.Revisions, rec.Events = slices.Clone(rec.Revisions), slices.Clone(rec.Events)
 		if err := change(&rec); err != nil {
@@ -137,6 +142,28 @@ func (s *Store) update(ctx context.Context, app string, change func(*record) err
 		s.last[app] = written{obj: obj, rec: rec}
 		return nil
 	})
+}
+
+// Deleted records that app's CutoverApp was deleted together with the
+// app (deleted false: the app is back): until it is back, writes of
+// app's state that would create the object again are dropped, such as
+// the last events of its removal. The object of an app that goes on
+// (one of the config file) is created again by its next write.
+func (s *Store) Deleted(app string, deleted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if deleted {
+		s.deleted[app] = true
+		delete(s.last, app)
+	} else {
+		delete(s.deleted, app)
+	}
+}
+
+func (s *Store) isDeleted(app string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deleted[app]
 }
 
 // current returns what app's next write starts from: what this store

@@ -40,8 +40,15 @@ type SpecDeploy struct {
 
 // AppObject is what a watch of the CutoverApps sees of one of them.
 type AppObject struct {
-	Name string
-	Spec Spec
+	Namespace, Name string
+	Spec            Spec
+	// App is spec.app as JSON, the app the object declares (an entry as
+	// under apps: in cutover.yaml, without name); nil when it declares
+	// none.
+	App []byte
+	// AppError is status.appError: why spec.app is not applied; empty
+	// when it is, or there is none.
+	AppError string
 	// SpecDeploy is nil until a spec was acted on.
 	SpecDeploy *SpecDeploy
 	// ActiveVersion is the active revision's version.
@@ -84,10 +91,23 @@ func (s *Store) PutSpecDeploy(app string, d SpecDeploy) error {
 	return nil
 }
 
+// PutAppError records msg as app's status.appError; "" clears it.
+func (s *Store) PutAppError(app, msg string) error {
+	err := s.write(app, func(rec *record) error {
+		rec.AppError = msg
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the problem with app %q's spec.app: %w", app, err)
+	}
+	return nil
+}
+
 // WatchApps calls seen with each CutoverApp of the store's namespace when
-// it is added or changed, and every resync, until ctx is done. Calls come
-// one at a time. An object that cannot be decoded is passed to bad.
-func (w *Watcher) WatchApps(ctx context.Context, resync time.Duration, seen func(AppObject), bad func(error)) {
+// it is added or changed, and every resync, and gone (unless nil) with
+// the name of each one deleted, until ctx is done. Calls come one at a
+// time. An object that cannot be decoded is passed to bad.
+func (w *Watcher) WatchApps(ctx context.Context, resync time.Duration, seen func(AppObject), gone func(name string), bad func(error)) {
 	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(w.dyn, resync, w.ns, nil)
 	inf := f.ForResource(Resource).Informer()
 	handle := func(o any) {
@@ -105,8 +125,34 @@ func (w *Watcher) WatchApps(ctx context.Context, resync time.Duration, seen func
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    handle,
 		UpdateFunc: func(_, o any) { handle(o) },
+		DeleteFunc: func(o any) {
+			if tomb, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = tomb.Obj
+			}
+			if obj, ok := o.(*unstructured.Unstructured); ok && gone != nil {
+				gone(obj.GetName())
+			}
+		},
 	})
 	inf.Run(ctx.Done())
+}
+
+// Objects returns every CutoverApp of the store's namespace as a watch
+// sees it.
+func (s *Store) Objects() ([]AppObject, error) {
+	items, err := s.list()
+	if err != nil {
+		return nil, fmt.Errorf("list cutoverapps: %w", err)
+	}
+	objs := make([]AppObject, 0, len(items))
+	for i := range items {
+		o, err := appObject(&items[i])
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o)
+	}
+	return objs, nil
 }
 
 // appObject decodes a CutoverApp's spec and the status a watch needs.
@@ -115,8 +161,13 @@ func appObject(obj *unstructured.Unstructured) (AppObject, error) {
 	if err != nil {
 		return AppObject{}, err
 	}
-	a := AppObject{Name: obj.GetName(), SpecDeploy: rec.SpecDeploy, ActiveVersion: rec.ActiveVersion,
-		State: rec.State, Revisions: rec.Revisions}
+	a := AppObject{Namespace: obj.GetNamespace(), Name: obj.GetName(), SpecDeploy: rec.SpecDeploy, ActiveVersion: rec.ActiveVersion,
+		AppError: rec.AppError, State: rec.State, Revisions: rec.Revisions}
+	if app, ok, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "app"); ok && app != nil {
+		if a.App, err = json.Marshal(app); err != nil {
+			return AppObject{}, err
+		}
+	}
 	if spec, ok := obj.Object["spec"]; ok {
 		data, err := json.Marshal(spec)
 		if err != nil {

@@ -39,7 +39,7 @@ func TestSpecWrittenByAUserAndSpecDeployOutliveTheStoresWrites(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	seen := make(chan AppObject, 10)
-	go s.WatchApps(ctx, time.Minute, func(a AppObject) { seen <- a }, func(err error) { t.Error(err) })
+	go s.WatchApps(ctx, time.Minute, func(a AppObject) { seen <- a }, nil, func(err error) { t.Error(err) })
 	select {
 	case a := <-seen:
 		if a.Name != "web" || a.Spec != want.Spec || a.SpecDeploy == nil || a.SpecDeploy.Spec != want.Spec ||
@@ -64,7 +64,7 @@ func TestWatcherWithoutTheLeaseFollowsTheHoldersState(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	seen := make(chan AppObject, 100)
-	go w.WatchApps(ctx, time.Minute, func(a AppObject) { seen <- a }, func(err error) { t.Error(err) })
+	go w.WatchApps(ctx, time.Minute, func(a AppObject) { seen <- a }, nil, func(err error) { t.Error(err) })
 
 	if _, err := s.AddRevision(store.Revision{App: "web", Version: "v1"}); err != nil {
 		t.Fatal(err)
