@@ -157,7 +157,7 @@ func (a *App) setDefaults(d *document, path, base string) {
 
 // setDefaults makes blue-green the strategy when the file names none.
 func (s *Strategy) setDefaults(d *document, path string) {
-	if s.BlueGreen == nil && s.Canary == nil {
+	if s.BlueGreen == nil && s.Canary == nil && s.Recreate == nil {
 		s.BlueGreen = &BlueGreen{}
 	}
 	if s.BlueGreen != nil {
@@ -165,6 +165,9 @@ func (s *Strategy) setDefaults(d *document, path string) {
 	}
 	if s.Canary != nil {
 		s.Canary.setDefaults(d, path+".canary")
+	}
+	if s.Recreate != nil && !d.written(path+".recreate.drainTimeout") {
+		s.Recreate.DrainTimeout = defaultDrainTimeout
 	}
 }
 

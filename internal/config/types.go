@@ -235,10 +235,23 @@ type Health struct {
 }
 
 // Strategy is how a new revision replaces the stable one: exactly one of
-// BlueGreen or Canary; BlueGreen with defaults when neither is given.
+// BlueGreen, Canary or Recreate; BlueGreen with defaults when none is given.
 type Strategy struct {
 	BlueGreen *BlueGreen `yaml:"blueGreen"`
 	Canary    *Canary    `yaml:"canary"`
+	Recreate  *Recreate  `yaml:"recreate"`
+}
+
+// Recreate configures the recreate strategy, for apps that cannot run two
+// versions side by side (a single-writer database, an exclusive lock): the
+// stable revision stops before the new one starts, and the app serves
+// nothing (503) in between. The gap is measured and recorded.
+type Recreate struct {
+	// DrainTimeout bounds how long requests in flight on the stable
+	// revision may take once it stops getting traffic, before its
+	// replicas are stopped; default 30s. It adds to the downtime only as
+	// long as such requests run.
+	DrainTimeout Duration `yaml:"drainTimeout"`
 }
 
 // BlueGreen configures the blue-green strategy.

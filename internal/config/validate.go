@@ -123,14 +123,29 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 }
 
 func (s *Strategy) validate(d *document, path string, templates templateIndex) {
-	if s.BlueGreen != nil && s.Canary != nil {
-		d.add(path, "keep exactly one of blueGreen and canary", "both blueGreen and canary are set")
+	var set []string
+	for _, st := range []struct {
+		name  string
+		isSet bool
+	}{{"blueGreen", s.BlueGreen != nil}, {"canary", s.Canary != nil}, {"recreate", s.Recreate != nil}} {
+		if st.isSet {
+			set = append(set, st.name)
+		}
+	}
+	switch len(set) {
+	case 2:
+		d.add(path, "keep exactly one of blueGreen, canary and recreate", "both %s are set", strings.Join(set, " and "))
+	case 3:
+		d.add(path, "keep exactly one of blueGreen, canary and recreate", "blueGreen, canary and recreate are all set")
 	}
 	if s.BlueGreen != nil {
 		s.BlueGreen.validate(d, path+".blueGreen", templates)
 	}
 	if s.Canary != nil {
 		s.Canary.validate(d, path+".canary", templates)
+	}
+	if s.Recreate != nil {
+		checkNotNegative(d, path+".recreate.drainTimeout", s.Recreate.DrainTimeout)
 	}
 }
 

@@ -141,8 +141,14 @@ func (c *Controller) startRollout(a *app, req rolloutRequest) (store.Rollout, er
 	if stable != nil {
 		ro.StableRevision = stable.rev.Number
 	}
-	if canary {
+	// A rollback with recreate recreates too: the app cannot run two
+	// versions side by side, whatever the cause.
+	recreate := a.cfg.Strategy.Recreate != nil
+	switch {
+	case canary:
 		ro.Strategy, ro.StepCount = "canary", len(a.cfg.Strategy.Canary.Steps)
+	case recreate:
+		ro.Strategy = "recreate"
 	}
 	if err := c.save(a, func(st *store.AppState) {
 		st.Rollout = &ro
@@ -170,11 +176,14 @@ func (c *Controller) startRollout(a *app, req rolloutRequest) (store.Rollout, er
 		if old != nil {
 			c.stopSlot(a, id, old, "idle slot cleared for the new revision")
 		}
-		if canary {
+		switch {
+		case canary:
 			c.runCanary(ctx, a, run, rev, slot, nil, 0)
-			return
+		case recreate:
+			c.runRecreate(ctx, a, run, rev, slot)
+		default:
+			c.runBlueGreen(ctx, a, run, rev, slot, autoPromote)
 		}
-		c.runBlueGreen(ctx, a, run, rev, slot, autoPromote)
 	}()
 	return ro, nil
 }
@@ -281,10 +290,16 @@ func (c *Controller) flip(ctx context.Context, a *app, run *rolloutRun, slot str
 		prev.scaleDown = time.AfterFunc(delay, func() { c.scaleDown(a, prevSlot, prev) })
 		// What the drain will account for: the requests the swap left on
 		// the slot.
-		prev.drain = store.Drain{Slot: prevSlot, Revision: prev.rev.Number, Version: prev.rev.Version,
-			StartedAt: time.Now(), InFlight: int(prev.pool.InFlight()), LongLived: prev.pool.LongLived()}
+		prev.drain = drainOf(prev, time.Now())
 	}
 	return prev, nil
+}
+
+// drainOf counts the requests left on sr when it lost the traffic at
+// start, for the drain that follows.
+func drainOf(sr *slotRun, start time.Time) store.Drain {
+	return store.Drain{Slot: sr.backend.Slot, Revision: sr.rev.Number, Version: sr.rev.Version,
+		StartedAt: start, InFlight: int(sr.pool.InFlight()), LongLived: sr.pool.LongLived()}
 }
 
 // drain waits until the requests in flight on a slot that just lost the

@@ -79,6 +79,11 @@ func timings(cfg config.App) (scaleDown, drain, abortScaleDown time.Duration) {
 	if bg := cfg.Strategy.BlueGreen; bg != nil {
 		return bg.ScaleDownDelay.D(), bg.DrainTimeout.D(), 0
 	}
+	if rc := cfg.Strategy.Recreate; rc != nil {
+		// The stable revision is stopped before the new one starts:
+		// nothing is kept warm after the flip.
+		return 0, rc.DrainTimeout.D(), 0
+	}
 	return 30 * time.Second, 30 * time.Second, 0
 }
 

@@ -873,6 +873,9 @@ func (fr *fastRequest) writeError(status int, msg string) (int, int64) {
 	b = append(b, http.StatusText(status)...)
 	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nDate: "...)
 	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+	if status == http.StatusServiceUnavailable {
+		b = append(b, "\r\nRetry-After: "+retryAfter...)
+	}
 	b = append(b, "\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(msg)+1), 10)
 	b = append(b, "\r\n"...)

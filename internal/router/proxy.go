@@ -119,6 +119,9 @@ func (h *listenerHandler) acquire(w http.ResponseWriter, req *http.Request, star
 	in := routeInput{host: hostOnly(req.Host), path: routePath(req.URL.Path), header: stdHeader(req.Header), safe: retryable(req)}
 	r, endpoint, fail := h.router.acquire(h.listen, &in, start, stableOnly)
 	if endpoint == nil {
+		if fail.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		http.Error(w, fail.msg, fail.status)
 	}
 	return r, endpoint
@@ -132,6 +135,11 @@ type routeInput struct {
 	// safe: the request may be sent twice (see retryable).
 	safe bool
 }
+
+// retryAfter is the Retry-After, in seconds, of a 503 for an app with
+// nothing ready: a gap between two revisions (a recreate rollout, a start)
+// lasts seconds.
+const retryAfter = "1"
 
 // routeFailure is the answer to a request that could not be routed.
 type routeFailure struct {

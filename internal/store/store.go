@@ -49,6 +49,9 @@ const (
 	SlotCanary   = "canary"   // gets a share of production traffic
 	SlotActive   = "active"   // gets production traffic
 	SlotWarm     = "warm"     // previous revision kept running for instant rollback
+	// SlotStopped: recreate stopped the active revision to make room for
+	// the new one; a restarted cutover starts it again from here.
+	SlotStopped = "stopped"
 )
 
 // SlotState is what one slot holds.
@@ -81,8 +84,14 @@ type Rollout struct {
 	Phase    string `json:"phase"`
 	Step     string `json:"step,omitempty"`
 	Message  string `json:"message,omitempty"`
-	// Strategy is blueGreen or canary.
+	// Strategy is blueGreen, canary or recreate.
 	Strategy string `json:"strategy,omitempty"`
+	// DowntimeMs is how long a recreate rollout left the app without a
+	// serving replica: from the moment the router stopped sending requests
+	// to the stable revision to the flip to the revision that serves next
+	// (the new one, or the stable one again after a failure). 0 when
+	// nothing was taken away (a first deploy, another strategy).
+	DowntimeMs int64 `json:"downtimeMs,omitempty"`
 	// StableRevision had the traffic when the rollout started.
 	StableRevision int `json:"stableRevision,omitempty"`
 	// StepIndex is the canary step being run (0-based); StepCount the
