@@ -65,11 +65,17 @@ func (c *Controller) runRecreate(ctx context.Context, a *app, run *rolloutRun, r
 			c.finish(a, run, sr, err, ctx)
 			return
 		}
-		c.bringBack(p, stable, sr, down, err)
+		c.bringBack(p, stable, slot, sr, down, err)
 		return
 	}
 	if stable != nil {
 		c.recordDowntime(p, down, rev)
+		// flip found nothing running to call previous: say which was.
+		a.mu.Lock()
+		if err := c.save(a, func(st *store.AppState) { st.PreviousRevision = stable.rev.Number }); err != nil {
+			c.log.Error("record previous revision", "app", a.name, "err", err)
+		}
+		a.mu.Unlock()
 	}
 	c.event(a, run.id, rev.Number, normal, "Promoted", fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", rev.Version, rev.Number, slot))
 	c.notify(a, hooks.EventPromoted, run.id, rev, rev.Version+" promoted")
@@ -146,21 +152,22 @@ func (c *Controller) startInGap(p *progress, slot string) (*slotRun, error) {
 }
 
 // bringBack ends a recreate rollout whose new revision did not take the
-// traffic: it stops what started of it, starts stable's revision again on
+// traffic: it stops what started of it on newSlot (failed, or nil when
+// nothing is left running), starts stable's revision again on
 // its slot and flips back to it, then records the whole gap. An abort does
 // not stop it: the app is down until the stable revision serves again.
-func (c *Controller) bringBack(p *progress, stable, failed *slotRun, down time.Time, cause error) {
+func (c *Controller) bringBack(p *progress, stable *slotRun, newSlot string, failed *slotRun, down time.Time, cause error) {
 	a, run, rev := p.a, p.run, p.rev
 	ctx := context.WithoutCancel(p.ctx)
 	slot := stable.backend.Slot
+	a.mu.Lock()
+	if failed != nil && a.slots[newSlot] == failed {
+		delete(a.slots, newSlot)
+	}
+	_ = c.save(a, func(st *store.AppState) { st.Slots[newSlot] = store.SlotState{Phase: store.SlotEmpty} })
+	a.mu.Unlock()
 	if failed != nil {
-		a.mu.Lock()
-		if a.slots[failed.backend.Slot] == failed {
-			delete(a.slots, failed.backend.Slot)
-		}
-		_ = c.save(a, func(st *store.AppState) { st.Slots[failed.backend.Slot] = store.SlotState{Phase: store.SlotEmpty} })
-		a.mu.Unlock()
-		c.stopSlot(a, run.id, failed, "recreate: it did not start; the previous revision starts again")
+		c.stopSlot(a, run.id, failed, "recreate: it did not take the traffic; the previous revision starts again")
 	}
 	_ = p.record(func(ro *store.Rollout) { ro.Step = "RestartingStable" })
 	c.event(a, run.id, stable.rev.Number, warning, "RecreateFailed",

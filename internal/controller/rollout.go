@@ -315,7 +315,7 @@ func (c *Controller) drain(a *app, rollout int64, prev *slotRun) {
 // parent ends first: prev got the traffic back.
 func (c *Controller) drainWithin(parent context.Context, a *app, rollout int64, prev *slotRun) {
 	a.mu.Lock()
-	_, timeout, _ := timings(a.cfg)
+	keep, timeout, _ := timings(a.cfg)
 	d := prev.drain
 	a.mu.Unlock()
 	d.Rollout = rollout
@@ -347,8 +347,12 @@ func (c *Controller) drainWithin(parent context.Context, a *app, rollout int64, 
 	d.EndedAt = time.Now()
 	d.Finished = d.InFlight
 	c.recordDrain(a, d)
+	warm := "; kept warm for rollback"
+	if keep == 0 {
+		warm = "" // recreate stops it now
+	}
 	c.event(a, rollout, prev.rev.Number, normal, "Drained",
-		fmt.Sprintf("slot %s drained (%d requests, %d of them long-lived, were in flight at the flip); kept warm for rollback", prev.backend.Slot, d.InFlight, d.LongLived))
+		fmt.Sprintf("slot %s drained (%d requests, %d of them long-lived, were in flight at the flip)%s", prev.backend.Slot, d.InFlight, d.LongLived, warm))
 }
 
 // recordDrain records a drain that ended as the app's last one, adds it to

@@ -1,0 +1,295 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/router"
+	"github.com/cutover/cutover/internal/sampleapp"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/target/process"
+)
+
+// sampleAppEnv turns the test binary into cutover's sample app (its flags
+// are the arguments), so that the process target runs real replicas
+// without building anything.
+const sampleAppEnv = "CUTOVER_CONTROLLER_TEST_SAMPLE_APP"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(sampleAppEnv) == "1" {
+		os.Exit(sampleapp.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// startRecreateApp runs app web with the recreate strategy on 2 sample-app
+// processes behind a real router, and returns the controller and the app's
+// URL once v1 serves.
+func startRecreateApp(t *testing.T) (*controller.Controller, string) {
+	t.Helper()
+	const listen = "127.0.0.1:0"
+	rt := router.New(router.Options{Logger: testLogger(t)})
+	if err := rt.SetRoutes([]router.Route{{Listen: listen, App: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rt.Shutdown(ctx)
+	})
+	cfg, err := config.Parse("cutover.yaml", fmt.Appendf(nil, `apps:
+  - name: web
+    listen: 127.0.0.1:8080
+    version: v1
+    deployTimeout: 3s
+    target:
+      process:
+        command: [%q, --version, "${VERSION}"]
+        replicas: 2
+        env: {%s: "1"}
+    health: {path: /health, interval: 50ms, healthyThreshold: 1}
+    strategy:
+      recreate: {drainTimeout: 2s}
+`, os.Args[0], sampleAppEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := controller.New(controller.Options{Store: openStore(t), Router: rt, Logger: testLogger(t),
+		NewTarget: func(config.App) (controller.Target, error) {
+			return process.New(process.Options{LogDir: t.TempDir(), StopGrace: 5 * time.Second, Logger: testLogger(t)}), nil
+		}})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.Stop(ctx)
+	})
+	if err := c.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + rt.Addr(listen).String() + "/"
+	waitRestored(t, url)
+	return c, url
+}
+
+// probe is one answer the app gave: when, its status, X-Version and
+// Retry-After.
+type probe struct {
+	at                          time.Time
+	status                      int
+	version, retryAfter, failed string
+}
+
+// probeUntil asks url every few milliseconds until stop is closed and
+// returns every answer in order.
+func probeUntil(url string, stop <-chan struct{}) <-chan []probe {
+	out := make(chan []probe, 1)
+	go func() {
+		var got []probe
+		client := &http.Client{Timeout: 5 * time.Second}
+		for {
+			select {
+			case <-stop:
+				out <- got
+				return
+			default:
+			}
+			p := probe{at: time.Now()}
+			resp, err := client.Get(url)
+			if err != nil {
+				p.failed = err.Error()
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				p.status, p.version, p.retryAfter = resp.StatusCode, resp.Header.Get("X-Version"), resp.Header.Get("Retry-After")
+			}
+			got = append(got, p)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return out
+}
+
+// checkGap fails unless the probes saw from, then only 503s with
+// Retry-After, then only to (never both, never an error), and returns the
+// gap they saw: from the last answer of from to the first of to.
+func checkGap(t *testing.T, probes []probe, from, to string) time.Duration {
+	t.Helper()
+	var lastFrom, firstTo time.Time
+	unavailable := 0
+	for _, p := range probes {
+		switch {
+		case p.failed != "":
+			t.Errorf("request at %s failed: %s", p.at.Format("15:04:05.000"), p.failed)
+		case p.status == http.StatusServiceUnavailable:
+			unavailable++
+			if p.retryAfter == "" {
+				t.Errorf("503 at %s has no Retry-After", p.at.Format("15:04:05.000"))
+			}
+		case p.status == http.StatusOK && p.version == from:
+			if !firstTo.IsZero() {
+				t.Errorf("%s answered at %s, after %s first answered at %s", from, p.at.Format("15:04:05.000"), to, firstTo.Format("15:04:05.000"))
+			}
+			lastFrom = p.at
+		case p.status == http.StatusOK && p.version == to:
+			if firstTo.IsZero() {
+				firstTo = p.at
+			}
+		default:
+			t.Errorf("request at %s: status %d, version %q", p.at.Format("15:04:05.000"), p.status, p.version)
+		}
+	}
+	if lastFrom.IsZero() || firstTo.IsZero() || unavailable == 0 {
+		t.Fatalf("probes saw %s until %v, %s from %v and %d 503(s); want all three", from, lastFrom, to, firstTo, unavailable)
+	}
+	return firstTo.Sub(lastFrom)
+}
+
+// rolloutEvents returns the events and messages of rollout id, oldest first.
+func rolloutEvents(t *testing.T, c *controller.Controller, id int64) []store.Event {
+	t.Helper()
+	h, err := c.History("web", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.Event
+	for _, ev := range h.Events {
+		if ev.Rollout == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// checkDowntime fails unless ro recorded a downtime consistent with the
+// gap the probes saw, with its Downtime event.
+func checkDowntime(t *testing.T, c *controller.Controller, ro store.Rollout, seen time.Duration) {
+	t.Helper()
+	reported := time.Duration(ro.DowntimeMs) * time.Millisecond
+	t.Logf("rollout %d (%s): reported downtime %s, gap seen by the probes %s", ro.ID, ro.Version, reported, seen)
+	if reported <= 0 || seen > reported+time.Second {
+		t.Errorf("reported downtime %s, probes saw a gap of %s: want a reported downtime covering it (within 1s)", reported, seen)
+	}
+	for _, ev := range rolloutEvents(t, c, ro.ID) {
+		if ev.Reason == "Downtime" && strings.Contains(ev.Message, "without a serving replica") {
+			return
+		}
+	}
+	t.Errorf("rollout %d has no Downtime event", ro.ID)
+}
+
+func TestRecreateStopsTheOldRevisionBeforeStartingTheNewOneAndRecordsTheGap(t *testing.T) {
+	c, url := startRecreateApp(t)
+	for _, step := range []struct {
+		from, to string
+		start    func() (store.Rollout, error)
+	}{
+		{"v1", "v2", func() (store.Rollout, error) { return c.Deploy("web", controller.DeployRequest{Version: "v2"}) }},
+		// A rollback recreates too: v1 is not kept warm beside v2.
+		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", 0) }},
+	} {
+		stop := make(chan struct{})
+		probes := probeUntil(url, stop)
+		time.Sleep(50 * time.Millisecond)
+		ro, err := step.start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro = waitRollout(t, c, ro.ID)
+		time.Sleep(50 * time.Millisecond)
+		close(stop)
+		if ro.Phase != store.RolloutSucceeded || ro.Strategy != "recreate" {
+			t.Fatalf("%s → %s: rollout ended %s (strategy %s): %s", step.from, step.to, ro.Phase, ro.Strategy, ro.Message)
+		}
+		checkDowntime(t, c, ro, checkGap(t, <-probes, step.from, step.to))
+
+		// The old replicas were stopped before the new ones started.
+		var stopped, started time.Time
+		for _, ev := range rolloutEvents(t, c, ro.ID) {
+			switch {
+			case ev.Reason == "ScaledDown" && ev.Revision == ro.StableRevision:
+				stopped = ev.Time
+			case ev.Reason == "SlotStarting" && ev.Revision == ro.Revision:
+				started = ev.Time
+			}
+		}
+		if stopped.IsZero() || started.IsZero() || started.Before(stopped) {
+			t.Errorf("%s → %s: old revision stopped at %v, new one started at %v; want it stopped first", step.from, step.to, stopped, started)
+		}
+		st, err := c.Status("web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st.Slots {
+			if s.Name != st.ActiveSlot && (s.Phase != store.SlotEmpty || len(s.Replicas) > 0) {
+				t.Errorf("%s → %s: slot %s is %s with %d replica(s); want it empty", step.from, step.to, s.Name, s.Phase, len(s.Replicas))
+			}
+		}
+	}
+}
+
+func TestRecreateWithANewRevisionThatNeverGetsReadyBringsThePreviousOneBack(t *testing.T) {
+	c, url := startRecreateApp(t)
+	stop := make(chan struct{})
+	probes := probeUntil(url, stop)
+	time.Sleep(50 * time.Millisecond)
+	ro, err := c.Deploy("web", controller.DeployRequest{Version: "v2",
+		Command: []string{os.Args[0], "--version", "${VERSION}", "--never-ready"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro = waitRollout(t, c, ro.ID)
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	if ro.Phase != store.RolloutRolledBack || !strings.Contains(ro.Message, "rolled back to v1") {
+		t.Fatalf("rollout ended %s: %s; want RolledBack to v1", ro.Phase, ro.Message)
+	}
+	// v2 never answered: the probes saw v1, the gap, then v1 again.
+	var lastV1, firstV1Again time.Time
+	gapStarted := false
+	for _, p := range <-probes {
+		switch {
+		case p.failed != "" || (p.status != http.StatusOK && p.status != http.StatusServiceUnavailable) || (p.status == http.StatusOK && p.version != "v1"):
+			t.Errorf("request at %s: status %d, version %q, error %q", p.at.Format("15:04:05.000"), p.status, p.version, p.failed)
+		case p.status == http.StatusServiceUnavailable:
+			gapStarted = true
+		case !gapStarted:
+			lastV1 = p.at
+		case firstV1Again.IsZero():
+			firstV1Again = p.at
+		}
+	}
+	if !gapStarted || firstV1Again.IsZero() {
+		t.Fatalf("probes saw no gap, or v1 not back after it")
+	}
+	checkDowntime(t, c, ro, firstV1Again.Sub(lastV1))
+	var reasons []string
+	for _, ev := range rolloutEvents(t, c, ro.ID) {
+		reasons = append(reasons, ev.Reason)
+	}
+	got := strings.Join(reasons, " ")
+	for _, want := range []string{"TrafficStopped", "RecreateFailed", "Downtime", "RolledBack", "RolloutRolledBack"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("events of the rollout: %s; want %s among them", got, want)
+		}
+	}
+	st, err := c.Status("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Version != "v1" || st.ActiveSlot == ro.Slot {
+		t.Errorf("status: %s on slot %s; want v1", st.Version, st.ActiveSlot)
+	}
+	for _, s := range st.Slots {
+		if s.Name == ro.Slot && s.Phase != store.SlotEmpty {
+			t.Errorf("slot %s of the failed v2 is %s; want empty", s.Name, s.Phase)
+		}
+	}
+}
