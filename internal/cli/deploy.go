@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/google/shlex"
 	"github.com/spf13/cobra"
@@ -28,7 +29,8 @@ and ${VERSION} are replaced. --image (Kubernetes) runs IMAGE in the pod
 template's container CONTAINER (default: its first); --version then defaults
 to the image's tag. Exit 0 when V serves all traffic and has baked, 1
 when the deploy failed (traffic never moved) or V failed while baking and the
-traffic went back to the previous version.`,
+traffic went back to the previous version. With strategy recreate the
+previous version stops before V starts; the gap is reported.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if image != "" {
@@ -82,6 +84,15 @@ func printEvent(w io.Writer, g *globals) func(store.Event) {
 	}
 }
 
+// downtime says how long a recreate rollout left the app without a serving
+// replica; "" when it left none.
+func downtime(ro store.Rollout) string {
+	if ro.DowntimeMs <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (recreate: %s without a serving replica)", time.Duration(ro.DowntimeMs)*time.Millisecond)
+}
+
 // reportRollout prints a rollout's outcome and turns a failed one into exit 1.
 func reportRollout(w io.Writer, g *globals, app string, ro store.Rollout, started bool) error {
 	if g.json() {
@@ -92,7 +103,7 @@ func reportRollout(w io.Writer, g *globals, app string, ro store.Rollout, starte
 		fmt.Fprintf(w, "rollout %d of %s started: %s (revision %d) to slot %s; follow it with `cutover status %s --watch`\n",
 			ro.ID, app, ro.Version, ro.Revision, ro.Slot, app)
 	} else {
-		fmt.Fprintf(w, "%s: %s (revision %d) %s\n", app, ro.Version, ro.Revision, strings.ToLower(ro.Phase))
+		fmt.Fprintf(w, "%s: %s (revision %d) %s%s\n", app, ro.Version, ro.Revision, strings.ToLower(ro.Phase), downtime(ro))
 	}
 	if started || ro.Phase == store.RolloutSucceeded {
 		return nil

@@ -89,9 +89,7 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 					rollout += fmt.Sprintf(" (observed %.1f%%)", *st.ObservedWeight)
 				}
 			}
-			if ro.DowntimeMs > 0 {
-				rollout += fmt.Sprintf(" (recreate: %s without a serving replica)", time.Duration(ro.DowntimeMs)*time.Millisecond)
-			}
+			rollout += downtime(*ro)
 			if ro.PauseReason != "" {
 				rollout += " [" + ro.PauseReason + "]"
 			}

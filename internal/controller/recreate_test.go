@@ -54,7 +54,8 @@ func startRecreateApp(t *testing.T) (*controller.Controller, string) {
       process:
         command: [%q, --version, "${VERSION}"]
         replicas: 2
-        env: {%s: "1"}
+        # A race-enabled test binary sleeps 1s on exit by default.
+        env: {%s: "1", GORACE: "atexit_sleep_ms=0"}
     health: {path: /health, interval: 50ms, healthyThreshold: 1}
     strategy:
       recreate: {drainTimeout: 2s}
