@@ -152,6 +152,7 @@ func TestRecreateUnderLoadNeverServesBothVersionsAndReportsTheGapItCaused(t *tes
 	if !strings.Contains(r.stderr, "Downtime") || !strings.Contains(r.stdout, "without a serving replica") {
 		t.Errorf("deploy does not show the downtime:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	}
+	t.Logf("deploy's events:\n%s", r.stderr)
 	seen, unavailable := gapOf(t, answers, "v1", "v2")
 	reported, st := reportedDowntime(t, s)
 	t.Logf("recreate v1 → v2 under 4 clients: %d requests, %d answered 503 during the gap; gap seen by the load %s, reported downtime %s",
