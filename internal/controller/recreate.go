@@ -52,14 +52,17 @@ func (c *Controller) runRecreate(ctx context.Context, a *app, run *rolloutRun, r
 		return
 	}
 	var down time.Time
+	var err error
 	if stable != nil {
-		var err error
-		if down, err = c.takeDown(p, stable); err != nil {
+		if down, err = c.takeDown(p, stable); down.IsZero() {
 			c.finish(a, run, nil, err, ctx)
 			return
 		}
 	}
-	sr, err := c.startInGap(p, slot)
+	var sr *slotRun
+	if err == nil {
+		sr, err = c.startInGap(p, slot)
+	}
 	if err != nil {
 		if stable == nil || c.leaveForRestart(ctx, a, run) {
 			c.finish(a, run, sr, err, ctx)
@@ -90,7 +93,8 @@ func (c *Controller) runRecreate(ctx context.Context, a *app, run *rolloutRun, r
 
 // takeDown takes the traffic away from stable, lets its requests in flight
 // finish (drainTimeout) and stops its replicas. It returns when the router
-// stopped sending stable requests: the start of the downtime.
+// stopped sending stable requests, the start of the downtime; zero when
+// it failed before, with stable still serving.
 func (c *Controller) takeDown(p *progress, stable *slotRun) (time.Time, error) {
 	a, run, slot := p.a, p.run, stable.backend.Slot
 	a.mu.Lock()
@@ -116,8 +120,27 @@ func (c *Controller) takeDown(p *progress, stable *slotRun) (time.Time, error) {
 		fmt.Sprintf("recreate: %s (revision %d, slot %s) gets no more requests; the app answers 503 until %s is ready",
 			stable.rev.Version, stable.rev.Number, slot, p.rev.Version))
 	c.drain(a, run.id, stable)
+	if ss, ok := stable.inst.(servingStopper); ok {
+		// A slot that a Kubernetes Service still selects stops only
+		// when asked this way; it returns once its pods are gone.
+		sctx, cancel := context.WithTimeout(context.Background(), p.cfg.DeployTimeout.D())
+		err := ss.StopServing(sctx)
+		cancel()
+		if err != nil {
+			c.stopSlot(a, run.id, stable, "recreate: its replicas did not all stop")
+			return down, fmt.Errorf("stop %s (revision %d) before starting %s: %w", stable.rev.Version, stable.rev.Number, p.rev.Version, err)
+		}
+	}
 	c.stopSlot(a, run.id, stable, "recreate: the new revision starts once the old one has stopped")
 	return down, nil
+}
+
+// servingStopper is an instance that stops even while the traffic still
+// goes to it, and returns once its replicas are gone: a Kubernetes slot,
+// which its Stop otherwise leaves running while a Service selects it, and
+// whose pods take their termination grace period to go.
+type servingStopper interface {
+	StopServing(ctx context.Context) error
 }
 
 // startInGap starts the new revision on slot while nothing serves, warms

@@ -234,6 +234,24 @@ func (t *Target) owned(ctx context.Context, name string) error {
 	return nil
 }
 
+// WaitNoPods waits until the informer shows no pod of the slot, those
+// being deleted included, or ctx ends.
+func (t *Target) WaitNoPods(ctx context.Context, app, slot string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pods, err := t.pods.List(labels.SelectorFromSet(SlotSelector(app, slot)))
+		if err == nil && len(pods) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("deployment %s/%s scaled to 0, but %d pod(s) still there: %w", t.namespace, Name(app, slot), len(pods), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
 // Exists reports whether the slot's Deployment is there (as the informer
 // last saw it).
 func (t *Target) Exists(app, slot string) bool {

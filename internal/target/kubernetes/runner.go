@@ -93,6 +93,17 @@ func (in *Instance) Stop(ctx context.Context) error {
 	return in.target.Stop(ctx, in.app, in.slot)
 }
 
+// StopServing scales the slot's Deployment to 0 even while the traffic
+// still goes to it, and returns once none of its pods is left, terminating
+// ones included (or ctx ends): the recreate strategy stops the version
+// that serves, and starts the next only once it is gone.
+func (in *Instance) StopServing(ctx context.Context) error {
+	if err := in.Stop(ctx); err != nil {
+		return err
+	}
+	return in.target.WaitNoPods(ctx, in.app, in.slot)
+}
+
 // RoutedInstance is one slot's Deployment in router mode: a
 // target.Changing whose endpoints are its ready pods.
 type RoutedInstance struct {
