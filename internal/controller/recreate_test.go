@@ -3,8 +3,6 @@ package controller_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/gaptest"
 	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/sampleapp"
 	"github.com/cutover/cutover/internal/store"
@@ -80,79 +79,6 @@ func startRecreateApp(t *testing.T) (*controller.Controller, string) {
 	return c, url
 }
 
-// probe is one answer the app gave: when, its status, X-Version and
-// Retry-After.
-type probe struct {
-	at                          time.Time
-	status                      int
-	version, retryAfter, failed string
-}
-
-// probeUntil asks url every few milliseconds until stop is closed and
-// returns every answer in order.
-func probeUntil(url string, stop <-chan struct{}) <-chan []probe {
-	out := make(chan []probe, 1)
-	go func() {
-		var got []probe
-		client := &http.Client{Timeout: 5 * time.Second}
-		for {
-			select {
-			case <-stop:
-				out <- got
-				return
-			default:
-			}
-			p := probe{at: time.Now()}
-			resp, err := client.Get(url)
-			if err != nil {
-				p.failed = err.Error()
-			} else {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				p.status, p.version, p.retryAfter = resp.StatusCode, resp.Header.Get("X-Version"), resp.Header.Get("Retry-After")
-			}
-			got = append(got, p)
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	return out
-}
-
-// checkGap fails unless the probes saw from, then only 503s with
-// Retry-After, then only to (never both, never an error), and returns the
-// gap they saw: from the last answer of from to the first of to.
-func checkGap(t *testing.T, probes []probe, from, to string) time.Duration {
-	t.Helper()
-	var lastFrom, firstTo time.Time
-	unavailable := 0
-	for _, p := range probes {
-		switch {
-		case p.failed != "":
-			t.Errorf("request at %s failed: %s", p.at.Format("15:04:05.000"), p.failed)
-		case p.status == http.StatusServiceUnavailable:
-			unavailable++
-			if p.retryAfter == "" {
-				t.Errorf("503 at %s has no Retry-After", p.at.Format("15:04:05.000"))
-			}
-		case p.status == http.StatusOK && p.version == from:
-			if !firstTo.IsZero() {
-				t.Errorf("%s answered at %s, after %s first answered at %s", from, p.at.Format("15:04:05.000"), to, firstTo.Format("15:04:05.000"))
-			}
-			lastFrom = p.at
-		case p.status == http.StatusOK && p.version == to:
-			if firstTo.IsZero() {
-				firstTo = p.at
-			}
-		default:
-			t.Errorf("request at %s: status %d, version %q", p.at.Format("15:04:05.000"), p.status, p.version)
-		}
-	}
-	if lastFrom.IsZero() || firstTo.IsZero() || unavailable == 0 {
-		t.Fatalf("probes saw %s until %v, %s from %v and %d 503(s); want all three", from, lastFrom, to, firstTo, unavailable)
-	}
-	return firstTo.Sub(lastFrom)
-}
-
 // rolloutEvents returns the events and messages of rollout id, oldest first.
 func rolloutEvents(t *testing.T, c *controller.Controller, id int64) []store.Event {
 	t.Helper()
@@ -170,13 +96,13 @@ func rolloutEvents(t *testing.T, c *controller.Controller, id int64) []store.Eve
 }
 
 // checkDowntime fails unless ro recorded a downtime consistent with the
-// gap the probes saw, with its Downtime event.
+// gap the clients saw (within 1s), with its Downtime event.
 func checkDowntime(t *testing.T, c *controller.Controller, ro store.Rollout, seen time.Duration) {
 	t.Helper()
 	reported := time.Duration(ro.DowntimeMs) * time.Millisecond
-	t.Logf("rollout %d (%s): reported downtime %s, gap seen by the probes %s", ro.ID, ro.Version, reported, seen)
+	t.Logf("rollout %d (%s): reported downtime %s, gap seen by the clients %s", ro.ID, ro.Version, reported, seen)
 	if reported <= 0 || seen > reported+time.Second {
-		t.Errorf("reported downtime %s, probes saw a gap of %s: want a reported downtime covering it (within 1s)", reported, seen)
+		t.Errorf("reported downtime %s, clients saw a gap of %s: want a reported downtime covering it (within 1s)", reported, seen)
 	}
 	for _, ev := range rolloutEvents(t, c, ro.ID) {
 		if ev.Reason == "Downtime" && strings.Contains(ev.Message, "without a serving replica") {
@@ -196,8 +122,7 @@ func TestRecreateStopsTheOldRevisionBeforeStartingTheNewOneAndRecordsTheGap(t *t
 		// A rollback recreates too: v1 is not kept warm beside v2.
 		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", 0) }},
 	} {
-		stop := make(chan struct{})
-		probes := probeUntil(url, stop)
+		load := gaptest.Start(url, 2, time.Minute)
 		time.Sleep(50 * time.Millisecond)
 		ro, err := step.start()
 		if err != nil {
@@ -205,11 +130,12 @@ func TestRecreateStopsTheOldRevisionBeforeStartingTheNewOneAndRecordsTheGap(t *t
 		}
 		ro = waitRollout(t, c, ro.ID)
 		time.Sleep(50 * time.Millisecond)
-		close(stop)
+		answers := load.Finish()
 		if ro.Phase != store.RolloutSucceeded || ro.Strategy != "recreate" {
 			t.Fatalf("%s → %s: rollout ended %s (strategy %s): %s", step.from, step.to, ro.Phase, ro.Strategy, ro.Message)
 		}
-		checkDowntime(t, c, ro, checkGap(t, <-probes, step.from, step.to))
+		seen, _ := gaptest.Gap(t, answers, step.from, step.to)
+		checkDowntime(t, c, ro, seen)
 
 		// The old replicas were stopped before the new ones started.
 		var stopped, started time.Time
@@ -238,8 +164,7 @@ func TestRecreateStopsTheOldRevisionBeforeStartingTheNewOneAndRecordsTheGap(t *t
 
 func TestRecreateWithANewRevisionThatNeverGetsReadyBringsThePreviousOneBack(t *testing.T) {
 	c, url := startRecreateApp(t)
-	stop := make(chan struct{})
-	probes := probeUntil(url, stop)
+	load := gaptest.Start(url, 2, time.Minute)
 	time.Sleep(50 * time.Millisecond)
 	ro, err := c.Deploy("web", controller.DeployRequest{Version: "v2",
 		Command: []string{os.Args[0], "--version", "${VERSION}", "--never-ready"}})
@@ -248,29 +173,13 @@ func TestRecreateWithANewRevisionThatNeverGetsReadyBringsThePreviousOneBack(t *t
 	}
 	ro = waitRollout(t, c, ro.ID)
 	time.Sleep(50 * time.Millisecond)
-	close(stop)
+	answers := load.Finish()
 	if ro.Phase != store.RolloutRolledBack || !strings.Contains(ro.Message, "rolled back to v1") {
 		t.Fatalf("rollout ended %s: %s; want RolledBack to v1", ro.Phase, ro.Message)
 	}
-	// v2 never answered: the probes saw v1, the gap, then v1 again.
-	var lastV1, firstV1Again time.Time
-	gapStarted := false
-	for _, p := range <-probes {
-		switch {
-		case p.failed != "" || (p.status != http.StatusOK && p.status != http.StatusServiceUnavailable) || (p.status == http.StatusOK && p.version != "v1"):
-			t.Errorf("request at %s: status %d, version %q, error %q", p.at.Format("15:04:05.000"), p.status, p.version, p.failed)
-		case p.status == http.StatusServiceUnavailable:
-			gapStarted = true
-		case !gapStarted:
-			lastV1 = p.at
-		case firstV1Again.IsZero():
-			firstV1Again = p.at
-		}
-	}
-	if !gapStarted || firstV1Again.IsZero() {
-		t.Fatalf("probes saw no gap, or v1 not back after it")
-	}
-	checkDowntime(t, c, ro, firstV1Again.Sub(lastV1))
+	// v2 never answered: the clients saw v1, the gap, then v1 again.
+	seen, _ := gaptest.Gap(t, answers, "v1", "v1")
+	checkDowntime(t, c, ro, seen)
 	var reasons []string
 	for _, ev := range rolloutEvents(t, c, ro.ID) {
 		reasons = append(reasons, ev.Reason)
