@@ -113,14 +113,7 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 		fail(err)
 		return
 	}
-	c.event(a, run.id, rev.Number, normal, "Promoted", fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", rev.Version, rev.Number, slot))
-	c.notify(a, hooks.EventPromoted, run.id, rev, rev.Version+" promoted")
-	if strings.HasPrefix(rev.Cause, "rollback") {
-		c.rollbackHooks(a, run.id, rev)
-	}
-	if err := hooks.RunAll(ctx, cfg.Hooks.AfterAllowTraffic, p.hookInfo("afterAllowTraffic"), c.hookPayload(a, run.id, rev, "afterAllowTraffic")); err != nil {
-		c.event(a, run.id, rev.Number, warning, "HookFailed", "afterAllowTraffic hook failed: "+err.Error())
-	}
+	p.promoted(slot)
 	c.guardWarm(a, slot, sr)
 	// The old slot drains while the new one bakes; a flip back ends the
 	// drain, since the old slot has the traffic again.
@@ -143,6 +136,22 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 		return
 	}
 	c.finish(a, run, sr, nil, ctx)
+}
+
+// promoted records that the rollout's revision serves all traffic on slot,
+// tells the notification receivers, runs the rollback hooks when it is a
+// rollback, and the afterAllowTraffic hooks, whose failure is reported
+// only: the traffic has moved.
+func (p *progress) promoted(slot string) {
+	c, a, run, rev := p.c, p.a, p.run, p.rev
+	c.event(a, run.id, rev.Number, normal, "Promoted", fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", rev.Version, rev.Number, slot))
+	c.notify(a, hooks.EventPromoted, run.id, rev, rev.Version+" promoted")
+	if strings.HasPrefix(rev.Cause, "rollback") {
+		c.rollbackHooks(a, run.id, rev)
+	}
+	if err := hooks.RunAll(p.ctx, p.cfg.Hooks.AfterAllowTraffic, p.hookInfo("afterAllowTraffic"), c.hookPayload(a, run.id, rev, "afterAllowTraffic")); err != nil {
+		c.event(a, run.id, rev.Number, warning, "HookFailed", "afterAllowTraffic hook failed: "+err.Error())
+	}
 }
 
 // bakeAfterFlip bakes sr (see bake) with its post-promotion analysis;

@@ -92,15 +92,7 @@ func newRig(t *testing.T, v1URL, strategy string, extra ...string) *drainRig {
 	}
 	t.Cleanup(func() { db.Close() })
 	const listen = "127.0.0.1:0"
-	rt := router.New(router.Options{Logger: testLogger(t)})
-	if err := rt.SetRoutes([]router.Route{{Listen: listen, App: "web"}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = rt.Shutdown(ctx)
-	})
+	rt := newTestRouter(t, router.Route{Listen: listen, App: "web"})
 	cfg, err := config.Parse("cutover.yaml", fmt.Appendf(nil, `apps:
   - name: web
     listen: 127.0.0.1:8080
@@ -116,6 +108,21 @@ func newRig(t *testing.T, v1URL, strategy string, extra ...string) *drainRig {
 		t.Fatal(err)
 	}
 	return &drainRig{db: db, router: rt, cfg: cfg, appURL: "http://" + rt.Addr(listen).String()}
+}
+
+// newTestRouter returns a router with routes, shut down at cleanup.
+func newTestRouter(t *testing.T, routes ...router.Route) *router.Router {
+	t.Helper()
+	rt := router.New(router.Options{Logger: testLogger(t)})
+	if err := rt.SetRoutes(routes); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rt.Shutdown(ctx)
+	})
+	return rt
 }
 
 // start starts a controller on the rig's store; it is stopped at cleanup

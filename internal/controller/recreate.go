@@ -3,11 +3,9 @@ package controller
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
-	"github.com/cutover/cutover/internal/hooks"
 	"github.com/cutover/cutover/internal/store"
 )
 
@@ -80,14 +78,7 @@ func (c *Controller) runRecreate(ctx context.Context, a *app, run *rolloutRun, r
 		}
 		a.mu.Unlock()
 	}
-	c.event(a, run.id, rev.Number, normal, "Promoted", fmt.Sprintf("%s (revision %d, slot %s) now serves all traffic", rev.Version, rev.Number, slot))
-	c.notify(a, hooks.EventPromoted, run.id, rev, rev.Version+" promoted")
-	if strings.HasPrefix(rev.Cause, "rollback") {
-		c.rollbackHooks(a, run.id, rev)
-	}
-	if err := hooks.RunAll(ctx, cfg.Hooks.AfterAllowTraffic, p.hookInfo("afterAllowTraffic"), c.hookPayload(a, run.id, rev, "afterAllowTraffic")); err != nil {
-		c.event(a, run.id, rev.Number, warning, "HookFailed", "afterAllowTraffic hook failed: "+err.Error())
-	}
+	p.promoted(slot)
 	c.finish(a, run, sr, nil, ctx)
 }
 

@@ -35,15 +35,7 @@ func TestMain(m *testing.M) {
 func startRecreateApp(t *testing.T) (*controller.Controller, string) {
 	t.Helper()
 	const listen = "127.0.0.1:0"
-	rt := router.New(router.Options{Logger: testLogger(t)})
-	if err := rt.SetRoutes([]router.Route{{Listen: listen, App: "web"}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = rt.Shutdown(ctx)
-	})
+	rt := newTestRouter(t, router.Route{Listen: listen, App: "web"})
 	cfg, err := config.Parse("cutover.yaml", fmt.Appendf(nil, `apps:
   - name: web
     listen: 127.0.0.1:8080
@@ -62,18 +54,8 @@ func startRecreateApp(t *testing.T) (*controller.Controller, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := controller.New(controller.Options{Store: openStore(t), Router: rt, Logger: testLogger(t),
-		NewTarget: func(config.App) (controller.Target, error) {
-			return process.New(process.Options{LogDir: t.TempDir(), StopGrace: 5 * time.Second, Logger: testLogger(t)}), nil
-		}})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.Stop(ctx)
-	})
-	if err := c.Start(cfg); err != nil {
-		t.Fatal(err)
-	}
+	tgt := process.New(process.Options{LogDir: t.TempDir(), StopGrace: 5 * time.Second, Logger: testLogger(t)})
+	c := startController(t, openStore(t), rt, tgt, cfg)
 	url := "http://" + rt.Addr(listen).String() + "/"
 	waitRestored(t, url)
 	return c, url

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
-	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/store/bolt"
 	"github.com/cutover/cutover/internal/target/static"
@@ -34,21 +33,12 @@ func openStore(t *testing.T) *bolt.DB {
 	return db
 }
 
-// startStaticAppOn is startStaticApp on the store db.
-func startStaticAppOn(t *testing.T, db controller.Store, upstreamURL, yaml string) (*controller.Controller, store.Rollout) {
+// startController starts a controller of cfg on db and rt whose apps run
+// on tgt; it is stopped at cleanup.
+func startController(t *testing.T, db controller.Store, rt controller.Router, tgt controller.Target, cfg *config.Config) *controller.Controller {
 	t.Helper()
-	rt := router.New(router.Options{Logger: testLogger(t)})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = rt.Shutdown(ctx)
-	})
-	cfg, err := config.Parse("cutover.yaml", fmt.Appendf(nil, "apps:\n"+yaml, upstreamURL))
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := controller.New(controller.Options{Store: db, Router: rt, Logger: testLogger(t),
-		NewTarget: func(config.App) (controller.Target, error) { return static.New(), nil }})
+		NewTarget: func(config.App) (controller.Target, error) { return tgt, nil }})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -57,6 +47,17 @@ func startStaticAppOn(t *testing.T, db controller.Store, upstreamURL, yaml strin
 	if err := c.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// startStaticAppOn is startStaticApp on the store db.
+func startStaticAppOn(t *testing.T, db controller.Store, upstreamURL, yaml string) (*controller.Controller, store.Rollout) {
+	t.Helper()
+	cfg, err := config.Parse("cutover.yaml", fmt.Appendf(nil, "apps:\n"+yaml, upstreamURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startController(t, db, newTestRouter(t), static.New(), cfg)
 	st, err := c.Status("web")
 	if err != nil || st.Rollout == nil {
 		t.Fatalf("no first rollout: %v", err)
