@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +30,10 @@ import (
 // in the gap) leaves the app down: the stable revision is started again on
 // its slot and gets the traffic back, and the rollout ends RolledBack with
 // the whole gap recorded as its downtime.
+
+// errAbortedInGap is the cause of a recreate rollout that `cutover abort`
+// ended while nothing served.
+var errAbortedInGap = errors.New("aborted by `cutover abort` while the app served nothing")
 
 // runRecreate carries a recorded recreate rollout through to its end.
 func (c *Controller) runRecreate(ctx context.Context, a *app, run *rolloutRun, rev store.Revision, slot string) {
@@ -174,6 +179,9 @@ func (c *Controller) bringBack(p *progress, stable *slotRun, newSlot string, fai
 	a, run, rev := p.a, p.run, p.rev
 	ctx := context.WithoutCancel(p.ctx)
 	slot := stable.backend.Slot
+	if errors.Is(cause, errAborted) { // its message says the traffic stayed
+		cause = errAbortedInGap
+	}
 	a.mu.Lock()
 	if failed != nil && a.slots[newSlot] == failed {
 		delete(a.slots, newSlot)

@@ -185,3 +185,31 @@ func TestRecreateWithANewRevisionThatNeverGetsReadyBringsThePreviousOneBack(t *t
 		}
 	}
 }
+
+func TestAbortInTheGapOfARecreateBringsThePreviousRevisionBack(t *testing.T) {
+	c, url := startRecreateApp(t)
+	events, stop := c.Subscribe("web")
+	defer stop()
+	ro, err := c.Deploy("web", controller.DeployRequest{Version: "v2",
+		Command: []string{os.Args[0], "--version", "${VERSION}", "--never-ready"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ev := range events {
+		if ev.Rollout == ro.ID && ev.Reason == "SlotStarting" {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ro, err = c.Abort(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Phase != store.RolloutRolledBack || !strings.Contains(ro.Message, "aborted") || ro.DowntimeMs <= 0 {
+		t.Fatalf("rollout ended %s (downtime %dms): %s; want RolledBack after the abort, with its downtime", ro.Phase, ro.DowntimeMs, ro.Message)
+	}
+	if got := answer(url); !strings.Contains(got, "version=v1") {
+		t.Fatalf("after the abort the app answers %q; want v1", got)
+	}
+}
