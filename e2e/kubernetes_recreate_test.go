@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/gaptest"
 	"github.com/cutover/cutover/internal/kubetest"
 )
 
@@ -53,5 +54,31 @@ func TestKubernetesRecreateStopsTheOldDeploymentFirstAndMovesTheSelectorAtTheFli
 			t.Errorf("%v: want the old slot stopped before the new one was ready:\n%s", step.args, r.stderr)
 		}
 		t.Logf("%v: %s without a serving replica (service mode, Service selector moved at the flip)", step.args, time.Duration(st.Rollout.DowntimeMs)*time.Millisecond)
+	}
+}
+
+// In router mode the gap is cutover's: the router answers 503 from the
+// moment the old pods stop getting requests until the new ones are ready.
+func TestKubernetesRouterModeRecreateUnderLoadNeverServesBothVersions(t *testing.T) {
+	k := newRouterSetup(t, `{recreate: {drainTimeout: 10s}}`)
+	k.serve(t)
+	k.waitVersion(t, "v1")
+	load := gaptest.Start(k.appURL(), 4, 3*time.Minute)
+	time.Sleep(300 * time.Millisecond)
+	k.mustCLI(t, "deploy", "web", "--version", "v2")
+	time.Sleep(300 * time.Millisecond)
+	answers := load.Finish()
+	for i := range answers {
+		answers[i].Version = versionOf(answers[i].Version) // "v2@<pod>"
+	}
+	seen, unavailable := gaptest.Gap(t, answers, "v1", "v2")
+	reported, st := reportedDowntime(t, k.setup)
+	t.Logf("router mode, recreate v1 → v2 under 4 clients: %d requests, %d answered 503; gap seen by the load %s, reported downtime %s",
+		len(answers), unavailable, seen.Round(time.Millisecond), reported)
+	if seen > reported+time.Second || reported > seen+time.Second {
+		t.Errorf("the load saw a gap of %s, status reports %s: want them within 1s of each other", seen, reported)
+	}
+	if n := len(k.pods(t, "blue")); n != 0 || st.Version != "v2" {
+		t.Errorf("after the recreate: %d pod(s) left on blue, %s serves; want none and v2", n, st.Version)
 	}
 }
