@@ -67,7 +67,9 @@ func (c *Controller) runRecreate(ctx context.Context, a *app, run *rolloutRun, r
 		sr, err = c.startInGap(p, slot)
 	}
 	if err != nil {
-		if stable == nil || c.leaveForRestart(ctx, a, run) {
+		if stable == nil || stopping(ctx) {
+			// Stopping: the rollout stays recorded, and the next
+			// cutover starts the stable revision again (see restore).
 			c.finish(a, run, sr, err, ctx)
 			return
 		}

@@ -29,10 +29,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startRecreateApp runs app web with the recreate strategy on 2 sample-app
-// processes behind a real router, and returns the controller and the app's
-// URL once v1 serves.
-func startRecreateApp(t *testing.T) (*controller.Controller, string) {
+// recreateRig is app web with the recreate strategy on 2 sample-app
+// processes behind a real router, with a store that outlives the
+// controllers started on it.
+type recreateRig struct {
+	db  controller.Store
+	rt  *router.Router
+	cfg *config.Config
+	url string
+}
+
+func newRecreateRig(t *testing.T) *recreateRig {
 	t.Helper()
 	const listen = "127.0.0.1:0"
 	rt := newTestRouter(t, router.Route{Listen: listen, App: "web"})
@@ -54,11 +61,48 @@ func startRecreateApp(t *testing.T) (*controller.Controller, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &recreateRig{db: openStore(t), rt: rt, cfg: cfg, url: "http://" + rt.Addr(listen).String() + "/"}
+}
+
+// start starts a controller on the rig and returns it once the app serves.
+func (r *recreateRig) start(t *testing.T) *controller.Controller {
+	t.Helper()
 	tgt := process.New(process.Options{LogDir: t.TempDir(), StopGrace: 5 * time.Second, Logger: testLogger(t)})
-	c := startController(t, openStore(t), rt, tgt, cfg)
-	url := "http://" + rt.Addr(listen).String() + "/"
-	waitRestored(t, url)
-	return c, url
+	c := startController(t, r.db, r.rt, tgt, r.cfg)
+	waitRestored(t, r.url)
+	return c
+}
+
+// startRecreateApp starts a controller on a new recreateRig and returns
+// it and the app's URL once v1 serves.
+func startRecreateApp(t *testing.T) (*controller.Controller, string) {
+	t.Helper()
+	r := newRecreateRig(t)
+	return r.start(t), r.url
+}
+
+// deployNeverReady deploys a v2 that never gets ready and returns its
+// rollout once v2's replicas have started: while nothing serves.
+func deployNeverReady(t *testing.T, c *controller.Controller) store.Rollout {
+	t.Helper()
+	events, stop := c.Subscribe("web")
+	defer stop()
+	ro, err := c.Deploy("web", controller.DeployRequest{Version: "v2",
+		Command: []string{os.Args[0], "--version", "${VERSION}", "--never-ready"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Rollout == ro.ID && ev.Reason == "SlotStarting" {
+				return ro
+			}
+		case <-deadline:
+			t.Fatal("v2's replicas did not start within 20s")
+		}
+	}
 }
 
 // rolloutEvents returns the events and messages of rollout id, oldest first.
@@ -188,21 +232,10 @@ func TestRecreateWithANewRevisionThatNeverGetsReadyBringsThePreviousOneBack(t *t
 
 func TestAbortInTheGapOfARecreateBringsThePreviousRevisionBack(t *testing.T) {
 	c, url := startRecreateApp(t)
-	events, stop := c.Subscribe("web")
-	defer stop()
-	ro, err := c.Deploy("web", controller.DeployRequest{Version: "v2",
-		Command: []string{os.Args[0], "--version", "${VERSION}", "--never-ready"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ev := range events {
-		if ev.Rollout == ro.ID && ev.Reason == "SlotStarting" {
-			break
-		}
-	}
+	deployNeverReady(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ro, err = c.Abort(ctx, "web")
+	ro, err := c.Abort(ctx, "web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,5 +244,26 @@ func TestAbortInTheGapOfARecreateBringsThePreviousRevisionBack(t *testing.T) {
 	}
 	if got := answer(url); !strings.Contains(got, "version=v1") {
 		t.Fatalf("after the abort the app answers %q; want v1", got)
+	}
+}
+
+func TestCutoverStoppedInTheGapOfARecreateServesThePreviousRevisionAgain(t *testing.T) {
+	r := newRecreateRig(t)
+	c := r.start(t)
+	ro := deployNeverReady(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.Stop(ctx)
+
+	c = r.start(t)
+	if got := answer(r.url); !strings.Contains(got, "version=v1") {
+		t.Fatalf("after the restart the app answers %q; want v1", got)
+	}
+	st, err := c.Status("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rollout == nil || st.Rollout.ID != ro.ID || st.Rollout.Phase != store.RolloutAborted || st.Version != "v1" {
+		t.Fatalf("after the restart: %s serves, rollout %+v; want v1 and rollout %d aborted", st.Version, st.Rollout, ro.ID)
 	}
 }
