@@ -204,7 +204,7 @@ func TestDeployAfterABakeRollbackGoesToTheFailedSlotAndKeepsTheGoodOne(t *testin
 			t.Errorf("idle slot %s holds %q (%s); want v1 kept warm for rollback", s.Name, s.Version, s.Phase)
 		}
 	}
-	if _, err := c.Rollback("web", 0); err != nil {
+	if _, err := c.Rollback("web", controller.RollbackRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	waitLatestRollout(t, c)
