@@ -52,9 +52,16 @@ func answer(url string) string {
 // of that rollout with reason has been recorded.
 func deployUntil(t *testing.T, c *controller.Controller, version, url, reason string) store.Rollout {
 	t.Helper()
+	return deployRequestUntil(t, c, controller.DeployRequest{Version: version, Upstreams: []string{url}}, reason)
+}
+
+// deployRequestUntil is deployUntil for any deploy request.
+func deployRequestUntil(t *testing.T, c *controller.Controller, req controller.DeployRequest, reason string) store.Rollout {
+	t.Helper()
+	version := req.Version
 	events, stop := c.Subscribe("web")
 	defer stop()
-	ro, err := c.Deploy("web", controller.DeployRequest{Version: version, Upstreams: []string{url}})
+	ro, err := c.Deploy("web", req)
 	if err != nil {
 		t.Fatal(err)
 	}
