@@ -9,23 +9,16 @@ import (
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/imageref"
-	"github.com/cutover/cutover/internal/store"
 )
 
 // checkDeploy refuses a deploy whose text would break what shows or uses
 // it: a version label outside config.CheckVersion's charset (newlines forge
 // lines in history, escape codes reach terminals, X-Version breaks), a
-// rollback barrier that store.CheckBarrier refuses, a
 // command word with a control character, or an upstream that is not an
 // absolute http(s) URL. Nothing is recorded for a refused deploy.
 func checkDeploy(req controller.DeployRequest) error {
 	if err := config.CheckVersion(req.Version); err != nil {
 		return fmt.Errorf("version %w", err)
-	}
-	if req.Barrier != "" {
-		if err := store.CheckBarrier(req.Barrier); err != nil {
-			return err
-		}
 	}
 	for i, w := range req.Command {
 		if strings.ContainsFunc(w, unicode.IsControl) {
