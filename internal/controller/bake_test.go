@@ -264,17 +264,20 @@ func TestActiveSlotWithoutReadyEndpointFlipsBackToTheWarmSlot(t *testing.T) {
 	}
 }
 
-func TestBakeFlipsBackOnAFailedPostPromotionAnalysis(t *testing.T) {
-	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
-	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 20s, postPromotionAnalysis: {templates: [fails]}}",
-		`analysisTemplates:
+// failingAnalysis is an analysis template "fails" that fails at its first
+// measurement.
+const failingAnalysis = `analysisTemplates:
   - name: fails
     metrics:
       - name: check
         provider: {command: {command: [/bin/sh, -c, "exit 1"]}}
         interval: 100ms
         count: 1
-`)
+`
+
+func TestBakeFlipsBackOnAFailedPostPromotionAnalysis(t *testing.T) {
+	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
+	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 20s, postPromotionAnalysis: {templates: [fails]}}", failingAnalysis)
 	c := rig.start(t)
 	waitLatestRollout(t, c)
 	ro := deployUntil(t, c, "v2", v2.url, "Promoted")

@@ -177,14 +177,7 @@ func TestBakeHoldsAtABarrierInsteadOfFlippingBack(t *testing.T) {
 func TestPromoteKeepsARevisionHeldAtItsBarrierAndTheWarmGuardDoesNotFlipBack(t *testing.T) {
 	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
 	rig, c, ro := barrierHeld(t, v1, v2, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 0s, postPromotionAnalysis: {templates: [fails]}}", func() {},
-		`analysisTemplates:
-  - name: fails
-    metrics:
-      - name: check
-        provider: {command: {command: [/bin/sh, -c, "exit 1"]}}
-        interval: 100ms
-        count: 1
-`)
+		failingAnalysis)
 	if msg := eventMessage(t, c, "BarrierHold"); !strings.Contains(msg, "post-promotion analysis failed") {
 		t.Errorf("BarrierHold event %q does not say the analysis failed", msg)
 	}
