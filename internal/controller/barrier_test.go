@@ -54,7 +54,7 @@ func eventMessage(t *testing.T, c *controller.Controller, reason string) string 
 
 func TestRollbackPastABarrierIsRefusedUnlessForced(t *testing.T) {
 	v1, v2, v3 := startVersion(t, "v1"), startVersion(t, "v2"), startVersion(t, "v3")
-	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s}")
+	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 0s}")
 	c := rig.start(t)
 	waitLatestRollout(t, c)
 	succeeded(t, c, deployBarrier(t, c, "v2", v2.url, "Promoted"))
@@ -212,8 +212,9 @@ func TestPromoteKeepsARevisionHeldAtItsBarrierAndTheWarmGuardDoesNotFlipBack(t *
 
 func TestBeforeInstallHookDeclaresABarrier(t *testing.T) {
 	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
-	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s}",
-		`    hooks: {beforeInstall: [{command: [/bin/sh, -c, "echo migrating; echo 'cutover-barrier: schema v42'"]}]}
+	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 0s}",
+		// The tab is not printable text: it becomes a space.
+		`    hooks: {beforeInstall: [{command: [/bin/sh, -c, "printf 'migrating\\ncutover-barrier: schema\\tv42\\n'"]}]}
 `)
 	c := rig.start(t)
 	waitLatestRollout(t, c)
