@@ -82,7 +82,8 @@ func (c *Controller) signal(appName, what string, change func(run *rolloutRun), 
 	defer a.mu.Unlock()
 	run := a.run
 	// After the flip only a rollout paused while it bakes (an inconclusive
-	// post-promotion analysis) waits for a human.
+	// post-promotion analysis, a failure held at a rollback barrier) waits
+	// for a human.
 	if run == nil || run.id == 0 || (run.flipped && !(run.baking && a.state.Rollout.Phase == store.RolloutPaused)) {
 		return store.Rollout{}, fmt.Errorf("%w: no rollout of %s is in progress %s; `cutover status %s` shows its state", ErrConflict, appName, what, appName)
 	}
