@@ -73,15 +73,15 @@ func (c *Controller) checkWarm(a *app, activeSlot string, active, warm *slotRun)
 	}
 	msg := fmt.Sprintf("no endpoint of %s (revision %d, slot %s) is ready while %s (revision %d) is warm on slot %s",
 		active.rev.Version, active.rev.Number, activeSlot, warm.rev.Version, warm.rev.Number, warmSlot)
-	if b, found, err := c.barrierAfter(a, warm.rev.Number); err != nil || found {
+	b, found, err := c.barrierAfter(a, warm.rev.Number)
+	if err != nil {
+		c.log.Error("look for a rollback barrier before flipping back; flipping back", "app", a.name, "err", err)
+	}
+	if found {
 		a.mu.Unlock()
-		why := fmt.Sprintf("looking for a rollback barrier failed (%v)", err)
-		if found {
-			why = describeBarrier(b)
-		}
 		c.event(a, 0, active.rev.Number, warning, "BarrierHold",
 			fmt.Sprintf("%s: not flipping back to it, %s; deploy a fix with `cutover deploy %s`, or `cutover rollback %s --force` to flip back anyway",
-				msg, why, a.name, a.name))
+				msg, describeBarrier(b), a.name, a.name))
 		return false
 	}
 	msg += ": flipping back to it"
