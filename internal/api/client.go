@@ -113,8 +113,8 @@ func (c *Client) Deploy(ctx context.Context, app string, req controller.DeployRe
 }
 
 // Rollback starts a rollback, followed like Deploy.
-func (c *Client) Rollback(ctx context.Context, app string, toRevision int, progress func(store.Event)) (store.Rollout, error) {
-	return c.follow(ctx, "/v1/apps/"+url.PathEscape(app)+"/rollback", RollbackRequest{ToRevision: toRevision}, progress)
+func (c *Client) Rollback(ctx context.Context, app string, req RollbackRequest, progress func(store.Event)) (store.Rollout, error) {
+	return c.follow(ctx, "/v1/apps/"+url.PathEscape(app)+"/rollback", req, progress)
 }
 
 func (c *Client) follow(ctx context.Context, path string, body any, progress func(store.Event)) (store.Rollout, error) {

@@ -147,7 +147,7 @@ func TestLegitimateRequestsPass(t *testing.T) {
 		"set-weight": func() error { _, err := c.SetWeight(ctx, "web", 10); return err },
 		"abort":      func() error { _, err := c.Abort(ctx, "web"); return err },
 		"retry":      func() error { _, err := c.Retry(ctx, "web", nil); return err },
-		"rollback":   func() error { _, err := c.Rollback(ctx, "web", 0, nil); return err },
+		"rollback":   func() error { _, err := c.Rollback(ctx, "web", api.RollbackRequest{}, nil); return err },
 		"upgrade":    func() error { return c.Upgrade(ctx) },
 		"reload":     func() error { return c.Reload(ctx) },
 	}

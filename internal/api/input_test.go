@@ -12,7 +12,7 @@ import (
 )
 
 // TestDeployRefusesLabelsAndWordsThatBreakTerminals pins that a deploy
-// whose version, command or upstreams would forge lines in history and
+// whose version, command, upstreams or rollback barrier would forge lines in history and
 // status, reach a terminal as escape codes or break the X-Version header
 // is refused with 400 before anything is recorded.
 func TestDeployRefusesLabelsAndWordsThatBreakTerminals(t *testing.T) {
@@ -34,6 +34,11 @@ func TestDeployRefusesLabelsAndWordsThatBreakTerminals(t *testing.T) {
 		{"upstream with a newline", controller.DeployRequest{Version: "v2", Upstreams: []string{a.Upstream + "/\nx"}}, "upstream"},
 		{"upstream that is not http", controller.DeployRequest{Version: "v2", Upstreams: []string{"file:///etc/passwd"}}, "upstream"},
 		{"command word with an escape code", controller.DeployRequest{Version: "v2", Command: []string{"./app", "\x1b]0;pwned\x07"}}, "command"},
+		{"barrier with a newline", controller.DeployRequest{Version: "v2", Upstreams: up, Barrier: "schema v42\n2026-11-30 12:00:00.000  Normal  Promoted"}, "barrier"},
+		{"barrier with escape codes", controller.DeployRequest{Version: "v2", Upstreams: up, Barrier: "\x1b[31mschema\u009b2J"}, "barrier"},
+		{"barrier with a tab", controller.DeployRequest{Version: "v2", Upstreams: up, Barrier: "schema\tv42"}, "barrier"},
+		{"barrier of 201 characters", controller.DeployRequest{Version: "v2", Upstreams: up, Barrier: strings.Repeat("é", 201)}, "barrier"},
+		{"blank barrier", controller.DeployRequest{Version: "v2", Upstreams: up, Barrier: "   "}, "barrier"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

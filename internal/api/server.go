@@ -34,7 +34,7 @@ type Controller interface {
 	SetWeight(app string, weight int) (store.Rollout, error)
 	Retry(app string) (store.Rollout, error)
 	Abort(ctx context.Context, app string) (store.Rollout, error)
-	Rollback(app string, toRevision int) (store.Rollout, error)
+	Rollback(app string, req controller.RollbackRequest) (store.Rollout, error)
 	WaitRollout(ctx context.Context, app string, id int64) (store.Rollout, error)
 	Subscribe(app string) (<-chan store.Event, func())
 }
@@ -82,9 +82,7 @@ type WeightRequest struct {
 }
 
 // RollbackRequest is the body of POST /v1/apps/{app}/rollback.
-type RollbackRequest struct {
-	ToRevision int `json:"toRevision,omitempty"`
-}
+type RollbackRequest = controller.RollbackRequest
 
 // New returns the admin API handler.
 func New(opts Options) http.Handler {
@@ -206,7 +204,7 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.startAndFollow(w, r, func() (store.Rollout, error) {
-		return s.opts.Controller.Rollback(r.PathValue("app"), req.ToRevision)
+		return s.opts.Controller.Rollback(r.PathValue("app"), req)
 	})
 }
 

@@ -30,7 +30,12 @@ template's container CONTAINER (default: its first); --version then defaults
 to the image's tag. Exit 0 when V serves all traffic and has baked, 1
 when the deploy failed (traffic never moved) or V failed while baking and the
 traffic went back to the previous version. With strategy recreate the
-previous version stops before V starts; the gap is reported.`,
+previous version stops before V starts; the gap is reported.
+
+--barrier REASON marks the new revision as a rollback barrier (a schema
+migration that older versions cannot run on): "cutover rollback" to an older
+revision is refused unless --force, and if V fails after it got the traffic
+the rollout pauses for a human instead of flipping back.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if image != "" {
@@ -68,6 +73,7 @@ previous version stops before V starts; the gap is reported.`,
 	cmd.Flags().StringVar(&command, "command", "", "replica command for a process target (default: the config's)")
 	cmd.Flags().StringArrayVar(&req.Upstreams, "upstream", nil, "endpoint URL for a static target (repeat for several)")
 	cmd.Flags().StringVar(&image, "image", "", "container image for a kubernetes target, as IMAGE or CONTAINER=IMAGE (default: the template's); --version defaults to its tag")
+	cmd.Flags().StringVar(&req.Barrier, "barrier", "", "mark the new revision as a rollback barrier, and say why (\"schema v42\"): rolling back past it needs `rollback --force`")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the rollout has started")
 	return cmd
 }

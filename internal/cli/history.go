@@ -24,13 +24,13 @@ func newHistory(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), h)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "REVISION\tVERSION\tCREATED\tCAUSE")
+			fmt.Fprintln(tw, "REVISION\tVERSION\tCREATED\tCAUSE\tBARRIER")
 			for _, r := range h.Revisions {
 				cause := r.Cause
 				if r.Image != "" {
 					cause += ", image " + imageref.Image{Container: r.ImageContainer, Ref: r.Image}.String()
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Number, r.Version, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), cause)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Number, r.Version, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), cause, r.Barrier)
 			}
 			tw.Flush()
 			fmt.Fprintln(cmd.OutOrStdout())

@@ -15,7 +15,9 @@ import (
 // it watches the slot that now has the traffic, while the previous slot
 // stays warm and its drain runs. A replica exit, an endpoint that loses its
 // readiness or a failed post-promotion analysis in that window flips the
-// traffic straight back (flipBack) and ends the rollout as RolledBack.
+// traffic straight back (flipBack) and ends the rollout as RolledBack,
+// unless that flip would cross a rollback barrier: then the rollout holds
+// for a human (holdAtBarrier).
 
 const (
 	// watchInterval is how often a watch looks at a slot's replicas and
@@ -135,19 +137,23 @@ func lastExit(reps []target.Replica) string {
 }
 
 // bake watches sr, which has just got the traffic, for d and until
-// analyze (the post-promotion analysis; nil for none) has passed. It
-// returns nil when both passed, or the cause to flip back for.
-func (c *Controller) bake(p *progress, sr *slotRun, d time.Duration, analyze func() error) error {
+// analyze (the post-promotion analysis, run on the context it is given;
+// nil for none) has passed. It returns nil when both passed, or the cause
+// to flip back for; a failure that a rollback barrier holds returns once
+// a human has decided (see holdAtBarrier).
+func (c *Controller) bake(p *progress, sr *slotRun, d time.Duration, analyze func(ctx context.Context) error) error {
 	if d == 0 && analyze == nil {
 		return nil
 	}
 	var analysisDone chan error
 	analysisExited := make(chan struct{})
+	actx, stopAnalysis := context.WithCancelCause(p.ctx)
+	defer stopAnalysis(nil)
 	if analyze != nil {
 		analysisDone = make(chan error, 1)
 		go func() {
 			defer close(analysisExited)
-			analysisDone <- analyze()
+			analysisDone <- analyze(actx)
 		}()
 	} else {
 		close(analysisExited)
@@ -164,13 +170,19 @@ func (c *Controller) bake(p *progress, sr *slotRun, d time.Duration, analyze fun
 			fmt.Sprintf("watching %s on slot %s for bakeTime %s; a replica exit or lost readiness flips back", p.rev.Version, sr.backend.Slot, d))
 	}
 	_ = p.setBaking(true, nil)
-	err := p.setBaking(false, c.watchBake(p, newSlotWatch(sr), d, analysisDone))
+	err := c.watchBake(p, newSlotWatch(sr), d, analysisDone)
 	if err != nil {
-		// Stop the analysis, if it still runs (on the rollout's
-		// context), before the flip back records anything.
-		p.run.cancel(err)
+		// Stop the analysis, if it still runs, before the flip back (or
+		// the hold) records anything.
+		stopAnalysis(err)
 	}
 	<-analysisExited
+	if err != nil && p.ctx.Err() == nil {
+		// A failure, not a request to flip back: the window stays open
+		// while it holds, so that `rollback --force` can flip back.
+		err = c.holdAtBarrier(p, err)
+	}
+	err = p.setBaking(false, err)
 	if err == nil && d > 0 {
 		c.event(p.a, p.run.id, p.rev.Number, normal, "Baked",
 			fmt.Sprintf("%s served on slot %s for bakeTime %s without a replica exit or lost readiness", p.rev.Version, sr.backend.Slot, d))

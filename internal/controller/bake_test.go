@@ -52,9 +52,16 @@ func answer(url string) string {
 // of that rollout with reason has been recorded.
 func deployUntil(t *testing.T, c *controller.Controller, version, url, reason string) store.Rollout {
 	t.Helper()
+	return deployRequestUntil(t, c, controller.DeployRequest{Version: version, Upstreams: []string{url}}, reason)
+}
+
+// deployRequestUntil is deployUntil for any deploy request.
+func deployRequestUntil(t *testing.T, c *controller.Controller, req controller.DeployRequest, reason string) store.Rollout {
+	t.Helper()
+	version := req.Version
 	events, stop := c.Subscribe("web")
 	defer stop()
-	ro, err := c.Deploy("web", controller.DeployRequest{Version: version, Upstreams: []string{url}})
+	ro, err := c.Deploy("web", req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +211,7 @@ func TestDeployAfterABakeRollbackGoesToTheFailedSlotAndKeepsTheGoodOne(t *testin
 			t.Errorf("idle slot %s holds %q (%s); want v1 kept warm for rollback", s.Name, s.Version, s.Phase)
 		}
 	}
-	if _, err := c.Rollback("web", 0); err != nil {
+	if _, err := c.Rollback("web", controller.RollbackRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	waitLatestRollout(t, c)
@@ -257,17 +264,20 @@ func TestActiveSlotWithoutReadyEndpointFlipsBackToTheWarmSlot(t *testing.T) {
 	}
 }
 
-func TestBakeFlipsBackOnAFailedPostPromotionAnalysis(t *testing.T) {
-	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
-	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 20s, postPromotionAnalysis: {templates: [fails]}}",
-		`analysisTemplates:
+// failingAnalysis is an analysis template "fails" that fails at its first
+// measurement.
+const failingAnalysis = `analysisTemplates:
   - name: fails
     metrics:
       - name: check
         provider: {command: {command: [/bin/sh, -c, "exit 1"]}}
         interval: 100ms
         count: 1
-`)
+`
+
+func TestBakeFlipsBackOnAFailedPostPromotionAnalysis(t *testing.T) {
+	v1, v2 := startVersion(t, "v1"), startVersion(t, "v2")
+	rig := newRig(t, v1.url, "blueGreen: {scaleDownDelay: 1m, drainTimeout: 2s, bakeTime: 20s, postPromotionAnalysis: {templates: [fails]}}", failingAnalysis)
 	c := rig.start(t)
 	waitLatestRollout(t, c)
 	ro := deployUntil(t, c, "v2", v2.url, "Promoted")

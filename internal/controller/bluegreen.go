@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -160,21 +161,26 @@ func (c *Controller) bakeAfterFlip(p *progress, sr, prev *slotRun, bg *config.Bl
 	if bg == nil {
 		return nil
 	}
-	var analyze func() error
+	var analyze func(ctx context.Context) error
 	if ref := bg.PostPromotionAnalysis; ref != nil {
-		analyze = func() error {
-			return p.runAnalysis(*ref, "post-promotion analysis", p.analysisEnv(sr, prev))
+		analyze = func(ctx context.Context) error {
+			return p.within(ctx).runAnalysis(*ref, "post-promotion analysis", p.analysisEnv(sr, prev))
 		}
 	}
 	return c.bake(p, sr, bg.BakeTime.D(), analyze)
 }
 
 // flipBack returns the traffic to prev after a failure during the bake or
-// the post-promotion analysis and ends the rollout as RolledBack.
+// the post-promotion analysis and ends the rollout as RolledBack; a
+// failure kept at a rollback barrier ends it failed without a flip.
 func (c *Controller) flipBack(ctx context.Context, p *progress, prev *slotRun, cause error) {
 	a, run, rev := p.a, p.run, p.rev
 	if c.leaveForRestart(ctx, a, run) {
 		return // the bake ended because cutover stops, not because it failed
+	}
+	if errors.Is(cause, errKeptAtBarrier) {
+		c.finish(a, run, nil, cause, ctx)
+		return
 	}
 	a.mu.Lock()
 	warm := prev != nil && a.slots[prev.backend.Slot] == prev

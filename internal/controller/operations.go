@@ -22,6 +22,8 @@ func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
 		run.userPaused = false
 	}, "PromoteRequested", func(ro store.Rollout) string {
 		switch {
+		case ro.PauseReason == pauseBarrierHold:
+			return fmt.Sprintf("`cutover promote`: %s (revision %d) keeps the traffic at its rollback barrier; the rollout ends failed", ro.Version, ro.Revision)
 		case ro.Strategy != "canary" && ro.Phase == store.RolloutPaused && (ro.Step == "Baking" || ro.Step == "PostPromotionAnalysis"):
 			return fmt.Sprintf("`cutover promote`: %s (revision %d) keeps the traffic; the inconclusive post-promotion analysis is accepted", ro.Version, ro.Revision)
 		case ro.Strategy != "canary":
@@ -80,7 +82,8 @@ func (c *Controller) signal(appName, what string, change func(run *rolloutRun), 
 	defer a.mu.Unlock()
 	run := a.run
 	// After the flip only a rollout paused while it bakes (an inconclusive
-	// post-promotion analysis) waits for a human.
+	// post-promotion analysis, a failure held at a rollback barrier) waits
+	// for a human.
 	if run == nil || run.id == 0 || (run.flipped && !(run.baking && a.state.Rollout.Phase == store.RolloutPaused)) {
 		return store.Rollout{}, fmt.Errorf("%w: no rollout of %s is in progress %s; `cutover status %s` shows its state", ErrConflict, appName, what, appName)
 	}
@@ -138,6 +141,10 @@ func (c *Controller) Abort(ctx context.Context, appName string) (store.Rollout, 
 		a.mu.Unlock()
 		return store.Rollout{}, fmt.Errorf("%w: the rollout of %s has already flipped the traffic; run `cutover rollback %s` to flip back", ErrConflict, appName, appName)
 	case run.flipped:
+		if _, err := c.passBarrier(a, a.state.PreviousRevision, false); err != nil {
+			a.mu.Unlock()
+			return store.Rollout{}, fmt.Errorf("%w (abort would flip back past it: `cutover rollback %s --force`)", err, appName)
+		}
 		run.cancel(errAbortedDuringBake)
 	default:
 		run.cancel(errAborted)
@@ -146,25 +153,43 @@ func (c *Controller) Abort(ctx context.Context, appName string) (store.Rollout, 
 	return c.WaitRollout(ctx, appName, run.id)
 }
 
-// Rollback returns app to toRevision (0: the revision that served before the
-// last flip). While that revision is still warm on the idle slot this is one
-// flip; otherwise it is redeployed through the normal flow. While a
-// rollout bakes after its flip, rolling back to the previous revision flips
-// back and ends that rollout as RolledBack, which it returns.
-func (c *Controller) Rollback(appName string, toRevision int) (store.Rollout, error) {
+// RollbackRequest is what `cutover rollback` asks for.
+type RollbackRequest struct {
+	// ToRevision is the revision to return to; 0 means the one that
+	// served before the last flip.
+	ToRevision int `json:"toRevision,omitempty"`
+	// Force rolls back past a rollback barrier (store.Revision.Barrier),
+	// which is refused otherwise.
+	Force bool `json:"force,omitempty"`
+}
+
+// Rollback returns app to req.ToRevision. While that revision is still
+// warm on the idle slot this is one flip; otherwise it is redeployed
+// through the normal flow. While a rollout bakes after its flip (or holds
+// at a rollback barrier), rolling back to the previous revision flips back
+// and ends that rollout as RolledBack, which it returns. Rolling back to a
+// revision older than a rollback barrier is refused unless req.Force.
+func (c *Controller) Rollback(appName string, req RollbackRequest) (store.Rollout, error) {
 	a, err := c.app(appName)
 	if err != nil {
 		return store.Rollout{}, err
 	}
 	a.mu.Lock()
-	to := toRevision
+	to := req.ToRevision
 	if to == 0 {
 		to = a.state.PreviousRevision
 	}
 	// While the rollout bakes, the previous revision is warm: one flip.
 	if run := a.run; run != nil && run.baking && to == a.state.PreviousRevision {
-		run.cancel(errRollbackDuringBake)
 		defer a.mu.Unlock()
+		forced, err := c.passBarrier(a, to, req.Force)
+		if err != nil {
+			return store.Rollout{}, err
+		}
+		if forced != "" {
+			c.event(a, run.id, a.state.Rollout.Revision, warning, "BarrierForced", forced)
+		}
+		run.cancel(errRollbackDuringBake)
 		return *a.state.Rollout, nil
 	}
 	if err := a.busy(); err != nil {
@@ -180,10 +205,19 @@ func (c *Controller) Rollback(appName string, toRevision int) (store.Rollout, er
 		a.mu.Unlock()
 		return store.Rollout{}, fmt.Errorf("%w: revision %d of %s is already serving", ErrConflict, to, appName)
 	}
+	forced, err := c.passBarrier(a, to, req.Force)
+	if err != nil {
+		a.mu.Unlock()
+		return store.Rollout{}, err
+	}
 	idle := store.Other(a.state.ActiveSlot)
 	if sr := a.slots[idle]; sr != nil && sr.rev.Number == to && a.state.Slots[idle].Phase == store.SlotWarm {
 		defer a.mu.Unlock()
-		return c.startWarmFlip(a, sr.rev, idle)
+		ro, err := c.startWarmFlip(a, sr.rev, idle)
+		if err == nil && forced != "" {
+			c.event(a, ro.ID, ro.Revision, warning, "BarrierForced", forced)
+		}
+		return ro, err
 	}
 	a.mu.Unlock()
 	rev, ok, err := c.opts.Store.Revision(appName, to)
@@ -193,9 +227,13 @@ func (c *Controller) Rollback(appName string, toRevision int) (store.Rollout, er
 	if !ok {
 		return store.Rollout{}, fmt.Errorf("%w: %s has no revision %d; `cutover history %s` lists them", ErrInvalid, appName, to, appName)
 	}
-	return c.startRollout(a, rolloutRequest{version: rev.Version, command: rev.Command, upstreams: rev.Upstreams,
+	ro, err := c.startRollout(a, rolloutRequest{version: rev.Version, command: rev.Command, upstreams: rev.Upstreams,
 		image: imageref.Image{Container: rev.ImageContainer, Ref: rev.Image},
 		cause: fmt.Sprintf("rollback to revision %d", to), autoPromote: true})
+	if err == nil && forced != "" {
+		c.event(a, ro.ID, ro.Revision, warning, "BarrierForced", forced)
+	}
+	return ro, err
 }
 
 // startWarmFlip records a rollback rollout that only flips to the warm slot.

@@ -75,7 +75,7 @@ func TestAbortOrRollbackOfAnInconclusivePostPromotionAnalysisFlipsBack(t *testin
 			return err
 		}},
 		{"rollback", func(c *controller.Controller) error {
-			_, err := c.Rollback("web", 0)
+			_, err := c.Rollback("web", controller.RollbackRequest{})
 			return err
 		}},
 	} {

@@ -41,6 +41,14 @@ func (p *progress) woke() error {
 	return p.onWake()
 }
 
+// within returns a copy of p that runs on ctx, a context derived from
+// p's: the post-promotion analysis, which the bake stops on its own.
+func (p *progress) within(ctx context.Context) *progress {
+	q := *p
+	q.ctx = ctx
+	return &q
+}
+
 func newProgress(ctx context.Context, c *Controller, a *app, run *rolloutRun, cfg config.App, rev store.Revision) *progress {
 	p := &progress{c: c, a: a, run: run, ctx: ctx, cfg: cfg, rev: rev, background: make(chan analysis.Result, 1)}
 	p.resetDeadline()
@@ -233,12 +241,17 @@ func (p *progress) gate(point string, hs []config.Hook) error {
 	}
 }
 
-// hooks runs lifecycle hooks; a failure fails the rollout.
+// hooks runs lifecycle hooks; a failure fails the rollout. A beforeInstall
+// hook may declare the revision a rollback barrier (hooks.BarrierPrefix).
 func (p *progress) hooks(point string, hs []config.Hook) error {
 	if len(hs) == 0 {
 		return nil
 	}
-	if err := hooks.RunAll(p.ctx, hs, p.hookInfo(point), p.c.hookPayload(p.a, p.run.id, p.rev, point)); err != nil {
+	info := p.hookInfo(point)
+	if point == hooks.PointBeforeInstall {
+		info.OnBarrier = p.declareBarrier
+	}
+	if err := hooks.RunAll(p.ctx, hs, info, p.c.hookPayload(p.a, p.run.id, p.rev, point)); err != nil {
 		return &abortError{msg: fmt.Sprintf("%s hook failed: %v", point, err)}
 	}
 	p.c.event(p.a, p.run.id, p.rev.Number, normal, "HooksPassed", point+" hooks passed")

@@ -146,7 +146,7 @@ func TestRecreateStopsTheOldRevisionBeforeStartingTheNewOneAndRecordsTheGap(t *t
 	}{
 		{"v1", "v2", func() (store.Rollout, error) { return c.Deploy("web", controller.DeployRequest{Version: "v2"}) }},
 		// A rollback recreates too: v1 is not kept warm beside v2.
-		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", 0) }},
+		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", controller.RollbackRequest{}) }},
 	} {
 		load := gaptest.Start(url, 2, time.Minute)
 		time.Sleep(50 * time.Millisecond)

@@ -32,6 +32,9 @@ type DeployRequest struct {
 	// Cause, if set, says where the deploy comes from in the revision's
 	// history instead of "deploy" (e.g. "spec": a CutoverApp's spec).
 	Cause string `json:"-"`
+	// Barrier, when set, marks the new revision as a rollback barrier and
+	// says why (store.Revision.Barrier); see store.CheckBarrier.
+	Barrier string `json:"barrier,omitempty"`
 }
 
 type rolloutRequest struct {
@@ -43,6 +46,7 @@ type rolloutRequest struct {
 	image       imageref.Image
 	cause       string
 	autoPromote bool // promote whatever the config says (first deploy, rollback)
+	barrier     string
 }
 
 // Deploy starts a rollout of req on app's idle slot and returns it at once;
@@ -55,6 +59,11 @@ func (c *Controller) Deploy(appName string, req DeployRequest) (store.Rollout, e
 	if strings.TrimSpace(req.Version) == "" {
 		return store.Rollout{}, fmt.Errorf("%w: a version is required (--version v2)", ErrInvalid)
 	}
+	if req.Barrier != "" {
+		if err := store.CheckBarrier(req.Barrier); err != nil {
+			return store.Rollout{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
 	a.mu.Lock()
 	process, kube := a.cfg.Target.Process != nil, a.cfg.Target.Kubernetes != nil
 	a.mu.Unlock()
@@ -66,7 +75,7 @@ func (c *Controller) Deploy(appName string, req DeployRequest) (store.Rollout, e
 		if err != nil {
 			return store.Rollout{}, err
 		}
-		return c.startRollout(a, rolloutRequest{version: req.Version, image: img, cause: cmp.Or(req.Cause, "deploy")})
+		return c.startRollout(a, rolloutRequest{version: req.Version, image: img, cause: cmp.Or(req.Cause, "deploy"), barrier: req.Barrier})
 	}
 	if req.Image != "" {
 		return store.Rollout{}, fmt.Errorf("%w: app %s does not run on Kubernetes; --image is for apps with target.kubernetes (give --command for local processes, --upstream for static upstreams)", ErrInvalid, appName)
@@ -81,7 +90,7 @@ func (c *Controller) Deploy(appName string, req DeployRequest) (store.Rollout, e
 		return store.Rollout{}, fmt.Errorf("%w: app %s routes to static upstreams; give the new version's --upstream URL (repeat for several)", ErrInvalid, appName)
 	}
 	return c.startRollout(a, rolloutRequest{version: req.Version, command: req.Command,
-		upstreams: req.Upstreams, cause: cmp.Or(req.Cause, "deploy")})
+		upstreams: req.Upstreams, cause: cmp.Or(req.Cause, "deploy"), barrier: req.Barrier})
 }
 
 // revisionFor returns the revision req rolls out, recording a new one
@@ -91,7 +100,7 @@ func (c *Controller) revisionFor(a *app, req rolloutRequest) (store.Revision, er
 		return *req.revision, nil
 	}
 	rev := store.Revision{App: a.name, Version: req.version, ConfigHash: configHash(a.cfg),
-		CreatedAt: time.Now(), Cause: req.cause, Image: req.image.Ref, ImageContainer: req.image.Container}
+		CreatedAt: time.Now(), Cause: req.cause, Image: req.image.Ref, ImageContainer: req.image.Container, Barrier: req.barrier}
 	if p := a.cfg.Target.Process; p != nil {
 		cmd := req.command
 		if len(cmd) == 0 {

@@ -56,6 +56,8 @@ type workloadTarget interface {
 
 // History is an app's revisions and its recent events.
 type History struct {
+	// Revisions carry their rollback barriers, those that hooks
+	// declared too.
 	Revisions []store.Revision `json:"revisions"`
 	Events    []store.Event    `json:"events"`
 }
@@ -132,7 +134,8 @@ func observedWeight(canary, stable *slotRun) *float64 {
 
 // History returns app's revisions and its last limit events.
 func (c *Controller) History(appName string, limit int) (History, error) {
-	if _, err := c.app(appName); err != nil {
+	a, err := c.app(appName)
+	if err != nil {
 		return History{}, err
 	}
 	revs, err := c.opts.Store.Revisions(appName)
@@ -143,5 +146,10 @@ func (c *Controller) History(appName string, limit int) (History, error) {
 	if err != nil {
 		return History{}, fmt.Errorf("read events: %w", err)
 	}
+	a.mu.Lock()
+	for i, r := range revs {
+		revs[i] = withBarrier(r, a.state)
+	}
+	a.mu.Unlock()
 	return History{Revisions: revs, Events: evs}, nil
 }

@@ -27,7 +27,8 @@ const (
 // for as long as the other slot holds the previous revision warm: when no
 // endpoint of active serves (ready, its replica running) while one of the
 // warm slot does, and no rollout is in progress, it flips back to the warm
-// slot (AutoRolledBack). The
+// slot (AutoRolledBack), unless a rollback barrier lies between them: then
+// it records why it does not (BarrierHold) and stops watching. The
 // goroutine ends with the pairing: a scale-down, another flip or deploy.
 func (c *Controller) guardWarm(a *app, activeSlot string, active *slotRun) {
 	warmSlot := store.Other(activeSlot)
@@ -70,8 +71,20 @@ func (c *Controller) checkWarm(a *app, activeSlot string, active, warm *slotRun)
 		a.mu.Unlock()
 		return true
 	}
-	msg := fmt.Sprintf("no endpoint of %s (revision %d, slot %s) is ready while %s (revision %d) is warm on slot %s: flipping back to it",
+	msg := fmt.Sprintf("no endpoint of %s (revision %d, slot %s) is ready while %s (revision %d) is warm on slot %s",
 		active.rev.Version, active.rev.Number, activeSlot, warm.rev.Version, warm.rev.Number, warmSlot)
+	b, found, err := c.barrierAfter(a, warm.rev.Number)
+	if err != nil {
+		c.log.Error("look for a rollback barrier before flipping back; flipping back", "app", a.name, "err", err)
+	}
+	if found {
+		a.mu.Unlock()
+		c.event(a, 0, active.rev.Number, warning, "BarrierHold",
+			fmt.Sprintf("%s: not flipping back to it, %s; deploy a fix with `cutover deploy %s`, or `cutover rollback %s --force` to flip back anyway",
+				msg, describeBarrier(b), a.name, a.name))
+		return false
+	}
+	msg += ": flipping back to it"
 	ro, err := c.startWarmFlip(a, warm.rev, warmSlot)
 	a.mu.Unlock()
 	if err != nil {

@@ -145,7 +145,7 @@ apps:
 	if err == nil {
 		pause()
 		step("rolling back to v1 (still warm on the blue slot: one flip)")
-		ro, err = client.Rollback(ctx, "web", 0, progress)
+		ro, err = client.Rollback(ctx, "web", api.RollbackRequest{}, progress)
 		if err == nil && ro.Phase != store.RolloutSucceeded {
 			err = fmt.Errorf("rollback ended %s: %s", ro.Phase, ro.Message)
 		}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -39,6 +41,7 @@ func runCommand(ctx context.Context, h config.Hook, info Info, body []byte) erro
 	defer cancel()
 
 	out := &tail{max: outputKeep}
+	declared := &barrierLines{}
 	cmd := exec.CommandContext(runCtx, h.Command[0], h.Command[1:]...)
 	cmd.Dir = info.Dir
 	cmd.Env = append(os.Environ(),
@@ -50,6 +53,11 @@ func runCommand(ctx context.Context, h config.Hook, info Info, body []byte) erro
 	cmd.Stdin = bytes.NewReader(body)
 	cmd.Stdout = out
 	cmd.Stderr = out
+	if info.OnBarrier != nil {
+		// Two writers: exec copies stdout and stderr in goroutines of
+		// their own, which tail's lock serializes.
+		cmd.Stdout = io.MultiWriter(out, declared)
+	}
 	// A group of its own lets a timeout kill everything the hook started,
 	// such as the children of `sh -c`, not just the shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -60,6 +68,11 @@ func runCommand(ctx context.Context, h config.Hook, info Info, body []byte) erro
 		return fmt.Errorf("run %q: %w; check that the program exists and is executable, and that it is on PATH or given by its path (a relative path starts from the hook's directory %q)", h.Command[0], err, info.Dir)
 	}
 	err := cmd.Wait()
+	if info.OnBarrier != nil {
+		for _, reason := range declared.reasons() {
+			info.OnBarrier(reason)
+		}
+	}
 	// Members of the group that outlive a successful command would run
 	// unsupervised; end them too. ESRCH (nothing left) is the usual case.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -88,14 +101,17 @@ func runCommand(ctx context.Context, h config.Hook, info Info, body []byte) erro
 }
 
 // tail is an io.Writer that keeps only the last max bytes written to it.
+// It is safe for concurrent use.
 type tail struct {
 	max int
+	mu  sync.Mutex
 	buf []byte
 }
 
-// Write keeps the end of p. exec calls it from one goroutine at a time
-// because Stdout and Stderr are the same writer.
+// Write keeps the end of p.
 func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	n := len(p)
 	if len(p) >= t.max {
 		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
@@ -111,6 +127,8 @@ func (t *tail) Write(p []byte) (int, error) {
 // lastLines returns the last n lines kept, each indented, without
 // trailing blank lines.
 func (t *tail) lastLines(n int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	s := strings.TrimRight(string(t.buf), "\r\n\t ")
 	if s == "" {
 		return ""
@@ -123,6 +141,53 @@ func (t *tail) lastLines(n int) string {
 		lines[i] = "  " + strings.TrimRight(l, "\r")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// maxLine bounds what barrierLines keeps of one line; the rest of a
+// longer line is dropped.
+const maxLine = 4 << 10
+
+// barrierLines is an io.Writer that picks the BarrierPrefix lines out of a
+// command's standard output.
+type barrierLines struct {
+	line     []byte // the line being written, at most maxLine bytes of it
+	declared []string
+}
+
+// Write looks at p line by line. exec calls it from one goroutine.
+func (b *barrierLines) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
+		}
+		b.line = append(b.line, chunk[:min(len(chunk), maxLine-len(b.line))]...)
+		if i < 0 {
+			break
+		}
+		b.endLine()
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (b *barrierLines) endLine() {
+	line := strings.TrimSpace(string(b.line))
+	b.line = b.line[:0]
+	if reason, ok := strings.CutPrefix(line, BarrierPrefix); ok {
+		b.declared = append(b.declared, strings.TrimSpace(reason))
+	}
+}
+
+// reasons returns the reasons declared, the last line's too when the
+// output did not end with a newline.
+func (b *barrierLines) reasons() []string {
+	if len(b.line) > 0 {
+		b.endLine()
+	}
+	return b.declared
 }
 
 // shortCommand is argv as one line for messages, cut at 60 characters.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -132,5 +133,43 @@ func TestCommandHookMissingProgramSaysWhatToCheck(t *testing.T) {
 	err := Run(t.Context(), config.Hook{Command: []string{"./no-such-hook"}}, Info{Point: PointBeforeInstall, Dir: t.TempDir()}, nil)
 	if err == nil || !strings.Contains(err.Error(), "check that the program exists") {
 		t.Fatalf("error = %v, want one that says to check the program", err)
+	}
+}
+
+func TestCommandHookDeclaresBarriersOnStdoutOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		fails        bool
+		want         []string
+	}{
+		{"among other lines", `echo migrating; echo "  cutover-barrier:   schema v42  "; echo done`, false, []string{"schema v42"}},
+		{"stderr does not count", `echo "cutover-barrier: on stderr" >&2`, false, nil},
+		{"last line without a newline", `echo "cutover-barrier: first"; printf 'cutover-barrier: second'`, false, []string{"first", "second"}},
+		{"a failed migration declares it too", `echo "cutover-barrier: half done"; exit 1`, true, []string{"half done"}},
+		{"the prefix starts the line", `echo "note: cutover-barrier: no"`, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			info := Info{Point: PointBeforeInstall, OnBarrier: func(reason string) { got = append(got, reason) }}
+			err := Run(t.Context(), config.Hook{Command: sh(tc.script)}, info, nil)
+			if (err != nil) != tc.fails {
+				t.Fatalf("Run = %v, want failure %v", err, tc.fails)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("barriers declared = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCommandHookBarrierLineIsBounded(t *testing.T) {
+	var got []string
+	info := Info{Point: PointBeforeInstall, OnBarrier: func(reason string) { got = append(got, reason) }}
+	script := `printf 'cutover-barrier: '; head -c 100000 /dev/zero | tr '\0' x; echo`
+	if err := Run(t.Context(), config.Hook{Command: sh(script)}, info, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0]) > maxLine {
+		t.Errorf("a 100 kB barrier line gave %d reason(s), the first %d bytes long; want one cut at %d", len(got), len(got[0]), maxLine)
 	}
 }

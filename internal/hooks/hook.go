@@ -51,7 +51,18 @@ type Info struct {
 	// HTTP sends webhooks. Nil means a default client whose timeout is the
 	// webhook's timeout.
 	HTTP *http.Client
+	// OnBarrier, when set, is told the reason of each line of the form
+	// "cutover-barrier: REASON" (see BarrierPrefix) that a command hook
+	// prints on its standard output, in order, once the hook has ended,
+	// whether it succeeded or not: a migration that fails halfway may
+	// already have changed the schema. The reason is trimmed of spaces and
+	// may be empty; nothing else is checked. Webhooks declare no barrier.
+	OnBarrier func(reason string)
 }
+
+// BarrierPrefix starts a line of a command hook's standard output that
+// declares the revision a rollback barrier; the rest of the line says why.
+const BarrierPrefix = "cutover-barrier:"
 
 // Run runs hook h at info.Point and returns an error when it fails.
 //

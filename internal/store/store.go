@@ -5,7 +5,10 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Slot names. Each app has exactly these two slots.
@@ -39,6 +42,32 @@ type Revision struct {
 	// runs the template's own image.
 	Image          string `json:"image,omitempty"`
 	ImageContainer string `json:"imageContainer,omitempty"`
+	// Barrier, when set, marks the revision as a rollback barrier and says
+	// why (`deploy --barrier "schema v42"`): rolling back to a revision
+	// older than it is refused unless forced, and a failure after it took
+	// the traffic pauses for a human instead of flipping back. See
+	// CheckBarrier for what it may hold.
+	Barrier string `json:"barrier,omitempty"`
+}
+
+// MaxBarrierLen bounds a rollback barrier's reason, in characters.
+const MaxBarrierLen = 200
+
+// CheckBarrier reports why reason cannot be a rollback barrier's reason,
+// or nil: it is free text, but one line of at most MaxBarrierLen printable
+// characters, so that it shows as it is in history and in messages.
+func CheckBarrier(reason string) error {
+	switch {
+	case strings.TrimSpace(reason) == "":
+		return fmt.Errorf("a barrier needs a reason, such as --barrier \"schema v42\"")
+	case !utf8.ValidString(reason):
+		return fmt.Errorf("barrier %.64q is not UTF-8 text", reason)
+	case utf8.RuneCountInString(reason) > MaxBarrierLen:
+		return fmt.Errorf("barrier %.64q... is %d characters long; say it in at most %d", reason, utf8.RuneCountInString(reason), MaxBarrierLen)
+	case strings.ContainsFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) }):
+		return fmt.Errorf("barrier %.64q has a control or unprintable character; write it on one line, without tabs or escape codes", reason)
+	}
+	return nil
 }
 
 // Slot phases.
@@ -106,7 +135,8 @@ type Rollout struct {
 	// router splits it.
 	Share *Share `json:"share,omitempty"`
 	// PauseReason says why a Paused rollout waits: AwaitingPromotion,
-	// PausedByUser, Inconclusive or ProgressDeadlineExceeded.
+	// PausedByUser, Inconclusive, ProgressDeadlineExceeded or BarrierHold
+	// (a rollback barrier failed after it took the traffic).
 	PauseReason string `json:"pauseReason,omitempty"`
 	// Analysis is the last analysis verdict, in one line.
 	Analysis  string    `json:"analysis,omitempty"`
@@ -160,6 +190,11 @@ type AppState struct {
 	LastDrain *Drain `json:"lastDrain,omitempty"`
 	// Drained adds up every drain of the app since it was created.
 	Drained DrainTotals `json:"drained,omitzero"`
+	// Barriers are the rollback barriers that beforeInstall hooks declared,
+	// by revision number: a revision is recorded before its hooks run, and
+	// its record never changes. Revision.Barrier holds those given to
+	// deploy.
+	Barriers map[int]string `json:"barriers,omitempty"`
 }
 
 // Drain is how the requests in flight on a slot that lost the traffic

@@ -45,6 +45,7 @@ func Run(t *testing.T, b Backend) {
 		{"NextRolloutIDIsUniqueAcrossReopen", nextRolloutIDIsUniqueAcrossReopen},
 		{"ReopenKeepsEverything", reopenKeepsEverything},
 		{"DrainRecordAndTotalsRoundTrip", drainRecordAndTotalsRoundTrip},
+		{"BarriersRoundTrip", barriersRoundTrip},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, b) })
 	}
@@ -349,4 +350,32 @@ func drainRecordAndTotalsRoundTrip(t *testing.T, b Backend) {
 	if got.LastDrain == nil || *got.LastDrain != d || got.Drained != want.Drained {
 		t.Errorf("App(web) drain = %+v, totals %+v; want %+v, %+v", got.LastDrain, got.Drained, d, want.Drained)
 	}
+}
+
+// barriersRoundTrip: a revision's rollback barrier and the barriers hooks
+// declared in the app's state are kept, across a reopen too.
+func barriersRoundTrip(t *testing.T, b Backend) {
+	db, reopen := b.Open(t)
+	for _, rev := range []store.Revision{{App: "web", Version: "v1"}, {App: "web", Version: "v2", Barrier: "schema v42 — drops column «name»"}} {
+		if _, err := db.AddRevision(rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.PutApp(store.AppState{App: "web", Slots: map[string]store.SlotState{}, Barriers: map[int]string{1: "from a hook"}}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(db Store, when string) {
+		t.Helper()
+		if rev, found, err := db.Revision("web", 2); err != nil || !found || rev.Barrier != "schema v42 — drops column «name»" {
+			t.Errorf("%s: Revision(web, 2) = %+v, %v, %v; want its barrier", when, rev, found, err)
+		}
+		if revs, err := db.Revisions("web"); err != nil || len(revs) != 2 || revs[0].Barrier != "" || revs[1].Barrier == "" {
+			t.Errorf("%s: Revisions(web) = %+v, %v; want the barrier on revision 2 only", when, revs, err)
+		}
+		if st, _, err := db.App("web"); err != nil || st.Barriers[1] != "from a hook" || len(st.Barriers) != 1 {
+			t.Errorf("%s: App(web).Barriers = %v, %v; want {1: from a hook}", when, st.Barriers, err)
+		}
+	}
+	check(db, "written")
+	check(reopen(), "reopened")
 }
