@@ -19,6 +19,11 @@ func TestBarrierDeployRollbackAndHistory(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{})
 	admin := "--admin=" + d.URL
 	waitRollout(t, &api.Client{Base: d.URL}, func(ro *store.Rollout) bool { return ro.Done() })
+	// Without a barrier the table has no BARRIER column (and its rows no
+	// trailing blanks).
+	if _, out, _ := run(t, "history", "web", admin); !regexp.MustCompile(`(?m)^REVISION +VERSION +CREATED +CAUSE\n1 +v1 .* initial\n`).MatchString(out) {
+		t.Errorf("history before any barrier:\n%s\nwant no BARRIER column", out)
+	}
 
 	if code, _, stderr := run(t, "deploy", "web", "--version", "v2", "--upstream", d.Upstream, "--barrier", "schema v42", admin); code != 0 {
 		t.Fatalf("deploy --barrier: exit %d %s", code, stderr)

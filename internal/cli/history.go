@@ -2,11 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/internal/imageref"
+	"github.com/cutover/cutover/internal/store"
 )
 
 func newHistory(g *globals) *cobra.Command {
@@ -23,14 +25,25 @@ func newHistory(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), h)
 			}
+			// The BARRIER column only when a revision is one, as kubectl
+			// leaves out what no row has.
+			barriers := slices.ContainsFunc(h.Revisions, func(r store.Revision) bool { return r.Barrier != "" })
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "REVISION\tVERSION\tCREATED\tCAUSE\tBARRIER")
+			header := "REVISION\tVERSION\tCREATED\tCAUSE"
+			if barriers {
+				header += "\tBARRIER"
+			}
+			fmt.Fprintln(tw, header)
 			for _, r := range h.Revisions {
 				cause := r.Cause
 				if r.Image != "" {
 					cause += ", image " + imageref.Image{Container: r.ImageContainer, Ref: r.Image}.String()
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Number, r.Version, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), cause, r.Barrier)
+				row := fmt.Sprintf("%d\t%s\t%s\t%s", r.Number, r.Version, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), cause)
+				if barriers {
+					row += "\t" + r.Barrier
+				}
+				fmt.Fprintln(tw, row)
 			}
 			tw.Flush()
 			fmt.Fprintln(cmd.OutOrStdout())
