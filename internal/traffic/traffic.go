@@ -1,7 +1,8 @@
 // Package traffic names what moves an app's traffic between its slots
 // when that is not cutover's own router: a Kubernetes Service selector
 // (service/), a Gateway API HTTPRoute (gatewayapi/), an Istio
-// VirtualService (istio/), and later nginx or HAProxy. Each one lives in
+// VirtualService (istio/), nginx's upstream file (nginx/) and HAProxy's
+// runtime API (haproxy/). Each one lives in
 // a package of its own behind Provider; those that can also split the
 // traffic for a canary implement Splitter, and those that can route a
 // request by its header too, HeaderRouter; a route by cookie reaches
@@ -11,7 +12,15 @@ package traffic
 import (
 	"context"
 	"fmt"
+	"net/url"
 )
+
+// SlotEndpoints returns the endpoints of the revision that runs in slot
+// now (one URL per replica), or none when slot runs nothing. Providers
+// that point a proxy at addresses (nginx's upstream file, HAProxy's
+// servers) are given one, since they do not find a slot's replicas by a
+// label as a cluster does.
+type SlotEndpoints func(slot string) []*url.URL
 
 // Provider moves an app's traffic between its two slots.
 type Provider interface {
