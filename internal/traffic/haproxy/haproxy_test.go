@@ -1,7 +1,6 @@
 package haproxy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -76,17 +75,23 @@ backend web
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	logFile := filepath.Join(dir, "haproxy.log")
+	logs, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close() // the child has its own copy
 	cmd := exec.Command(bin, "-f", file, "-db")
-	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start haproxy: %v", err)
 	}
+	output := func() string { out, _ := os.ReadFile(logFile); return string(out) }
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("haproxy output:\n%s", logs.String())
+			t.Logf("haproxy output:\n%s", output())
 		}
 	})
 	api := runtimeAPI{socket: h.socket}
@@ -94,7 +99,7 @@ backend web
 		if _, err := api.servers(t.Context(), "web"); err == nil {
 			return h
 		} else if time.Now().After(deadline) {
-			t.Fatalf("haproxy's runtime API did not answer in 10s: %v\n%s", err, logs.String())
+			t.Fatalf("haproxy's runtime API did not answer in 10s: %v\n%s", err, output())
 		}
 	}
 }
@@ -106,24 +111,6 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return port
-}
-
-// syncBuffer collects a process's output from its two pipes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // fleet is the replicas each slot runs now: HTTP servers on 127.0.0.1

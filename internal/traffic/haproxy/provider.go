@@ -101,17 +101,7 @@ func (p *Provider) Preview(ctx context.Context, slot string) error {
 	if p.opts.PreviewBackend == "" {
 		return nil
 	}
-	if err := checkSlot(slot); err != nil {
-		return err
-	}
-	addrs, err := p.addresses(ctx, slot)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, err = p.point(ctx, p.opts.PreviewBackend, []pointing{{slot: slot, addrs: addrs}}, maint)
-	return err
+	return p.pointAll(ctx, p.opts.PreviewBackend, slot, maint)
 }
 
 // Flip points slot's servers at its replicas with the weights haproxy.cfg
@@ -119,6 +109,13 @@ func (p *Provider) Preview(ctx context.Context, slot string) error {
 // then drains the other slot's servers. It refuses, changing nothing,
 // when slot has no replica or more replicas than servers.
 func (p *Provider) Flip(ctx context.Context, slot string) error {
+	return p.pointAll(ctx, p.opts.Backend, slot, drain)
+}
+
+// pointAll sends all of backend's requests to slot, with the weights
+// haproxy.cfg gives its servers, and sets the other slot's ready servers
+// to retire.
+func (p *Provider) pointAll(ctx context.Context, backend, slot string, retire state) error {
 	if err := checkSlot(slot); err != nil {
 		return err
 	}
@@ -128,8 +125,7 @@ func (p *Provider) Flip(ctx context.Context, slot string) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, err = p.point(ctx, p.opts.Backend, []pointing{{slot: slot, addrs: addrs}}, drain)
-	return err
+	return p.point(ctx, backend, []pointing{{slot: slot, addrs: addrs}}, retire)
 }
 
 // Split sends weight percent of the requests to canary and the rest to
@@ -170,7 +166,7 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 	// Stable first: while the canary's servers are not ready yet, its
 	// weights change nothing, and the canary never gets more than the
 	// old or the new share.
-	if _, err := p.point(ctx, p.opts.Backend, []pointing{
+	if err := p.point(ctx, p.opts.Backend, []pointing{
 		{slot: stable, addrs: stableAddrs, weight: stableWeight},
 		{slot: canary, addrs: canaryAddrs, weight: canaryWeight},
 	}, ready); err != nil {
@@ -245,15 +241,15 @@ type pointing struct {
 // ready servers of the slots not in to to retire (drain or maint). It
 // refuses, changing nothing, when a slot has more replicas than servers;
 // when the servers do not come UP in time it sets them back as they were.
-// It returns the servers as HAProxy reports them at the end.
-func (p *Provider) point(ctx context.Context, backend string, to []pointing, retire state) (map[string][]server, error) {
+// It returns once HAProxy reports the servers as set.
+func (p *Provider) point(ctx context.Context, backend string, to []pointing, retire state) error {
 	bySlot, err := p.read(ctx, backend)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, pt := range to {
 		if have := len(bySlot[pt.slot]); len(pt.addrs) > have {
-			return nil, fmt.Errorf("slot %s has %d replicas, but backend %s has %d %s servers: raise it to \"server-template %s 1-%d ...\" in haproxy.cfg and reload HAProxy; the traffic was left as it was",
+			return fmt.Errorf("slot %s has %d replicas, but backend %s has %d %s servers: raise it to \"server-template %s 1-%d ...\" in haproxy.cfg and reload HAProxy; the traffic was left as it was",
 				pt.slot, len(pt.addrs), backend, have, pt.slot, pt.slot, len(pt.addrs))
 		}
 	}
@@ -302,20 +298,20 @@ func (p *Provider) point(ctx context.Context, backend string, to []pointing, ret
 			err = p.api.set(ctx, backend, srv.name, "health down")
 		}
 		if err != nil {
-			return nil, p.restore(ctx, backend, readied, err)
+			return p.restore(ctx, backend, readied, err)
 		}
 	}
 	if err := p.awaitUp(ctx, backend, readied); err != nil {
-		return nil, p.restore(ctx, backend, readied, err)
+		return p.restore(ctx, backend, readied, err)
 	}
 	for _, srv := range proving {
 		if err := p.api.set(ctx, backend, srv.name, "state ready"); err != nil {
-			return nil, p.restore(ctx, backend, readied, err)
+			return p.restore(ctx, backend, readied, err)
 		}
 	}
 	for _, srv := range append(unused, retired...) {
 		if err := p.converge(ctx, backend, srv, want[srv.name]); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	return p.verify(ctx, backend, want)
@@ -415,11 +411,11 @@ func (p *Provider) awaitUp(ctx context.Context, backend string, servers []server
 }
 
 // verify reads backend's servers back and checks that each set one is as
-// wanted, and returns them.
-func (p *Provider) verify(ctx context.Context, backend string, want map[string]setting) (map[string][]server, error) {
+// wanted.
+func (p *Provider) verify(ctx context.Context, backend string, want map[string]setting) error {
 	bySlot, err := p.read(ctx, backend)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, list := range bySlot {
 		for _, srv := range list {
@@ -428,11 +424,11 @@ func (p *Provider) verify(ctx context.Context, backend string, want map[string]s
 				continue
 			}
 			if srv.state() != w.state || (w.state == ready && (netip.AddrPortFrom(srv.addr, uint16(srv.port)) != w.addr || srv.weight != w.weight)) {
-				return nil, fmt.Errorf("backend %s: HAProxy reports %s after cutover set it to %s, weight %d, %s: did something else change it?", backend, srv, w.addr, w.weight, w.state)
+				return fmt.Errorf("backend %s: HAProxy reports %s after cutover set it to %s, weight %d, %s: did something else change it?", backend, srv, w.addr, w.weight, w.state)
 			}
 		}
 	}
-	return bySlot, nil
+	return nil
 }
 
 // read returns backend's servers of each slot, in the order of their

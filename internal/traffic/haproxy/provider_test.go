@@ -12,11 +12,12 @@ import (
 	"time"
 )
 
-// answer is one request of the load: when it started and what answered.
+// answer is one request of the load: when it started and ended, and
+// what answered.
 type answer struct {
-	start time.Time
-	body  string
-	err   error
+	start, end time.Time
+	body       string
+	err        error
 }
 
 // load sends requests to url from clients keep-alive clients until ctx
@@ -35,7 +36,7 @@ func load(ctx context.Context, url string, clients int) func() []answer {
 				start := time.Now()
 				body, err := get(context.WithoutCancel(ctx), client, url)
 				mu.Lock()
-				answers = append(answers, answer{start: start, body: body, err: err})
+				answers = append(answers, answer{start: start, end: time.Now(), body: body, err: err})
 				mu.Unlock()
 			}
 		})
@@ -50,10 +51,11 @@ func load(ctx context.Context, url string, clients int) func() []answer {
 // time to a new revision on new replicas (new ports), while keep-alive
 // clients send requests through HAProxy, which retries nothing (retries
 // 0, no option redispatch): no request may fail, and every request sent
-// once a Flip has returned must reach the revision it flipped to. A
-// poller reading "show servers state" meanwhile must never find the
-// backend without a server UP. It runs with servers health checked, whose
-// flips wait for a check to pass, and without.
+// once a Flip has returned (and answered before the next one) must reach
+// the revision it flipped to. A poller reading "show servers state"
+// meanwhile must never find the backend without a server UP. It runs with
+// servers health checked, whose flips wait for a check to pass, and
+// without.
 func TestFlipsUnderLoadFailNoRequest(t *testing.T) {
 	for _, tt := range []struct{ name, serverOpts string }{{"checked", "check inter 100ms"}, {"unchecked", ""}} {
 		t.Run(tt.name, func(t *testing.T) { testFlipsUnderLoad(t, tt.serverOpts) })
@@ -126,7 +128,7 @@ func testFlipsUnderLoad(t *testing.T, serverOpts string) {
 			if i+1 < len(flips) {
 				next = flips[i+1].called
 			}
-			if !a.start.Before(fl.returned) && a.start.Before(next) && !strings.HasPrefix(a.body, fl.name) {
+			if !a.start.Before(fl.returned) && a.end.Before(next) && !strings.HasPrefix(a.body, fl.name) {
 				misrouted++
 				t.Errorf("request sent %s after flip to %s returned reached %s", a.start.Sub(fl.returned), fl.name, a.body)
 			}
@@ -154,14 +156,7 @@ func containsUp(list []server) bool {
 // and 1 canary one: within 2 points of the weight. Weight 0 and 100 send
 // everything to one slot.
 func TestSplitSendsTheCanaryItsWeight(t *testing.T) {
-	h := startHAProxy(t, 4, "check inter 100ms")
-	f := newFleet(t)
-	p := newProvider(t, h, f)
-	f.deploy("blue", "blue", 3)
-	f.deploy("green", "green", 1)
-	if err := p.Flip(t.Context(), "blue"); err != nil {
-		t.Fatal(err)
-	}
+	h, _, p := startOnBlue(t, 4, "check inter 100ms", 3, 1)
 	for _, weight := range []int{5, 25, 50, 0, 100} {
 		share, err := p.Split(t.Context(), "blue", "green", weight)
 		if err != nil {
@@ -254,15 +249,8 @@ func TestActiveIsReadBackByAFreshProvider(t *testing.T) {
 // that a missing socket, backend or server template is an error that
 // says what to configure.
 func TestRefusalsChangeNothing(t *testing.T) {
-	h := startHAProxy(t, 2, "")
-	f := newFleet(t)
-	p := newProvider(t, h, f)
-	f.deploy("blue", "blue", 2)
-	if err := p.Flip(t.Context(), "blue"); err != nil {
-		t.Fatal(err)
-	}
+	h, f, p := startOnBlue(t, 2, "", 2, 3)
 	before := stateOf(t, h, "web")
-	f.deploy("green", "green", 3)
 	for name, change := range map[string]func() error{
 		"flip":  func() error { return p.Flip(t.Context(), "green") },
 		"split": func() error { _, err := p.Split(t.Context(), "blue", "green", 10); return err },
@@ -338,14 +326,7 @@ func TestFlipToServersThatStayDownIsUndone(t *testing.T) {
 // preview backend's requests to the slot, and none of the production
 // ones.
 func TestPreviewPointsThePreviewBackend(t *testing.T) {
-	h := startHAProxy(t, 2, "")
-	f := newFleet(t)
-	p := newProvider(t, h, f)
-	f.deploy("blue", "blue", 1)
-	f.deploy("green", "green", 2)
-	if err := p.Flip(t.Context(), "blue"); err != nil {
-		t.Fatal(err)
-	}
+	h, _, p := startOnBlue(t, 2, "", 1, 2)
 	for _, slot := range []string{"green", "blue"} {
 		if err := p.Preview(t.Context(), slot); err != nil {
 			t.Fatal(err)
@@ -359,4 +340,20 @@ func TestPreviewPointsThePreviewBackend(t *testing.T) {
 			}
 		}
 	}
+}
+
+// startOnBlue starts HAProxy with n servers per slot declared with
+// serverOpts, and blue and green replicas answering their slot's name,
+// and flips to blue.
+func startOnBlue(t *testing.T, n int, serverOpts string, blue, green int) (*testHAProxy, *fleet, *Provider) {
+	t.Helper()
+	h := startHAProxy(t, n, serverOpts)
+	f := newFleet(t)
+	p := newProvider(t, h, f)
+	f.deploy("blue", "blue", blue)
+	f.deploy("green", "green", green)
+	if err := p.Flip(t.Context(), "blue"); err != nil {
+		t.Fatal(err)
+	}
+	return h, f, p
 }
