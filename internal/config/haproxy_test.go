@@ -74,3 +74,11 @@ func TestParseHAProxyCanaryRefusesWhatNeedsTheRouter(t *testing.T) {
 		}
 	}
 }
+
+// The README's example is what users copy: it must validate as it stands.
+func TestReadmeHAProxyExampleIsValid(t *testing.T) {
+	a := readmeExample(t, "haproxy:").Apps[0]
+	if h := a.Traffic.HAProxy; h == nil || *h != (HAProxyTraffic{Socket: "/run/haproxy/admin.sock", Backend: "web", PreviewBackend: "web-preview"}) {
+		t.Fatalf("traffic.haproxy = %+v", h)
+	}
+}
