@@ -237,11 +237,11 @@ type pointing struct {
 // point points the servers of backend as each of to says and readies
 // them once HAProxy reports them UP (a server with a health check after
 // one passes at the new address), puts the slots' servers beyond their
-// replicas in maintenance, and then sets the
-// ready servers of the slots not in to to retire (drain or maint). It
-// refuses, changing nothing, when a slot has more replicas than servers;
-// when the servers do not come UP in time it sets them back as they were.
-// It returns once HAProxy reports the servers as set.
+// replicas in maintenance, and then sets the ready servers of the slots
+// not in to to retire (drain or maint). It refuses, changing nothing,
+// when a slot has more replicas than servers; when the servers do not
+// come UP in time it sets them back as they were. It returns once HAProxy
+// reports the servers as set.
 func (p *Provider) point(ctx context.Context, backend string, to []pointing, retire state) error {
 	bySlot, err := p.read(ctx, backend)
 	if err != nil {
@@ -286,10 +286,11 @@ func (p *Provider) point(ctx context.Context, backend string, to []pointing, ret
 	var proving []server
 	for _, srv := range readied {
 		w := want[srv.name]
-		if srv.checked && !(srv.up() && srv.addr == w.addr.Addr() && srv.port == int(w.addr.Port())) {
+		if srv.checked && !srv.serving() {
 			// Leaving maintenance, HAProxy counts a server UP until its
 			// first check says otherwise: in drain, forced down, it takes
-			// no request until a check passes after the change.
+			// no request until a check passes after the change. A server
+			// that serves keeps serving while its address changes.
 			w.state = drain
 			proving = append(proving, srv)
 		}

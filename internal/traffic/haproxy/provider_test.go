@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,23 +75,7 @@ func testFlipsUnderLoad(t *testing.T, serverOpts string) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	var polls, emptyPolls atomic.Int64
-	pollDone := make(chan struct{})
-	go func() {
-		defer close(pollDone)
-		api := runtimeAPI{socket: h.socket}
-		for ctx.Err() == nil {
-			list, err := api.servers(ctx, "web")
-			if err != nil {
-				continue
-			}
-			polls.Add(1)
-			if !containsUp(list) {
-				emptyPolls.Add(1)
-				t.Errorf("no server UP: %v", list)
-			}
-		}
-	}()
+	polled := pollUp(ctx, t, h)
 	answers := load(ctx, h.url, 4)
 
 	type flip struct {
@@ -114,7 +100,7 @@ func testFlipsUnderLoad(t *testing.T, serverOpts string) {
 	}
 	cancel()
 	got := answers()
-	<-pollDone
+	polls, emptyPolls := polled()
 
 	var failed, misrouted int
 	for _, a := range got {
@@ -135,20 +121,83 @@ func testFlipsUnderLoad(t *testing.T, serverOpts string) {
 		}
 	}
 	t.Logf("%d flips, mean flip time %s; %d requests, %d failed, %d misrouted; %d polls of show servers state, %d without a server UP",
-		n, total/n, len(got), failed, misrouted, polls.Load(), emptyPolls.Load())
-	if len(got) < 100 || polls.Load() < 100 {
-		t.Fatalf("only %d requests and %d polls: the load did not run", len(got), polls.Load())
+		n, total/n, len(got), failed, misrouted, polls, emptyPolls)
+	if len(got) < 100 || polls < 100 {
+		t.Fatalf("only %d requests and %d polls: the load did not run", len(got), polls)
 	}
 }
 
-// containsUp reports whether a server of list is UP.
-func containsUp(list []server) bool {
-	for _, s := range list {
-		if s.up() {
-			return true
+// pollUp reads h's backend web until ctx ends, failing t each time no
+// server is UP. Its result waits for the end and says how many reads
+// there were, and how many without a server UP.
+func pollUp(ctx context.Context, t *testing.T, h *testHAProxy) func() (polls, empty int64) {
+	var n, none int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		api := runtimeAPI{socket: h.socket}
+		for ctx.Err() == nil {
+			list, err := api.servers(ctx, "web")
+			if err != nil {
+				continue
+			}
+			n++
+			if !slices.ContainsFunc(list, server.up) {
+				none++
+				t.Errorf("no server UP: %v", list)
+			}
+		}
+	}()
+	return func() (int64, int64) {
+		<-done
+		return n, none
+	}
+}
+
+// TestFlipToTheActiveSlotMovesItsServersInPlace flips, under load, to the
+// slot that is active already, whose replicas now listen at new ports (as
+// after a restart of cutover that restarted its processes): its servers,
+// health checked, keep serving while their addresses change, no request
+// fails, and once the flip returns the new replicas answer.
+func TestFlipToTheActiveSlotMovesItsServersInPlace(t *testing.T) {
+	h := startHAProxy(t, 2, "check inter 100ms")
+	before, after := newFleet(t), newFleet(t)
+	before.deploy("blue", "blue-before", 2)
+	after.deploy("blue", "blue-after", 2)
+	var current atomic.Pointer[fleet]
+	current.Store(before)
+	p, err := New(t.Context(), Options{Socket: h.socket, Backend: "web"}, func(slot string) []*url.URL { return current.Load().endpoints(slot) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flip(t.Context(), "blue"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	polled := pollUp(ctx, t, h)
+	answers := load(ctx, h.url, 4)
+	time.Sleep(200 * time.Millisecond)
+	current.Store(after)
+	if err := p.Flip(ctx, "blue"); err != nil {
+		t.Fatal(err)
+	}
+	returned := time.Now()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	var late int
+	got := answers()
+	for _, a := range got {
+		switch {
+		case a.err != nil:
+			t.Errorf("request failed: %v", a.err)
+		case a.start.After(returned) && a.body != "blue-after":
+			late++
 		}
 	}
-	return false
+	if polls, _ := polled(); late > 0 || polls < 10 || len(got) < 100 {
+		t.Errorf("%d requests sent after the flip returned reached the old replicas; %d requests, %d polls", late, len(got), polls)
+	}
 }
 
 // TestSplitSendsTheCanaryItsWeight measures, through HAProxy, the share of
