@@ -254,20 +254,26 @@ func (p *Provider) point(ctx context.Context, backend string, to []pointing, ret
 		}
 	}
 	want := map[string]setting{}
-	var readied, unused []server
+	var readied, rolled, unused []server
 	for _, pt := range to {
-		for i, srv := range bySlot[pt.slot] {
-			if i >= len(pt.addrs) {
+		addrOf := assign(bySlot[pt.slot], pt.addrs)
+		for _, srv := range bySlot[pt.slot] {
+			addr, ok := addrOf[srv.name]
+			if !ok {
 				unused = append(unused, srv)
 				want[srv.name] = setting{state: maint}
 				continue
+			}
+			if srv.serving() && srv.addr != addr {
+				rolled = append(rolled, srv)
+			} else {
+				readied = append(readied, srv)
 			}
 			w := pt.weight
 			if w == 0 {
 				w = max(srv.initialWeight, 1)
 			}
-			readied = append(readied, srv)
-			want[srv.name] = setting{addr: pt.addrs[i], weight: w, state: ready}
+			want[srv.name] = setting{addr: addr, weight: w, state: ready}
 		}
 	}
 	var retired []server
@@ -283,31 +289,12 @@ func (p *Provider) point(ctx context.Context, backend string, to []pointing, ret
 		}
 	}
 
-	var proving []server
-	for _, srv := range readied {
-		w := want[srv.name]
-		if srv.checked && !srv.serving() {
-			// Leaving maintenance, HAProxy counts a server UP until its
-			// first check says otherwise: in drain, forced down, it takes
-			// no request until a check passes after the change. A server
-			// that serves keeps serving while its address changes.
-			w.state = drain
-			proving = append(proving, srv)
-		}
-		err := p.converge(ctx, backend, srv, w)
-		if err == nil && w.state == drain {
-			err = p.api.set(ctx, backend, srv.name, "health down")
-		}
-		if err != nil {
-			return p.restore(ctx, backend, readied, err)
-		}
-	}
-	if err := p.awaitUp(ctx, backend, readied); err != nil {
+	if err := p.bringUp(ctx, backend, readied, want); err != nil {
 		return p.restore(ctx, backend, readied, err)
 	}
-	for _, srv := range proving {
-		if err := p.api.set(ctx, backend, srv.name, "state ready"); err != nil {
-			return p.restore(ctx, backend, readied, err)
+	for i, srv := range rolled {
+		if err := p.roll(ctx, backend, srv, want); err != nil {
+			return p.restore(ctx, backend, append(readied, rolled[:i+1]...), err)
 		}
 	}
 	for _, srv := range append(unused, retired...) {
@@ -316,6 +303,80 @@ func (p *Provider) point(ctx context.Context, backend string, to []pointing, ret
 		}
 	}
 	return p.verify(ctx, backend, want)
+}
+
+// assign returns which of a slot's servers gets which of addrs: a server
+// that serves one of them already keeps it; the others go first to
+// servers that serve nothing, which can be readied without touching the
+// ones that serve, and only then to servers that serve other addresses.
+func assign(servers []server, addrs []netip.AddrPort) map[string]netip.AddrPort {
+	addrOf := map[string]netip.AddrPort{}
+	left := slices.Clone(addrs)
+	for _, srv := range servers {
+		if i := slices.Index(left, srv.addr); i >= 0 && srv.serving() {
+			addrOf[srv.name] = left[i]
+			left = slices.Delete(left, i, i+1)
+		}
+	}
+	for _, serving := range []bool{false, true} {
+		for _, srv := range servers {
+			if _, ok := addrOf[srv.name]; !ok && srv.serving() == serving && len(left) > 0 {
+				addrOf[srv.name], left = left[0], left[1:]
+			}
+		}
+	}
+	return addrOf
+}
+
+// bringUp takes servers to what want says and waits until HAProxy
+// reports each one UP. Leaving maintenance, HAProxy counts a server UP
+// until its first check says otherwise, so one with a health check that
+// does not serve yet is staged in drain and forced down, and readied only
+// once a check passes at its new address. A server that serves keeps
+// serving meanwhile.
+func (p *Provider) bringUp(ctx context.Context, backend string, servers []server, want map[string]setting) error {
+	var proving []server
+	for _, srv := range servers {
+		w := want[srv.name]
+		if srv.checked && !srv.serving() {
+			w.state = drain
+			proving = append(proving, srv)
+		}
+		err := p.converge(ctx, backend, srv, w)
+		if err == nil && w.state == drain {
+			err = p.api.set(ctx, backend, srv.name, "health down")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := p.awaitUp(ctx, backend, servers); err != nil {
+		return err
+	}
+	for _, srv := range proving {
+		if err := p.api.set(ctx, backend, srv.name, "state ready"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// roll moves a server that serves to a new address. HAProxy would go on
+// sending requests over its idle connections to the old address, so it
+// goes through maintenance, which closes them, when another server is UP
+// to take its requests meanwhile; the only server UP changes in place.
+func (p *Provider) roll(ctx context.Context, backend string, srv server, want map[string]setting) error {
+	now, err := p.api.servers(ctx, backend)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(now, func(s server) bool { return s.name != srv.name && s.up() }) {
+		if err := p.api.set(ctx, backend, srv.name, "state maint"); err != nil {
+			return err
+		}
+		srv.admin |= adminForcedMaint
+	}
+	return p.bringUp(ctx, backend, []server{srv}, want)
 }
 
 // setting is what cutover sets a server to; a server in maintenance only
@@ -334,7 +395,7 @@ type setting struct {
 func (p *Provider) converge(ctx context.Context, backend string, srv server, want setting) error {
 	now := srv.state()
 	set := func(args string) error { return p.api.set(ctx, backend, srv.name, args) }
-	if want.addr.IsValid() && (srv.addr != want.addr.Addr() || srv.port != int(want.addr.Port())) {
+	if want.addr.IsValid() && srv.addr != want.addr {
 		if now == drain || (now == ready && want.state == maint) {
 			if err := set("state maint"); err != nil {
 				return err
@@ -371,7 +432,7 @@ func (p *Provider) restore(ctx context.Context, backend string, readied []server
 		if i < 0 {
 			continue
 		}
-		was := setting{addr: netip.AddrPortFrom(before.addr, uint16(before.port)), weight: before.weight, state: before.state()}
+		was := setting{addr: before.addr, weight: before.weight, state: before.state()}
 		if err := p.converge(ctx, backend, now[i], was); err != nil {
 			return fmt.Errorf("%w; could not set %s back: %w", cause, before.name, err)
 		}
@@ -424,7 +485,7 @@ func (p *Provider) verify(ctx context.Context, backend string, want map[string]s
 			if !ok {
 				continue
 			}
-			if srv.state() != w.state || (w.state == ready && (netip.AddrPortFrom(srv.addr, uint16(srv.port)) != w.addr || srv.weight != w.weight)) {
+			if srv.state() != w.state || (w.state == ready && (srv.addr != w.addr || srv.weight != w.weight)) {
 				return fmt.Errorf("backend %s: HAProxy reports %s after cutover set it to %s, weight %d, %s: did something else change it?", backend, srv, w.addr, w.weight, w.state)
 			}
 		}

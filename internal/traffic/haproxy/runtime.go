@@ -77,8 +77,7 @@ func (r runtimeAPI) set(ctx context.Context, backend, s, args string) error {
 // server is one server of a backend as "show servers state" reports it.
 type server struct {
 	name   string
-	addr   netip.Addr
-	port   int
+	addr   netip.AddrPort
 	weight int
 	// initialWeight is the weight haproxy.cfg gives it.
 	initialWeight int
@@ -96,8 +95,9 @@ type server struct {
 
 // The flags of srv_admin_state (HAProxy's enum srv_admin).
 const (
-	adminMaint = 0x01 | 0x02 | 0x20 // forced, inherited, or for want of an address
-	adminDrain = 0x08 | 0x10        // forced or inherited
+	adminForcedMaint = 0x01
+	adminMaint       = adminForcedMaint | 0x02 | 0x20 // forced, inherited, or for want of an address
+	adminDrain       = 0x08 | 0x10                    // forced or inherited
 	// checkEnabled is the flag of srv_check_state for a check that runs.
 	checkEnabled = 0x04
 )
@@ -135,7 +135,7 @@ func (s server) serving() bool {
 }
 
 func (s server) String() string {
-	return fmt.Sprintf("%s (%s, weight %d, %s)", s.name, netip.AddrPortFrom(s.addr, uint16(s.port)), s.weight, s.state())
+	return fmt.Sprintf("%s (%s, weight %d, %s)", s.name, s.addr, s.weight, s.state())
 }
 
 // servers reads the servers of backend, in their order in haproxy.cfg.
@@ -188,11 +188,15 @@ func parseServer(fields []string, column map[string]int) (server, error) {
 	if err != nil {
 		return s, err
 	}
-	s.addr = addr
+	port, err := strconv.ParseUint(get("srv_port"), 10, 16)
+	if err != nil {
+		return s, fmt.Errorf("srv_port: %w", err)
+	}
+	s.addr = netip.AddrPortFrom(addr, uint16(port))
 	for _, f := range []struct {
 		name string
 		to   *int
-	}{{"srv_port", &s.port}, {"srv_uweight", &s.weight}, {"srv_iweight", &s.initialWeight},
+	}{{"srv_uweight", &s.weight}, {"srv_iweight", &s.initialWeight},
 		{"srv_admin_state", &s.admin}, {"srv_op_state", &s.op}} {
 		if *f.to, err = strconv.Atoi(get(f.name)); err != nil {
 			return s, fmt.Errorf("%s: %w", f.name, err)
