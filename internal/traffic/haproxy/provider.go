@@ -306,14 +306,15 @@ func (p *Provider) point(ctx context.Context, backend string, to []pointing, ret
 }
 
 // assign returns which of a slot's servers gets which of addrs: a server
-// that serves one of them already keeps it; the others go first to
-// servers that serve nothing, which can be readied without touching the
-// ones that serve, and only then to servers that serve other addresses.
+// at one of them already keeps it (a flip back to replicas still running
+// finds them where they were); the others go first to servers that serve
+// nothing, which can be readied without touching the ones that serve, and
+// only then to servers that serve other addresses.
 func assign(servers []server, addrs []netip.AddrPort) map[string]netip.AddrPort {
 	addrOf := map[string]netip.AddrPort{}
 	left := slices.Clone(addrs)
 	for _, srv := range servers {
-		if i := slices.Index(left, srv.addr); i >= 0 && srv.serving() {
+		if i := slices.Index(left, srv.addr); i >= 0 {
 			addrOf[srv.name] = left[i]
 			left = slices.Delete(left, i, i+1)
 		}
