@@ -10,14 +10,19 @@
 //	    server-template blue 1-8 127.0.0.1:1 disabled
 //	    server-template green 1-8 127.0.0.1:1 disabled
 //
-// and cutover points the first servers of a slot (blue1, blue2, ...) at
-// the slot's replicas with "set server", sets their weights, and their
-// states: ready when they take traffic, drain once a flip has moved it
-// away (requests in flight finish, no new ones come), maint when unused.
-// It reads the result back with "show servers state". Servers declared
-// with check are waited for until HAProxy reports them UP before the
-// other slot's are drained, so that a flip never leaves the backend
-// without a server that takes requests.
+// and cutover points servers of a slot (blue1, blue2, ...) at the slot's
+// replicas with "set server", sets their weights, and their states: ready
+// when they take traffic, drain once a flip has moved it away (requests
+// in flight finish, no new ones come), maint when unused. It reads the
+// result back with "show servers state". A slot's servers take requests
+// only once HAProxy reports them UP (one declared with check, once a
+// check passed at its new address), and only then are the other slot's
+// drained, so that a flip never leaves the backend without a server UP.
+//
+// HAProxy (2.6) keeps a server's idle connections across a change of its
+// address, so new addresses go to servers that serve nothing first: a
+// slot with more servers than replicas never sends a request to a
+// replica it no longer lists while that replica still runs.
 //
 // Fixed server slots rather than servers added with "add server": servers
 // added at runtime are lost at the team's next reload, which would cut
