@@ -47,6 +47,9 @@ type outside struct {
 	// noCookie says why it cannot route a request by its cookie; empty
 	// when it can.
 	noCookie string
+	// reaches says that cutover reaches the replicas itself, at the
+	// addresses it points the provider at, so it can warm them up.
+	reaches bool
 }
 
 var (
@@ -56,6 +59,10 @@ var (
 	// (traffic.CookieMatch).
 	gatewayTraffic = outside{name: "traffic.gatewayAPI", splits: "the gateway splits the requests by weight"}
 	istioTraffic   = outside{name: "traffic.istio", splits: "the mesh splits the requests by weight"}
+	// Cutover sets HAProxy's server weights, not its routing rules.
+	haproxyTraffic = outside{name: "traffic.haproxy", splits: "HAProxy splits the requests by server weights",
+		noHeader: "cutover sets HAProxy's server weights, not its routing rules", noCookie: "cutover sets HAProxy's server weights, not its routing rules",
+		reaches: true}
 )
 
 // validateOutside refuses what a canary cannot do when o moves its

@@ -78,7 +78,7 @@ func decodePodTemplate(v any) (corev1.PodTemplateSpec, error) {
 }
 
 // Traffic says who moves an app's traffic between slots: at most one of
-// Service, Router, GatewayAPI or Istio; none means Router.
+// Service, Router, GatewayAPI, Istio or HAProxy; none means Router.
 type Traffic struct {
 	// Service flips Kubernetes Services' selectors (kubernetes target).
 	Service *ServiceTraffic `yaml:"service"`
@@ -90,6 +90,9 @@ type Traffic struct {
 	// Istio sets the weights of an Istio VirtualService's routes
 	// (kubernetes target).
 	Istio *IstioTraffic `yaml:"istio"`
+	// HAProxy sets the servers of a backend of the team's HAProxy
+	// through its runtime API (process or static target).
+	HAProxy *HAProxyTraffic `yaml:"haproxy"`
 }
 
 // ServiceTraffic moves traffic by patching the selectors of Services the
@@ -225,7 +228,7 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 	kube := target.Kubernetes != nil
 	switch set := t.modes(); {
 	case len(set) > 1:
-		d.add(path, "keep exactly one of service, router, gatewayAPI and istio", "%s are set", andList(set))
+		d.add(path, "keep exactly one of service, router, gatewayAPI, istio and haproxy", "%s are set", andList(set))
 	case t.Service != nil && !kube:
 		d.add(path+".service", "remove it, or use target.kubernetes", "a Service flip needs target.kubernetes")
 	case t.Service != nil:
@@ -238,6 +241,11 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 		d.add(path+".istio", "remove it, or use target.kubernetes", "a VirtualService's subsets need target.kubernetes")
 	case t.Istio != nil:
 		t.Istio.validate(d, path+".istio")
+	case t.HAProxy != nil && kube:
+		d.add(path+".haproxy", "use traffic.service, gatewayAPI or istio with target.kubernetes, or a process or static target with haproxy",
+			"HAProxy's servers are pointed at the replicas' addresses, which cutover knows for a process or static target only")
+	case t.HAProxy != nil:
+		t.HAProxy.validate(d, path+".haproxy")
 	case kube:
 		t.Router.validatePort(d, path, target.Kubernetes)
 	case t.Router != nil && t.Router.Port != "":
@@ -248,7 +256,7 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 // RouterMode reports whether cutover's own router moves the traffic: no
 // provider outside it is set.
 func (t *Traffic) RouterMode() bool {
-	return t.Service == nil && t.GatewayAPI == nil && t.Istio == nil
+	return t.Service == nil && t.GatewayAPI == nil && t.Istio == nil && t.HAProxy == nil
 }
 
 // modes names the providers set.
@@ -257,7 +265,7 @@ func (t *Traffic) modes() []string {
 	for _, mode := range []struct {
 		name string
 		set  bool
-	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}, {"istio", t.Istio != nil}} {
+	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}, {"istio", t.Istio != nil}, {"haproxy", t.HAProxy != nil}} {
 		if mode.set {
 			set = append(set, mode.name)
 		}
@@ -278,6 +286,8 @@ func (t *Traffic) outsideRouter() *outside {
 		return &gatewayTraffic
 	case t.Istio != nil:
 		return &istioTraffic
+	case t.HAProxy != nil:
+		return &haproxyTraffic
 	}
 	return nil
 }

@@ -33,9 +33,10 @@ func (w *Warmup) setDefaults(d *document, path string) {
 }
 
 // validate checks w; o, when set, moves the traffic outside cutover's
-// router, which then does not reach the replicas to warm them.
+// router, which then does not reach the replicas to warm them unless it
+// points the provider at their addresses (o.reaches).
 func (w *Warmup) validate(d *document, path string, o *outside) {
-	if o != nil {
+	if o != nil && !o.reaches {
 		d.add(path, "remove it, "+useRouter, "%s: cutover does not reach the pods, so it cannot warm them up", o.name)
 	}
 	if !d.written(path + ".requests") {
