@@ -113,6 +113,13 @@ type Router struct {
 	closed     bool
 	serving    sync.WaitGroup // accept loops, servers and background drains
 
+	// mirrorCtx is the context of the copies a Mirror sends (see
+	// sendMirror); Shutdown cancels it with stopMirrors and waits for
+	// mirrors.
+	mirrorCtx   context.Context
+	stopMirrors context.CancelFunc
+	mirrors     sync.WaitGroup
+
 	// testHookAcquired, when set before the first SetRoutes, runs in every
 	// request between Acquire and the snapshot re-check, so a test can
 	// flip right there.
@@ -136,6 +143,7 @@ func New(opts Options) *Router {
 	if r.listen == nil {
 		r.listen = net.Listen
 	}
+	r.mirrorCtx, r.stopMirrors = context.WithCancel(context.Background())
 	if opts.ACME != nil {
 		o := *opts.ACME
 		r.acmeOpts = &o
@@ -361,6 +369,8 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	r.serving.Wait()
+	r.stopMirrors()
+	r.mirrors.Wait()
 	return errors.Join(errs...)
 }
 
