@@ -124,6 +124,7 @@ func (s *CanaryStep) actions() []string {
 		{"analysis", s.Analysis != nil},
 		{"setHeaderRoute", s.SetHeaderRoute != nil},
 		{"setCookieRoute", s.SetCookieRoute != nil},
+		{"setMirrorRoute", s.SetMirrorRoute != nil},
 	} {
 		if a.set {
 			names = append(names, a.name)
@@ -135,7 +136,7 @@ func (s *CanaryStep) actions() []string {
 func (s *CanaryStep) validate(d *document, path string, templates templateIndex) {
 	switch actions := s.actions(); len(actions) {
 	case 0:
-		d.add(path, "write exactly one of setWeight, pause, analysis, setHeaderRoute or setCookieRoute, such as - setWeight: 20",
+		d.add(path, "write exactly one of setWeight, pause, analysis, setHeaderRoute, setCookieRoute or setMirrorRoute, such as - setWeight: 20",
 			"the step does nothing")
 	case 1:
 	default:
@@ -158,6 +159,9 @@ func (s *CanaryStep) validate(d *document, path string, templates templateIndex)
 	}
 	if s.SetCookieRoute != nil {
 		s.SetCookieRoute.validate(d, path+".setCookieRoute", "cookie", "canary")
+	}
+	if s.SetMirrorRoute != nil {
+		s.SetMirrorRoute.validate(d, path+".setMirrorRoute", 0)
 	}
 }
 
