@@ -77,3 +77,15 @@ func TestParseMirrorRouteNeedsTheRouter(t *testing.T) {
 		})
 	}
 }
+
+// The README's mirroring example is what users copy: it must validate as
+// it stands.
+func TestReadmeMirrorExampleIsValid(t *testing.T) {
+	c := readmeExample(t, "setMirrorRoute:")
+	if m := c.Apps[0].Strategy.Canary.Steps[1].SetMirrorRoute; m == nil || m.Percent != 50 {
+		t.Errorf("the example's canary mirror is %+v, want 50%%", m)
+	}
+	if m := c.Apps[1].Strategy.BlueGreen.PrePromotionMirror; m == nil || m.Header == nil {
+		t.Errorf("the example's prePromotionMirror is %+v, want one with a header match", m)
+	}
+}
