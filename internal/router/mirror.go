@@ -176,8 +176,14 @@ func (r *Router) sendMirror(t mirrorTurn, req *http.Request) {
 	if t.ep == nil {
 		return
 	}
+	if r.mirrorCtx.Err() != nil {
+		t.cancel() // shut down
+		return
+	}
 	req.Header.Set(headerMirror, "1")
-	r.mirrors.Go(func() {
+	r.mirrorsRunning.Add(1)
+	go func() {
+		defer r.mirrorsRunning.Add(-1)
 		ctx, cancel := context.WithTimeout(r.mirrorCtx, mirrorTimeout)
 		defer cancel()
 		start := time.Now()
@@ -188,7 +194,20 @@ func (r *Router) sendMirror(t mirrorTurn, req *http.Request) {
 			// A copy cut by Shutdown says nothing about the backend.
 			t.m.backend.Metrics.ObserveMirror(status, time.Since(start))
 		}
-	})
+	}()
+}
+
+// waitMirrors waits until no copy is running, or ctx ends. Copies end
+// soon after stopMirrors: their requests are cancelled.
+func (r *Router) waitMirrors(ctx context.Context) error {
+	for r.mirrorsRunning.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mirrored requests still running: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // serveCopy sends req to ep and returns the answer's status. An answer
