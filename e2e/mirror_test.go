@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,16 +20,7 @@ func TestCanaryAnalysedOnMirroredTrafficIsAbortedWithoutAFailedClientRequest(t *
           - pause: {}
         analysis: {templates: [success-rate]}
         abortScaleDownDelay: 1m`)
-	s.Top = `analysisTemplates:
-  - name: success-rate
-    metrics:
-      - name: success-rate
-        provider: {builtin: {metric: successRate, window: 2s}}
-        interval: 200ms
-        successCondition: result >= 0.95
-        failureCondition: result < 0.9
-        inconclusiveLimit: 1000
-        minSamples: 5`
+	s.Top = successRateAnalysis
 	s.writeConfig(t)
 	s.serve(t)
 	waitServing(t, s.appURL(), "v1", 20*time.Second)
@@ -64,20 +53,12 @@ func TestCanaryAnalysedOnMirroredTrafficIsAbortedWithoutAFailedClientRequest(t *
 // mirrored5xx reads the copies answered 5xx from cutover's /metrics.
 func mirrored5xx(t *testing.T, url string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^cutover_mirror_requests_total\{[^}]*code="5xx"[^}]*version="v2"\} (\S+)$`).FindSubmatch(body)
+	_, body := get(t, url)
+	m := regexp.MustCompile(`(?m)^cutover_mirror_requests_total\{[^}]*code="5xx"[^}]*version="v2"\} (\S+)$`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("/metrics has no cutover_mirror_requests_total for v2's 5xx:\n%s", body)
 	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
+	v, err := strconv.ParseFloat(m[1], 64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,42 +100,41 @@ func rolloutUnderLoad(t *testing.T, rig *drainRig, url string) (store.Rollout, i
 	return ro, n[0], n[1]
 }
 
-func TestCanaryAnalysedOnMirroredTrafficOnlyIsAbortedWithoutAFailedRequest(t *testing.T) {
-	v1, v2 := startVersion(t, "v1"), startMirrorSink(t)
-	rig := newRig(t, v1.url, `canary: {abortScaleDownDelay: 0s, steps: [{setWeight: 0}, {setMirrorRoute: {percent: 50}}, {analysis: {templates: [rate]}}]}`,
-		mirroredRate)
-	ro, sent, failed := rolloutUnderLoad(t, rig, v2.url)
-	if ro.Phase != store.RolloutFailed || !strings.Contains(ro.Message, "step analysis failed") {
-		t.Fatalf("rollout of a canary failing every request ended %s (%s), want it failed by its analysis", ro.Phase, ro.Message)
-	}
-	if failed != 0 {
-		t.Errorf("%d of %d client requests failed; the canary was only ever mirrored to", failed, sent)
-	}
-	if v2.copies.Load() == 0 {
-		t.Error("the canary got no mirrored request")
-	}
-	after := v2.copies.Load()
-	time.Sleep(300 * time.Millisecond)
-	if got := v2.copies.Load(); got != after {
-		t.Errorf("the canary still got %d copies after the abort", got-after)
-	}
-}
-
-func TestBlueGreenPrePromotionMirrorCatchesABadVersionBeforeTheFlip(t *testing.T) {
-	v1, v2 := startVersion(t, "v1"), startMirrorSink(t)
-	rig := newRig(t, v1.url, `blueGreen: {autoPromotion: true, prePromotionMirror: {percent: 100}, prePromotionAnalysis: {templates: [rate]}}`,
-		mirroredRate)
-	ro, sent, failed := rolloutUnderLoad(t, rig, v2.url)
-	if ro.Phase != store.RolloutFailed || !strings.Contains(ro.Message, "pre-promotion analysis failed") {
-		t.Fatalf("rollout of a version failing every request ended %s (%s), want it failed by its pre-promotion analysis", ro.Phase, ro.Message)
-	}
-	if failed != 0 {
-		t.Errorf("%d of %d client requests failed; the new version was only ever mirrored to", failed, sent)
-	}
-	if v2.copies.Load() == 0 {
-		t.Error("the new version got no mirrored request")
-	}
-	if got := answer(rig.appURL + "/"); got != "v1" {
-		t.Errorf("after the failed rollout the app answered %q, want v1", got)
+// A version that fails every request, analysed only on the copies of
+// production requests a mirror sends it, is stopped by its analysis with
+// no client request failed: a canary at weight 0 with setMirrorRoute, and
+// a blue-green preview with prePromotionMirror.
+func TestVersionAnalysedOnMirroredTrafficOnlyIsStoppedWithoutAFailedRequest(t *testing.T) {
+	for _, tt := range []struct {
+		name, strategy, failure string
+	}{
+		{"canary", `canary: {abortScaleDownDelay: 0s, steps: [{setWeight: 0}, {setMirrorRoute: {percent: 50}}, {analysis: {templates: [rate]}}]}`,
+			"step analysis failed"},
+		{"blue-green", `blueGreen: {autoPromotion: true, prePromotionMirror: {percent: 100}, prePromotionAnalysis: {templates: [rate]}}`,
+			"pre-promotion analysis failed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v1, v2 := startVersion(t, "v1"), startMirrorSink(t)
+			rig := newRig(t, v1.url, tt.strategy, mirroredRate)
+			ro, sent, failed := rolloutUnderLoad(t, rig, v2.url)
+			if ro.Phase != store.RolloutFailed || !strings.Contains(ro.Message, tt.failure) {
+				t.Fatalf("rollout of a version failing every request ended %s (%s), want %s", ro.Phase, ro.Message, tt.failure)
+			}
+			if failed != 0 {
+				t.Errorf("%d of %d client requests failed; the new version was only ever mirrored to", failed, sent)
+			}
+			if v2.copies.Load() == 0 {
+				t.Error("the new version got no mirrored request")
+			}
+			if got := answer(rig.appURL + "/"); got != "v1" {
+				t.Errorf("after the failed rollout the app answered %q, want v1", got)
+			}
+			// The mirror ends with the rollout.
+			after := v2.copies.Load()
+			time.Sleep(300 * time.Millisecond)
+			if got := v2.copies.Load(); got != after {
+				t.Errorf("the new version still got %d copies after the rollout failed", got-after)
+			}
+		})
 	}
 }
