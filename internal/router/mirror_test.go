@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cutover/cutover/internal/metrics"
+	"github.com/cutover/cutover/internal/upstream"
 )
 
 // mirrorSink is a replica that records the requests it gets and answers
@@ -337,5 +339,21 @@ func TestSplitValidateRefusesABadMirror(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Validate(%+v) = %v, want an error with %q", tt.mirror, err, tt.want)
 		}
+	}
+}
+
+func TestDecidingWhetherToMirrorDoesNotAllocate(t *testing.T) {
+	pool := upstream.NewPool(nil, upstream.Options{})
+	m := newMirrorState(&Mirror{Backend: &Backend{Slot: "green", Pool: pool}, Percent: 10,
+		Matches: []Match{{Header: "X-Tenant", Prefix: "be"}}})
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("X-Tenant", "beta")
+	method := []byte("GET")
+	n := testing.AllocsPerRun(100, func() {
+		in := routeInput{header: stdHeader(req.Header), method: methodName(method), copyable: true}
+		m.take(&in).cancel()
+	})
+	if n != 0 {
+		t.Errorf("deciding allocates %v times per request, want 0", n)
 	}
 }
