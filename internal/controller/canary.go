@@ -228,7 +228,11 @@ func (cr *canaryRun) runStep(step config.CanaryStep) error {
 	case step.SetMirrorRoute != nil:
 		cr.addRoute(step)
 		cr.publish()
-		cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "MirrorSet", describeMirror(step.SetMirrorRoute)+" of stable's requests go to the canary too")
+		msg := describeMirror(step.SetMirrorRoute) + " that stable serves to the canary; its answers are thrown away"
+		if step.SetMirrorRoute.Percent == 0 {
+			msg = "mirror off: the canary gets no more copies of stable's requests"
+		}
+		cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "MirrorSet", msg)
 	}
 	return nil
 }

@@ -41,17 +41,18 @@ func Mirror(m *config.MirrorRoute, b *router.Backend) (*router.Mirror, error) {
 	return rm, nil
 }
 
-// describeMirror says what m copies, for events.
+// describeMirror says what m copies, for steps and events: "mirror 20%
+// of requests with header X-Tenant (GET, POST)", or "mirror off".
 func describeMirror(m *config.MirrorRoute) string {
 	if m.Percent == 0 {
 		return "mirror off"
 	}
-	s := fmt.Sprintf("mirror %d%%", m.Percent)
+	s := fmt.Sprintf("mirror %d%% of requests", m.Percent)
 	switch {
 	case m.Header != nil:
-		s += " of requests with header " + m.Header.Name
+		s += " with header " + m.Header.Name
 	case m.Cookie != nil:
-		s += " of requests with cookie " + m.Cookie.Name
+		s += " with cookie " + m.Cookie.Name
 	}
 	if len(m.Methods) > 0 {
 		s += " (" + strings.Join(m.Methods, ", ") + ")"
@@ -86,6 +87,6 @@ func (p *progress) mirrorPreview(m *config.MirrorRoute, stable, sr *slotRun) boo
 	}
 	p.c.opts.Router.SetSplit(p.a.name, &router.Split{Stable: stable.backend, Mirror: rm})
 	p.c.event(p.a, p.run.id, p.rev.Number, normal, "MirrorSet",
-		fmt.Sprintf("%s: production requests are copied to %s on slot %s until the flip", describeMirror(m), p.rev.Version, sr.backend.Slot))
+		fmt.Sprintf("%s to %s on slot %s until the flip; its answers are thrown away", describeMirror(m), p.rev.Version, sr.backend.Slot))
 	return true
 }

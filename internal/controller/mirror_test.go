@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/config"
+	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/store"
 )
 
@@ -136,5 +139,23 @@ func TestVersionAnalysedOnMirroredTrafficOnlyIsStoppedWithoutAFailedRequest(t *t
 				t.Errorf("the new version still got %d copies after the rollout failed", got-after)
 			}
 		})
+	}
+}
+
+func TestMirrorOfAConfigMirrorRoute(t *testing.T) {
+	b := &router.Backend{Slot: "green"}
+	if m, err := controller.Mirror(&config.MirrorRoute{Percent: 0}, b); m != nil || err != nil {
+		t.Errorf("percent 0 gives mirror %+v (err %v), want none", m, err)
+	}
+	m, err := controller.Mirror(&config.MirrorRoute{Percent: 20, Cookie: &config.RouteMatch{Name: "beta", Regex: "^on$"}, Methods: []string{"POST"}}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Backend != b || m.Percent != 20 || len(m.Matches) != 1 || m.Matches[0].Cookie != "beta" || !m.Matches[0].Regex.MatchString("on") ||
+		len(m.Methods) != 1 || m.Methods[0] != "POST" {
+		t.Errorf("mirror = %+v", m)
+	}
+	if _, err := controller.Mirror(&config.MirrorRoute{Percent: 5, Header: &config.RouteMatch{Name: "X", Regex: "("}}, b); err == nil {
+		t.Error("a regex that does not compile gave no error")
 	}
 }
