@@ -188,12 +188,14 @@ func (r *Router) sendMirror(t mirrorTurn, req *http.Request) {
 		defer cancel()
 		start := time.Now()
 		status := serveCopy(t.ep, req.WithContext(ctx))
-		t.ep.Release()
-		t.m.inFlight.Add(-1)
 		if r.mirrorCtx.Err() == nil {
 			// A copy cut by Shutdown says nothing about the backend.
 			t.m.backend.Metrics.ObserveMirror(status, time.Since(start))
 		}
+		// Released once recorded: whoever waits for the pool to be
+		// idle before forgetting its metrics must not lose the copy.
+		t.ep.Release()
+		t.m.inFlight.Add(-1)
 	}()
 }
 
