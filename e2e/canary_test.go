@@ -189,14 +189,9 @@ func TestStickyClientsKeepTheirVersion(t *testing.T) {
 	}
 }
 
-func TestFailingCanaryIsAbortedByBuiltinAnalysis(t *testing.T) {
-	s := canarySetup(t, `      canary:
-        steps:
-          - setWeight: 20
-          - pause: {}
-        analysis: {templates: [success-rate]}
-        abortScaleDownDelay: 2s`)
-	s.Top = `analysisTemplates:
+// successRateAnalysis is a template success-rate that fails a canary
+// within a few 200 ms measurements of a 2 s window under 90% success.
+const successRateAnalysis = `analysisTemplates:
   - name: success-rate
     metrics:
       - name: success-rate
@@ -206,6 +201,15 @@ func TestFailingCanaryIsAbortedByBuiltinAnalysis(t *testing.T) {
         failureCondition: result < 0.9
         inconclusiveLimit: 1000
         minSamples: 5`
+
+func TestFailingCanaryIsAbortedByBuiltinAnalysis(t *testing.T) {
+	s := canarySetup(t, `      canary:
+        steps:
+          - setWeight: 20
+          - pause: {}
+        analysis: {templates: [success-rate]}
+        abortScaleDownDelay: 2s`)
+	s.Top = successRateAnalysis
 	s.writeConfig(t)
 	s.serve(t)
 	waitServing(t, s.appURL(), "v1", 20*time.Second)

@@ -20,31 +20,40 @@ import (
 // answer 500 (to all requests, or to 10%), and the benchmark reports the time
 // from the canary's first 500 to the swap that sends all traffic back to
 // stable, and how many requests failed as the clients saw them
-// (retryOnStable on).
+// (retryOnStable on). The mirror row gives the canary no client request
+// at all (setWeight 0) but a copy of 10% of them (setMirrorRoute), which
+// the analysis measures.
 //
 //	go test ./e2e -run x -bench CanaryFailureDetection -benchtime 1x
 func BenchmarkCanaryFailureDetection(b *testing.B) {
+	const weighted, mirrored = "{setWeight: 10}", "{setWeight: 0}, {setMirrorRoute: {percent: 10}}"
 	for _, tc := range []struct {
 		name     string
 		failRate string
 		retry    bool
-	}{{"all-500", "1", true}, {"10pct-500", "0.1", true}, {"all-500-no-retry", "1", false}} {
+		steps    string
+	}{
+		{"all-500", "1", true, weighted},
+		{"10pct-500", "0.1", true, weighted},
+		{"all-500-no-retry", "1", false, weighted},
+		{"all-500-mirror-only", "1", false, mirrored},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				detectOnce(b, tc.failRate, tc.retry)
+				detectOnce(b, tc.failRate, tc.retry, tc.steps)
 			}
 		})
 	}
 }
 
-func detectOnce(b *testing.B, failRate string, retry bool) {
+// detectOnce runs the benchmark once, steps (flow-style, before a pause)
+// taking the canary to its share of the traffic.
+func detectOnce(b *testing.B, failRate string, retry bool, steps string) {
 	s := newSetup(b)
 	s.Strategy = fmt.Sprintf(`      canary:
-        steps:
-          - setWeight: 10
-          - pause: {}
+        steps: [%s, {pause: {}}]
         retryOnStable: %v
-        analysis: {templates: [fast]}`, retry)
+        analysis: {templates: [fast]}`, steps, retry)
 	s.Top = `analysisTemplates:
   - name: fast
     metrics:
@@ -61,7 +70,7 @@ func detectOnce(b *testing.B, failRate string, retry bool) {
 
 	// Deploy the canary healthy; it pauses at 10%.
 	s.mustCLI(b, "deploy", "web", "--version", "v2", "--no-wait")
-	st := s.waitRollout(b, "the canary at 10%", 30*time.Second, paused("AwaitingPromotion"))
+	st := s.waitRollout(b, "the canary at its share", 30*time.Second, paused("AwaitingPromotion"))
 	var canaryURLs []string
 	for _, sl := range st.Slots {
 		if sl.Name == st.Rollout.Slot {

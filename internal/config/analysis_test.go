@@ -130,7 +130,7 @@ func readmeExample(t *testing.T, want string, unless ...string) *Config {
 // The README's canary example is what users copy: it must validate as it
 // stands, and its rollout must be able to end without a human.
 func TestReadmeCanaryExampleIsValidAndEndsOnItsOwn(t *testing.T) {
-	c := readmeExample(t, "canary:", "gatewayAPI:", "istio:", "haproxy:")
+	c := readmeExample(t, "canary:", "gatewayAPI:", "istio:", "haproxy:", "setMirrorRoute:")
 	canary := c.Apps[0].Strategy.Canary
 	if canary == nil || canary.Analysis == nil {
 		t.Fatal("the README's canary example should show a background analysis")

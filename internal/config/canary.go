@@ -131,6 +131,7 @@ func (s *CanaryStep) actions() []string {
 		{"analysis", s.Analysis != nil},
 		{"setHeaderRoute", s.SetHeaderRoute != nil},
 		{"setCookieRoute", s.SetCookieRoute != nil},
+		{"setMirrorRoute", s.SetMirrorRoute != nil},
 	} {
 		if a.set {
 			names = append(names, a.name)
@@ -142,7 +143,7 @@ func (s *CanaryStep) actions() []string {
 func (s *CanaryStep) validate(d *document, path string, templates templateIndex) {
 	switch actions := s.actions(); len(actions) {
 	case 0:
-		d.add(path, "write exactly one of setWeight, pause, analysis, setHeaderRoute or setCookieRoute, such as - setWeight: 20",
+		d.add(path, "write exactly one of setWeight, pause, analysis, setHeaderRoute, setCookieRoute or setMirrorRoute, such as - setWeight: 20",
 			"the step does nothing")
 	case 1:
 	default:
@@ -165,6 +166,9 @@ func (s *CanaryStep) validate(d *document, path string, templates templateIndex)
 	}
 	if s.SetCookieRoute != nil {
 		s.SetCookieRoute.validate(d, path+".setCookieRoute", "cookie", "canary")
+	}
+	if s.SetMirrorRoute != nil {
+		s.SetMirrorRoute.validate(d, path+".setMirrorRoute", 0)
 	}
 }
 

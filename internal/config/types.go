@@ -271,6 +271,10 @@ type BlueGreen struct {
 	// PrePromotionAnalysis runs against the new slot before the flip; a
 	// failure ends the rollout with traffic unmoved.
 	PrePromotionAnalysis *AnalysisRef `yaml:"prePromotionAnalysis"`
+	// PrePromotionMirror copies a share of the production requests to
+	// the new slot, from its preview until the flip, and throws its
+	// answers away.
+	PrePromotionMirror *MirrorRoute `yaml:"prePromotionMirror"`
 	// PostPromotionAnalysis runs after the flip; a failure flips back.
 	PostPromotionAnalysis *AnalysisRef `yaml:"postPromotionAnalysis"`
 	// BakeTime is how long the rollout watches the new slot after the
@@ -316,6 +320,9 @@ type CanaryStep struct {
 	SetHeaderRoute *RouteMatch `yaml:"setHeaderRoute"`
 	// SetCookieRoute does the same for a matching cookie.
 	SetCookieRoute *RouteMatch `yaml:"setCookieRoute"`
+	// SetMirrorRoute copies a share of stable's requests to the canary
+	// and throws its answers away; percent 0 stops it.
+	SetMirrorRoute *MirrorRoute `yaml:"setMirrorRoute"`
 }
 
 // Pause is a canary step that waits.

@@ -116,6 +116,7 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 	if o := a.Traffic.outsideRouter(); o != nil && a.Strategy.Canary != nil {
 		a.Strategy.Canary.validateOutside(d, path+".strategy.canary", templates, *o)
 	}
+	a.validateMirrorOutside(d, path, a.Traffic.outsideRouter())
 	a.Hooks.validate(d, path+".hooks")
 	if a.Warmup != nil {
 		a.Warmup.validate(d, path+".warmup", a.Traffic.outsideRouter())
@@ -245,6 +246,9 @@ func (b *BlueGreen) validate(d *document, path string, templates templateIndex) 
 	if r := b.PrePromotionAnalysis; r != nil {
 		r.validate(d, path+".prePromotionAnalysis", templates)
 		r.checkEnds(d, path+".prePromotionAnalysis", templates, "")
+	}
+	if m := b.PrePromotionMirror; m != nil {
+		m.validate(d, path+".prePromotionMirror", 1)
 	}
 	if r := b.PostPromotionAnalysis; r != nil {
 		r.validate(d, path+".postPromotionAnalysis", templates)

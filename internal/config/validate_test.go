@@ -1536,7 +1536,7 @@ func TestParseReportsEveryUnknownFieldAndBadValueAtOnce(t *testing.T) {
 		"cutover.yaml:3:5: apps[0]: unknown field \"lisen\"; did you mean `listen`? (allowed fields here: name, listen, hosts, pathPrefix, target, traffic, version, health, strategy, deployTimeout, progressDeadline, progressDeadlineAbort, hooks, tls, upstream, warmup)\n" +
 		"cutover.yaml:8:19: apps[0].target.process.replicas: \"3\" is not a whole number; write a number without quotes, such as 2\n" +
 		"cutover.yaml:10:17: apps[0].health.interval: 5 is a plain number, not a duration; add a unit: write \"5s\" for seconds or \"5ms\" for milliseconds\n" +
-		"cutover.yaml:13:9: apps[0].strategy.blueGreen: unknown field \"autoPromote\"; did you mean `autoPromotion`? (allowed fields here: autoPromotion, previewListen, scaleDownDelay, drainTimeout, smoke, prePromotionAnalysis, postPromotionAnalysis, bakeTime)"
+		"cutover.yaml:13:9: apps[0].strategy.blueGreen: unknown field \"autoPromote\"; did you mean `autoPromotion`? (allowed fields here: autoPromotion, previewListen, scaleDownDelay, drainTimeout, smoke, prePromotionAnalysis, prePromotionMirror, postPromotionAnalysis, bakeTime)"
 	if got := ps.Error(); got != want {
 		t.Errorf("Error():\n%s\nwant:\n%s", got, want)
 	}

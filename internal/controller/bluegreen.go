@@ -39,7 +39,14 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 	}
 	p := newProgress(ctx, c, a, run, cfg, rev)
 	var sr *slotRun
-	fail := func(err error) { c.finish(a, run, sr, err, ctx) }
+	mirrored := false
+	fail := func(err error) {
+		if mirrored {
+			// The preview's copies end with it.
+			c.opts.Router.SetBackend(a.name, false, stable.backend)
+		}
+		c.finish(a, run, sr, err, ctx)
+	}
 
 	if err := p.hooks("beforeInstall", cfg.Hooks.BeforeInstall); err != nil {
 		fail(err)
@@ -78,6 +85,9 @@ func (c *Controller) runBlueGreen(ctx context.Context, a *app, run *rolloutRun, 
 		}
 	}
 	c.event(a, run.id, rev.Number, normal, "PreviewReady", fmt.Sprintf("%s is ready on slot %s (preview)", rev.Version, slot))
+	if bg != nil && trafficOf(tgt) == nil {
+		mirrored = p.mirrorPreview(bg.PrePromotionMirror, stable, sr)
+	}
 	if err := p.hooks("afterAllowTestTraffic", cfg.Hooks.AfterAllowTestTraffic); err != nil {
 		fail(err)
 		return

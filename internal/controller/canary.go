@@ -49,6 +49,8 @@ type canaryRun struct {
 	steps   []config.CanaryStep
 	weight  int
 	matches []router.Match
+	// mirror is the last setMirrorRoute done, or nil.
+	mirror *config.MirrorRoute
 	// judged is closed once the background analysis has judged the
 	// canary, which it must have before it gets all the traffic.
 	judged *firstVerdict
@@ -223,6 +225,14 @@ func (cr *canaryRun) runStep(step config.CanaryStep) error {
 		cr.addRoute(step)
 		cr.publish()
 		return cr.headerRoute(step)
+	case step.SetMirrorRoute != nil:
+		cr.addRoute(step)
+		cr.publish()
+		msg := describeMirror(step.SetMirrorRoute) + " that stable serves to the canary; its answers are thrown away"
+		if step.SetMirrorRoute.Percent == 0 {
+			msg = "mirror off: the canary gets no more copies of stable's requests"
+		}
+		cr.c.event(cr.a, cr.run.id, cr.rev.Number, normal, "MirrorSet", msg)
 	}
 	return nil
 }
@@ -305,7 +315,7 @@ func (cr *canaryRun) applyPendingWeight() error {
 // publish swaps in the router's split for the current weight and routes.
 func (cr *canaryRun) publish() {
 	cc := cr.cfg.Strategy.Canary
-	s := &router.Split{Canary: cr.canary.backend, Weight: cr.weight, Matches: cr.matches, RetryOnStable: cc.RetryOnStable}
+	s := &router.Split{Canary: cr.canary.backend, Weight: cr.weight, Matches: cr.matches, RetryOnStable: cc.RetryOnStable, Mirror: cr.mirrorOf()}
 	if cr.stable != nil {
 		s.Stable = cr.stable.backend
 	}
@@ -316,6 +326,10 @@ func (cr *canaryRun) publish() {
 }
 
 func (cr *canaryRun) addRoute(step config.CanaryStep) {
+	if step.SetMirrorRoute != nil {
+		cr.mirror = step.SetMirrorRoute
+		return
+	}
 	m, ok, err := RouteMatch(step)
 	if err != nil { // the config was validated; a bad one routes nothing
 		cr.c.log.Error("canary route", "app", cr.a.name, "err", err)
@@ -329,24 +343,32 @@ func (cr *canaryRun) addRoute(step config.CanaryStep) {
 // RouteMatch is the router's match for a setHeaderRoute or setCookieRoute
 // step; ok is false for any other step.
 func RouteMatch(step config.CanaryStep) (m router.Match, ok bool, err error) {
-	var rm *config.RouteMatch
 	switch {
 	case step.SetHeaderRoute != nil:
-		rm = step.SetHeaderRoute
-		m.Header = rm.Name
+		m, err = routerMatch(step.SetHeaderRoute, true)
 	case step.SetCookieRoute != nil:
-		rm = step.SetCookieRoute
-		m.Cookie = rm.Name
+		m, err = routerMatch(step.SetCookieRoute, false)
 	default:
 		return m, false, nil
 	}
-	m.Exact, m.Prefix = rm.Value, rm.Prefix
+	return m, err == nil, err
+}
+
+// routerMatch is the router's match for rm on a header (or a cookie).
+func routerMatch(rm *config.RouteMatch, header bool) (router.Match, error) {
+	m := router.Match{Exact: rm.Value, Prefix: rm.Prefix}
+	if header {
+		m.Header = rm.Name
+	} else {
+		m.Cookie = rm.Name
+	}
 	if rm.Regex != "" {
+		var err error
 		if m.Regex, err = regexp.Compile(rm.Regex); err != nil {
-			return m, false, fmt.Errorf("route regex %q: %w", rm.Regex, err)
+			return m, fmt.Errorf("route regex %q: %w", rm.Regex, err)
 		}
 	}
-	return m, true, nil
+	return m, nil
 }
 
 // promote makes the canary the stable revision.
@@ -434,6 +456,8 @@ func stepName(s config.CanaryStep) string {
 		return "setHeaderRoute"
 	case s.SetCookieRoute != nil:
 		return "setCookieRoute"
+	case s.SetMirrorRoute != nil:
+		return "setMirrorRoute"
 	}
 	return "unknown"
 }
@@ -452,6 +476,8 @@ func describeStep(s config.CanaryStep) string {
 		return fmt.Sprintf("header %s routes to the canary", s.SetHeaderRoute.Name)
 	case s.SetCookieRoute != nil:
 		return fmt.Sprintf("cookie %s routes to the canary", s.SetCookieRoute.Name)
+	case s.SetMirrorRoute != nil:
+		return describeMirror(s.SetMirrorRoute)
 	}
 	return "unknown step"
 }

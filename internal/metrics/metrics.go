@@ -40,6 +40,7 @@ type Metrics struct {
 	readyEndpoints *prometheus.GaugeVec
 	flips          *prometheus.CounterVec
 	drained        *prometheus.CounterVec
+	mirror         mirrorVecs
 
 	mu       sync.Mutex
 	backends map[backendKey]*BackendMetrics
@@ -81,8 +82,10 @@ func New() *Metrics {
 			Name: "cutover_drained_connections_total",
 			Help: "Long-lived connections (WebSocket, streams) of a slot that lost its traffic: finished within drainTimeout, or closed at it.",
 		}, []string{"app", "outcome"}),
+		mirror:   newMirrorVecs(),
 		backends: make(map[backendKey]*BackendMetrics),
 	}
+	m.registry.MustRegister(m.mirror.requests, m.mirror.dropped)
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -112,6 +115,7 @@ func (m *Metrics) Backend(app, slot, version string) *BackendMetrics {
 		duration: m.duration.WithLabelValues(app, slot, version),
 		window:   NewWindow(),
 		users:    1,
+		mirror:   &backendMirror{vecs: &m.mirror, labels: [3]string{app, slot, version}},
 	}
 	for i, class := range codeClasses {
 		b.codes[i] = m.requests.WithLabelValues(app, slot, version, class)
@@ -141,6 +145,7 @@ func (m *Metrics) Forget(app, slot, version string) {
 	for _, class := range codeClasses {
 		m.requests.DeleteLabelValues(app, slot, version, class)
 	}
+	m.mirror.forget(app, slot, version)
 }
 
 // SetActiveSlot marks slot ("blue" or "green") as the one receiving app's
@@ -187,6 +192,7 @@ type BackendMetrics struct {
 	duration prometheus.Observer
 	window   *Window
 	users    int // Backend calls not yet matched by Forget; guarded by Metrics.mu
+	mirror   *backendMirror
 }
 
 // Window returns the backend's requests of the last 60 s, or nil for a nil
@@ -207,10 +213,16 @@ func (b *BackendMetrics) Observe(status int, d time.Duration) {
 		return
 	}
 	b.window.Record(status, d)
-	class := status/100 - 1
-	if class < 0 || class >= len(b.codes) {
-		class = len(b.codes) - 1
-	}
-	b.codes[class].Inc()
+	b.codes[codeClass(status)].Inc()
 	b.duration.Observe(d.Seconds())
+}
+
+// codeClass is the index in codeClasses of status; a status outside
+// 100..599 counts as 5xx.
+func codeClass(status int) int {
+	class := status/100 - 1
+	if class < 0 || class >= len(codeClasses) {
+		class = len(codeClasses) - 1
+	}
+	return class
 }

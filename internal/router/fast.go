@@ -435,7 +435,8 @@ func (fr *fastRequest) route(n int) routeOutcome {
 	}
 	fr.hostName = string(fr.host)
 	path, _, _ := bytes.Cut(fr.req.Target, []byte{'?'})
-	fr.in = routeInput{host: hostOnly(fr.hostName), path: routePath(string(path)), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0}
+	fr.in = routeInput{host: hostOnly(fr.hostName), path: routePath(string(path)), header: fr, safe: safeMethod(string(fr.req.Method)) && fr.contentLen == 0,
+		method: methodName(fr.req.Method), bodyLen: fr.contentLen, copyable: true}
 	fr.rec = accessRecord{start: fr.start}
 	fr.logs = fr.cfg.logs()
 	if fr.cfg.requestID {
@@ -454,12 +455,16 @@ func (fr *fastRequest) route(n int) routeOutcome {
 		return routeAnswered
 	}
 	rt, ep, fail := c.router.acquire(c.listen, &fr.in, fr.start, false)
-	if ep != nil && !rt.backend.Pool.RawHTTP1() {
+	if ep != nil && (!rt.backend.Pool.RawHTTP1() || rt.mirror.ep != nil && int64(c.w-c.r-n) < fr.contentLen) {
+		// A copy for a mirror needs the whole body in memory, which
+		// net/http reads (mirrorNetHTTP).
 		ep.Release()
+		rt.mirror.cancel()
 		return routeHandOff
 	}
 	c.consume(n)
 	body, restLen := c.bodyPrefix(fr.contentLen)
+	c.router.mirrorFast(rt.mirror, fr, body)
 	if ep == nil {
 		if restLen > 0 {
 			// The rest of the body is not read.

@@ -86,6 +86,7 @@ func (h *listenerHandler) proxy(sw *statusWriter, req *http.Request, start time.
 	// clears the header after an interim answer.
 	sw.setCookie = c.setCookie
 	ex.backend, ex.endpoint = c.backend, endpoint
+	h.router.mirrorNetHTTP(c.mirror, req)
 	if c.retry {
 		if h.tryCanary(sw, req, c.backend, endpoint, start) || req.Context().Err() != nil {
 			return
@@ -110,13 +111,16 @@ type routed struct {
 	choice
 	// retry: the request goes to a canary and may be retried on stable.
 	retry bool
+	// mirror is the request's copy to send, if any.
+	mirror mirrorTurn
 }
 
 // acquire routes req by the current snapshot, as Router.acquire does, and
 // answers it (404 or 503) when it cannot be routed, returning a nil
 // endpoint.
 func (h *listenerHandler) acquire(w http.ResponseWriter, req *http.Request, start time.Time, stableOnly bool) (routed, *upstream.Endpoint) {
-	in := routeInput{host: hostOnly(req.Host), path: routePath(req.URL.Path), header: stdHeader(req.Header), safe: retryable(req)}
+	in := routeInput{host: hostOnly(req.Host), path: routePath(req.URL.Path), header: stdHeader(req.Header), safe: retryable(req),
+		method: req.Method, bodyLen: req.ContentLength, copyable: req.Header.Get("Upgrade") == "" && req.Header.Get("Expect") == ""}
 	r, endpoint, fail := h.router.acquire(h.listen, &in, start, stableOnly)
 	if endpoint == nil {
 		if fail.status == http.StatusServiceUnavailable {
@@ -134,6 +138,13 @@ type routeInput struct {
 	header headerSource
 	// safe: the request may be sent twice (see retryable).
 	safe bool
+	// method is the request's method; bodyLen its body's length, -1
+	// when unknown (chunked).
+	method  string
+	bodyLen int64
+	// copyable: a Mirror may copy the request (not an upgrade, no
+	// Expect), if its body allows.
+	copyable bool
 }
 
 // retryAfter is the Retry-After, in seconds, of a 503 for an app with
@@ -183,6 +194,11 @@ func (r *Router) acquire(listen string, in *routeInput, start time.Time, stableO
 			}
 			return routed{}, nil, routeFailure{http.StatusServiceUnavailable, "cutover: app " + route.app + " has no ready endpoint"}
 		}
+		if m := route.split.mirror; m != nil && !rt.canary && !stableOnly {
+			// Taken before the check below, so that the copy's
+			// endpoint is covered by the same guarantee.
+			rt.mirror = m.take(in)
+		}
 		if r.testHookAcquired != nil {
 			r.testHookAcquired()
 		}
@@ -203,6 +219,7 @@ func (r *Router) acquire(listen string, in *routeInput, start time.Time, stableO
 			return rt, endpoint, routeFailure{}
 		}
 		endpoint.Release()
+		rt.mirror.cancel()
 		restarts++
 	}
 }

@@ -3,7 +3,9 @@
 // to a ready endpoint of the app's published backend. During a canary
 // rollout an app's production traffic is split between a stable and a
 // canary backend by weight, header or cookie matches and sticky cookies,
-// and failed idempotent canary requests can be retried on stable.
+// and failed idempotent canary requests can be retried on stable. A split
+// can also mirror: copy a share of stable's requests to a revision under
+// test and throw its answers away (Mirror).
 //
 // All routing state lives in one immutable snapshot behind an atomic
 // pointer. A request loads the pointer once and routes by what it finds;
@@ -113,6 +115,14 @@ type Router struct {
 	closed     bool
 	serving    sync.WaitGroup // accept loops, servers and background drains
 
+	// mirrorCtx is the context of the copies a Mirror sends (see
+	// sendMirror); Shutdown cancels it with stopMirrors and waits until
+	// no copy is running. A counter rather than a WaitGroup: a request
+	// that outlives a forced shutdown may still start one.
+	mirrorCtx      context.Context
+	stopMirrors    context.CancelFunc
+	mirrorsRunning atomic.Int64
+
 	// testHookAcquired, when set before the first SetRoutes, runs in every
 	// request between Acquire and the snapshot re-check, so a test can
 	// flip right there.
@@ -136,6 +146,7 @@ func New(opts Options) *Router {
 	if r.listen == nil {
 		r.listen = net.Listen
 	}
+	r.mirrorCtx, r.stopMirrors = context.WithCancel(context.Background())
 	if opts.ACME != nil {
 		o := *opts.ACME
 		r.acmeOpts = &o
@@ -361,6 +372,10 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	r.serving.Wait()
+	r.stopMirrors()
+	if err := r.waitMirrors(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -43,6 +43,9 @@ type Split struct {
 	// written to the client. The failure still counts in Canary's
 	// metrics. Other requests are never retried.
 	RetryOnStable bool
+	// Mirror, when set, copies a share of the requests Stable serves to
+	// another backend and throws the answers away (see Mirror).
+	Mirror *Mirror
 }
 
 // Match selects requests by one header or cookie. Exactly one of Header
@@ -83,6 +86,11 @@ func (s *Split) Validate() error {
 	for i, m := range s.Matches {
 		if err := m.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("match %d: %w", i, err))
+		}
+	}
+	if s.Mirror != nil {
+		if err := s.Mirror.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("mirror: %w", err))
 		}
 	}
 	if s.StickyCookie != "" {
@@ -131,14 +139,14 @@ func (m Match) what() string {
 // weight counter runs on across unrelated snapshot swaps.
 type splitState struct {
 	stable, canary *Backend
-	weight         uint64
+	weight         evenShare
 	matches        []matcher
 	cookie         string // sticky cookie name; "" when not sticky
 	setCanary      string // Set-Cookie values pinning to each backend
 	setStable      string
 	retry          bool
-	// weighted counts the requests assigned by weight so far.
-	weighted atomic.Uint64
+	// mirror copies some of stable's requests; nil when none are.
+	mirror *mirrorState
 }
 
 // newSplitState resolves s. It returns nil when s has no usable stable
@@ -148,14 +156,32 @@ func newSplitState(s *Split) *splitState {
 		return nil
 	}
 	st := &splitState{stable: s.Stable}
-	if s.Canary == nil || s.Validate() != nil {
+	if s.Validate() != nil {
+		return st
+	}
+	if s.Mirror != nil {
+		st.mirror = newMirrorState(s.Mirror)
+	}
+	if s.Canary == nil {
 		return st
 	}
 	st.canary = s.Canary
-	st.weight = uint64(s.Weight)
+	st.weight.percent = uint64(s.Weight)
 	st.retry = s.RetryOnStable
-	for _, m := range s.Matches {
-		st.matches = append(st.matches, matcher{
+	st.matches = newMatchers(s.Matches)
+	if s.StickyCookie != "" {
+		st.cookie = s.StickyCookie
+		st.setCanary = stickyCookie(s.StickyCookie, s.Canary.Slot)
+		st.setStable = stickyCookie(s.StickyCookie, s.Stable.Slot)
+	}
+	return st
+}
+
+// newMatchers resolves ms for the request path.
+func newMatchers(ms []Match) []matcher {
+	var out []matcher
+	for _, m := range ms {
+		out = append(out, matcher{
 			header: textproto.CanonicalMIMEHeaderKey(m.Header),
 			cookie: m.Cookie,
 			exact:  m.Exact,
@@ -163,12 +189,17 @@ func newSplitState(s *Split) *splitState {
 			regex:  m.Regex,
 		})
 	}
-	if s.StickyCookie != "" {
-		st.cookie = s.StickyCookie
-		st.setCanary = stickyCookie(s.StickyCookie, s.Canary.Slot)
-		st.setStable = stickyCookie(s.StickyCookie, s.Stable.Slot)
+	return out
+}
+
+// matchesAny reports whether any of ms matches the header h.
+func matchesAny(ms []matcher, h http.Header) bool {
+	for i := range ms {
+		if ms[i].matches(h) {
+			return true
+		}
 	}
-	return st
+	return false
 }
 
 func stickyCookie(name, slot string) string {
@@ -206,13 +237,11 @@ func (s *splitState) choose(hs headerSource) choice {
 	if len(s.matches) > 0 || s.cookie != "" {
 		h = hs.httpHeader()
 	}
-	for i := range s.matches {
-		if s.matches[i].matches(h) {
-			return toCanary
-		}
+	if matchesAny(s.matches, h) {
+		return toCanary
 	}
 	if s.cookie == "" {
-		if s.byWeight() {
+		if s.weight.next() {
 			return toCanary
 		}
 		return choice{backend: s.stable}
@@ -225,7 +254,7 @@ func (s *splitState) choose(hs headerSource) choice {
 			return choice{backend: s.stable}
 		}
 	}
-	if s.byWeight() {
+	if s.weight.next() {
 		toCanary.setCookie = s.setCanary
 		return toCanary
 	}
@@ -239,18 +268,25 @@ func (s *splitState) canaryDown() bool {
 	return s.canary.Pool.ReadyCount() == 0 && s.stable.Pool.ReadyCount() > 0
 }
 
-// byWeight assigns the next weighted request: request n goes to the canary
-// when floor((n+1)·W/100) > floor(n·W/100), which puts exactly W of every
-// 100 consecutive requests there, evenly spaced.
-func (s *splitState) byWeight() bool {
-	switch s.weight {
+// evenShare picks an exact percentage of turns, spread evenly.
+type evenShare struct {
+	percent uint64 // 0..100
+	// turns counts the turns taken so far.
+	turns atomic.Uint64
+}
+
+// next takes the next turn and reports whether it is picked: turn n is
+// when floor((n+1)·P/100) > floor(n·P/100), which picks exactly P of
+// every 100 consecutive turns, evenly spaced.
+func (e *evenShare) next() bool {
+	switch e.percent {
 	case 0:
 		return false
 	case 100:
 		return true
 	}
-	n := (s.weighted.Add(1) - 1) % 100
-	return (n+1)*s.weight/100 > n*s.weight/100
+	n := (e.turns.Add(1) - 1) % 100
+	return (n+1)*e.percent/100 > n*e.percent/100
 }
 
 // matcher is a validated Match with its header name canonicalized.
