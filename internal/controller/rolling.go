@@ -124,8 +124,12 @@ func (rr *rollingRun) execute() error {
 		stop := max(min(rr.stableCount, stableReady+nextReady-(rr.replicas-rr.unavailable)), 0)
 		want := min(rr.replicas, rr.replicas+rr.surge-(rr.stableCount-stop))
 		if stop == 0 && want <= rr.nextCount {
-			return fmt.Errorf("rolling update of %s stuck at %d/%d updated: %d of %d new replica(s) ready, %d stable replica(s) ready; check the replica logs",
-				rr.a.name, nextReady, rr.replicas, nextReady, rr.nextCount, stableReady)
+			// A replica went unready after it passed: wait for it to
+			// be ready again, within progressDeadline.
+			if err := rr.waitForReadiness(nextReady, stableReady); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := rr.record(func(ro *store.Rollout) {
 			ro.Step, ro.StepIndex, ro.Phase, ro.PauseReason = "Scaling", nextReady, store.RolloutProgressing, ""
@@ -152,6 +156,21 @@ func (rr *rollingRun) execute() error {
 		rr.resetDeadline()
 	}
 	return rr.promote()
+}
+
+// waitForReadiness waits a moment for a replica that went unready to be
+// ready again; once the progress deadline has passed, it fails.
+func (rr *rollingRun) waitForReadiness(nextReady, stableReady int) error {
+	if time.Now().After(rr.deadline) {
+		return &abortError{msg: fmt.Sprintf("rolling update of %s stuck at %d/%d updated for progressDeadline %s: %d of %d new replica(s) ready, %d of %d stable replica(s) ready; check the replica logs",
+			rr.a.name, nextReady, rr.replicas, rr.cfg.ProgressDeadline.D(), nextReady, rr.nextCount, stableReady, rr.stableCount)}
+	}
+	select {
+	case <-rr.ctx.Done():
+		return context.Cause(rr.ctx)
+	case <-time.After(100 * time.Millisecond):
+		return nil
+	}
 }
 
 // ready counts the ready replicas of each slot.

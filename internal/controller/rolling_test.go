@@ -17,10 +17,17 @@ import (
 	"github.com/cutover/cutover/internal/target/process"
 )
 
-// startRollingApp starts app web, 4 sample-app processes updated with
-// the rolling strategy (maxSurge 1, maxUnavailable 0) behind a real
-// router, and returns the controller and the app's URL once v1 serves.
-func startRollingApp(t *testing.T) (*controller.Controller, string) {
+// rollingRig is app web, 4 sample-app processes updated with the
+// rolling strategy (maxSurge 1, maxUnavailable 0) behind a real router,
+// with a store that outlives the controllers started on it.
+type rollingRig struct {
+	db  controller.Store
+	rt  *router.Router
+	cfg *config.Config
+	url string
+}
+
+func newRollingRig(t *testing.T) *rollingRig {
 	t.Helper()
 	const listen = "127.0.0.1:0"
 	rt := newTestRouter(t, router.Route{Listen: listen, App: "web"})
@@ -41,11 +48,24 @@ func startRollingApp(t *testing.T) (*controller.Controller, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &rollingRig{db: openStore(t), rt: rt, cfg: cfg, url: "http://" + rt.Addr(listen).String() + "/"}
+}
+
+// start starts a controller on the rig and returns it once the app serves.
+func (r *rollingRig) start(t *testing.T) *controller.Controller {
+	t.Helper()
 	tgt := process.New(process.Options{LogDir: t.TempDir(), StopGrace: 5 * time.Second, Logger: testLogger(t)})
-	c := startController(t, openStore(t), rt, tgt, cfg)
-	url := "http://" + rt.Addr(listen).String() + "/"
-	waitRestored(t, url)
-	return c, url
+	c := startController(t, r.db, r.rt, tgt, r.cfg)
+	waitRestored(t, r.url)
+	return c
+}
+
+// startRollingApp starts a controller on a new rollingRig and returns it
+// and the app's URL once v1 serves.
+func startRollingApp(t *testing.T) (*controller.Controller, string) {
+	t.Helper()
+	r := newRollingRig(t)
+	return r.start(t), r.url
 }
 
 // replicaWatch samples the app's slots every 10ms: the fewest ready
@@ -300,4 +320,34 @@ func TestRollingResumedAfterAPauseCompletes(t *testing.T) {
 		t.Fatalf("resumed rollout ended %s: %s", ro.Phase, ro.Message)
 	}
 	checkSlots(t, c, "v2")
+}
+
+func TestCutoverStoppedDuringARollingUpdateServesTheStableRevisionOnAllItsReplicasAgain(t *testing.T) {
+	r := newRollingRig(t)
+	c := r.start(t)
+	events, stopEvents := c.Subscribe("web")
+	defer stopEvents()
+	// Each v2 replica takes a second to be ready: the stop lands half-way.
+	ro, err := c.Deploy("web", controller.DeployRequest{Version: "v2",
+		Command: []string{os.Args[0], "--version", "${VERSION}", "--ready-after", "1s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, ro.ID, "RollingStep", "1/4 updated")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c.Stop(ctx)
+
+	c = r.start(t)
+	if got := answer(r.url); !strings.Contains(got, "version=v1") {
+		t.Fatalf("after the restart the app answers %q; want v1", got)
+	}
+	st, err := c.Status("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rollout == nil || st.Rollout.ID != ro.ID || st.Rollout.Phase != store.RolloutAborted {
+		t.Fatalf("after the restart: rollout %+v; want rollout %d aborted", st.Rollout, ro.ID)
+	}
+	checkSlots(t, c, "v1")
 }
