@@ -86,3 +86,16 @@ func TestRollingBesideAnotherStrategyOrOnStaticUpstreamsIsRefused(t *testing.T) 
 		t.Fatalf("problems = %v, want one saying static upstreams cannot be scaled", ps)
 	}
 }
+
+// The README's rolling example is what users copy: it must validate as it
+// stands and keep 4 replicas ready.
+func TestReadmeRollingExampleIsValid(t *testing.T) {
+	c := readmeExample(t, "rolling:\n")
+	r := c.Apps[0].Strategy.Rolling
+	if r == nil {
+		t.Fatal("the README's rolling example has no rolling strategy")
+	}
+	if surge, unavailable := r.Bounds(c.Apps[0].Target.Process.Replicas); surge != 1 || unavailable != 0 {
+		t.Errorf("the README's example resolves to maxSurge %d, maxUnavailable %d; want 1 and 0 as its comments say", surge, unavailable)
+	}
+}
