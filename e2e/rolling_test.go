@@ -24,10 +24,19 @@ func rollingSetup(t *testing.T) *setup {
 	return s
 }
 
-// failedAnswers counts the answers that are not 200, and by version
-// those that are.
-func failedAnswers(answers []gaptest.Answer) (failed int, versions map[string]int) {
-	versions = map[string]int{}
+// underLoad runs run while 4 clients ask the app in a loop, fails the
+// test on any request that did not get 200, logs the figures and returns
+// the answers by version.
+func underLoad(t *testing.T, s *setup, what string, run func()) map[string]int {
+	t.Helper()
+	load := gaptest.Start(s.appURL(), 4, 2*time.Minute)
+	time.Sleep(300 * time.Millisecond)
+	began := time.Now()
+	run()
+	took := time.Since(began)
+	time.Sleep(300 * time.Millisecond)
+	answers := load.Finish()
+	failed, versions := 0, map[string]int{}
 	for _, a := range answers {
 		if a.Err != "" || a.Status != 200 {
 			failed++
@@ -35,7 +44,12 @@ func failedAnswers(answers []gaptest.Answer) (failed int, versions map[string]in
 		}
 		versions[a.Version]++
 	}
-	return failed, versions
+	t.Logf("%s under 4 clients: %d requests sent, %d failed, by version %v; took %s",
+		what, len(answers), failed, versions, took.Round(time.Millisecond))
+	if failed > 0 {
+		t.Errorf("%s: %d of %d requests failed; want none", what, failed, len(answers))
+	}
+	return versions
 }
 
 // pollStatus runs `cutover status web` every 100ms until stop is closed
@@ -68,24 +82,15 @@ func pollStatus(t *testing.T, s *setup, stop <-chan struct{}) func() []string {
 
 func TestRollingUpdateOfFourReplicasUnderLoadFailsNoRequest(t *testing.T) {
 	s := rollingSetup(t)
-	load := gaptest.Start(s.appURL(), 4, 2*time.Minute)
-	time.Sleep(300 * time.Millisecond)
 	stop := make(chan struct{})
 	statuses := pollStatus(t, s, stop)
-	began := time.Now()
+	var r result
 	// Each new replica is ready 500ms after it starts: the update takes
 	// steps long enough for status to show them.
-	r := s.mustCLI(t, "deploy", "web", "--version", "v2", "--command", cutoverBin+" sample-app --version v2 --ready-after 500ms")
-	took := time.Since(began)
+	versions := underLoad(t, s, "rolling update of 4 replicas (maxSurge 1, maxUnavailable 0, new replicas ready after 500ms)", func() {
+		r = s.mustCLI(t, "deploy", "web", "--version", "v2", "--command", cutoverBin+" sample-app --version v2 --ready-after 500ms")
+	})
 	close(stop)
-	time.Sleep(300 * time.Millisecond)
-	answers := load.Finish()
-	failed, versions := failedAnswers(answers)
-	t.Logf("rolling update of 4 replicas (maxSurge 1, maxUnavailable 0, new replicas ready after 500ms) under 4 clients: %d requests sent, %d failed, by version %v; deploy took %s",
-		len(answers), failed, versions, took.Round(time.Millisecond))
-	if failed > 0 {
-		t.Errorf("%d of %d requests failed during the rolling update; want none", failed, len(answers))
-	}
 	if versions["v1"] == 0 || versions["v2"] == 0 {
 		t.Errorf("answers by version %v; want both", versions)
 	}
@@ -123,16 +128,9 @@ func TestRollingUpdateOfFourReplicasUnderLoadFailsNoRequest(t *testing.T) {
 	}
 
 	// Undo: v1 comes back replica by replica, under load too.
-	load = gaptest.Start(s.appURL(), 4, 2*time.Minute)
-	began = time.Now()
-	s.mustCLI(t, "rollback", "web")
-	took = time.Since(began)
-	time.Sleep(300 * time.Millisecond)
-	answers = load.Finish()
-	failed, versions = failedAnswers(answers)
-	t.Logf("rollback v2 → v1, rolling: %d requests sent, %d failed, by version %v; took %s", len(answers), failed, versions, took.Round(time.Millisecond))
-	if failed > 0 || versions["v1"] == 0 {
-		t.Errorf("rollback: %d of %d requests failed, by version %v; want none failed and v1 back", failed, len(answers), versions)
+	versions = underLoad(t, s, "rollback v2 → v1, rolling", func() { s.mustCLI(t, "rollback", "web") })
+	if versions["v1"] == 0 {
+		t.Errorf("rollback: answers by version %v; want v1 back", versions)
 	}
 	if err := json.Unmarshal([]byte(s.mustCLI(t, "status", "web", "-o", "json").stdout), &st); err != nil {
 		t.Fatal(err)
@@ -144,20 +142,14 @@ func TestRollingUpdateOfFourReplicasUnderLoadFailsNoRequest(t *testing.T) {
 
 func TestRollingAbortHalfWayScalesTheOldReplicasBackUnderLoad(t *testing.T) {
 	s := rollingSetup(t)
-	load := gaptest.Start(s.appURL(), 4, 2*time.Minute)
-	time.Sleep(300 * time.Millisecond)
-	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait",
-		"--command", cutoverBin+" sample-app --version v2 --ready-after 1s")
-	s.waitEvent(t, 30*time.Second, "2/4 updated")
-	r := s.mustCLI(t, "abort", "web")
-	time.Sleep(300 * time.Millisecond)
-	answers := load.Finish()
-	failed, versions := failedAnswers(answers)
-	t.Logf("abort half-way through a rolling update under 4 clients: %d requests sent, %d failed, by version %v; abort said: %s",
-		len(answers), failed, versions, strings.TrimSpace(r.stdout))
-	if failed > 0 {
-		t.Errorf("%d of %d requests failed around the abort; want none", failed, len(answers))
-	}
+	var r result
+	underLoad(t, s, "abort half-way through a rolling update", func() {
+		s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait",
+			"--command", cutoverBin+" sample-app --version v2 --ready-after 1s")
+		s.waitEvent(t, 30*time.Second, "2/4 updated")
+		r = s.mustCLI(t, "abort", "web")
+	})
+	t.Logf("abort said: %s", strings.TrimSpace(r.stdout))
 	if !strings.Contains(r.stdout, "Aborted") || !strings.Contains(r.stdout, "runs all its replicas again") {
 		t.Errorf("abort says %q; want the rollout Aborted with v1 on all its replicas", r.stdout)
 	}

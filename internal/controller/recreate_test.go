@@ -29,17 +29,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// recreateRig is app web with the recreate strategy on 2 sample-app
-// processes behind a real router, with a store that outlives the
-// controllers started on it.
-type recreateRig struct {
+// processRig is app web, sample-app processes behind a real router, with
+// a store that outlives the controllers started on it.
+type processRig struct {
 	db  controller.Store
 	rt  *router.Router
 	cfg *config.Config
 	url string
 }
 
-func newRecreateRig(t *testing.T) *recreateRig {
+// newRecreateRig is a processRig of 2 replicas with the recreate strategy.
+func newRecreateRig(t *testing.T) *processRig {
+	return newProcessRig(t, 2, "3s", "recreate: {drainTimeout: 2s}")
+}
+
+// newProcessRig is a processRig of replicas replicas, deployTimeout and
+// strategy (one line under strategy:).
+func newProcessRig(t *testing.T, replicas int, deployTimeout, strategy string) *processRig {
 	t.Helper()
 	const listen = "127.0.0.1:0"
 	rt := newTestRouter(t, router.Route{Listen: listen, App: "web"})
@@ -47,25 +53,25 @@ func newRecreateRig(t *testing.T) *recreateRig {
   - name: web
     listen: 127.0.0.1:8080
     version: v1
-    deployTimeout: 3s
+    deployTimeout: %s
     target:
       process:
         command: [%q, --version, "${VERSION}"]
-        replicas: 2
+        replicas: %d
         # A race-enabled test binary sleeps 1s on exit by default.
         env: {%s: "1", GORACE: "atexit_sleep_ms=0"}
     health: {path: /health, interval: 50ms, healthyThreshold: 1}
     strategy:
-      recreate: {drainTimeout: 2s}
-`, os.Args[0], sampleAppEnv))
+      %s
+`, deployTimeout, os.Args[0], replicas, sampleAppEnv, strategy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &recreateRig{db: openStore(t), rt: rt, cfg: cfg, url: "http://" + rt.Addr(listen).String() + "/"}
+	return &processRig{db: openStore(t), rt: rt, cfg: cfg, url: "http://" + rt.Addr(listen).String() + "/"}
 }
 
 // start starts a controller on the rig and returns it once the app serves.
-func (r *recreateRig) start(t *testing.T) *controller.Controller {
+func (r *processRig) start(t *testing.T) *controller.Controller {
 	t.Helper()
 	tgt := process.New(process.Options{LogDir: t.TempDir(), StopGrace: 5 * time.Second, Logger: testLogger(t)})
 	c := startController(t, r.db, r.rt, tgt, r.cfg)

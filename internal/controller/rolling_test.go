@@ -9,55 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/gaptest"
-	"github.com/cutover/cutover/internal/router"
 	"github.com/cutover/cutover/internal/store"
-	"github.com/cutover/cutover/internal/target/process"
 )
 
-// rollingRig is app web, 4 sample-app processes updated with the
-// rolling strategy (maxSurge 1, maxUnavailable 0) behind a real router,
-// with a store that outlives the controllers started on it.
-type rollingRig struct {
-	db  controller.Store
-	rt  *router.Router
-	cfg *config.Config
-	url string
-}
-
-func newRollingRig(t *testing.T) *rollingRig {
-	t.Helper()
-	const listen = "127.0.0.1:0"
-	rt := newTestRouter(t, router.Route{Listen: listen, App: "web"})
-	cfg, err := config.Parse("cutover.yaml", fmt.Appendf(nil, `apps:
-  - name: web
-    listen: 127.0.0.1:8080
-    version: v1
-    deployTimeout: 10s
-    target:
-      process:
-        command: [%q, --version, "${VERSION}"]
-        replicas: 4
-        env: {%s: "1", GORACE: "atexit_sleep_ms=0"}
-    health: {path: /health, interval: 50ms, healthyThreshold: 1}
-    strategy:
-      rolling: {maxSurge: 1, maxUnavailable: 0}
-`, os.Args[0], sampleAppEnv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rollingRig{db: openStore(t), rt: rt, cfg: cfg, url: "http://" + rt.Addr(listen).String() + "/"}
-}
-
-// start starts a controller on the rig and returns it once the app serves.
-func (r *rollingRig) start(t *testing.T) *controller.Controller {
-	t.Helper()
-	tgt := process.New(process.Options{LogDir: t.TempDir(), StopGrace: 5 * time.Second, Logger: testLogger(t)})
-	c := startController(t, r.db, r.rt, tgt, r.cfg)
-	waitRestored(t, r.url)
-	return c
+// newRollingRig is a processRig of 4 replicas updated with the rolling
+// strategy, maxSurge 1 and maxUnavailable 0.
+func newRollingRig(t *testing.T) *processRig {
+	return newProcessRig(t, 4, "10s", "rolling: {maxSurge: 1, maxUnavailable: 0}")
 }
 
 // startRollingApp starts a controller on a new rollingRig and returns it
