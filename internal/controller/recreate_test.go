@@ -144,23 +144,37 @@ func checkDowntime(t *testing.T, c *controller.Controller, ro store.Rollout, see
 	t.Errorf("rollout %d has no Downtime event", ro.ID)
 }
 
+// rolloutStep is one rollout a test starts, from one version to another.
+type rolloutStep struct {
+	from, to string
+	start    func() (store.Rollout, error)
+}
+
+// deployThenRollBack deploys v2 over v1, then rolls back to v1.
+func deployThenRollBack(c *controller.Controller) []rolloutStep {
+	return []rolloutStep{
+		{"v1", "v2", func() (store.Rollout, error) { return c.Deploy("web", controller.DeployRequest{Version: "v2"}) }},
+		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", controller.RollbackRequest{}) }},
+	}
+}
+
+// run starts the step's rollout and returns it once it has ended.
+func (s rolloutStep) run(t *testing.T, c *controller.Controller) store.Rollout {
+	t.Helper()
+	ro, err := s.start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return waitRollout(t, c, ro.ID)
+}
+
 func TestRecreateStopsTheOldRevisionBeforeStartingTheNewOneAndRecordsTheGap(t *testing.T) {
 	c, url := startRecreateApp(t)
-	for _, step := range []struct {
-		from, to string
-		start    func() (store.Rollout, error)
-	}{
-		{"v1", "v2", func() (store.Rollout, error) { return c.Deploy("web", controller.DeployRequest{Version: "v2"}) }},
-		// A rollback recreates too: v1 is not kept warm beside v2.
-		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", controller.RollbackRequest{}) }},
-	} {
+	// A rollback recreates too: v1 is not kept warm beside v2.
+	for _, step := range deployThenRollBack(c) {
 		load := gaptest.Start(url, 2, time.Minute)
 		time.Sleep(50 * time.Millisecond)
-		ro, err := step.start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ro = waitRollout(t, c, ro.ID)
+		ro := step.run(t, c)
 		time.Sleep(50 * time.Millisecond)
 		answers := load.Finish()
 		if ro.Phase != store.RolloutSucceeded || ro.Strategy != "recreate" {
@@ -257,7 +271,15 @@ func TestCutoverStoppedInTheGapOfARecreateServesThePreviousRevisionAgain(t *test
 	r := newRecreateRig(t)
 	c := r.start(t)
 	ro := deployNeverReady(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r.restartAfter(t, c, ro)
+}
+
+// restartAfter stops c while rollout ro runs, starts a controller on the
+// rig again and returns it, failing unless v1 serves and ro is recorded
+// as aborted.
+func (r *processRig) restartAfter(t *testing.T, c *controller.Controller, ro store.Rollout) *controller.Controller {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c.Stop(ctx)
 
@@ -272,4 +294,5 @@ func TestCutoverStoppedInTheGapOfARecreateServesThePreviousRevisionAgain(t *test
 	if st.Rollout == nil || st.Rollout.ID != ro.ID || st.Rollout.Phase != store.RolloutAborted || st.Version != "v1" {
 		t.Fatalf("after the restart: %s serves, rollout %+v; want v1 and rollout %d aborted", st.Version, st.Rollout, ro.ID)
 	}
+	return c
 }

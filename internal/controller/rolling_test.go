@@ -118,22 +118,12 @@ func checkSlots(t *testing.T, c *controller.Controller, version string) {
 
 func TestRollingReplacesFourReplicasOneAtATimeNeverWithFewerThanFourReady(t *testing.T) {
 	c, url := startRollingApp(t)
-	for _, step := range []struct {
-		from, to string
-		start    func() (store.Rollout, error)
-	}{
-		{"v1", "v2", func() (store.Rollout, error) { return c.Deploy("web", controller.DeployRequest{Version: "v2"}) }},
-		// Undo rolls too: nothing of v1 runs to flip back to.
-		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", controller.RollbackRequest{}) }},
-	} {
+	// Undo rolls too: nothing of v1 runs to flip back to.
+	for _, step := range deployThenRollBack(c) {
 		load := gaptest.Start(url, 2, time.Minute)
 		watch := watchReplicas(t, c)
 		time.Sleep(50 * time.Millisecond)
-		ro, err := step.start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ro = waitRollout(t, c, ro.ID)
+		ro := step.run(t, c)
 		time.Sleep(50 * time.Millisecond)
 		minServing, maxRunning := watch.finish()
 		versions := checkAnswers(t, load.Finish())
@@ -294,20 +284,6 @@ func TestCutoverStoppedDuringARollingUpdateServesTheStableRevisionOnAllItsReplic
 		t.Fatal(err)
 	}
 	waitEvent(t, events, ro.ID, "RollingStep", "1/4 updated")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c.Stop(ctx)
-
-	c = r.start(t)
-	if got := answer(r.url); !strings.Contains(got, "version=v1") {
-		t.Fatalf("after the restart the app answers %q; want v1", got)
-	}
-	st, err := c.Status("web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Rollout == nil || st.Rollout.ID != ro.ID || st.Rollout.Phase != store.RolloutAborted {
-		t.Fatalf("after the restart: rollout %+v; want rollout %d aborted", st.Rollout, ro.ID)
-	}
+	c = r.restartAfter(t, c, ro)
 	checkSlots(t, c, "v1")
 }
