@@ -122,17 +122,24 @@ func (r *Rolling) setDefaults(d *document, path string) {
 // 0 for the app's replicas) and targets it cannot scale.
 func (r *Rolling) validate(d *document, path string, a *App) {
 	replicas := 1
-	if p := a.Target.Process; p != nil {
-		replicas = max(p.Replicas, 1)
+	switch {
+	case a.Target.Process != nil:
+		replicas = max(a.Target.Process.Replicas, 1)
+	case a.Target.Kubernetes != nil:
+		replicas = max(a.Target.Kubernetes.Replicas, 1)
 	}
 	surge, unavailable := r.Bounds(replicas)
 	if surge == 0 && unavailable == 0 {
 		d.add(path, "set maxSurge or maxUnavailable above 0, such as maxSurge: 1",
 			"maxSurge %s and maxUnavailable %s of %d replica(s) both come to 0: no replica could ever be replaced", r.MaxSurge, r.MaxUnavailable, replicas)
 	}
-	if a.Target.Process == nil && (a.Target.Static != nil || a.Target.Kubernetes != nil) {
-		d.add(path, "use blueGreen, canary or recreate for this app, or run it on the process target",
-			"the rolling strategy scales the app's replicas, which only the process target does so far")
+	switch {
+	case a.Target.Static != nil && a.Target.Process == nil && a.Target.Kubernetes == nil:
+		d.add(path, "use blueGreen, canary or recreate for this app, or run it on the process or kubernetes target",
+			"the rolling strategy scales the app's replicas, which static upstreams do not have")
+	case a.Target.Kubernetes != nil && a.Traffic.Router == nil:
+		d.add(path, "add traffic: {router: {port: http}} to the app (router mode), or use blueGreen, canary or recreate",
+			"on Kubernetes the rolling strategy needs router mode: cutover's router splits the traffic between the two slots' ready pods")
 	}
 }
 

@@ -82,7 +82,7 @@ func TestRollingBesideAnotherStrategyOrOnStaticUpstreamsIsRefused(t *testing.T) 
 		t.Fatalf("problems = %v, want one saying to keep exactly one strategy", ps)
 	}
 	ps = parseProblems(t, minimalApp("rolling", "        maxSurge: 1\n"))
-	if len(ps) != 1 || !strings.Contains(ps[0].String(), "only the process target does so far") {
+	if len(ps) != 1 || !strings.Contains(ps[0].String(), "which static upstreams do not have") {
 		t.Fatalf("problems = %v, want one saying static upstreams cannot be scaled", ps)
 	}
 }
@@ -97,5 +97,21 @@ func TestReadmeRollingExampleIsValid(t *testing.T) {
 	}
 	if surge, unavailable := r.Bounds(c.Apps[0].Target.Process.Replicas); surge != 1 || unavailable != 0 {
 		t.Errorf("the README's example resolves to maxSurge %d, maxUnavailable %d; want 1 and 0 as its comments say", surge, unavailable)
+	}
+}
+
+func TestRollingOnKubernetesNeedsRouterMode(t *testing.T) {
+	const strategy = "    strategy: {rolling: {maxSurge: 1, maxUnavailable: 0}}\n"
+	ps := parseProblems(t, kubeApp+strategy)
+	if len(ps) != 1 || !strings.Contains(ps[0].String(), "on Kubernetes the rolling strategy needs router mode") {
+		t.Fatalf("problems = %v, want one saying rolling needs router mode", ps)
+	}
+	routed := strings.Replace(kubeApp, "service: {active: web, preview: web-preview}", "router: {port: 8080}", 1)
+	c, err := Parse("cutover.yaml", []byte(routed+strategy))
+	if err != nil {
+		t.Fatalf("rolling in router mode: %v", err)
+	}
+	if surge, unavailable := c.Apps[0].Strategy.Rolling.Bounds(c.Apps[0].Target.Kubernetes.Replicas); surge != 1 || unavailable != 0 {
+		t.Errorf("Bounds = %d, %d; want 1, 0", surge, unavailable)
 	}
 }

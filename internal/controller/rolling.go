@@ -56,8 +56,11 @@ type rollingRun struct {
 
 // replicasOf is the number of replicas cfg runs.
 func replicasOf(cfg config.App) int {
-	if p := cfg.Target.Process; p != nil {
-		return max(p.Replicas, 1)
+	switch {
+	case cfg.Target.Process != nil:
+		return max(cfg.Target.Process.Replicas, 1)
+	case cfg.Target.Kubernetes != nil:
+		return max(cfg.Target.Kubernetes.Replicas, 1)
 	}
 	return 1
 }
@@ -83,7 +86,7 @@ func (c *Controller) runRolling(ctx context.Context, a *app, run *rolloutRun, re
 	n := replicasOf(cfg)
 	surge, unavailable := cfg.Strategy.Rolling.Bounds(n)
 	rr := &rollingRun{progress: p, stable: stable, slot: slot, replicas: n, surge: surge, unavailable: unavailable,
-		stableCount: len(stable.inst.Endpoints())}
+		stableCount: len(stable.inst.Replicas())}
 	err := rr.execute()
 	if err == nil || c.leaveForRestart(ctx, a, run) {
 		return
@@ -184,7 +187,11 @@ func (rr *rollingRun) ready() (stable, next int) {
 // scaleStable takes the stable replicas beyond n out of rotation, then
 // stops them; they finish the requests they have in their stop grace.
 func (rr *rollingRun) scaleStable(n int) error {
-	rr.stable.pool.SetEndpoints(rr.stable.inst.Endpoints()[:n])
+	if _, changing := rr.stable.inst.(target.Changing); !changing {
+		// The target stops the last replicas; a Kubernetes
+		// ReplicaSet chooses which pods go, and the pool follows them.
+		rr.stable.pool.SetEndpoints(rr.stable.inst.Endpoints()[:n])
+	}
 	rr.stableCount = n
 	if rr.next != nil {
 		if err := rr.publish(); err != nil {
@@ -236,7 +243,7 @@ func (rr *rollingRun) scaleNext(n int) error {
 		return fmt.Errorf("scale %s up to %d replica(s): %w", rr.rev.Version, n, err)
 	}
 	rr.nextCount = n
-	rr.next.pool.SetEndpoints(rr.next.inst.Endpoints())
+	follow(rr.next)
 	rr.next.deployDeadline = time.Now().Add(rr.cfg.DeployTimeout.D())
 	return c.awaitReady(rr.ctx, a, rr.run.id, rr.next)
 }
@@ -331,8 +338,16 @@ func (rr *rollingRun) restoreStable(ctx context.Context) error {
 			return fmt.Errorf("scale %s up to %d replica(s): %w", rr.stable.rev.Version, rr.replicas, err)
 		}
 		rr.stableCount = rr.replicas
-		rr.stable.pool.SetEndpoints(rr.stable.inst.Endpoints())
+		follow(rr.stable)
 	}
 	rr.stable.deployDeadline = time.Now().Add(rr.cfg.DeployTimeout.D())
 	return rr.c.awaitReady(ctx, rr.a, rr.run.id, rr.stable)
+}
+
+// follow gives sr's pool the endpoints of its instance after a scale up;
+// a Changing instance's pool follows them on its own.
+func follow(sr *slotRun) {
+	if _, changing := sr.inst.(target.Changing); !changing {
+		sr.pool.SetEndpoints(sr.inst.Endpoints())
+	}
 }
