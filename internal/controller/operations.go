@@ -24,6 +24,8 @@ func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
 		switch {
 		case ro.PauseReason == pauseBarrierHold:
 			return fmt.Sprintf("`cutover promote`: %s (revision %d) keeps the traffic at its rollback barrier; the rollout ends failed", ro.Version, ro.Revision)
+		case ro.Strategy == "rolling":
+			return fmt.Sprintf("`cutover promote`: the rolling update of %s goes on (%d/%d updated)", ro.Version, ro.StepIndex, ro.StepCount)
 		case ro.Strategy != "canary" && ro.Phase == store.RolloutPaused && (ro.Step == "Baking" || ro.Step == "PostPromotionAnalysis"):
 			return fmt.Sprintf("`cutover promote`: %s (revision %d) keeps the traffic; the inconclusive post-promotion analysis is accepted", ro.Version, ro.Revision)
 		case ro.Strategy != "canary":

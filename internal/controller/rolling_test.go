@@ -253,23 +253,32 @@ func TestRollingPausedHoldsAndAbortScalesTheOldReplicasBackUp(t *testing.T) {
 	}
 }
 
-func TestRollingResumedAfterAPauseCompletes(t *testing.T) {
-	c, _ := startRollingApp(t)
-	ro, err := c.Deploy("web", controller.DeployRequest{Version: "v2"})
-	if err != nil {
-		t.Fatal(err)
+func TestRollingPausedGoesOnAtResumeOrPromote(t *testing.T) {
+	for _, verb := range []string{"resume", "promote"} {
+		t.Run(verb, func(t *testing.T) {
+			c, _ := startRollingApp(t)
+			ro, err := c.Deploy("web", controller.DeployRequest{Version: "v2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Pause("web"); err != nil {
+				t.Fatal(err)
+			}
+			waitPaused(t, c)
+			if verb == "resume" {
+				_, err = c.Resume("web")
+			} else {
+				_, err = c.Promote("web", false)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ro = waitRollout(t, c, ro.ID); ro.Phase != store.RolloutSucceeded {
+				t.Fatalf("rollout ended %s after %s: %s", ro.Phase, verb, ro.Message)
+			}
+			checkSlots(t, c, "v2")
+		})
 	}
-	if _, err := c.Pause("web"); err != nil {
-		t.Fatal(err)
-	}
-	waitPaused(t, c)
-	if _, err := c.Resume("web"); err != nil {
-		t.Fatal(err)
-	}
-	if ro = waitRollout(t, c, ro.ID); ro.Phase != store.RolloutSucceeded {
-		t.Fatalf("resumed rollout ended %s: %s", ro.Phase, ro.Message)
-	}
-	checkSlots(t, c, "v2")
 }
 
 func TestCutoverStoppedDuringARollingUpdateServesTheStableRevisionOnAllItsReplicasAgain(t *testing.T) {
