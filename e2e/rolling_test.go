@@ -140,13 +140,17 @@ func TestRollingUpdateOfFourReplicasUnderLoadFailsNoRequest(t *testing.T) {
 	}
 }
 
-func TestRollingAbortHalfWayScalesTheOldReplicasBackUnderLoad(t *testing.T) {
+func TestRollingPausedHalfWayThenAbortedScalesTheOldReplicasBackUnderLoad(t *testing.T) {
 	s := rollingSetup(t)
 	var r result
-	underLoad(t, s, "abort half-way through a rolling update", func() {
+	underLoad(t, s, "pause then abort half-way through a rolling update", func() {
 		s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait",
 			"--command", cutoverBin+" sample-app --version v2 --ready-after 1s")
 		s.waitEvent(t, 30*time.Second, "2/4 updated")
+		if out := s.mustCLI(t, "pause", "web").stdout; !strings.Contains(out, "pauses after its current step") {
+			t.Errorf("pause says %q; want it to say the update pauses after its current step", out)
+		}
+		waitPausedByUser(t, s)
 		r = s.mustCLI(t, "abort", "web")
 	})
 	t.Logf("abort said: %s", strings.TrimSpace(r.stdout))
@@ -179,5 +183,25 @@ func TestRollingAbortHalfWayScalesTheOldReplicasBackUnderLoad(t *testing.T) {
 		if !strings.Contains(hist, want) {
 			t.Errorf("history does not show %s:\n%s", want, hist)
 		}
+	}
+}
+
+// waitPausedByUser polls `cutover status` until the rollout is paused by
+// `cutover pause`.
+func waitPausedByUser(t *testing.T, s *setup) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st controller.AppStatus
+		if err := json.Unmarshal([]byte(s.mustCLI(t, "status", "web", "-o", "json").stdout), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Rollout != nil && st.Rollout.Phase == "Paused" && st.Rollout.PauseReason == "PausedByUser" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollout not paused by the user within 30s: %+v", st.Rollout)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -37,7 +37,8 @@ func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
 	})
 }
 
-// Pause holds a canary rollout at its current weight until Resume.
+// Pause holds a canary rollout at its current weight, a rolling one after
+// its current step, until Resume.
 func (c *Controller) Pause(appName string) (store.Rollout, error) {
 	return c.signal(appName, "to pause", func(run *rolloutRun) { run.userPaused = true }, "PauseRequested", func(ro store.Rollout) string {
 		return fmt.Sprintf("`cutover pause`: the rollout of %s holds at weight %d%% before its next step, until `cutover resume`", ro.Version, ro.Weight)
