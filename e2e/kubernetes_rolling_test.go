@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/kubetest"
 )
 
 func TestKubernetesRouterModeRollingUpdateUnderLoadFailsNoRequest(t *testing.T) {
@@ -46,6 +47,36 @@ func TestKubernetesRouterModeRollingUpdateUnderLoadFailsNoRequest(t *testing.T) 
 	for _, want := range []string{"RollingStep", "0/2 updated", "2/2 updated"} {
 		if !strings.Contains(hist, want) {
 			t.Errorf("history does not show %q:\n%s", want, hist)
+		}
+	}
+}
+
+func TestKubernetesRouterModeRollingAbortScalesTheOldDeploymentBackUp(t *testing.T) {
+	// maxUnavailable 1: the first step scales v1 down to 1 pod and starts
+	// v2's 2; the beforeAllowTraffic hook then holds the update there
+	// until the abort.
+	k := newRouterSetup(t, `{rolling: {maxSurge: 1, maxUnavailable: 1}}
+    hooks: {beforeAllowTraffic: [{command: [sleep, "300"], timeout: 5m}]}`)
+	k.serve(t)
+	k.waitVersion(t, "v1")
+	load := startLoad(k.appURL(), 4, 5*time.Minute)
+	k.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
+	kubetest.WaitFor(t, time.Minute, func() (bool, error) {
+		return len(k.pods(t, "blue")) == 1 && len(k.pods(t, "green")) == 2, nil
+	})
+	r := k.mustCLI(t, "abort", "web")
+	finishClean(t, load, "rolling update aborted half-way on Kubernetes")
+	if !strings.Contains(r.stdout, "Aborted") {
+		t.Errorf("abort says %q; want the rollout Aborted", r.stdout)
+	}
+	k.wantVersion(t, "v1", "once the abort returned")
+	if blue, green := k.pods(t, "blue"), k.pods(t, "green"); len(blue) != 2 || len(green) != 0 {
+		t.Errorf("after the abort: v1 (blue) has pods %v, v2 (green) %v; want 2 and none", blue, green)
+	}
+	hist := k.mustCLI(t, "history", "web").stdout
+	for _, want := range []string{"RollingBack", "TrafficRestored", "RolloutAborted"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history does not show %s:\n%s", want, hist)
 		}
 	}
 }
