@@ -30,7 +30,8 @@ template's container CONTAINER (default: its first); --version then defaults
 to the image's tag. Exit 0 when V serves all traffic and has baked, 1
 when the deploy failed (traffic never moved) or V failed while baking and the
 traffic went back to the previous version. With strategy recreate the
-previous version stops before V starts; the gap is reported.
+previous version stops before V starts; the gap is reported. With strategy
+rolling V's replicas replace the previous version's a few at a time.
 
 --barrier REASON marks the new revision as a rollback barrier (a schema
 migration that older versions cannot run on): "cutover rollback" to an older

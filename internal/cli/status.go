@@ -79,6 +79,10 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 		rollout := "-"
 		if ro := st.Rollout; ro != nil {
 			rollout = fmt.Sprintf("#%d %s r%d %s", ro.ID, ro.Phase, ro.Revision, ro.Step)
+			if ro.Strategy == "rolling" && ro.StepCount > 0 {
+				rollout = fmt.Sprintf("#%d %s r%d rolling %d/%d updated (%s), weight %d%%", ro.ID, ro.Phase, ro.Revision,
+					ro.StepIndex, ro.StepCount, ro.Step, ro.Weight)
+			}
 			if ro.Strategy == "canary" {
 				rollout = fmt.Sprintf("#%d %s r%d canary step %d/%d (%s), weight %d%%", ro.ID, ro.Phase, ro.Revision,
 					min(ro.StepIndex+1, ro.StepCount), ro.StepCount, ro.Step, ro.Weight)

@@ -157,7 +157,7 @@ func (a *App) setDefaults(d *document, path, base string) {
 
 // setDefaults makes blue-green the strategy when the file names none.
 func (s *Strategy) setDefaults(d *document, path string) {
-	if s.BlueGreen == nil && s.Canary == nil && s.Recreate == nil {
+	if s.BlueGreen == nil && s.Canary == nil && s.Recreate == nil && s.Rolling == nil {
 		s.BlueGreen = &BlueGreen{}
 	}
 	if s.BlueGreen != nil {
@@ -168,6 +168,9 @@ func (s *Strategy) setDefaults(d *document, path string) {
 	}
 	if s.Recreate != nil && !d.written(path+".recreate.drainTimeout") {
 		s.Recreate.DrainTimeout = defaultDrainTimeout
+	}
+	if s.Rolling != nil {
+		s.Rolling.setDefaults(d, path+".rolling")
 	}
 }
 

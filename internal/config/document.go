@@ -55,6 +55,7 @@ const maxAliasChain = 16
 var (
 	durationType    = reflect.TypeFor[Duration]()
 	podTemplateType = reflect.TypeFor[PodTemplate]()
+	countType       = reflect.TypeFor[IntOrPercent]()
 )
 
 // check walks body against the type t, recording each field's position and
@@ -72,6 +73,11 @@ func (d *document) check(path string, key *token.Token, n ast.Node, t reflect.Ty
 	switch {
 	case t == durationType:
 		if _, err := durationFromValue(scalarValue(n)); err != nil {
+			d.addError(path, err)
+			d.rejected[path] = n
+		}
+	case t == countType:
+		if _, err := intOrPercentFromValue(scalarValue(n)); err != nil {
 			d.addError(path, err)
 			d.rejected[path] = n
 		}

@@ -31,8 +31,8 @@ func TestRecreateBesideAnotherStrategyIsRefusedAtItsLine(t *testing.T) {
 	for _, tc := range []struct {
 		other, body, phrase string
 	}{
-		{"blueGreen", "      blueGreen: {}\n", "apps[0].strategy: both blueGreen and recreate are set; keep exactly one of blueGreen, canary and recreate"},
-		{"canary", "      canary: {steps: [{setWeight: 50}]}\n", "apps[0].strategy: both canary and recreate are set; keep exactly one of blueGreen, canary and recreate"},
+		{"blueGreen", "      blueGreen: {}\n", "apps[0].strategy: both blueGreen and recreate are set; keep exactly one of blueGreen, canary, recreate and rolling"},
+		{"canary", "      canary: {steps: [{setWeight: 50}]}\n", "apps[0].strategy: both canary and recreate are set; keep exactly one of blueGreen, canary, recreate and rolling"},
 		{"both", "      blueGreen: {}\n      canary: {steps: [{setWeight: 50}]}\n", "apps[0].strategy: blueGreen, canary and recreate are all set; keep exactly one"},
 	} {
 		t.Run(tc.other, func(t *testing.T) {

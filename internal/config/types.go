@@ -235,11 +235,12 @@ type Health struct {
 }
 
 // Strategy is how a new revision replaces the stable one: exactly one of
-// BlueGreen, Canary or Recreate; BlueGreen with defaults when none is given.
+// BlueGreen, Canary, Recreate or Rolling; BlueGreen with defaults when none is given.
 type Strategy struct {
 	BlueGreen *BlueGreen `yaml:"blueGreen"`
 	Canary    *Canary    `yaml:"canary"`
 	Recreate  *Recreate  `yaml:"recreate"`
+	Rolling   *Rolling   `yaml:"rolling"`
 }
 
 // Recreate configures the recreate strategy, for apps that cannot run two

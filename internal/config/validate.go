@@ -112,7 +112,7 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 	a.Target.Kubernetes.validateWorkloadRef(d, path, &a.Traffic)
 	a.Health.validate(d, path+".health")
 	a.Upstream.validate(d, path+".upstream")
-	a.Strategy.validate(d, path+".strategy", templates)
+	a.Strategy.validate(d, path+".strategy", templates, a)
 	if o := a.Traffic.outsideRouter(); o != nil && a.Strategy.Canary != nil {
 		a.Strategy.Canary.validateOutside(d, path+".strategy.canary", templates, *o)
 	}
@@ -123,21 +123,22 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 	}
 }
 
-func (s *Strategy) validate(d *document, path string, templates templateIndex) {
+func (s *Strategy) validate(d *document, path string, templates templateIndex, a *App) {
 	var set []string
 	for _, st := range []struct {
 		name  string
 		isSet bool
-	}{{"blueGreen", s.BlueGreen != nil}, {"canary", s.Canary != nil}, {"recreate", s.Recreate != nil}} {
+	}{{"blueGreen", s.BlueGreen != nil}, {"canary", s.Canary != nil}, {"recreate", s.Recreate != nil}, {"rolling", s.Rolling != nil}} {
 		if st.isSet {
 			set = append(set, st.name)
 		}
 	}
-	switch len(set) {
-	case 2:
-		d.add(path, "keep exactly one of blueGreen, canary and recreate", "both %s are set", strings.Join(set, " and "))
-	case 3:
-		d.add(path, "keep exactly one of blueGreen, canary and recreate", "blueGreen, canary and recreate are all set")
+	const keepOne = "keep exactly one of blueGreen, canary, recreate and rolling"
+	switch {
+	case len(set) == 2:
+		d.add(path, keepOne, "both %s are set", strings.Join(set, " and "))
+	case len(set) > 2:
+		d.add(path, keepOne, "%s and %s are all set", strings.Join(set[:len(set)-1], ", "), set[len(set)-1])
 	}
 	if s.BlueGreen != nil {
 		s.BlueGreen.validate(d, path+".blueGreen", templates)
@@ -147,6 +148,9 @@ func (s *Strategy) validate(d *document, path string, templates templateIndex) {
 	}
 	if s.Recreate != nil {
 		checkNotNegative(d, path+".recreate.drainTimeout", s.Recreate.DrainTimeout)
+	}
+	if s.Rolling != nil {
+		s.Rolling.validate(d, path+".rolling", a)
 	}
 }
 

@@ -38,8 +38,9 @@ type slotRun struct {
 	pool     *upstream.Pool
 	backend  *router.Backend
 	stopPool context.CancelFunc
-	// deployDeadline is when deployTimeout, counted from the slot's start,
-	// runs out: readiness and the smoke checks must both be done by then.
+	// deployDeadline is when deployTimeout, counted from the slot's start
+	// (a rolling update's: from its last scale up), runs out: readiness
+	// and the smoke checks must both be done by then.
 	deployDeadline time.Time
 	// scaleDown stops a warm slot once its delay has passed.
 	scaleDown *time.Timer

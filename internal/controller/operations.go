@@ -24,6 +24,8 @@ func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
 		switch {
 		case ro.PauseReason == pauseBarrierHold:
 			return fmt.Sprintf("`cutover promote`: %s (revision %d) keeps the traffic at its rollback barrier; the rollout ends failed", ro.Version, ro.Revision)
+		case ro.Strategy == "rolling":
+			return fmt.Sprintf("`cutover promote`: the rolling update of %s goes on (%d/%d updated)", ro.Version, ro.StepIndex, ro.StepCount)
 		case ro.Strategy != "canary" && ro.Phase == store.RolloutPaused && (ro.Step == "Baking" || ro.Step == "PostPromotionAnalysis"):
 			return fmt.Sprintf("`cutover promote`: %s (revision %d) keeps the traffic; the inconclusive post-promotion analysis is accepted", ro.Version, ro.Revision)
 		case ro.Strategy != "canary":
@@ -35,7 +37,8 @@ func (c *Controller) Promote(appName string, full bool) (store.Rollout, error) {
 	})
 }
 
-// Pause holds a canary rollout at its current weight until Resume.
+// Pause holds a canary rollout at its current weight, a rolling one after
+// its current step, until Resume.
 func (c *Controller) Pause(appName string) (store.Rollout, error) {
 	return c.signal(appName, "to pause", func(run *rolloutRun) { run.userPaused = true }, "PauseRequested", func(ro store.Rollout) string {
 		return fmt.Sprintf("`cutover pause`: the rollout of %s holds at weight %d%% before its next step, until `cutover resume`", ro.Version, ro.Weight)

@@ -29,17 +29,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// recreateRig is app web with the recreate strategy on 2 sample-app
-// processes behind a real router, with a store that outlives the
-// controllers started on it.
-type recreateRig struct {
+// processRig is app web, sample-app processes behind a real router, with
+// a store that outlives the controllers started on it.
+type processRig struct {
 	db  controller.Store
 	rt  *router.Router
 	cfg *config.Config
 	url string
 }
 
-func newRecreateRig(t *testing.T) *recreateRig {
+// newRecreateRig is a processRig of 2 replicas with the recreate strategy.
+func newRecreateRig(t *testing.T) *processRig {
+	return newProcessRig(t, 2, "3s", "recreate: {drainTimeout: 2s}")
+}
+
+// newProcessRig is a processRig of replicas replicas, deployTimeout and
+// strategy (one line under strategy:).
+func newProcessRig(t *testing.T, replicas int, deployTimeout, strategy string) *processRig {
 	t.Helper()
 	const listen = "127.0.0.1:0"
 	rt := newTestRouter(t, router.Route{Listen: listen, App: "web"})
@@ -47,25 +53,25 @@ func newRecreateRig(t *testing.T) *recreateRig {
   - name: web
     listen: 127.0.0.1:8080
     version: v1
-    deployTimeout: 3s
+    deployTimeout: %s
     target:
       process:
         command: [%q, --version, "${VERSION}"]
-        replicas: 2
+        replicas: %d
         # A race-enabled test binary sleeps 1s on exit by default.
         env: {%s: "1", GORACE: "atexit_sleep_ms=0"}
     health: {path: /health, interval: 50ms, healthyThreshold: 1}
     strategy:
-      recreate: {drainTimeout: 2s}
-`, os.Args[0], sampleAppEnv))
+      %s
+`, deployTimeout, os.Args[0], replicas, sampleAppEnv, strategy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &recreateRig{db: openStore(t), rt: rt, cfg: cfg, url: "http://" + rt.Addr(listen).String() + "/"}
+	return &processRig{db: openStore(t), rt: rt, cfg: cfg, url: "http://" + rt.Addr(listen).String() + "/"}
 }
 
 // start starts a controller on the rig and returns it once the app serves.
-func (r *recreateRig) start(t *testing.T) *controller.Controller {
+func (r *processRig) start(t *testing.T) *controller.Controller {
 	t.Helper()
 	tgt := process.New(process.Options{LogDir: t.TempDir(), StopGrace: 5 * time.Second, Logger: testLogger(t)})
 	c := startController(t, r.db, r.rt, tgt, r.cfg)
@@ -138,23 +144,37 @@ func checkDowntime(t *testing.T, c *controller.Controller, ro store.Rollout, see
 	t.Errorf("rollout %d has no Downtime event", ro.ID)
 }
 
+// rolloutStep is one rollout a test starts, from one version to another.
+type rolloutStep struct {
+	from, to string
+	start    func() (store.Rollout, error)
+}
+
+// deployThenRollBack deploys v2 over v1, then rolls back to v1.
+func deployThenRollBack(c *controller.Controller) []rolloutStep {
+	return []rolloutStep{
+		{"v1", "v2", func() (store.Rollout, error) { return c.Deploy("web", controller.DeployRequest{Version: "v2"}) }},
+		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", controller.RollbackRequest{}) }},
+	}
+}
+
+// run starts the step's rollout and returns it once it has ended.
+func (s rolloutStep) run(t *testing.T, c *controller.Controller) store.Rollout {
+	t.Helper()
+	ro, err := s.start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return waitRollout(t, c, ro.ID)
+}
+
 func TestRecreateStopsTheOldRevisionBeforeStartingTheNewOneAndRecordsTheGap(t *testing.T) {
 	c, url := startRecreateApp(t)
-	for _, step := range []struct {
-		from, to string
-		start    func() (store.Rollout, error)
-	}{
-		{"v1", "v2", func() (store.Rollout, error) { return c.Deploy("web", controller.DeployRequest{Version: "v2"}) }},
-		// A rollback recreates too: v1 is not kept warm beside v2.
-		{"v2", "v1", func() (store.Rollout, error) { return c.Rollback("web", controller.RollbackRequest{}) }},
-	} {
+	// A rollback recreates too: v1 is not kept warm beside v2.
+	for _, step := range deployThenRollBack(c) {
 		load := gaptest.Start(url, 2, time.Minute)
 		time.Sleep(50 * time.Millisecond)
-		ro, err := step.start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ro = waitRollout(t, c, ro.ID)
+		ro := step.run(t, c)
 		time.Sleep(50 * time.Millisecond)
 		answers := load.Finish()
 		if ro.Phase != store.RolloutSucceeded || ro.Strategy != "recreate" {
@@ -251,7 +271,15 @@ func TestCutoverStoppedInTheGapOfARecreateServesThePreviousRevisionAgain(t *test
 	r := newRecreateRig(t)
 	c := r.start(t)
 	ro := deployNeverReady(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r.restartAfter(t, c, ro)
+}
+
+// restartAfter stops c while rollout ro runs, starts a controller on the
+// rig again and returns it, failing unless v1 serves and ro is recorded
+// as aborted.
+func (r *processRig) restartAfter(t *testing.T, c *controller.Controller, ro store.Rollout) *controller.Controller {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c.Stop(ctx)
 
@@ -266,4 +294,5 @@ func TestCutoverStoppedInTheGapOfARecreateServesThePreviousRevisionAgain(t *test
 	if st.Rollout == nil || st.Rollout.ID != ro.ID || st.Rollout.Phase != store.RolloutAborted || st.Version != "v1" {
 		t.Fatalf("after the restart: %s serves, rollout %+v; want v1 and rollout %d aborted", st.Version, st.Rollout, ro.ID)
 	}
+	return c
 }

@@ -153,11 +153,16 @@ func (c *Controller) startRollout(a *app, req rolloutRequest) (store.Rollout, er
 	// A rollback with recreate recreates too: the app cannot run two
 	// versions side by side, whatever the cause.
 	recreate := a.cfg.Strategy.Recreate != nil
+	// A rollback with rolling rolls too: after a rolling update the
+	// previous revision's slot runs nothing to flip back to.
+	rolling := a.cfg.Strategy.Rolling != nil
 	switch {
 	case canary:
 		ro.Strategy, ro.StepCount = "canary", len(a.cfg.Strategy.Canary.Steps)
 	case recreate:
 		ro.Strategy = "recreate"
+	case rolling:
+		ro.Strategy, ro.StepCount = "rolling", replicasOf(a.cfg)
 	}
 	if err := c.save(a, func(st *store.AppState) {
 		st.Rollout = &ro
@@ -190,6 +195,8 @@ func (c *Controller) startRollout(a *app, req rolloutRequest) (store.Rollout, er
 			c.runCanary(ctx, a, run, rev, slot, nil, 0)
 		case recreate:
 			c.runRecreate(ctx, a, run, rev, slot)
+		case rolling:
+			c.runRolling(ctx, a, run, rev, slot)
 		default:
 			c.runBlueGreen(ctx, a, run, rev, slot, autoPromote)
 		}
@@ -548,6 +555,12 @@ func (c *Controller) startSlot(ctx context.Context, a *app, rollout int64, rev s
 
 // launchSlot starts rev's replicas on slot and their health checks.
 func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev store.Revision, slot string) (*slotRun, error) {
+	return c.launchReplicas(ctx, a, rollout, rev, slot, 0)
+}
+
+// launchReplicas is launchSlot with replicas replicas instead of the
+// config's (0: the config's): the first of a rolling update.
+func (c *Controller) launchReplicas(ctx context.Context, a *app, rollout int64, rev store.Revision, slot string, replicas int) (*slotRun, error) {
 	a.mu.Lock()
 	cfg, tgt := a.cfg, a.target
 	a.mu.Unlock()
@@ -557,6 +570,9 @@ func (c *Controller) launchSlot(ctx context.Context, a *app, rollout int64, rev 
 		Command: rev.Command, Upstreams: rev.Upstreams, Image: rev.Image, ImageContainer: rev.ImageContainer}
 	if p := cfg.Target.Process; p != nil {
 		spec.Replicas, spec.Env = p.Replicas, p.Env
+	}
+	if replicas > 0 {
+		spec.Replicas = replicas
 	}
 	spec.OnReplicaExit = func(r target.Replica) { c.replicaExited(a, rev, slot, r) }
 	spec.OnClusterEvent = func(e target.ClusterEvent) { c.clusterEvent(a, rollout, rev, slot, e) }

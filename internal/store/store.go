@@ -113,7 +113,7 @@ type Rollout struct {
 	Phase    string `json:"phase"`
 	Step     string `json:"step,omitempty"`
 	Message  string `json:"message,omitempty"`
-	// Strategy is blueGreen, canary or recreate.
+	// Strategy is blueGreen, canary, recreate or rolling.
 	Strategy string `json:"strategy,omitempty"`
 	// DowntimeMs is how long a recreate rollout left the app without a
 	// serving replica: from the moment the router stopped sending requests
@@ -124,7 +124,8 @@ type Rollout struct {
 	// StableRevision had the traffic when the rollout started.
 	StableRevision int `json:"stableRevision,omitempty"`
 	// StepIndex is the canary step being run (0-based); StepCount the
-	// number of steps.
+	// number of steps. For a rolling update: how many of its StepCount
+	// replicas the new revision runs ready.
 	StepIndex int `json:"stepIndex"`
 	StepCount int `json:"stepCount,omitempty"`
 	// Weight is the canary's set share of the traffic, in percent.

@@ -24,7 +24,9 @@ type Spec struct {
 	ImageContainer string
 	// Upstreams are the endpoint URLs for the static target.
 	Upstreams []string
-	// Replicas is the number of replicas to start (process target); 0 means 1.
+	// Replicas is the number of replicas to start: 0 means 1 for the
+	// process target, the app's replicas for the Kubernetes one (which
+	// takes it only for the first pods of a rolling update).
 	Replicas int
 	// Env holds extra environment variables for each replica.
 	Env map[string]string

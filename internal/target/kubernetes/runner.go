@@ -31,7 +31,8 @@ type Runner struct {
 	Port string
 }
 
-// Start applies the slot's Deployment and returns once it is ready, or
+// Start applies the slot's Deployment, with spec.Replicas pods when set
+// (r.Replicas otherwise), and returns once it is ready, or
 // fails (the Deployment scaled to 0) with the pod and reason that stopped
 // it. Applying the spec a slot already runs changes nothing, so starting
 // the revision a Deployment already runs (after cutover restarted) adopts
@@ -40,8 +41,12 @@ type Runner struct {
 // instance stops.
 func (r *Runner) Start(ctx context.Context, spec target.Spec) (target.Instance, error) {
 	unwatch := r.Target.WatchEvents(spec.App, spec.Slot, spec.OnClusterEvent)
+	replicas := r.Replicas
+	if spec.Replicas > 0 { // the first pods of a rolling update
+		replicas = spec.Replicas
+	}
 	err := r.Target.Apply(ctx, Spec{App: spec.App, Slot: spec.Slot, Revision: spec.Revision, Version: spec.Version,
-		Image: spec.Image, ImageContainer: spec.ImageContainer, Replicas: r.Replicas, Template: r.Template})
+		Image: spec.Image, ImageContainer: spec.ImageContainer, Replicas: replicas, Template: r.Template})
 	if err != nil {
 		unwatch()
 		return nil, err

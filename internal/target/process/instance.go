@@ -23,9 +23,13 @@ type instance struct {
 	groups      groupFiles
 	log         *slog.Logger
 
-	// replicas is filled by Start before the instance is handed out and not
-	// changed afterwards.
+	// mu guards replicas, which Start fills before the instance is handed
+	// out and Scale changes afterwards.
+	mu       sync.Mutex
 	replicas []*replica
+	// newReplica makes replica i on port, not started yet; set by Start,
+	// used by Scale.
+	newReplica func(i, port int) *replica
 
 	// stopping is closed by the first Stop; supervisors then stop
 	// restarting, and a replica that is about to start does not.
@@ -58,8 +62,9 @@ func newInstance(name string, opts Options, onExit func(target.Replica)) *instan
 // Endpoints returns one URL per replica; each replica keeps its port across
 // restarts, so the URLs are fixed for the instance's life.
 func (in *instance) Endpoints() []*url.URL {
-	out := make([]*url.URL, len(in.replicas))
-	for i, r := range in.replicas {
+	replicas := in.current()
+	out := make([]*url.URL, len(replicas))
+	for i, r := range replicas {
 		u := *r.url
 		out[i] = &u
 	}
@@ -68,8 +73,9 @@ func (in *instance) Endpoints() []*url.URL {
 
 // Replicas reports each replica's current state.
 func (in *instance) Replicas() []target.Replica {
-	out := make([]target.Replica, len(in.replicas))
-	for i, r := range in.replicas {
+	replicas := in.current()
+	out := make([]target.Replica, len(replicas))
+	for i, r := range replicas {
 		out[i] = r.status()
 	}
 	return out
@@ -81,12 +87,19 @@ func (in *instance) Replicas() []target.Replica {
 // restarted meanwhile all the same.
 func (in *instance) Err() error {
 	now := time.Now()
-	for _, r := range in.replicas {
+	for _, r := range in.current() {
 		if err := r.crashLoop(now); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// current returns the replicas of the moment.
+func (in *instance) current() []*replica {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.replicas
 }
 
 func (in *instance) stopRequested() bool {
@@ -107,8 +120,10 @@ func (in *instance) stopRequested() bool {
 func (in *instance) Stop(ctx context.Context) error {
 	in.stopOnce.Do(func() {
 		in.killAt = time.Now().Add(in.grace)
+		in.mu.Lock()
 		close(in.stopping)
-		for _, r := range in.replicas {
+		in.mu.Unlock()
+		for _, r := range in.current() {
 			r.signal(syscall.SIGTERM)
 		}
 	})
@@ -119,7 +134,7 @@ func (in *instance) Stop(ctx context.Context) error {
 	}
 	in.killOnce.Do(func() {
 		close(in.kill)
-		for _, r := range in.replicas {
+		for _, r := range in.current() {
 			r.signal(syscall.SIGKILL)
 		}
 	})
@@ -132,7 +147,7 @@ func (in *instance) Stop(ctx context.Context) error {
 // waitAll reports whether every replica's supervisor finished before
 // deadline fired or ctx ended.
 func (in *instance) waitAll(ctx context.Context, deadline <-chan time.Time) bool {
-	for _, r := range in.replicas {
+	for _, r := range in.current() {
 		select {
 		case <-r.done:
 			continue // already gone counts even when ctx has ended too

@@ -130,12 +130,9 @@ func (t *Target) Start(ctx context.Context, spec target.Spec) (target.Instance, 
 	}
 
 	inst := newInstance(name, t.opts, spec.OnReplicaExit)
-	for i, port := range ports {
-		if err := ctx.Err(); err != nil {
-			return nil, errors.Join(fmt.Errorf("start %s: %w", name, err), inst.Stop(ctx))
-		}
+	inst.newReplica = func(i, port int) *replica {
 		marker := newMarker(spec.App, spec.Slot, spec.Revision, i)
-		r := &replica{
+		return &replica{
 			inst:    inst,
 			index:   i,
 			url:     &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
@@ -146,13 +143,17 @@ func (t *Target) Start(ctx context.Context, spec target.Spec) (target.Instance, 
 			dir:     t.opts.Dir,
 			log:     inst.log.With("replica", i, "port", port),
 			done:    make(chan struct{}),
+			retired: make(chan struct{}),
+			kill:    make(chan struct{}),
 		}
-		cmd, err := r.start(false)
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("start replica %d of %s: %w", i, name, err), inst.Stop(ctx))
+	}
+	for i, port := range ports {
+		if err := ctx.Err(); err != nil {
+			return nil, errors.Join(fmt.Errorf("start %s: %w", name, err), inst.Stop(ctx))
 		}
-		inst.replicas = append(inst.replicas, r)
-		go r.supervise(cmd)
+		if err := inst.add(inst.newReplica(i, port)); err != nil {
+			return nil, errors.Join(err, inst.Stop(ctx))
+		}
 	}
 	return inst, nil
 }

@@ -47,6 +47,11 @@ type replica struct {
 	// done is closed when supervise returns: the replica's process group is
 	// gone and it will not be started again.
 	done chan struct{}
+	// retired is closed when Scale removes this replica alone; it then
+	// stops as every replica does when its instance stops, with kill
+	// closed when its own grace period ends.
+	retired chan struct{}
+	kill    chan struct{}
 
 	// mu guards the fields below, and makes "check stopping, then start"
 	// atomic with respect to Stop's "mark stopping, then signal pid": either
@@ -69,7 +74,7 @@ type replica struct {
 func (r *replica) start(restart bool) (*exec.Cmd, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.inst.stopRequested() {
+	if r.stopRequested() {
 		return nil, errStopping
 	}
 	if restart {
@@ -113,7 +118,7 @@ func (r *replica) supervise(cmd *exec.Cmd) {
 	var startErr error
 	for {
 		status := r.exitStatus(cmd, startErr)
-		if r.inst.stopRequested() {
+		if r.stopRequested() {
 			r.log.Info("replica stopped", "exit", status)
 			return
 		}
@@ -125,6 +130,10 @@ func (r *replica) supervise(cmd *exec.Cmd) {
 		timer := time.NewTimer(wait)
 		select {
 		case <-r.inst.stopping:
+			timer.Stop()
+			r.log.Info("replica stopped", "exit", status)
+			return
+		case <-r.retired:
 			timer.Stop()
 			r.log.Info("replica stopped", "exit", status)
 			return
@@ -184,7 +193,7 @@ func (r *replica) exitStatus(cmd *exec.Cmd, startErr error) string {
 // while the replica still records its pid, which this function's return may
 // already have cleared; hence the kill here as well.
 func (r *replica) endGroup(pgid int) {
-	if !r.inst.stopRequested() {
+	if !r.stopRequested() {
 		// Wait too, so that a restart finds the port free.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		waitGroupGone(pgid, reapWait)
@@ -195,6 +204,9 @@ func (r *replica) endGroup(pgid int) {
 	for syscall.Kill(-pgid, 0) == nil {
 		select {
 		case <-r.inst.kill:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return
+		case <-r.kill:
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			return
 		case <-tick.C:
@@ -218,7 +230,7 @@ func (r *replica) status() target.Replica {
 	switch {
 	case r.pid != 0:
 		state = target.ReplicaRunning
-	case r.inst.stopRequested():
+	case r.stopRequested():
 		state = target.ReplicaStopped
 	}
 	return target.Replica{
@@ -240,7 +252,7 @@ func (r *replica) status() target.Replica {
 // more than MaxRestarts times in a row and not run for BackoffReset since.
 func (r *replica) crashLoop(now time.Time) error {
 	r.mu.Lock()
-	looping := r.exits > r.inst.maxRestarts && !r.inst.stopRequested() &&
+	looping := r.exits > r.inst.maxRestarts && !r.stopRequested() &&
 		(r.pid == 0 || now.Sub(r.startedAt) < r.inst.backoff.reset)
 	exits, span, last := r.exits, r.lastExitAt.Sub(r.firstExit), r.lastExit
 	r.mu.Unlock()

@@ -1,0 +1,61 @@
+package process_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/target"
+	"github.com/cutover/cutover/internal/target/process"
+)
+
+func TestScaleStartsNewReplicasAndStopsTheLastOnesAlone(t *testing.T) {
+	t.Parallel()
+	tgt, _ := newTarget(t, process.Options{StopGrace: 2 * time.Second})
+	inst := start(t, tgt, helperSpec(t, 2)).(target.Scaler)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	if err := inst.Scale(ctx, 4); err != nil {
+		t.Fatalf("Scale(4): %v", err)
+	}
+	eps := inst.Endpoints()
+	if len(eps) != 4 || len(inst.Replicas()) != 4 {
+		t.Fatalf("after Scale(4): %d endpoints, %d replicas; want 4 of each", len(eps), len(inst.Replicas()))
+	}
+	for _, ep := range eps {
+		eventually(t, 10*time.Second, ep.String()+" to answer", func() bool { return healthy(ep.String()) })
+	}
+	pids := map[string]int{}
+	for _, r := range inst.Replicas() {
+		pids[r.URL] = r.PID
+	}
+
+	if err := inst.Scale(ctx, 1); err != nil {
+		t.Fatalf("Scale(1): %v", err)
+	}
+	if got := inst.Endpoints(); len(got) != 1 || got[0].String() != eps[0].String() {
+		t.Fatalf("after Scale(1): endpoints %v, want the first one, %s, alone", got, eps[0])
+	}
+	for _, ep := range eps[1:] {
+		if alive(pids[ep.String()]) || healthy(ep.String()) {
+			t.Errorf("replica on %s still runs after Scale(1) returned", ep)
+		}
+	}
+	if !healthy(eps[0].String()) || !alive(pids[eps[0].String()]) {
+		t.Errorf("the replica that stays, on %s, was stopped too", eps[0])
+	}
+
+	if err := inst.Scale(ctx, 0); err != nil {
+		t.Fatalf("Scale(0): %v", err)
+	}
+	if len(inst.Endpoints()) != 0 || alive(pids[eps[0].String()]) {
+		t.Fatalf("after Scale(0): endpoints %v, last replica alive %v; want none", inst.Endpoints(), alive(pids[eps[0].String()]))
+	}
+	if err := inst.Stop(ctx); err != nil {
+		t.Fatalf("Stop after Scale(0): %v", err)
+	}
+	if err := inst.Scale(ctx, 1); err == nil {
+		t.Fatal("Scale after Stop succeeded; want an error")
+	}
+}
