@@ -137,6 +137,9 @@ func (r *Rolling) validate(d *document, path string, a *App) {
 	case a.Target.Static != nil && a.Target.Process == nil && a.Target.Kubernetes == nil:
 		d.add(path, "use blueGreen, canary or recreate for this app, or run it on the process or kubernetes target",
 			"the rolling strategy scales the app's replicas, which static upstreams do not have")
+	case a.Target.Process != nil && a.Traffic.outsideRouter() != nil:
+		d.add(path, "use blueGreen, canary or recreate for this app, "+useRouter,
+			"the rolling strategy splits the traffic by ready replicas in cutover's router, and %s moves it here", a.Traffic.outsideRouter().name)
 	case a.Target.Kubernetes != nil && a.Traffic.Router == nil:
 		d.add(path, "add traffic: {router: {port: http}} to the app (router mode), or use blueGreen, canary or recreate",
 			"on Kubernetes the rolling strategy needs router mode: cutover's router splits the traffic between the two slots' ready pods")

@@ -115,3 +115,12 @@ func TestRollingOnKubernetesNeedsRouterMode(t *testing.T) {
 		t.Errorf("Bounds = %d, %d; want 1, 0", surge, unavailable)
 	}
 }
+
+// A rolling update splits the traffic by ready replicas in cutover's
+// router, which a proxy the team runs never sees.
+func TestRollingThroughAnotherProxyIsRefused(t *testing.T) {
+	ps := parseProblems(t, minimalRolling("        maxSurge: 1\n    traffic:\n      haproxy: {socket: /run/haproxy/admin.sock, backend: web}\n"))
+	if len(ps) != 1 || !strings.Contains(ps[0].String(), "traffic.haproxy moves it here") {
+		t.Fatalf("problems = %v, want one saying rolling needs cutover's router", ps)
+	}
+}
