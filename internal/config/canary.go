@@ -47,6 +47,9 @@ type outside struct {
 	// noCookie says why it cannot route a request by its cookie; empty
 	// when it can.
 	noCookie string
+	// reachesReplicas is set when cutover starts the replicas and knows
+	// their addresses, so that it can warm them up.
+	reachesReplicas bool
 }
 
 var (

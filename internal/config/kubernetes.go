@@ -78,7 +78,7 @@ func decodePodTemplate(v any) (corev1.PodTemplateSpec, error) {
 }
 
 // Traffic says who moves an app's traffic between slots: at most one of
-// Service, Router, GatewayAPI or Istio; none means Router.
+// Service, Router, GatewayAPI, Istio or Nginx; none means Router.
 type Traffic struct {
 	// Service flips Kubernetes Services' selectors (kubernetes target).
 	Service *ServiceTraffic `yaml:"service"`
@@ -90,6 +90,9 @@ type Traffic struct {
 	// Istio sets the weights of an Istio VirtualService's routes
 	// (kubernetes target).
 	Istio *IstioTraffic `yaml:"istio"`
+	// Nginx rewrites an upstream block of the team's nginx and reloads
+	// it (process and static targets).
+	Nginx *NginxTraffic `yaml:"nginx"`
 }
 
 // ServiceTraffic moves traffic by patching the selectors of Services the
@@ -225,7 +228,7 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 	kube := target.Kubernetes != nil
 	switch set := t.modes(); {
 	case len(set) > 1:
-		d.add(path, "keep exactly one of service, router, gatewayAPI and istio", "%s are set", andList(set))
+		d.add(path, "keep exactly one of service, router, gatewayAPI, istio and nginx", "%s are set", andList(set))
 	case t.Service != nil && !kube:
 		d.add(path+".service", "remove it, or use target.kubernetes", "a Service flip needs target.kubernetes")
 	case t.Service != nil:
@@ -238,6 +241,8 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 		d.add(path+".istio", "remove it, or use target.kubernetes", "a VirtualService's subsets need target.kubernetes")
 	case t.Istio != nil:
 		t.Istio.validate(d, path+".istio")
+	case t.Nginx != nil:
+		t.Nginx.validate(d, path+".nginx", target)
 	case kube:
 		t.Router.validatePort(d, path, target.Kubernetes)
 	case t.Router != nil && t.Router.Port != "":
@@ -248,7 +253,7 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 // RouterMode reports whether cutover's own router moves the traffic: no
 // provider outside it is set.
 func (t *Traffic) RouterMode() bool {
-	return t.Service == nil && t.GatewayAPI == nil && t.Istio == nil
+	return t.Service == nil && t.GatewayAPI == nil && t.Istio == nil && t.Nginx == nil
 }
 
 // modes names the providers set.
@@ -257,7 +262,7 @@ func (t *Traffic) modes() []string {
 	for _, mode := range []struct {
 		name string
 		set  bool
-	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}, {"istio", t.Istio != nil}} {
+	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}, {"istio", t.Istio != nil}, {"nginx", t.Nginx != nil}} {
 		if mode.set {
 			set = append(set, mode.name)
 		}
@@ -278,6 +283,8 @@ func (t *Traffic) outsideRouter() *outside {
 		return &gatewayTraffic
 	case t.Istio != nil:
 		return &istioTraffic
+	case t.Nginx != nil:
+		return &nginxTraffic
 	}
 	return nil
 }

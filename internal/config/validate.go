@@ -116,6 +116,9 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 	if o := a.Traffic.outsideRouter(); o != nil && a.Strategy.Canary != nil {
 		a.Strategy.Canary.validateOutside(d, path+".strategy.canary", templates, *o)
 	}
+	if n := a.Traffic.Nginx; n != nil {
+		n.validateAnalysis(d, path+".strategy", &a.Strategy, templates)
+	}
 	a.Hooks.validate(d, path+".hooks")
 	if a.Warmup != nil {
 		a.Warmup.validate(d, path+".warmup", a.Traffic.outsideRouter())

@@ -35,7 +35,7 @@ func (w *Warmup) setDefaults(d *document, path string) {
 // validate checks w; o, when set, moves the traffic outside cutover's
 // router, which then does not reach the replicas to warm them.
 func (w *Warmup) validate(d *document, path string, o *outside) {
-	if o != nil {
+	if o != nil && !o.reachesReplicas {
 		d.add(path, "remove it, "+useRouter, "%s: cutover does not reach the pods, so it cannot warm them up", o.name)
 	}
 	if !d.written(path + ".requests") {
