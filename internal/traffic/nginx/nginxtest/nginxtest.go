@@ -1,0 +1,157 @@
+// Package nginxtest runs a real nginx for tests: its own prefix
+// directory, config, pid file and error log, listening on free ports of
+// 127.0.0.1, and proxying to the upstream blocks that cutover writes in
+// a file of that directory.
+package nginxtest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/freeport"
+)
+
+// Server is a running nginx.
+type Server struct {
+	// Dir is its prefix; UpstreamFile, the file its config includes, is
+	// in it.
+	Dir          string
+	UpstreamFile string
+	// URL proxies to the upstream block "web_backend"; PreviewURL to
+	// "web_preview". Until the blocks exist, they answer 502.
+	URL, PreviewURL string
+	// Test and Reload are the commands that check and reload this nginx.
+	Test, Reload []string
+
+	cmd  *exec.Cmd
+	logs *syncBuffer
+}
+
+// Start runs nginx until the test ends. It skips the test when nginx is
+// not installed, unless CI=true, where it fails it.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("nginx is not installed (apt-get install nginx): %v", err)
+		}
+		t.Skipf("nginx is not installed (apt-get install nginx); skipping: %v", err)
+	}
+	dir := t.TempDir()
+	s := &Server{Dir: dir, UpstreamFile: filepath.Join(dir, "conf.d", "web-upstream.conf"), logs: &syncBuffer{}}
+	for _, sub := range []string{"conf.d", "tmp"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port, preview := freePort(t), freePort(t)
+	s.URL, s.PreviewURL = fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://127.0.0.1:%d", preview)
+	conf := filepath.Join(dir, "nginx.conf")
+	// proxy_pass through a variable: nginx starts before cutover has
+	// written the blocks, and finds them by name once it has.
+	cfg := fmt.Sprintf(`pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+worker_processes 1;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/tmp/body;
+    proxy_temp_path %[1]s/tmp/proxy;
+    fastcgi_temp_path %[1]s/tmp/fastcgi;
+    uwsgi_temp_path %[1]s/tmp/uwsgi;
+    scgi_temp_path %[1]s/tmp/scgi;
+    include %[1]s/conf.d/*.conf;
+    server {
+        listen 127.0.0.1:%[2]d;
+        location / { set $backend web_backend; proxy_pass http://$backend; }
+    }
+    server {
+        listen 127.0.0.1:%[3]d;
+        location / { set $backend web_preview; proxy_pass http://$backend; }
+    }
+}
+`, dir, port, preview)
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{bin, "-p", dir, "-c", conf, "-e", "stderr"}
+	s.Test = append(append([]string{}, flags...), "-t")
+	s.Reload = append(append([]string{}, flags...), "-s", "reload")
+	s.cmd = exec.Command(bin, append(flags[1:], "-g", "daemon off;")...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(os.Interrupt) // SIGINT: a fast shutdown
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("nginx's output:\n%s\nerror.log:\n%s", s.logs, s.ErrorLog())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return s
+		}
+		select {
+		case <-exited:
+			t.Fatalf("nginx exited: %s", s.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not listen on %d after 10s: %s", port, s.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ErrorLog returns what nginx wrote in its error log.
+func (s *Server) ErrorLog() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
+	return string(b)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	p, err := freeport.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// syncBuffer is a bytes.Buffer that nginx's output and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
