@@ -28,7 +28,10 @@ import (
 	"github.com/cutover/cutover/internal/traffic"
 )
 
-var _ traffic.Splitter = (*Provider)(nil)
+var (
+	_ traffic.Splitter = (*Provider)(nil)
+	_ traffic.Restorer = (*Provider)(nil)
+)
 
 // Options name the file cutover writes and how to reload nginx.
 type Options struct {
@@ -91,6 +94,12 @@ func (p *Provider) Flip(ctx context.Context, slot string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.change(ctx, func(*state) state { return state{Active: slot, Preview: slot} })
+}
+
+// Restore is Flip: the file is written anew with slot's replicas as they
+// are now, after a restart of cutover started them on new addresses.
+func (p *Provider) Restore(ctx context.Context, slot string) error {
+	return p.Flip(ctx, slot)
 }
 
 // Split sends weight percent of the requests to canary's replicas and the
