@@ -23,6 +23,7 @@ func nginxSetup(t *testing.T) (*setup, *nginxtest.Server) {
         previewUpstream: web_preview
         test: ` + yamlList(n.Test) + `
         reload: ` + yamlList(n.Reload) + `
+        pidFile: ` + n.PIDFile + `
         verify: {url: "` + n.URL + `/health", timeout: 10s}`
 	s.writeConfig(t)
 	return s, n
@@ -43,6 +44,9 @@ func TestNginxDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
 	s, n := nginxSetup(t)
 	s.serve(t)
 	waitServing(t, n.URL+"/", "v1", 30*time.Second)
+	// The router gets v1 once nginx has it and the flip is recorded: the
+	// first deploy is over, and the next may start.
+	waitServing(t, s.appURL(), "v1", 10*time.Second)
 
 	load := startLoad(n.URL+"/", 4, 2*time.Minute)
 	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -77,6 +81,9 @@ func TestNginxFollowsTheReplicasAcrossARestartOfCutover(t *testing.T) {
 	s, n := nginxSetup(t)
 	srv := s.serve(t)
 	waitServing(t, n.URL+"/", "v1", 30*time.Second)
+	// The router gets v1 once nginx has it and the flip is recorded: the
+	// first deploy is over, and the next may start.
+	waitServing(t, s.appURL(), "v1", 10*time.Second)
 	s.mustCLI(t, "deploy", "web", "--version", "v2")
 	waitServing(t, n.URL+"/", "v2", 5*time.Second)
 	before := servers(t, n.UpstreamFile)

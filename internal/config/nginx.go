@@ -27,6 +27,12 @@ type NginxTraffic struct {
 	Test []string `yaml:"test"`
 	// Reload makes nginx read it again; default [nginx, -s, reload].
 	Reload []string `yaml:"reload"`
+	// PIDFile is nginx's pid file, as nginx.conf's pid directive names
+	// it; default /run/nginx.pid. After a reload cutover waits until the
+	// master it names has replaced its workers (on Linux), so that no
+	// request reaches the previous upstreams once a flip is done; "" does
+	// not wait.
+	PIDFile string `yaml:"pidFile"`
 	// Verify is a request through nginx after each reload; required.
 	Verify NginxVerify `yaml:"verify"`
 }
@@ -43,6 +49,10 @@ type NginxVerify struct {
 // defaultNginxVerifyTimeout is how long nginx has to answer after a
 // reload.
 const defaultNginxVerifyTimeout = Duration(10 * time.Second)
+
+// defaultNginxPIDFile is where Debian's and the upstream packages' nginx
+// writes its pid.
+const defaultNginxPIDFile = "/run/nginx.pid"
 
 // nginxName is what an upstream block's name may be here: nginx takes
 // more, but this one ends up in proxy_pass http://NAME.
@@ -63,6 +73,10 @@ func (n *NginxTraffic) setDefaults(d *document, path, base string) {
 	if !d.written(path + ".reload") {
 		n.Reload = []string{"nginx", "-s", "reload"}
 	}
+	if !d.written(path + ".pidFile") {
+		n.PIDFile = defaultNginxPIDFile
+	}
+	n.PIDFile = besideConfig(base, n.PIDFile)
 	if !d.written(path + ".verify.timeout") {
 		n.Verify.Timeout = defaultNginxVerifyTimeout
 	}

@@ -37,7 +37,7 @@ func TestParseNginxTrafficTakesItsFileAndDefaults(t *testing.T) {
 	if n == nil || n.UpstreamFile != filepath.FromSlash("/etc/cutover/nginx/web-upstream.conf") || n.Upstream != "web_backend" || n.PreviewUpstream != "web_preview" {
 		t.Fatalf("traffic.nginx = %+v", n)
 	}
-	if !slices.Equal(n.Test, []string{"nginx", "-t"}) || !slices.Equal(n.Reload, []string{"nginx", "-s", "reload"}) || n.Verify.Timeout.D() != 10*time.Second {
+	if !slices.Equal(n.Test, []string{"nginx", "-t"}) || !slices.Equal(n.Reload, []string{"nginx", "-s", "reload"}) || n.Verify.Timeout.D() != 10*time.Second || n.PIDFile != "/run/nginx.pid" {
 		t.Fatalf("defaults: test %v, reload %v, verify %+v", n.Test, n.Reload, n.Verify)
 	}
 	if c.Apps[0].Traffic.RouterMode() {
@@ -105,5 +105,12 @@ func TestParseNginxRefusesBuiltinAnalysis(t *testing.T) {
 func TestParseNginxTakesAWarmup(t *testing.T) {
 	if _, err := Parse("cutover.yaml", []byte(strings.Replace(nginxApp, "    traffic:\n", "    warmup: {requests: 10}\n    traffic:\n", 1))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestReadmeNginxExampleIsValid(t *testing.T) {
+	a := readmeExample(t, "nginx:").Apps[0]
+	if n := a.Traffic.Nginx; n == nil || n.Upstream != "web_backend" || a.Target.Process == nil {
+		t.Fatalf("the README's nginx example: traffic %+v, target %+v", a.Traffic, a.Target)
 	}
 }

@@ -21,7 +21,7 @@ func proxyOf(app config.App) (opts any, build func(traffic.SlotEndpoints) (traff
 	case app.Traffic.Nginx != nil:
 		n := app.Traffic.Nginx
 		o := nginx.Options{File: n.UpstreamFile, Upstream: n.Upstream, PreviewUpstream: n.PreviewUpstream,
-			Test: n.Test, Reload: n.Reload, VerifyURL: n.Verify.URL, VerifyTimeout: n.Verify.Timeout.D()}
+			Test: n.Test, Reload: n.Reload, PIDFile: n.PIDFile, VerifyURL: n.Verify.URL, VerifyTimeout: n.Verify.Timeout.D()}
 		return o, func(eps traffic.SlotEndpoints) (traffic.Provider, error) { return nginx.New(o, eps) }
 	}
 	return nil, nil

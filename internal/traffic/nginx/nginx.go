@@ -46,6 +46,12 @@ type Options struct {
 	Test []string
 	// Reload makes nginx read it again, such as [nginx -s reload].
 	Reload []string
+	// PIDFile is nginx's pid file. When it names a running master (on
+	// Linux), each reload waits until the master has replaced its
+	// workers, so that no request reaches the previous upstreams after a
+	// change returns; empty, or without one, the verify requests alone
+	// say the reload took.
+	PIDFile string
 	// VerifyURL is fetched through nginx after each reload; it must
 	// answer below 500 verifyInARow times in a row within VerifyTimeout.
 	VerifyURL     string
@@ -242,8 +248,8 @@ func (p *Provider) apply(ctx context.Context) error {
 	if err := run(ctx, p.opts.Test); err != nil {
 		return fmt.Errorf("the config test refused it: %w", err)
 	}
-	if err := run(ctx, p.opts.Reload); err != nil {
-		return fmt.Errorf("the reload failed: %w", err)
+	if err := p.reload(ctx); err != nil {
+		return err
 	}
 	if err := p.verifyThrough(ctx); err != nil {
 		return fmt.Errorf("nginx did not answer after the reload: %w", err)
@@ -265,7 +271,7 @@ func (p *Provider) restore(old []byte, s state, failed error) error {
 	if err := write(p.opts.File, old); err != nil {
 		return fmt.Errorf("%s: %w; and putting the previous upstream file back failed too: %v", what, failed, err)
 	}
-	if err := run(ctx, p.opts.Reload); err != nil {
+	if err := p.reload(ctx); err != nil {
 		return fmt.Errorf("%s: %w; the previous upstream file is back, but reloading nginx with it failed: %v", what, failed, err)
 	}
 	// Back only once nginx's workers of the failed file are gone.
@@ -273,6 +279,24 @@ func (p *Provider) restore(old []byte, s state, failed error) error {
 		return fmt.Errorf("%s: %w; the previous upstream file is back and nginx reloaded with it, but does not answer: %v", what, failed, err)
 	}
 	return fmt.Errorf("could not %s: %w; the previous upstream file is back and nginx reloaded with it", what, failed)
+}
+
+// reload runs the reload command and waits, within VerifyTimeout, until
+// nginx's master has replaced its workers when PIDFile tells it.
+func (p *Provider) reload(ctx context.Context) error {
+	old := workers(p.opts.PIDFile)
+	if err := run(ctx, p.opts.Reload); err != nil {
+		return fmt.Errorf("the reload failed: %w", err)
+	}
+	if old == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.VerifyTimeout)
+	defer cancel()
+	if err := awaitNewWorkers(ctx, p.opts.PIDFile, old); err != nil {
+		return fmt.Errorf("the reload did not take: %w", err)
+	}
+	return nil
 }
 
 // run runs command, returning its output in the error when it fails.

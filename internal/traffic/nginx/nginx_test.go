@@ -62,7 +62,7 @@ func newRig(t *testing.T, change func(*Options)) *rig {
 	n := nginxtest.Start(t)
 	r := &rig{nginx: n, slots: &slots{eps: map[string][]*url.URL{}}}
 	opts := Options{File: n.UpstreamFile, Upstream: "web_backend", PreviewUpstream: "web_preview",
-		Test: n.Test, Reload: n.Reload, VerifyURL: n.URL + "/healthz", VerifyTimeout: 5 * time.Second}
+		Test: n.Test, Reload: n.Reload, PIDFile: n.PIDFile, VerifyURL: n.URL + "/healthz", VerifyTimeout: 5 * time.Second}
 	if change != nil {
 		change(&opts)
 	}

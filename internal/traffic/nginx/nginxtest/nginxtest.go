@@ -27,8 +27,10 @@ type Server struct {
 	// URL proxies to the upstream block "web_backend"; PreviewURL to
 	// "web_preview". Until the blocks exist, they answer 502.
 	URL, PreviewURL string
-	// Test and Reload are the commands that check and reload this nginx.
+	// Test and Reload are the commands that check and reload this nginx;
+	// PIDFile is its pid file.
 	Test, Reload []string
+	PIDFile      string
 
 	cmd  *exec.Cmd
 	logs *syncBuffer
@@ -46,7 +48,7 @@ func Start(t testing.TB) *Server {
 		t.Skipf("nginx is not installed (apt-get install nginx); skipping: %v", err)
 	}
 	dir := t.TempDir()
-	s := &Server{Dir: dir, UpstreamFile: filepath.Join(dir, "conf.d", "web-upstream.conf"), logs: &syncBuffer{}}
+	s := &Server{Dir: dir, UpstreamFile: filepath.Join(dir, "conf.d", "web-upstream.conf"), PIDFile: filepath.Join(dir, "nginx.pid"), logs: &syncBuffer{}}
 	for _, sub := range []string{"conf.d", "tmp"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatal(err)
@@ -57,7 +59,7 @@ func Start(t testing.TB) *Server {
 	conf := filepath.Join(dir, "nginx.conf")
 	// proxy_pass through a variable: nginx starts before cutover has
 	// written the blocks, and finds them by name once it has.
-	cfg := fmt.Sprintf(`pid %[1]s/nginx.pid;
+	cfg := fmt.Sprintf(`pid %[4]s;
 error_log %[1]s/error.log warn;
 worker_processes 1;
 events { worker_connections 1024; }
@@ -78,7 +80,7 @@ http {
         location / { set $backend web_preview; proxy_pass http://$backend; }
     }
 }
-`, dir, port, preview)
+`, dir, port, preview, s.PIDFile)
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
