@@ -12,10 +12,11 @@ import (
 
 // nginxSetup is a cutover whose app's traffic a real nginx moves, through
 // the upstream file cutover writes.
-func nginxSetup(t *testing.T) (*setup, *nginxtest.Server) {
+func nginxSetup(t *testing.T, strategy string) (*setup, *nginxtest.Server) {
 	t.Helper()
 	n := nginxtest.Start(t)
 	s := newSetup(t)
+	s.Strategy = strategy
 	s.AppExtra = `    traffic:
       nginx:
         upstreamFile: ` + n.UpstreamFile + `
@@ -27,6 +28,14 @@ func nginxSetup(t *testing.T) (*setup, *nginxtest.Server) {
         verify: {url: "` + n.URL + `/health", timeout: 10s}`
 	s.writeConfig(t)
 	return s, n
+}
+
+// waitFirstDeploy waits until v1 answers through nginx and its rollout
+// is over, so that the next deploy may start.
+func (s *setup) waitFirstDeploy(t *testing.T, n *nginxtest.Server) {
+	t.Helper()
+	waitServing(t, n.URL+"/", "v1", 30*time.Second)
+	s.waitRollout(t, "the first deploy", 20*time.Second, phase("Succeeded"))
 }
 
 func yamlList(words []string) string {
@@ -41,12 +50,9 @@ func yamlList(words []string) string {
 }
 
 func TestNginxDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
-	s, n := nginxSetup(t)
+	s, n := nginxSetup(t, "")
 	s.serve(t)
-	waitServing(t, n.URL+"/", "v1", 30*time.Second)
-	// The router gets v1 once nginx has it and the flip is recorded: the
-	// first deploy is over, and the next may start.
-	waitServing(t, s.appURL(), "v1", 10*time.Second)
+	s.waitFirstDeploy(t, n)
 
 	load := startLoad(n.URL+"/", 4, 2*time.Minute)
 	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -75,15 +81,36 @@ func TestNginxDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
 	t.Logf("%d requests through nginx across a deploy and a rollback, 0 failed, by version %v", load.requests.Load(), load.versions)
 }
 
+func TestNginxCanaryGetsItsWeightAndAnAbortSendsItAllBack(t *testing.T) {
+	s, n := nginxSetup(t, `      canary:
+        steps:
+          - setWeight: 25
+          - pause: {}`)
+	s.serve(t)
+	s.waitFirstDeploy(t, n)
+
+	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
+	st := s.waitRollout(t, "the pause", 30*time.Second, paused("AwaitingPromotion"))
+	if st.Rollout.Weight != 25 {
+		t.Fatalf("at the pause: %+v", st.Rollout)
+	}
+	// nginx's weighted round robin over 2 + 2 replicas, one worker.
+	if got := count(t, n.URL+"/", 400); got["200 v2"] != 100 || got["200 v1"] != 300 {
+		t.Fatalf("weight 25 through nginx over 400 requests: %v, want exactly 100 to v2", got)
+	}
+	s.mustCLI(t, "abort", "web")
+	s.waitRollout(t, "the abort", 30*time.Second, phase("Aborted"))
+	if got := count(t, n.URL+"/", 100); got["200 v1"] != 100 {
+		t.Fatalf("after the abort, through nginx: %v, want v1 only", got)
+	}
+}
+
 // The process target starts the replicas anew, on new ports, when cutover
 // starts again: the upstream file must follow them.
 func TestNginxFollowsTheReplicasAcrossARestartOfCutover(t *testing.T) {
-	s, n := nginxSetup(t)
+	s, n := nginxSetup(t, "")
 	srv := s.serve(t)
-	waitServing(t, n.URL+"/", "v1", 30*time.Second)
-	// The router gets v1 once nginx has it and the flip is recorded: the
-	// first deploy is over, and the next may start.
-	waitServing(t, s.appURL(), "v1", 10*time.Second)
+	s.waitFirstDeploy(t, n)
 	s.mustCLI(t, "deploy", "web", "--version", "v2")
 	waitServing(t, n.URL+"/", "v2", 5*time.Second)
 	before := servers(t, n.UpstreamFile)
