@@ -10,11 +10,11 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cutover/cutover/internal/freeport"
+	"github.com/cutover/cutover/internal/gaptest"
 	"github.com/cutover/cutover/internal/traffic/nginx/nginxtest"
 )
 
@@ -111,38 +111,8 @@ func TestFlipsUnderLoadLoseNoRequest(t *testing.T) {
 	r.wantServes(t, r.nginx.URL, "blue")
 
 	// A few clients on kept-alive connections, as a load balancer's are.
-	stop := make(chan struct{})
-	var requests, failed atomic.Int64
-	var firstFailure atomic.Value
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(2 * time.Minute)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &http.Client{Timeout: 5 * time.Second}
-			for time.Now().Before(deadline) {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				requests.Add(1)
-				resp, err := c.Get(r.nginx.URL + "/")
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %s", resp.Status)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, err.Error())
-				}
-			}
-		}()
-	}
+	load := gaptest.Start(r.nginx.URL+"/", 4, 2*time.Minute)
+	t.Cleanup(func() { load.Finish() })
 	const flips = 20
 	var total, longest time.Duration
 	slot := "blue"
@@ -150,8 +120,6 @@ func TestFlipsUnderLoadLoseNoRequest(t *testing.T) {
 		slot = map[string]string{"blue": "green", "green": "blue"}[slot]
 		start := time.Now()
 		if err := r.p.Flip(ctx, slot); err != nil {
-			close(stop)
-			wg.Wait()
 			t.Fatal(err)
 		}
 		took := time.Since(start)
@@ -159,15 +127,20 @@ func TestFlipsUnderLoadLoseNoRequest(t *testing.T) {
 		r.wantServes(t, r.nginx.URL, slot)
 		time.Sleep(100 * time.Millisecond) // load on the new workers before the next flip
 	}
-	close(stop)
-	wg.Wait()
-	t.Logf("nginx: %d flips (test+reload+verify): mean %s, longest %s; %d requests through nginx, %d failed",
-		flips, (total / flips).Round(time.Millisecond), longest.Round(time.Millisecond), requests.Load(), failed.Load())
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d requests failed across %d flips; the first: %v", n, requests.Load(), flips, firstFailure.Load())
+	answers := load.Finish()
+	var failed []gaptest.Answer
+	for _, a := range answers {
+		if a.Status != http.StatusOK {
+			failed = append(failed, a)
+		}
 	}
-	if requests.Load() < 100 {
-		t.Fatalf("only %d requests ran during the flips", requests.Load())
+	t.Logf("nginx: %d flips (test+reload+workers replaced+verify): mean %s, longest %s; %d requests through nginx, %d failed",
+		flips, (total / flips).Round(time.Millisecond), longest.Round(time.Millisecond), len(answers), len(failed))
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d requests failed across %d flips; the first: %+v", len(failed), len(answers), flips, failed[0])
+	}
+	if len(answers) < 100 {
+		t.Fatalf("only %d requests ran during the flips", len(answers))
 	}
 }
 

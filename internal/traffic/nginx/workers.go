@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cutover/cutover/internal/procfs"
 )
 
 // workerTitle is how nginx names a worker that accepts connections; one
@@ -53,17 +55,7 @@ func workers(pidFile string) map[int]bool {
 
 // parent returns pid's parent pid, or 0.
 func parent(pid int) int {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command, which is in parentheses and may hold
-	// any character: state, then the parent's pid.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(string(stat[i+1:]))
+	fields := procfs.Stat(pid)
 	if len(fields) < 2 {
 		return 0
 	}

@@ -5,13 +5,11 @@
 package nginxtest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +30,7 @@ type Server struct {
 	Test, Reload []string
 	PIDFile      string
 
-	cmd  *exec.Cmd
-	logs *syncBuffer
+	cmd *exec.Cmd
 }
 
 // Start runs nginx until the test ends. It skips the test when nginx is
@@ -48,7 +45,7 @@ func Start(t testing.TB) *Server {
 		t.Skipf("nginx is not installed (apt-get install nginx); skipping: %v", err)
 	}
 	dir := t.TempDir()
-	s := &Server{Dir: dir, UpstreamFile: filepath.Join(dir, "conf.d", "web-upstream.conf"), PIDFile: filepath.Join(dir, "nginx.pid"), logs: &syncBuffer{}}
+	s := &Server{Dir: dir, UpstreamFile: filepath.Join(dir, "conf.d", "web-upstream.conf"), PIDFile: filepath.Join(dir, "nginx.pid")}
 	for _, sub := range []string{"conf.d", "tmp"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatal(err)
@@ -88,7 +85,12 @@ http {
 	s.Test = append(append([]string{}, flags...), "-t")
 	s.Reload = append(append([]string{}, flags...), "-s", "reload")
 	s.cmd = exec.Command(bin, append(flags[1:], "-g", "daemon off;")...)
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	out, err := os.Create(filepath.Join(dir, "output.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close() // nginx has its own copy
+	s.cmd.Stdout, s.cmd.Stderr = out, out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start nginx: %v", err)
 	}
@@ -103,7 +105,7 @@ http {
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("nginx's output:\n%s\nerror.log:\n%s", s.logs, s.ErrorLog())
+			t.Logf("nginx's output:\n%s\nerror.log:\n%s", s.read("output.log"), s.read("error.log"))
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
@@ -115,19 +117,19 @@ http {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("nginx exited: %s", s.logs)
+			t.Fatalf("nginx exited: %s", s.read("output.log"))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not listen on %d after 10s: %s", port, s.logs)
+			t.Fatalf("nginx does not listen on %d after 10s: %s", port, s.read("output.log"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// ErrorLog returns what nginx wrote in its error log.
-func (s *Server) ErrorLog() string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
+// read returns the file name of s's directory (a log), or "".
+func (s *Server) read(name string) string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, name))
 	return string(b)
 }
 
@@ -138,22 +140,4 @@ func freePort(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// syncBuffer is a bytes.Buffer that nginx's output and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
