@@ -3,7 +3,9 @@ package e2e
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,6 +104,45 @@ func TestNginxCanaryGetsItsWeightAndAnAbortSendsItAllBack(t *testing.T) {
 	s.waitRollout(t, "the abort", 30*time.Second, phase("Aborted"))
 	if got := count(t, n.URL+"/", 100); got["200 v1"] != 100 {
 		t.Fatalf("after the abort, through nginx: %v, want v1 only", got)
+	}
+}
+
+// A flip that nginx refuses fails the deploy with nginx's own words and
+// moves nothing: not the file, not nginx, not cutover's record.
+func TestNginxRefusedFlipFailsTheDeployAndKeepsV1(t *testing.T) {
+	s, n := nginxSetup(t, "")
+	s.serve(t)
+	s.waitFirstDeploy(t, n)
+	before, err := os.ReadFile(n.UpstreamFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(n.Dir, "nginx.conf")
+	good, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone broke the team's nginx.conf (the running nginx still has
+	// the good one).
+	if err := os.WriteFile(conf, append([]byte("no_such_directive on;\n"), good...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := s.cli(t, "deploy", "web", "--version", "v2")
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "unknown directive") || !strings.Contains(r.stdout+r.stderr, "the previous upstream file is back") {
+		t.Fatalf("deploy over a broken nginx.conf: exit %d\nstdout:\n%s\nstderr:\n%s\nwant a failure quoting nginx -t", r.code, r.stdout, r.stderr)
+	}
+	after, _ := os.ReadFile(n.UpstreamFile)
+	if string(after) != string(before) {
+		t.Fatalf("the upstream file changed:\n%s\nwas:\n%s", after, before)
+	}
+	if st := s.status(t); st.Version != "v1" {
+		t.Fatalf("after the refused flip cutover records %s as active, want v1", st.Version)
+	}
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for range 5 {
+		if got := version(t, probe, n.URL+"/"); got != "v1" {
+			t.Fatalf("after the refused flip a request through nginx reached %s, want v1", got)
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ type Options struct {
 	// Upstream names the block production traffic goes to.
 	Upstream string
 	// PreviewUpstream, when set, names a second block: the slot last
-	// previewed, or the active one after a flip.
+	// previewed while it runs, else the active one.
 	PreviewUpstream string
 	// Test checks nginx's config, such as [nginx -t].
 	Test []string
@@ -59,8 +59,8 @@ type Options struct {
 }
 
 // verifyInARow is how many answers in a row show nginx serves again;
-// verifyGap spaces them, so that they span nginx's workers replacing
-// their elders.
+// verifyGap spaces them, so that without a pid file to tell, they span
+// nginx's workers replacing their elders.
 const (
 	verifyInARow = 3
 	verifyGap    = 50 * time.Millisecond
@@ -172,6 +172,9 @@ func (p *Provider) change(ctx context.Context, next func(*state) state) error {
 		return err
 	}
 	s = next(&s)
+	if s.Preview != s.Active && len(p.endpoints(s.Preview)) == 0 {
+		s.Preview = s.Active // the previewed slot stopped since (an abort)
+	}
 	body, err := p.render(s)
 	if err != nil {
 		return err
@@ -183,8 +186,8 @@ func (p *Provider) change(ctx context.Context, next func(*state) state) error {
 	if err := write(p.opts.File, data); err != nil {
 		return err
 	}
-	if err := p.apply(ctx); err != nil {
-		return p.restore(old, s, err)
+	if reloaded, err := p.apply(ctx); err != nil {
+		return p.restore(old, s, reloaded, err)
 	}
 	return nil
 }
@@ -243,24 +246,25 @@ func gcd(a, b int) int {
 	return a
 }
 
-// apply tests the config on disk, reloads nginx and verifies through it.
-func (p *Provider) apply(ctx context.Context) error {
+// apply tests the config on disk, reloads nginx and verifies through it;
+// reloaded says whether nginx may have read the file.
+func (p *Provider) apply(ctx context.Context) (reloaded bool, err error) {
 	if err := run(ctx, p.opts.Test); err != nil {
-		return fmt.Errorf("the config test refused it: %w", err)
+		return false, fmt.Errorf("the config test refused it: %w", err)
 	}
 	if err := p.reload(ctx); err != nil {
-		return err
+		return true, err
 	}
 	if err := p.verifyThrough(ctx); err != nil {
-		return fmt.Errorf("nginx did not answer after the reload: %w", err)
+		return true, fmt.Errorf("nginx did not answer after the reload: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // restore puts the previous file (old; nil for none) back after failed
-// said why the state s was not applied, reloads nginx with it and
-// verifies through nginx again.
-func (p *Provider) restore(old []byte, s state, failed error) error {
+// said why the state s was not applied and, when nginx was reloaded with
+// it, reloads nginx again and verifies through it.
+func (p *Provider) restore(old []byte, s state, reloaded bool, failed error) error {
 	// The context may be what ended the change: the restore goes on.
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
@@ -270,6 +274,9 @@ func (p *Provider) restore(old []byte, s state, failed error) error {
 	}
 	if err := write(p.opts.File, old); err != nil {
 		return fmt.Errorf("%s: %w; and putting the previous upstream file back failed too: %v", what, failed, err)
+	}
+	if !reloaded {
+		return fmt.Errorf("could not %s: %w; the previous upstream file is back, and nginx was not reloaded", what, failed)
 	}
 	if err := p.reload(ctx); err != nil {
 		return fmt.Errorf("%s: %w; the previous upstream file is back, but reloading nginx with it failed: %v", what, failed, err)

@@ -222,6 +222,16 @@ func TestPreviewPointsThePreviewBlockAtTheNewSlot(t *testing.T) {
 	}
 	r.wantServes(t, r.nginx.URL, "blue")
 	r.wantServes(t, r.nginx.PreviewURL, "green")
+
+	// An abort stops the previewed slot: the preview block goes back to
+	// the active one rather than refusing the next change.
+	r.slots.set("green")
+	if _, err := r.p.Split(ctx, "blue", "green", 0); err != nil {
+		t.Fatal(err)
+	}
+	r.wantServes(t, r.nginx.PreviewURL, "blue")
+
+	r.slots.serve(t, "green", 1)
 	if err := r.p.Flip(ctx, "green"); err != nil {
 		t.Fatal(err)
 	}
