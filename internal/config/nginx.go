@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
+	"strings"
 	"regexp"
 	"time"
 )
@@ -124,5 +126,25 @@ func (n *NginxTraffic) validateAnalysis(d *document, path string, s *Strategy, t
 				r.ref.checkNotBuiltin(d, path+".blueGreen."+r.key, templates, nginxTraffic.name)
 			}
 		}
+	}
+}
+
+// checkNginxFiles reports an app whose nginx upstream file another app
+// writes already: each file holds one app's blocks, and each write
+// replaces the whole of it.
+func (c *Config) checkNginxFiles(d *document) {
+	first := map[string]string{} // file → path of the app that first wrote it
+	for i := range c.Apps {
+		n := c.Apps[i].Traffic.Nginx
+		if n == nil || n.UpstreamFile == "" {
+			continue
+		}
+		path := fmt.Sprintf("apps[%d].traffic.nginx.upstreamFile", i)
+		if prev, ok := first[n.UpstreamFile]; ok {
+			d.add(path, "give each app a file of its own, such as /etc/nginx/conf.d/"+c.Apps[i].Name+"-upstream.conf",
+				"%s is written by %s (%s) already", n.UpstreamFile, strings.TrimSuffix(prev, ".traffic.nginx.upstreamFile"), d.where(prev))
+			continue
+		}
+		first[n.UpstreamFile] = path
 	}
 }

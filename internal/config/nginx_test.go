@@ -114,3 +114,9 @@ func TestReadmeNginxExampleIsValid(t *testing.T) {
 		t.Fatalf("the README's nginx example: traffic %+v, target %+v", a.Traffic, a.Target)
 	}
 }
+
+func TestParseNginxRefusesTwoAppsWritingOneFile(t *testing.T) {
+	second := strings.Replace(strings.Replace(nginxApp, "apps:\n", "", 1), "name: web", "name: api", 1)
+	second = strings.Replace(second, "127.0.0.1:8080", "127.0.0.1:8090", 1)
+	wantOneProblem(t, nginxApp+second, "cutover.yaml:28:23:", "nginx/web-upstream.conf is written by apps[0] (cutover.yaml:13:23) already; give each app a file of its own, such as /etc/nginx/conf.d/api-upstream.conf")
+}

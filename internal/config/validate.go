@@ -53,6 +53,7 @@ func (c *Config) validate(d *document) {
 		c.Notifications[i].validate(d, fmt.Sprintf("notifications[%d]", i))
 	}
 	c.checkListeners(d)
+	c.checkNginxFiles(d)
 }
 
 func (a *Admin) validate(d *document) {
