@@ -3,8 +3,8 @@ package config
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"regexp"
+	"strings"
 	"time"
 )
 
