@@ -59,11 +59,13 @@ type Options struct {
 }
 
 // verifyInARow is how many answers in a row show nginx serves again;
-// verifyGap spaces them, so that without a pid file to tell, they span
-// nginx's workers replacing their elders.
+// verifyGap spaces them, so that when no pid file told that the new
+// workers took over, they span nginx's workers replacing their elders;
+// replacedGap when one did.
 const (
 	verifyInARow = 3
 	verifyGap    = 50 * time.Millisecond
+	replacedGap  = 5 * time.Millisecond
 	// commandTimeout bounds a test or reload command.
 	commandTimeout = 30 * time.Second
 )
@@ -252,10 +254,11 @@ func (p *Provider) apply(ctx context.Context) (reloaded bool, err error) {
 	if err := run(ctx, p.opts.Test); err != nil {
 		return false, fmt.Errorf("the config test refused it: %w", err)
 	}
-	if err := p.reload(ctx); err != nil {
+	replaced, err := p.reload(ctx)
+	if err != nil {
 		return true, err
 	}
-	if err := p.verifyThrough(ctx); err != nil {
+	if err := p.verifyThrough(ctx, replaced); err != nil {
 		return true, fmt.Errorf("nginx did not answer after the reload: %w", err)
 	}
 	return true, nil
@@ -278,32 +281,34 @@ func (p *Provider) restore(old []byte, s state, reloaded bool, failed error) err
 	if !reloaded {
 		return fmt.Errorf("could not %s: %w; the previous upstream file is back, and nginx was not reloaded", what, failed)
 	}
-	if err := p.reload(ctx); err != nil {
+	replaced, err := p.reload(ctx)
+	if err != nil {
 		return fmt.Errorf("%s: %w; the previous upstream file is back, but reloading nginx with it failed: %v", what, failed, err)
 	}
 	// Back only once nginx's workers of the failed file are gone.
-	if err := p.verifyThrough(ctx); err != nil {
+	if err := p.verifyThrough(ctx, replaced); err != nil {
 		return fmt.Errorf("%s: %w; the previous upstream file is back and nginx reloaded with it, but does not answer: %v", what, failed, err)
 	}
 	return fmt.Errorf("could not %s: %w; the previous upstream file is back and nginx reloaded with it", what, failed)
 }
 
-// reload runs the reload command and waits, within VerifyTimeout, until
-// nginx's master has replaced its workers when PIDFile tells it.
-func (p *Provider) reload(ctx context.Context) error {
+// reload runs the reload command and, when PIDFile names nginx's master,
+// waits within VerifyTimeout until it has replaced its workers; replaced
+// says whether it did.
+func (p *Provider) reload(ctx context.Context) (replaced bool, err error) {
 	old := workers(p.opts.PIDFile)
 	if err := run(ctx, p.opts.Reload); err != nil {
-		return fmt.Errorf("the reload failed: %w", err)
+		return false, fmt.Errorf("the reload failed: %w", err)
 	}
 	if old == nil {
-		return nil
+		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.VerifyTimeout)
 	defer cancel()
 	if err := awaitNewWorkers(ctx, p.opts.PIDFile, old); err != nil {
-		return fmt.Errorf("the reload did not take: %w", err)
+		return false, fmt.Errorf("the reload did not take: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // run runs command, returning its output in the error when it fails.
@@ -318,8 +323,13 @@ func run(ctx context.Context, command []string) error {
 }
 
 // verifyThrough fetches the verify URL until it answers below 500
-// verifyInARow times in a row, or fails once VerifyTimeout is up.
-func (p *Provider) verifyThrough(ctx context.Context) error {
+// verifyInARow times in a row, or fails once VerifyTimeout is up;
+// replaced says the reload saw the new workers take over.
+func (p *Provider) verifyThrough(ctx context.Context, replaced bool) error {
+	gap := verifyGap
+	if replaced {
+		gap = replacedGap
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.VerifyTimeout)
 	defer cancel()
 	inARow := 0
@@ -339,7 +349,7 @@ func (p *Provider) verifyThrough(ctx context.Context) error {
 				last = ctx.Err()
 			}
 			return fmt.Errorf("%s within %s: %w", p.opts.VerifyURL, p.opts.VerifyTimeout, last)
-		case <-time.After(verifyGap):
+		case <-time.After(gap):
 		}
 	}
 }
