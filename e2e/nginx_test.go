@@ -85,30 +85,10 @@ func TestNginxDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
 	t.Logf("%d requests through nginx across a deploy and a rollback, 0 failed, by version %v", load.requests.Load(), load.versions)
 }
 
-func TestNginxCanaryGetsItsWeightAndAnAbortSendsItAllBack(t *testing.T) {
-	s, n := nginxSetup(t, `      canary:
-        steps:
-          - setWeight: 25
-          - pause: {}`)
-	s.serve(t)
-	s.waitFirstDeploy(t, n)
-
-	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
-	st := s.waitRollout(t, "the pause", 30*time.Second, paused("AwaitingPromotion"))
-	if st.Rollout.Weight != 25 {
-		t.Fatalf("at the pause: %+v", st.Rollout)
-	}
-	wantWeight(t, n, 25)
-	s.mustCLI(t, "abort", "web")
-	s.waitRollout(t, "the abort", 30*time.Second, phase("Aborted"))
-	if got := count(t, n.URL+"/", 100); got["200 v1"] != 100 {
-		t.Fatalf("after the abort, through nginx: %v, want v1 only", got)
-	}
-}
-
-// A canary paused when cutover stops resumes at its weight through nginx
-// once the restarted cutover has started both slots again on new ports.
-func TestNginxCanaryResumesItsWeightAfterARestartOfCutover(t *testing.T) {
+// nginxCanaryAtPause serves a canary app through nginx and deploys v2,
+// which pauses at weight 25.
+func nginxCanaryAtPause(t *testing.T) (*setup, *nginxtest.Server, *server) {
+	t.Helper()
 	s, n := nginxSetup(t, `      canary:
         steps:
           - setWeight: 25
@@ -116,7 +96,32 @@ func TestNginxCanaryResumesItsWeightAfterARestartOfCutover(t *testing.T) {
 	srv := s.serve(t)
 	s.waitFirstDeploy(t, n)
 	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
-	s.waitRollout(t, "the pause", 30*time.Second, paused("AwaitingPromotion"))
+	if st := s.waitRollout(t, "the pause", 30*time.Second, paused("AwaitingPromotion")); st.Rollout.Weight != 25 {
+		t.Fatalf("at the pause: %+v", st.Rollout)
+	}
+	return s, n, srv
+}
+
+// wantOnly checks that 50 requests through nginx all reach version.
+func wantOnly(t *testing.T, n *nginxtest.Server, version, when string) {
+	t.Helper()
+	if got := count(t, n.URL+"/", 50); got["200 "+version] != 50 {
+		t.Fatalf("%s, through nginx: %v, want %s only", when, got, version)
+	}
+}
+
+func TestNginxCanaryGetsItsWeightAndAnAbortSendsItAllBack(t *testing.T) {
+	s, n, _ := nginxCanaryAtPause(t)
+	wantWeight(t, n, 25)
+	s.mustCLI(t, "abort", "web")
+	s.waitRollout(t, "the abort", 30*time.Second, phase("Aborted"))
+	wantOnly(t, n, "v1", "after the abort")
+}
+
+// A canary paused when cutover stops resumes at its weight through nginx
+// once the restarted cutover has started both slots again on new ports.
+func TestNginxCanaryResumesItsWeightAfterARestartOfCutover(t *testing.T) {
+	s, n, srv := nginxCanaryAtPause(t)
 	before := servers(t, n.UpstreamFile)
 
 	srv.stop(t)
@@ -135,9 +140,7 @@ func TestNginxCanaryResumesItsWeightAfterARestartOfCutover(t *testing.T) {
 	wantWeight(t, n, 25)
 	s.mustCLI(t, "promote", "web")
 	s.waitRollout(t, "success", 30*time.Second, phase("Succeeded"))
-	if got := count(t, n.URL+"/", 50); got["200 v2"] != 50 {
-		t.Fatalf("after the promotion, through nginx: %v, want v2 only", got)
-	}
+	wantOnly(t, n, "v2", "after the promotion")
 }
 
 // A flip that nginx refuses fails the deploy with nginx's own words and
