@@ -100,6 +100,24 @@ func (c *Canary) validateOutside(d *document, path string, templates templateInd
 	}
 }
 
+// validateBlueGreenOutside refuses blue-green analyses measured by the
+// builtin provider, which reads cutover's router, when o carries the
+// requests instead. A canary's are checked with validateOutside.
+func validateBlueGreenOutside(d *document, path string, s *Strategy, templates templateIndex, o outside) {
+	bg := s.BlueGreen
+	if bg == nil {
+		return
+	}
+	for _, r := range []struct {
+		key string
+		ref *AnalysisRef
+	}{{"prePromotionAnalysis", bg.PrePromotionAnalysis}, {"postPromotionAnalysis", bg.PostPromotionAnalysis}} {
+		if r.ref != nil {
+			r.ref.checkNotBuiltin(d, path+".blueGreen."+r.key, templates, o.name)
+		}
+	}
+}
+
 // checkNotBuiltin refuses templates measured by the builtin provider,
 // which reads what cutover's router saw: nothing, when the traffic
 // provider named mode moves the requests.

@@ -133,6 +133,9 @@ func (a *App) setDefaults(d *document, path, base string) {
 	if k := a.Target.Kubernetes; k != nil {
 		k.setDefaults(d, path+".target.kubernetes")
 	}
+	if n := a.Traffic.Nginx; n != nil {
+		n.setDefaults(d, path+".traffic.nginx", base)
+	}
 	if !d.written(path + ".progressDeadline") {
 		a.ProgressDeadline = defaultProgressDeadline
 	}

@@ -51,7 +51,7 @@ func TestParseHAProxyTrafficReportsEachMistakeAtItsLine(t *testing.T) {
 		{"no backend", "      haproxy: {socket: /run/haproxy/admin.sock}", "cutover.yaml:13:7:", "backend: missing; name the backend whose blue and green servers cutover sets"},
 		{"bad backend", "      haproxy: {socket: /run/haproxy/admin.sock, backend: web app}", "cutover.yaml:13:59:", `"web app" is not a backend name`},
 		{"one backend for both", "      haproxy: {socket: /run/haproxy/admin.sock, backend: web, previewBackend: web}", "cutover.yaml:13:80:", "the same backend as backend"},
-		{"two providers", line + "\n      router: {}", "cutover.yaml:12:5:", "router and haproxy are set; keep exactly one of service, router, gatewayAPI, istio and haproxy"},
+		{"two providers", line + "\n      router: {}", "cutover.yaml:12:5:", "router and haproxy are set; keep exactly one of service, router, gatewayAPI, istio, haproxy and nginx"},
 	})
 }
 

@@ -78,7 +78,7 @@ func decodePodTemplate(v any) (corev1.PodTemplateSpec, error) {
 }
 
 // Traffic says who moves an app's traffic between slots: at most one of
-// Service, Router, GatewayAPI, Istio or HAProxy; none means Router.
+// Service, Router, GatewayAPI, Istio, HAProxy or Nginx; none means Router.
 type Traffic struct {
 	// Service flips Kubernetes Services' selectors (kubernetes target).
 	Service *ServiceTraffic `yaml:"service"`
@@ -93,6 +93,9 @@ type Traffic struct {
 	// HAProxy sets the servers of a backend of the team's HAProxy
 	// through its runtime API (process or static target).
 	HAProxy *HAProxyTraffic `yaml:"haproxy"`
+	// Nginx rewrites an upstream block of the team's nginx and reloads
+	// it (process and static targets).
+	Nginx *NginxTraffic `yaml:"nginx"`
 }
 
 // ServiceTraffic moves traffic by patching the selectors of Services the
@@ -228,7 +231,7 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 	kube := target.Kubernetes != nil
 	switch set := t.modes(); {
 	case len(set) > 1:
-		d.add(path, "keep exactly one of service, router, gatewayAPI, istio and haproxy", "%s are set", andList(set))
+		d.add(path, "keep exactly one of service, router, gatewayAPI, istio, haproxy and nginx", "%s are set", andList(set))
 	case t.Service != nil && !kube:
 		d.add(path+".service", "remove it, or use target.kubernetes", "a Service flip needs target.kubernetes")
 	case t.Service != nil:
@@ -246,6 +249,8 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 			"HAProxy's servers are pointed at the replicas' addresses, which cutover knows for a process or static target only")
 	case t.HAProxy != nil:
 		t.HAProxy.validate(d, path+".haproxy")
+	case t.Nginx != nil:
+		t.Nginx.validate(d, path+".nginx", target)
 	case kube:
 		t.Router.validatePort(d, path, target.Kubernetes)
 	case t.Router != nil && t.Router.Port != "":
@@ -256,7 +261,7 @@ func (t *Traffic) validate(d *document, path string, target *Target) {
 // RouterMode reports whether cutover's own router moves the traffic: no
 // provider outside it is set.
 func (t *Traffic) RouterMode() bool {
-	return t.Service == nil && t.GatewayAPI == nil && t.Istio == nil && t.HAProxy == nil
+	return t.Service == nil && t.GatewayAPI == nil && t.Istio == nil && t.HAProxy == nil && t.Nginx == nil
 }
 
 // modes names the providers set.
@@ -265,7 +270,7 @@ func (t *Traffic) modes() []string {
 	for _, mode := range []struct {
 		name string
 		set  bool
-	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}, {"istio", t.Istio != nil}, {"haproxy", t.HAProxy != nil}} {
+	}{{"service", t.Service != nil}, {"router", t.Router != nil}, {"gatewayAPI", t.GatewayAPI != nil}, {"istio", t.Istio != nil}, {"haproxy", t.HAProxy != nil}, {"nginx", t.Nginx != nil}} {
 		if mode.set {
 			set = append(set, mode.name)
 		}
@@ -288,6 +293,8 @@ func (t *Traffic) outsideRouter() *outside {
 		return &istioTraffic
 	case t.HAProxy != nil:
 		return &haproxyTraffic
+	case t.Nginx != nil:
+		return &nginxTraffic
 	}
 	return nil
 }

@@ -233,7 +233,7 @@ func TestParseGatewayAPITrafficReportsEachMistakeAtItsLine(t *testing.T) {
 		{"bad route name", "      gatewayAPI: {httpRoute: Web_1, stableService: web-stable, canaryService: web-canary}", "cutover.yaml:24:31:", `"Web_1" is not an HTTPRoute name`},
 		{"bad Service name", "      gatewayAPI: {httpRoute: web, stableService: web.stable, canaryService: web-canary}", "cutover.yaml:24:51:", `"web.stable" is not a Service name`},
 		{"one Service for both", "      gatewayAPI: {httpRoute: web, stableService: web, canaryService: web}", "cutover.yaml:24:71:", "the same Service as stableService"},
-		{"two providers", line + "\n      service: {active: web}", "cutover.yaml:23:5:", "service and gatewayAPI are set; keep exactly one of service, router, gatewayAPI, istio and haproxy"},
+		{"two providers", line + "\n      service: {active: web}", "cutover.yaml:23:5:", "service and gatewayAPI are set; keep exactly one of service, router, gatewayAPI, istio, haproxy and nginx"},
 	}
 	wantEachProblem(t, gatewayApp, line, tests)
 }
@@ -360,7 +360,7 @@ func TestParseIstioTrafficReportsEachMistakeAtItsLine(t *testing.T) {
 		{"cutover's own route", "      istio: {virtualService: web, routes: [cutover-header-primary], destinationRule: web}", "cutover.yaml:24:45:", "cutover's own header routes; name the route of yours"},
 		{"route named twice", "      istio: {virtualService: web, routes: [primary, primary], destinationRule: web}", "cutover.yaml:24:54:", "primary is named twice"},
 		{"two providers", line + "\n      gatewayAPI: {httpRoute: web, stableService: web-stable, canaryService: web-canary}", "cutover.yaml:23:5:",
-			"gatewayAPI and istio are set; keep exactly one of service, router, gatewayAPI, istio and haproxy"},
+			"gatewayAPI and istio are set; keep exactly one of service, router, gatewayAPI, istio, haproxy and nginx"},
 	}
 	wantEachProblem(t, istioApp, line, tests)
 }

@@ -53,6 +53,7 @@ func (c *Config) validate(d *document) {
 		c.Notifications[i].validate(d, fmt.Sprintf("notifications[%d]", i))
 	}
 	c.checkListeners(d)
+	c.checkNginxFiles(d)
 }
 
 func (a *Admin) validate(d *document) {
@@ -117,6 +118,11 @@ func (a *App) validate(d *document, path string, templates templateIndex) {
 		a.Strategy.Canary.validateOutside(d, path+".strategy.canary", templates, *o)
 	}
 	a.validateMirrorOutside(d, path, a.Traffic.outsideRouter())
+	if o := a.Traffic.outsideRouter(); o != nil && o.reaches {
+		// A proxy of the team's that cutover points at the replicas
+		// (nginx, HAProxy) carries every request, tests included.
+		validateBlueGreenOutside(d, path+".strategy", &a.Strategy, templates, *o)
+	}
 	a.Hooks.validate(d, path+".hooks")
 	if a.Warmup != nil {
 		a.Warmup.validate(d, path+".warmup", a.Traffic.outsideRouter())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutover/cutover/internal/imageref"
 	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/traffic"
 )
 
 // Promote moves the rollout in progress on: a blue-green rollout waiting
@@ -431,6 +432,9 @@ func (c *Controller) restoreActive(ctx context.Context, a *app, rev store.Revisi
 				fmt.Sprintf("active revision %d (%s) is not ready yet: %v; it keeps the traffic and its replicas are restarted until they are (or deploy another version with `cutover deploy %s`)", rev.Number, rev.Version, notReady, a.name))
 		}
 	}
+	if err == nil && !stopping(ctx) {
+		c.restoreTraffic(ctx, a, rev, slot)
+	}
 	if stopping(ctx) {
 		if sr != nil {
 			tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -458,6 +462,23 @@ func (c *Controller) restoreActive(ctx context.Context, a *app, rev store.Revisi
 	}
 	c.event(a, 0, rev.Number, normal, "Restored", fmt.Sprintf("%s (revision %d) serves again on slot %s", rev.Version, rev.Number, slot))
 	return true
+}
+
+// restoreTraffic points a proxy that finds the replicas by their
+// addresses (nginx's upstream file) at the active slot's replicas, which
+// restoreActive started anew on new addresses. When it fails the proxy
+// goes on pointing where it did, and the event says so.
+func (c *Controller) restoreTraffic(ctx context.Context, a *app, rev store.Revision, slot string) {
+	a.mu.Lock()
+	r, ok := trafficOf(a.target).(traffic.Restorer)
+	a.mu.Unlock()
+	if !ok {
+		return
+	}
+	if err := r.Restore(ctx, slot); err != nil && !stopping(ctx) {
+		c.event(a, 0, rev.Number, warning, "RestoreTrafficFailed",
+			fmt.Sprintf("could not point the traffic at the replicas of revision %d (%s) started again on slot %s: %v; fix that and restart cutover, or deploy a version with `cutover deploy %s`", rev.Number, rev.Version, slot, err, a.name))
+	}
 }
 
 // finishInterrupted records a rollout that cannot resume as aborted.

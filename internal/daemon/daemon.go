@@ -132,6 +132,8 @@ type Daemon struct {
 
 	// kubes are the targets of kubernetes apps.
 	kubes *kubeTargets
+	// proxied are the apps whose traffic a proxy of the team's moves.
+	proxied *proxiedApps
 	// stopGitops ends the deploys of CutoverApp specs (kube store only).
 	stopGitops context.CancelFunc
 	// following serves a standby's router-mode apps as the leader routes
@@ -246,16 +248,21 @@ func Start(opts Options) (*Daemon, error) {
 		d.kubes = newKubeTargets(log)
 	}
 	kubes := d.kubes
+	if d.proxied == nil {
+		d.proxied = newProxiedApps()
+	}
+	proxied := d.proxied
 	d.ctl = controller.New(controller.Options{
 		Store: d.store, Router: d.router, Metrics: m, Transport: transport, Logger: log,
 		NewTarget: func(app config.App) (controller.Target, error) {
-			if p := app.Target.Process; p != nil {
-				return process.New(process.Options{LogDir: logDir, GroupDir: groupDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log}), nil
-			}
 			if app.Target.Kubernetes != nil {
 				return kubes.forApp(app)
 			}
-			return static.New(), nil
+			var t controller.Target = static.New()
+			if p := app.Target.Process; p != nil {
+				t = process.New(process.Options{LogDir: logDir, GroupDir: groupDir, Dir: p.Dir, StopGrace: p.StopGrace.D(), Logger: log})
+			}
+			return proxied.wrap(app, t)
 		},
 	})
 	apiOpts := api.Options{Controller: d.ctl, Token: cfg.Admin.Token, Hosts: adminHosts(cfg),

@@ -37,6 +37,18 @@ type Provider interface {
 	Active(ctx context.Context) (string, error)
 }
 
+// Restorer is a Provider that points a proxy at the slots' addresses
+// (SlotEndpoints) rather than finding their replicas by a label. Replicas
+// started anew get new addresses, so when a restarted cutover has started
+// the active slot's replicas again, it calls Restore to point the proxy
+// at them; the controller finds out with a type assertion.
+type Restorer interface {
+	Provider
+	// Restore sends all production traffic to slot's replicas as they
+	// are now, as Flip does.
+	Restore(ctx context.Context, slot string) error
+}
+
 // Splitter is a Provider that can also share the production traffic
 // between the stable slot and a canary. The controller finds out with a
 // type assertion, so a provider that cannot split needs nothing more.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cutover/cutover/internal/procfs"
 )
 
 // MarkerEnv is the environment variable every replica gets (and passes on
@@ -159,16 +161,7 @@ func hasMarker(pid int, marker string) bool {
 // processGroup reads pid's process group from /proc; 0 if it cannot, or
 // if pid is a zombie (it has exited and only waits to be reaped).
 func processGroup(pid int) int {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(string(stat[i+1:]))
+	fields := procfs.Stat(pid)
 	if len(fields) < 3 || fields[0] == "Z" {
 		return 0
 	}
