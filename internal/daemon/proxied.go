@@ -5,11 +5,13 @@ import (
 	"net/url"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/cutover/cutover/internal/config"
 	"github.com/cutover/cutover/internal/controller"
 	"github.com/cutover/cutover/internal/target"
 	"github.com/cutover/cutover/internal/traffic"
+	"github.com/cutover/cutover/internal/traffic/haproxy"
 	"github.com/cutover/cutover/internal/traffic/nginx"
 )
 
@@ -23,9 +25,22 @@ func proxyOf(app config.App) (opts any, build func(traffic.SlotEndpoints) (traff
 		o := nginx.Options{File: n.UpstreamFile, Upstream: n.Upstream, PreviewUpstream: n.PreviewUpstream,
 			Test: n.Test, Reload: n.Reload, PIDFile: n.PIDFile, VerifyURL: n.Verify.URL, VerifyTimeout: n.Verify.Timeout.D()}
 		return o, func(eps traffic.SlotEndpoints) (traffic.Provider, error) { return nginx.New(o, eps) }
+	case app.Traffic.HAProxy != nil:
+		h := app.Traffic.HAProxy
+		o := haproxy.Options{Socket: h.Socket, Backend: h.Backend, PreviewBackend: h.PreviewBackend}
+		return o, func(eps traffic.SlotEndpoints) (traffic.Provider, error) {
+			// New checks that HAProxy answers and has the servers.
+			ctx, cancel := context.WithTimeout(context.Background(), haproxyCheckTimeout)
+			defer cancel()
+			return haproxy.New(ctx, o, eps)
+		}
 	}
 	return nil, nil
 }
+
+// haproxyCheckTimeout bounds the first talk with HAProxy's runtime API,
+// which checks that it answers and has the app's servers.
+const haproxyCheckTimeout = 10 * time.Second
 
 // proxiedApps are the apps whose process or static target's traffic a
 // proxy moves, by name. They outlive a config reload, which builds the

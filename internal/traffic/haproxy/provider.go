@@ -45,7 +45,10 @@ import (
 	"github.com/cutover/cutover/internal/traffic"
 )
 
-var _ traffic.Splitter = (*Provider)(nil)
+var (
+	_ traffic.Splitter = (*Provider)(nil)
+	_ traffic.Restorer = (*Provider)(nil)
+)
 
 // slots are the slots' names, and the prefixes of their servers' names.
 var slots = [...]string{"blue", "green"}
@@ -67,7 +70,7 @@ type Options struct {
 }
 
 // Provider drives the servers of an app's HAProxy backend. It implements
-// traffic.Provider and traffic.Splitter.
+// traffic.Provider, traffic.Splitter and traffic.Restorer.
 type Provider struct {
 	api       runtimeAPI
 	opts      Options
@@ -115,6 +118,12 @@ func (p *Provider) Preview(ctx context.Context, slot string) error {
 // when slot has no replica or more replicas than servers.
 func (p *Provider) Flip(ctx context.Context, slot string) error {
 	return p.pointAll(ctx, p.opts.Backend, slot, drain)
+}
+
+// Restore is Flip: slot's servers are pointed at its replicas as they
+// are now, after a restart of cutover started them on new addresses.
+func (p *Provider) Restore(ctx context.Context, slot string) error {
+	return p.Flip(ctx, slot)
 }
 
 // pointAll sends all of backend's requests to slot, with the weights
