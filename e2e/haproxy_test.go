@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"encoding/csv"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/store"
+	"github.com/cutover/cutover/internal/traffic/haproxy/haproxytest"
+)
+
+// haproxySetup is a cutover whose app's traffic a real HAProxy moves,
+// through its runtime API; its backends have 4 servers per slot (2
+// replicas run), with serverOpts on their server-template lines.
+func haproxySetup(t *testing.T, strategy, serverOpts string) (*setup, *haproxytest.Server) {
+	t.Helper()
+	h := haproxytest.Start(t, 4, serverOpts)
+	s := newSetup(t)
+	s.Strategy = strategy
+	s.AppExtra = `    traffic:
+      haproxy:
+        socket: ` + h.Socket + `
+        backend: ` + h.Backend + `
+        previewBackend: ` + h.PreviewBackend
+	s.writeConfig(t)
+	return s, h
+}
+
+// waitFirstDeployThrough waits until v1 answers through HAProxy and its
+// rollout is over, so that the next deploy may start.
+func (s *setup) waitFirstDeployThrough(t *testing.T, h *haproxytest.Server) {
+	t.Helper()
+	waitServing(t, h.URL+"/", "v1", 30*time.Second)
+	s.waitRollout(t, "the first deploy", 20*time.Second, phase("Succeeded"))
+}
+
+// wantOnlyThrough checks that n requests through HAProxy, each on a new
+// connection, all reach version.
+func wantOnlyThrough(t *testing.T, h *haproxytest.Server, want, when string, n int) {
+	t.Helper()
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for range n {
+		if got := version(t, probe, h.URL+"/"); got != want {
+			t.Fatalf("%s, a request through HAProxy reached %s, want %s", when, got, want)
+		}
+	}
+}
+
+// flipTime is the time between the last events named from and to of
+// the rollout that recorded them: the flip inside it.
+func flipTime(t *testing.T, evs []store.Event, from, to string) time.Duration {
+	t.Helper()
+	last := func(reason string) store.Event {
+		for _, ev := range slices.Backward(evs) {
+			if ev.Reason == reason {
+				return ev
+			}
+		}
+		t.Fatalf("no %s event in %v", reason, evs)
+		return store.Event{}
+	}
+	return last(to).Time.Sub(last(from).Time)
+}
+
+func TestHAProxyDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
+	s, h := haproxySetup(t, "", "check inter 100ms")
+	s.serve(t)
+	s.waitFirstDeployThrough(t, h)
+
+	load := startLoad(h.URL+"/", 4, 2*time.Minute)
+	s.mustCLI(t, "deploy", "web", "--version", "v2")
+	wantOnlyThrough(t, h, "v2", "after deploy returned", 5)
+	deployFlip := flipTime(t, s.events(t), "SmokePassed", "Promoted")
+	s.mustCLI(t, "rollback", "web")
+	wantOnlyThrough(t, h, "v1", "after rollback returned", 5)
+	rollbackFlip := flipTime(t, s.events(t), "RollbackStarted", "RolledBack")
+	load.finish()
+	if load.requests.Load() < 100 {
+		t.Fatalf("only %d requests were sent; the load did not run", load.requests.Load())
+	}
+	if n := load.failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests through HAProxy failed across the deploy and the rollback: %v", n, load.requests.Load(), load.errs)
+	}
+	if load.versions["v1"] == 0 || load.versions["v2"] == 0 {
+		t.Fatalf("both versions should have answered through HAProxy: %v", load.versions)
+	}
+	t.Logf("%d requests through HAProxy across a deploy and a rollback, 0 failed, by version %v; flip %s (SmokePassed → Promoted), rollback %s (RollbackStarted → RolledBack)",
+		load.requests.Load(), load.versions, deployFlip.Round(time.Millisecond), rollbackFlip.Round(time.Millisecond))
+}
+
+func TestHAProxyCanaryGetsItsWeightAndAnAbortSendsItAllBack(t *testing.T) {
+	s, h := haproxySetup(t, `      canary:
+        steps:
+          - setWeight: 25
+          - pause: {}`, "")
+	s.serve(t)
+	s.waitFirstDeployThrough(t, h)
+	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
+	if st := s.waitRollout(t, "the pause", 30*time.Second, paused("AwaitingPromotion")); st.Rollout.Weight != 25 {
+		t.Fatalf("at the pause: %+v", st.Rollout)
+	}
+	const n = 2000
+	got := count(t, h.URL+"/", n)
+	share := float64(got["200 v2"]) * 100 / n
+	if got["200 v2"]+got["200 v1"] != n || share < 23 || share > 27 {
+		t.Fatalf("weight 25 through HAProxy over %d requests: %v (%.2f%% to v2), want 25%% ±2 to v2 and the rest to v1\n%s", n, got, share, stat(t, h))
+	}
+	s.mustCLI(t, "abort", "web")
+	s.waitRollout(t, "the abort", 30*time.Second, phase("Aborted"))
+	if got := count(t, h.URL+"/", 200); got["200 v1"] != 200 {
+		t.Fatalf("after the abort, through HAProxy: %v, want v1 only", got)
+	}
+	t.Logf("setWeight 25: %d of %d requests through HAProxy reached the canary (%.2f%%); after the abort 200 of 200 reached v1", got["200 v2"], n, share)
+}
+
+// The process target starts the replicas anew, on new ports, when cutover
+// starts again: HAProxy's servers must follow them.
+func TestHAProxyFollowsTheReplicasAcrossARestartOfCutover(t *testing.T) {
+	s, h := haproxySetup(t, "", "check inter 100ms")
+	srv := s.serve(t)
+	s.waitFirstDeployThrough(t, h)
+	s.mustCLI(t, "deploy", "web", "--version", "v2")
+	wantOnlyThrough(t, h, "v2", "after deploy returned", 5)
+	before := activeEndpoints(t, s.status(t))
+
+	srv.stop(t)
+	s.serve(t)
+	waitServing(t, h.URL+"/", "v2", 30*time.Second)
+	after := activeEndpoints(t, s.status(t))
+	if len(after) != 2 || slices.ContainsFunc(after, func(e string) bool { return slices.Contains(before, e) }) {
+		t.Fatalf("after the restart the active slot's replicas are %v, were %v: want 2 on new ports", after, before)
+	}
+	if up := upServers(t, h); !slices.Equal(up, after) {
+		t.Fatalf("after the restart HAProxy's UP servers of web are %v, want the new replicas %v\n%s", up, after, stat(t, h))
+	}
+	wantOnlyThrough(t, h, "v2", "after the restart", 20)
+	t.Logf("replicas %v before the restart, %v after; HAProxy's UP servers follow them", before, after)
+}
+
+// activeEndpoints returns host:port of the replicas of st's active slot,
+// sorted.
+func activeEndpoints(t *testing.T, st controller.AppStatus) []string {
+	t.Helper()
+	var out []string
+	for _, e := range slotOf(t, st, st.ActiveSlot).Endpoints {
+		out = append(out, strings.TrimSuffix(strings.TrimPrefix(e.URL, "http://"), "/"))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// upServers returns the addresses of backend web's servers that HAProxy
+// reports UP with a weight, sorted.
+func upServers(t *testing.T, h *haproxytest.Server) []string {
+	t.Helper()
+	rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(stat(t, h), "# "))).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("show stat: %v", err)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	var out []string
+	for _, r := range rows[1:] {
+		if r[col["pxname"]] == h.Backend && r[col["type"]] == "2" && r[col["status"]] == "UP" && r[col["weight"]] != "0" {
+			out = append(out, r[col["addr"]])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// stat returns HAProxy's `show stat`.
+func stat(t *testing.T, h *haproxytest.Server) string {
+	t.Helper()
+	out, err := h.Command("show stat")
+	if err != nil {
+		t.Fatalf("show stat: %v", err)
+	}
+	return out
+}
