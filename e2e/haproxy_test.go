@@ -2,13 +2,18 @@ package e2e
 
 import (
 	"encoding/csv"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/daemon/daemontest"
 	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/traffic/haproxy/haproxytest"
 )
@@ -183,4 +188,87 @@ func stat(t *testing.T, h *haproxytest.Server) string {
 		t.Fatalf("show stat: %v", err)
 	}
 	return out
+}
+
+// The README's HAProxy section is what users copy: its haproxy.cfg, with
+// only the paths and the ports changed, run by a real HAProxy, and its
+// config, with only the addresses, the command and the socket changed,
+// must validate and take a canary through its steps to v2 through
+// HAProxy.
+func TestHAProxyReadmeExampleWorksAsWritten(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const title = "\n## An HAProxy of the team's (`traffic.haproxy`)\n"
+	_, section, found := strings.Cut(string(readme), title)
+	if !found {
+		t.Fatalf("README.md has no section %s", strings.TrimSpace(title))
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	block := func(lang string) string {
+		m := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```").FindStringSubmatch(section)
+		if m == nil {
+			t.Fatalf("the README's HAProxy section has no %s example", lang)
+		}
+		return m[1]
+	}
+	replace := func(example string, rs ...[2]string) string {
+		for _, r := range rs {
+			if !strings.Contains(example, r[0]) {
+				t.Fatalf("the README's HAProxy example no longer has %q; update what this test replaces:\n%s", r[0], example)
+			}
+			example = strings.ReplaceAll(example, r[0], r[1])
+		}
+		return example
+	}
+
+	dir := haproxytest.Dir(t)
+	socket := filepath.Join(dir, "admin.sock")
+	listen := fmt.Sprintf("127.0.0.1:%d", daemontest.FreePort(t))
+	cfg := replace(block("haproxy"),
+		[2]string{"/run/haproxy/admin.sock", socket},
+		[2]string{"/var/lib/haproxy/server-state", filepath.Join(dir, "server-state")},
+		[2]string{"bind :80", "bind " + listen},
+		[2]string{"bind 127.0.0.1:8081", fmt.Sprintf("bind 127.0.0.1:%d", daemontest.FreePort(t))})
+	file := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := haproxytest.Run(t, file, socket, listen)
+
+	s := newSetup(t)
+	example := replace(block("yaml"),
+		[2]string{`admin: {listen: "127.0.0.1:9901"}`, fmt.Sprintf("admin: {listen: %q}", s.Admin)},
+		[2]string{"listen: 127.0.0.1:8080", "listen: " + s.Listen},
+		[2]string{`command: ["./web", "-addr", "127.0.0.1:${PORT}", "-version", "${VERSION}"]`,
+			fmt.Sprintf(`command: [%q, "sample-app", "-addr", "127.0.0.1:${PORT}", "-version", "${VERSION}"]`, cutoverBin)},
+		[2]string{"socket: /run/haproxy/admin.sock", "socket: " + socket})
+	if err := os.WriteFile(s.configPath(), []byte(example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.mustCLI(t, "validate", "-c", s.configPath())
+	s.serve(t)
+	waitServing(t, h.URL+"/", "v1", 30*time.Second)
+	s.waitRollout(t, "the first deploy", 20*time.Second, phase("Succeeded"))
+
+	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
+	const n = 1000
+	var shares []string
+	for _, weight := range []int{10, 50} {
+		// The pause of 5m is a step in progress, the one without a
+		// duration a pause awaiting promotion: promote ends either.
+		s.waitRollout(t, fmt.Sprintf("the pause at %d%%", weight), 30*time.Second, func(st controller.AppStatus) bool {
+			return st.Rollout != nil && st.Rollout.Step == "pause" && st.Rollout.Weight == weight
+		})
+		got := count(t, h.URL+"/", n)
+		if v2 := got["200 v2"]; v2+got["200 v1"] != n || v2 < n*(weight-2)/100 || v2 > n*(weight+2)/100 {
+			t.Fatalf("setWeight %d through the README's HAProxy over %d requests: %v, want %d%% ±2 to v2 and the rest to v1\n%s", weight, n, got, weight, stat(t, h))
+		}
+		shares = append(shares, fmt.Sprintf("%d%%: %d of %d", weight, got["200 v2"], n))
+		s.mustCLI(t, "promote", "web")
+	}
+	s.waitRollout(t, "success", 30*time.Second, phase("Succeeded"))
+	wantOnlyThrough(t, h, "v2", "after the last promotion", 20)
+	t.Logf("the README's HAProxy example: canary through HAProxy at %s requests to v2, then v2 only", strings.Join(shares, ", "))
 }

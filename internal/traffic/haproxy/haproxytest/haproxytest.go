@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -26,14 +25,14 @@ type Server struct {
 	Socket string
 	// URL is the frontend of backend Backend; PreviewURL the frontend of
 	// backend PreviewBackend. Until cutover readies servers, they answer
-	// 503.
+	// 503. Run leaves all but URL empty: the config is the caller's.
 	URL, PreviewURL         string
 	Backend, PreviewBackend string
 	// Other is a backend without server templates, for tests of what
 	// cutover says of one.
 	Other string
 
-	dir string
+	log string
 }
 
 // Start runs HAProxy until the test ends. Backend and PreviewBackend
@@ -43,27 +42,15 @@ type Server struct {
 // installed, unless CI=true, where it fails it.
 func Start(t testing.TB, n int, serverOpts string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("haproxy is not installed (apt-get install haproxy): %v", err)
-		}
-		t.Skipf("haproxy is not installed (apt-get install haproxy); skipping: %v", err)
-	}
-	// A unix socket's path must stay short, which t.TempDir's may not.
-	dir, err := os.MkdirTemp("", "haproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Socket: filepath.Join(dir, "admin.sock"), Backend: "web", PreviewBackend: "web-preview", Other: "other", dir: dir}
+	dir := Dir(t)
+	socket := filepath.Join(dir, "admin.sock")
 	var ports [2]int
 	for i := range ports {
+		var err error
 		if ports[i], err = freeport.Get(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.URL, s.PreviewURL = fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	servers := fmt.Sprintf("    server-template blue 1-%[1]d 127.0.0.1:1 disabled %[2]s\n    server-template green 1-%[1]d 127.0.0.1:1 disabled %[2]s\n", n, serverOpts)
 	// retries 0 and no redispatch: a request sent to a server that does
 	// not answer fails, as it would for the team's clients, instead of
@@ -79,22 +66,56 @@ defaults
     retries 0
 frontend app
     bind 127.0.0.1:%[2]d
-    default_backend %[4]s
+    default_backend web
 frontend preview
     bind 127.0.0.1:%[3]d
-    default_backend %[5]s
-backend %[4]s
+    default_backend web-preview
+backend web
     balance roundrobin
-%[6]sbackend %[5]s
+%[4]sbackend web-preview
     balance roundrobin
-%[6]sbackend %[7]s
+%[4]sbackend other
     server only 127.0.0.1:1 disabled
-`, s.Socket, ports[0], ports[1], s.Backend, s.PreviewBackend, servers, s.Other)
+`, socket, ports[0], ports[1], servers)
 	file := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs, err := os.Create(filepath.Join(dir, "haproxy.log"))
+	s := Run(t, file, socket, fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	s.PreviewURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	s.Backend, s.PreviewBackend, s.Other = "web", "web-preview", "other"
+	return s
+}
+
+// Dir returns a new directory for HAProxy's files, removed when the
+// test ends: a unix socket's path must stay short, which t.TempDir's
+// may not.
+func Dir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// Run runs HAProxy on the config file until the test ends, and returns
+// once its stats socket (socket, at level admin) and its frontend at
+// listen (host:port, the Server's URL) answer. Its output goes to
+// haproxy.log beside file. It skips the test when HAProxy is not
+// installed, unless CI=true, where it fails it.
+func Run(t testing.TB, file, socket, listen string) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("haproxy is not installed (apt-get install haproxy): %v", err)
+		}
+		t.Skipf("haproxy is not installed (apt-get install haproxy); skipping: %v", err)
+	}
+	s := &Server{Socket: socket, URL: "http://" + listen, log: filepath.Join(filepath.Dir(file), "haproxy.log")}
+	logs, err := os.Create(s.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +145,7 @@ backend %[4]s
 		_, err := s.Command("show info")
 		if err == nil {
 			var c net.Conn
-			if c, err = net.DialTimeout("tcp", strings.TrimPrefix(s.URL, "http://"), time.Second); err == nil {
+			if c, err = net.DialTimeout("tcp", listen, time.Second); err == nil {
 				c.Close()
 				return s
 			}
@@ -158,6 +179,6 @@ func (s *Server) Command(command string) (string, error) {
 
 // output is what HAProxy wrote on its stdout and stderr.
 func (s *Server) output() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "haproxy.log"))
+	b, _ := os.ReadFile(s.log)
 	return string(b)
 }
