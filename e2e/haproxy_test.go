@@ -35,14 +35,6 @@ func haproxySetup(t *testing.T, strategy, serverOpts string) (*setup, *haproxyte
 	return s, h
 }
 
-// waitFirstDeployThrough waits until v1 answers through HAProxy and its
-// rollout is over, so that the next deploy may start.
-func (s *setup) waitFirstDeployThrough(t *testing.T, h *haproxytest.Server) {
-	t.Helper()
-	waitServing(t, h.URL+"/", "v1", 30*time.Second)
-	s.waitRollout(t, "the first deploy", 20*time.Second, phase("Succeeded"))
-}
-
 // wantOnlyThrough checks that n requests through HAProxy, each on a new
 // connection, all reach version.
 func wantOnlyThrough(t *testing.T, h *haproxytest.Server, want, when string, n int) {
@@ -74,7 +66,7 @@ func flipTime(t *testing.T, evs []store.Event, from, to string) time.Duration {
 func TestHAProxyDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
 	s, h := haproxySetup(t, "", "check inter 100ms")
 	s.serve(t)
-	s.waitFirstDeployThrough(t, h)
+	s.waitFirstDeploy(t, h.URL)
 
 	load := startLoad(h.URL+"/", 4, 2*time.Minute)
 	s.mustCLI(t, "deploy", "web", "--version", "v2")
@@ -83,16 +75,7 @@ func TestHAProxyDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
 	s.mustCLI(t, "rollback", "web")
 	wantOnlyThrough(t, h, "v1", "after rollback returned", 5)
 	rollbackFlip := flipTime(t, s.events(t), "RollbackStarted", "RolledBack")
-	load.finish()
-	if load.requests.Load() < 100 {
-		t.Fatalf("only %d requests were sent; the load did not run", load.requests.Load())
-	}
-	if n := load.failed.Load(); n != 0 {
-		t.Fatalf("%d of %d requests through HAProxy failed across the deploy and the rollback: %v", n, load.requests.Load(), load.errs)
-	}
-	if load.versions["v1"] == 0 || load.versions["v2"] == 0 {
-		t.Fatalf("both versions should have answered through HAProxy: %v", load.versions)
-	}
+	load.wantBothAnsweredNoneFailed(t, "HAProxy")
 	t.Logf("%d requests through HAProxy across a deploy and a rollback, 0 failed, by version %v; flip %s (SmokePassed → Promoted), rollback %s (RollbackStarted → RolledBack)",
 		load.requests.Load(), load.versions, deployFlip.Round(time.Millisecond), rollbackFlip.Round(time.Millisecond))
 }
@@ -103,7 +86,7 @@ func TestHAProxyCanaryGetsItsWeightAndAnAbortSendsItAllBack(t *testing.T) {
           - setWeight: 25
           - pause: {}`, "")
 	s.serve(t)
-	s.waitFirstDeployThrough(t, h)
+	s.waitFirstDeploy(t, h.URL)
 	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
 	if st := s.waitRollout(t, "the pause", 30*time.Second, paused("AwaitingPromotion")); st.Rollout.Weight != 25 {
 		t.Fatalf("at the pause: %+v", st.Rollout)
@@ -127,7 +110,7 @@ func TestHAProxyCanaryGetsItsWeightAndAnAbortSendsItAllBack(t *testing.T) {
 func TestHAProxyFollowsTheReplicasAcrossARestartOfCutover(t *testing.T) {
 	s, h := haproxySetup(t, "", "check inter 100ms")
 	srv := s.serve(t)
-	s.waitFirstDeployThrough(t, h)
+	s.waitFirstDeploy(t, h.URL)
 	s.mustCLI(t, "deploy", "web", "--version", "v2")
 	wantOnlyThrough(t, h, "v2", "after deploy returned", 5)
 	before := activeEndpoints(t, s.status(t))
@@ -249,8 +232,7 @@ func TestHAProxyReadmeExampleWorksAsWritten(t *testing.T) {
 	}
 	s.mustCLI(t, "validate", "-c", s.configPath())
 	s.serve(t)
-	waitServing(t, h.URL+"/", "v1", 30*time.Second)
-	s.waitRollout(t, "the first deploy", 20*time.Second, phase("Succeeded"))
+	s.waitFirstDeploy(t, h.URL)
 
 	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
 	const n = 1000
