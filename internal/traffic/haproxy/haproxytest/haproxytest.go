@@ -25,7 +25,7 @@ type Server struct {
 	Socket string
 	// URL is the frontend of backend Backend; PreviewURL the frontend of
 	// backend PreviewBackend. Until cutover readies servers, they answer
-	// 503. Run leaves all but URL empty: the config is the caller's.
+	// 503. Run sets only Socket and URL: the config is the caller's.
 	URL, PreviewURL         string
 	Backend, PreviewBackend string
 	// Other is a backend without server templates, for tests of what
