@@ -317,6 +317,14 @@ func waitServing(t testing.TB, url, want string, timeout time.Duration) {
 	t.Fatalf("%s did not serve %s within %s (last: %s)", url, want, timeout, last)
 }
 
+// waitFirstDeploy waits until v1 answers through the proxy at proxyURL
+// and its rollout is over, so that the next deploy may start.
+func (s *setup) waitFirstDeploy(t testing.TB, proxyURL string) {
+	t.Helper()
+	waitServing(t, proxyURL+"/", "v1", 30*time.Second)
+	s.waitRollout(t, "the first deploy", 20*time.Second, phase("Succeeded"))
+}
+
 // loadGen runs keep-alive clients against url until stopped, counting
 // answers by version and failures.
 type loadGen struct {
@@ -381,6 +389,23 @@ func (l *loadGen) fail(msg string) {
 func (l *loadGen) finish() {
 	l.stop()
 	l.wg.Wait()
+}
+
+// wantBothAnsweredNoneFailed stops the load and fails the test unless it
+// sent at least 100 requests, none failed, and both v1 and v2 answered
+// some: a deploy and a rollback through the proxy named through.
+func (l *loadGen) wantBothAnsweredNoneFailed(t testing.TB, through string) {
+	t.Helper()
+	l.finish()
+	if l.requests.Load() < 100 {
+		t.Fatalf("only %d requests were sent; the load did not run", l.requests.Load())
+	}
+	if n := l.failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests through %s failed across the deploy and the rollback: %v", n, l.requests.Load(), through, l.errs)
+	}
+	if l.versions["v1"] == 0 || l.versions["v2"] == 0 {
+		t.Fatalf("both versions should have answered through %s: %v", through, l.versions)
+	}
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }

@@ -34,14 +34,6 @@ func nginxSetup(t *testing.T, strategy string) (*setup, *nginxtest.Server) {
 	return s, n
 }
 
-// waitFirstDeploy waits until v1 answers through nginx and its rollout
-// is over, so that the next deploy may start.
-func (s *setup) waitFirstDeploy(t *testing.T, n *nginxtest.Server) {
-	t.Helper()
-	waitServing(t, n.URL+"/", "v1", 30*time.Second)
-	s.waitRollout(t, "the first deploy", 20*time.Second, phase("Succeeded"))
-}
-
 func yamlList(words []string) string {
 	out := "["
 	for i, w := range words {
@@ -56,7 +48,7 @@ func yamlList(words []string) string {
 func TestNginxDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
 	s, n := nginxSetup(t, "")
 	s.serve(t)
-	s.waitFirstDeploy(t, n)
+	s.waitFirstDeploy(t, n.URL)
 
 	load := startLoad(n.URL+"/", 4, 2*time.Minute)
 	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -72,16 +64,7 @@ func TestNginxDeployAndRollbackUnderLoadLoseNoRequest(t *testing.T) {
 			t.Fatalf("after rollback returned, a request through nginx reached %s, want v1", got)
 		}
 	}
-	load.finish()
-	if load.requests.Load() < 100 {
-		t.Fatalf("only %d requests were sent; the load did not run", load.requests.Load())
-	}
-	if n := load.failed.Load(); n != 0 {
-		t.Fatalf("%d of %d requests through nginx failed across the deploy and the rollback: %v", n, load.requests.Load(), load.errs)
-	}
-	if load.versions["v1"] == 0 || load.versions["v2"] == 0 {
-		t.Fatalf("both versions should have answered through nginx: %v", load.versions)
-	}
+	load.wantBothAnsweredNoneFailed(t, "nginx")
 	t.Logf("%d requests through nginx across a deploy and a rollback, 0 failed, by version %v", load.requests.Load(), load.versions)
 }
 
@@ -94,7 +77,7 @@ func nginxCanaryAtPause(t *testing.T) (*setup, *nginxtest.Server, *server) {
           - setWeight: 25
           - pause: {}`)
 	srv := s.serve(t)
-	s.waitFirstDeploy(t, n)
+	s.waitFirstDeploy(t, n.URL)
 	s.mustCLI(t, "deploy", "web", "--version", "v2", "--no-wait")
 	if st := s.waitRollout(t, "the pause", 30*time.Second, paused("AwaitingPromotion")); st.Rollout.Weight != 25 {
 		t.Fatalf("at the pause: %+v", st.Rollout)
@@ -148,7 +131,7 @@ func TestNginxCanaryResumesItsWeightAfterARestartOfCutover(t *testing.T) {
 func TestNginxRefusedFlipFailsTheDeployAndKeepsV1(t *testing.T) {
 	s, n := nginxSetup(t, "")
 	s.serve(t)
-	s.waitFirstDeploy(t, n)
+	s.waitFirstDeploy(t, n.URL)
 	before, err := os.ReadFile(n.UpstreamFile)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +170,7 @@ func TestNginxRefusedFlipFailsTheDeployAndKeepsV1(t *testing.T) {
 func TestNginxFollowsTheReplicasAcrossARestartOfCutover(t *testing.T) {
 	s, n := nginxSetup(t, "")
 	srv := s.serve(t)
-	s.waitFirstDeploy(t, n)
+	s.waitFirstDeploy(t, n.URL)
 	s.mustCLI(t, "deploy", "web", "--version", "v2")
 	waitServing(t, n.URL+"/", "v2", 5*time.Second)
 	before := servers(t, n.UpstreamFile)

@@ -7,102 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cutover/cutover/internal/freeport"
+	"github.com/cutover/cutover/internal/traffic/haproxy/haproxytest"
 )
-
-// testHAProxy is an HAProxy started by a test: its frontend at url sends
-// to backend web, and, when the test asks for one, its preview frontend
-// to backend web-preview.
-type testHAProxy struct {
-	url, previewURL string
-	socket          string
-}
-
-// startHAProxy starts HAProxy with backends whose blue and green servers
-// are declared by server-template lines n servers each, with serverOpts
-// added (such as "check inter 100ms"). It skips the test when HAProxy is
-// not installed, unless CI=true.
-func startHAProxy(t *testing.T, n int, serverOpts string) *testHAProxy {
-	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("haproxy is not installed (apt-get install haproxy): %v", err)
-		}
-		t.Skipf("haproxy is not installed (apt-get install haproxy); skipping: %v", err)
-	}
-	// A unix socket's path must stay short, which t.TempDir's may not.
-	dir, err := os.MkdirTemp("", "haproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	h := &testHAProxy{socket: filepath.Join(dir, "admin.sock")}
-	port, previewPort := freePort(t), freePort(t)
-	h.url, h.previewURL = fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://127.0.0.1:%d", previewPort)
-	servers := fmt.Sprintf("    server-template blue 1-%d 127.0.0.1:1 disabled %s\n    server-template green 1-%d 127.0.0.1:1 disabled %s\n", n, serverOpts, n, serverOpts)
-	cfg := fmt.Sprintf(`global
-    stats socket %s level admin
-    nbthread 2
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    retries 0
-frontend app
-    bind 127.0.0.1:%d
-    default_backend web
-frontend preview
-    bind 127.0.0.1:%d
-    default_backend web-preview
-backend web
-    balance roundrobin
-%sbackend web-preview
-    balance roundrobin
-%sbackend other
-    server only 127.0.0.1:1 disabled
-`, h.socket, port, previewPort, servers, servers)
-	file := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logFile := filepath.Join(dir, "haproxy.log")
-	logs, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close() // the child has its own copy
-	cmd := exec.Command(bin, "-f", file, "-db")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start haproxy: %v", err)
-	}
-	output := func() string { out, _ := os.ReadFile(logFile); return string(out) }
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("haproxy output:\n%s", output())
-		}
-	})
-	api := runtimeAPI{socket: h.socket}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := api.servers(t.Context(), "web"); err == nil {
-			return h
-		} else if time.Now().After(deadline) {
-			t.Fatalf("haproxy's runtime API did not answer in 10s: %v\n%s", err, output())
-		}
-	}
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -162,9 +74,9 @@ func (f *fleet) endpoints(slot string) []*url.URL {
 
 // newProvider returns a provider of h's backend web (and web-preview)
 // for the replicas of f.
-func newProvider(t *testing.T, h *testHAProxy, f *fleet) *Provider {
+func newProvider(t *testing.T, h *haproxytest.Server, f *fleet) *Provider {
 	t.Helper()
-	p, err := New(t.Context(), Options{Socket: h.socket, Backend: "web", PreviewBackend: "web-preview", Timeout: 10 * time.Second}, f.endpoints)
+	p, err := New(t.Context(), Options{Socket: h.Socket, Backend: "web", PreviewBackend: "web-preview", Timeout: 10 * time.Second}, f.endpoints)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,9 +106,9 @@ func get(ctx context.Context, client *http.Client, url string) (string, error) {
 
 // stateOf returns backend's servers as HAProxy reports them, without the
 // time since their last change, to compare two readings.
-func stateOf(t *testing.T, h *testHAProxy, backend string) []server {
+func stateOf(t *testing.T, h *haproxytest.Server, backend string) []server {
 	t.Helper()
-	list, err := runtimeAPI{socket: h.socket}.servers(t.Context(), backend)
+	list, err := runtimeAPI{socket: h.Socket}.servers(t.Context(), backend)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/internal/traffic/haproxy/haproxytest"
 )
 
 // answer is one request of the load: when it started and ended, and
@@ -65,7 +67,7 @@ func TestFlipsUnderLoadFailNoRequest(t *testing.T) {
 }
 
 func testFlipsUnderLoad(t *testing.T, serverOpts string) {
-	h := startHAProxy(t, 4, serverOpts)
+	h := haproxytest.Start(t, 4, serverOpts)
 	f := newFleet(t)
 	p := newProvider(t, h, f)
 	f.deploy("blue", "blue-0", 2)
@@ -76,7 +78,7 @@ func testFlipsUnderLoad(t *testing.T, serverOpts string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	polled := pollUp(ctx, t, h)
-	answers := load(ctx, h.url, 4)
+	answers := load(ctx, h.URL, 4)
 
 	type flip struct {
 		called, returned time.Time
@@ -130,12 +132,12 @@ func testFlipsUnderLoad(t *testing.T, serverOpts string) {
 // pollUp reads h's backend web until ctx ends, failing t each time no
 // server is UP. Its result waits for the end and says how many reads
 // there were, and how many without a server UP.
-func pollUp(ctx context.Context, t *testing.T, h *testHAProxy) func() (polls, empty int64) {
+func pollUp(ctx context.Context, t *testing.T, h *haproxytest.Server) func() (polls, empty int64) {
 	var n, none int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		api := runtimeAPI{socket: h.socket}
+		api := runtimeAPI{socket: h.Socket}
 		for ctx.Err() == nil {
 			list, err := api.servers(ctx, "web")
 			if err != nil {
@@ -177,13 +179,13 @@ func TestFlipToTheActiveSlotMovesItsServersInPlace(t *testing.T) {
 // with servers per slot; stale says that requests may still reach the old
 // replicas once the flip returned.
 func testFlipToTheActiveSlot(t *testing.T, servers int, stale bool) {
-	h := startHAProxy(t, servers, "check inter 100ms")
+	h := haproxytest.Start(t, servers, "check inter 100ms")
 	before, after := newFleet(t), newFleet(t)
 	before.deploy("blue", "blue-before", 2)
 	after.deploy("blue", "blue-after", 2)
 	var current atomic.Pointer[fleet]
 	current.Store(before)
-	p, err := New(t.Context(), Options{Socket: h.socket, Backend: "web"}, func(slot string) []*url.URL { return current.Load().endpoints(slot) })
+	p, err := New(t.Context(), Options{Socket: h.Socket, Backend: "web"}, func(slot string) []*url.URL { return current.Load().endpoints(slot) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +195,7 @@ func testFlipToTheActiveSlot(t *testing.T, servers int, stale bool) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	polled := pollUp(ctx, t, h)
-	answers := load(ctx, h.url, 4)
+	answers := load(ctx, h.URL, 4)
 	time.Sleep(200 * time.Millisecond)
 	current.Store(after)
 	if err := p.Flip(ctx, "blue"); err != nil {
@@ -233,7 +235,7 @@ func TestSplitSendsTheCanaryItsWeight(t *testing.T) {
 		if !share.Exact || share.Canary != weight || share.Total != 100 {
 			t.Errorf("split %d%% reports %+v, want the exact weight", weight, share)
 		}
-		canary := canaryShare(t, h.url, "green", 2000)
+		canary := canaryShare(t, h.URL, "green", 2000)
 		t.Logf("weight %d%%: the canary got %.2f%% of 2000 requests", weight, canary)
 		if canary < float64(weight)-2 || canary > float64(weight)+2 {
 			t.Errorf("weight %d%%: the canary got %.2f%% of the requests", weight, canary)
@@ -271,7 +273,7 @@ func canaryShare(t *testing.T, url, canary string, n int) float64 {
 // the flipped slot, and the stable slot during a split even when the
 // canary has more of the weight.
 func TestActiveIsReadBackByAFreshProvider(t *testing.T) {
-	h := startHAProxy(t, 2, "")
+	h := haproxytest.Start(t, 2, "")
 	f := newFleet(t)
 	f.deploy("blue", "blue", 1)
 	f.deploy("green", "green", 2)
@@ -344,9 +346,9 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		opts Options
 		want []string
 	}{
-		{"unknown backend", Options{Socket: h.socket, Backend: "nope"}, []string{"HAProxy has no backend nope", "web, web-preview, other"}},
-		{"no server templates", Options{Socket: h.socket, Backend: "other"}, []string{"backend other has no server blue1", "server-template blue 1-8"}},
-		{"missing socket", Options{Socket: h.socket + ".missing", Backend: "web"}, []string{"no such file", "stats socket " + h.socket + ".missing level admin"}},
+		{"unknown backend", Options{Socket: h.Socket, Backend: "nope"}, []string{"HAProxy has no backend nope", "web, web-preview, other"}},
+		{"no server templates", Options{Socket: h.Socket, Backend: "other"}, []string{"backend other has no server blue1", "server-template blue 1-8"}},
+		{"missing socket", Options{Socket: h.Socket + ".missing", Backend: "web"}, []string{"no such file", "stats socket " + h.Socket + ".missing level admin"}},
 		{"TCP socket down", Options{Socket: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Backend: "web"}, []string{"connection refused", "stats socket ipv4@127.0.0.1:"}},
 	} {
 		_, err := New(t.Context(), tt.opts, f.endpoints)
@@ -363,11 +365,11 @@ func TestRefusalsChangeNothing(t *testing.T) {
 // fails in time, the other slot keeps the traffic, and the slot's
 // servers are back in maintenance.
 func TestFlipToServersThatStayDownIsUndone(t *testing.T) {
-	h := startHAProxy(t, 2, "check inter 100ms")
+	h := haproxytest.Start(t, 2, "check inter 100ms")
 	f := newFleet(t)
 	f.deploy("blue", "blue", 1)
 	f.deploy("green", "green", 1)
-	p, err := New(t.Context(), Options{Socket: h.socket, Backend: "web", Timeout: time.Second}, f.endpoints)
+	p, err := New(t.Context(), Options{Socket: h.Socket, Backend: "web", Timeout: time.Second}, f.endpoints)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +387,7 @@ func TestFlipToServersThatStayDownIsUndone(t *testing.T) {
 	if after := stateOf(t, h, "web"); !reflect.DeepEqual(after, before) {
 		t.Errorf("after the failed flip the servers are\n%v\nwere\n%v", after, before)
 	}
-	if body, err := get(t.Context(), http.DefaultClient, h.url); err != nil || body != "blue" {
+	if body, err := get(t.Context(), http.DefaultClient, h.URL); err != nil || body != "blue" {
 		t.Errorf("after the failed flip: %q, %v; want blue to answer", body, err)
 	}
 }
@@ -400,10 +402,10 @@ func TestPreviewPointsThePreviewBackend(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 4 {
-			if body, err := get(t.Context(), http.DefaultClient, h.previewURL); err != nil || body != slot {
+			if body, err := get(t.Context(), http.DefaultClient, h.PreviewURL); err != nil || body != slot {
 				t.Fatalf("preview of %s answers %q, %v", slot, body, err)
 			}
-			if body, err := get(t.Context(), http.DefaultClient, h.url); err != nil || body != "blue" {
+			if body, err := get(t.Context(), http.DefaultClient, h.URL); err != nil || body != "blue" {
 				t.Fatalf("production during the preview of %s answers %q, %v", slot, body, err)
 			}
 		}
@@ -413,9 +415,9 @@ func TestPreviewPointsThePreviewBackend(t *testing.T) {
 // startOnBlue starts HAProxy with n servers per slot declared with
 // serverOpts, and blue and green replicas answering their slot's name,
 // and flips to blue.
-func startOnBlue(t *testing.T, n int, serverOpts string, blue, green int) (*testHAProxy, *fleet, *Provider) {
+func startOnBlue(t *testing.T, n int, serverOpts string, blue, green int) (*haproxytest.Server, *fleet, *Provider) {
 	t.Helper()
-	h := startHAProxy(t, n, serverOpts)
+	h := haproxytest.Start(t, n, serverOpts)
 	f := newFleet(t)
 	p := newProvider(t, h, f)
 	f.deploy("blue", "blue", blue)
