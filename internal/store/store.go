@@ -149,11 +149,14 @@ type Rollout struct {
 // pods it is sent to (a Service's), Canary of them run the canary, out
 // of Total. Exact says the provider splits the requests themselves at
 // the weight (a gateway's HTTPRoute): Canary is then the canary's percent
-// of the requests, out of Total 100.
+// of the requests, out of Total 100. Weights says Canary and Total are
+// server weights instead (an HAProxy backend's that cannot give the
+// percent exactly): the canary servers' sum out of all servers'.
 type Share struct {
-	Canary int  `json:"canary"`
-	Total  int  `json:"total"`
-	Exact  bool `json:"exact,omitempty"`
+	Canary  int  `json:"canary"`
+	Total   int  `json:"total"`
+	Exact   bool `json:"exact,omitempty"`
+	Weights bool `json:"weights,omitempty"`
 }
 
 // String says the share as events and status show it.
@@ -164,6 +167,9 @@ func (s Share) String() string {
 	pct := 0.0
 	if s.Total > 0 {
 		pct = 100 * float64(s.Canary) / float64(s.Total)
+	}
+	if s.Weights {
+		return fmt.Sprintf("the canary's servers weigh %d of %d (%.1f%% of the requests)", s.Canary, s.Total, pct)
 	}
 	return fmt.Sprintf("%d of %d ready pods (%.0f%%) are canary", s.Canary, s.Total, pct)
 }

@@ -67,10 +67,14 @@ type Splitter interface {
 // traffic is sent to: Canary of them run the canary, out of Total. One
 // that splits the requests at exact weights (a gateway) sets Exact, and
 // Canary is then the canary's percent of the requests, out of Total 100.
+// One that weighs servers (HAProxy) and cannot give the percent exactly
+// sets Weights: Canary is the canary servers' weight, out of all
+// servers' Total.
 type Share struct {
-	Canary int
-	Total  int
-	Exact  bool
+	Canary  int
+	Total   int
+	Exact   bool
+	Weights bool
 }
 
 // HeaderRouter is a Splitter that can also send the requests carrying a

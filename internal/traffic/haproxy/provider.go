@@ -190,7 +190,7 @@ func (p *Provider) Split(ctx context.Context, stable, canary string, weight int)
 		return traffic.Share{Canary: weight, Total: 100, Exact: true}, nil
 	}
 	canaryTotal := canaryWeight * len(canaryAddrs)
-	return traffic.Share{Canary: canaryTotal, Total: canaryTotal + stableWeight*len(stableAddrs)}, nil
+	return traffic.Share{Canary: canaryTotal, Total: canaryTotal + stableWeight*len(stableAddrs), Weights: true}, nil
 }
 
 // Active returns the slot whose servers HAProxy sends requests to: ready
