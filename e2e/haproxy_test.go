@@ -183,7 +183,7 @@ func TestHAProxyReadmeExampleWorksAsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const title = "\n## An HAProxy of the team's (`traffic.haproxy`)\n"
+	const title = "\n## HAProxy at the edge (`traffic.haproxy`)\n"
 	_, section, found := strings.Cut(string(readme), title)
 	if !found {
 		t.Fatalf("README.md has no section %s", strings.TrimSpace(title))

@@ -220,3 +220,20 @@ func servers(t *testing.T, file string) []string {
 	}
 	return out
 }
+
+// Recreate through nginx: the old version stops before the new one
+// starts, nginx is pointed at the new one once it is ready, and the gap
+// is measured and reported as with cutover's router.
+func TestNginxRecreateStopsTheOldVersionThenPointsNginxAtTheNewOne(t *testing.T) {
+	s, n := nginxSetup(t, "      recreate: {drainTimeout: 10s}")
+	s.serve(t)
+	s.waitFirstDeploy(t, n.URL)
+
+	s.mustCLI(t, "deploy", "web", "--version", "v2")
+	wantOnly(t, n, "v2", "after the recreate")
+	d, st := reportedDowntime(t, s)
+	if st.Rollout.Phase != "Succeeded" {
+		t.Fatalf("recreate through nginx: %+v", st.Rollout)
+	}
+	t.Logf("recreate v1 → v2 through nginx: reported downtime %s", d)
+}

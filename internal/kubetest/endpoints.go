@@ -12,7 +12,9 @@ import (
 )
 
 // EndpointPods returns the names of the pods the EndpointSlices of Service
-// name list, sorted, read from the API server (no cache in between).
+// name list as ready, sorted, read from the API server (no cache in
+// between). A pod being deleted stays listed a while, not ready, and gets
+// no new connection: it is left out, as kube-proxy leaves it out.
 func (c *Cluster) EndpointPods(t testing.TB, ns, name string) []string {
 	t.Helper()
 	eps, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(context.Background(),
@@ -23,7 +25,8 @@ func (c *Cluster) EndpointPods(t testing.TB, ns, name string) []string {
 	var pods []string
 	for _, es := range eps.Items {
 		for _, ep := range es.Endpoints {
-			if ep.TargetRef != nil {
+			// A nil Ready means ready (discovery/v1).
+			if ep.TargetRef != nil && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
 				pods = append(pods, ep.TargetRef.Name)
 			}
 		}
