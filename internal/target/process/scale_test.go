@@ -12,26 +12,41 @@ import (
 	"github.com/cutover/cutover/internal/target/process"
 )
 
-func TestScaleStartsNewReplicasAndStopsTheLastOnesAlone(t *testing.T) {
-	t.Parallel()
+// startRetirer starts replicas replicas of the helper app with a stop
+// grace of 2s.
+func startRetirer(t *testing.T, replicas int) target.Retirer {
+	t.Helper()
 	tgt, _ := newTarget(t, process.Options{StopGrace: 2 * time.Second})
-	inst := start(t, tgt, helperSpec(t, 2)).(target.Scaler)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	return start(t, tgt, helperSpec(t, replicas)).(target.Retirer)
+}
 
-	if err := inst.Scale(ctx, 4); err != nil {
-		t.Fatalf("Scale(4): %v", err)
-	}
+// answering waits until every replica of inst answers and returns their
+// endpoints and their PIDs by URL.
+func answering(t *testing.T, inst target.Instance) ([]*url.URL, map[string]int) {
+	t.Helper()
 	eps := inst.Endpoints()
-	if len(eps) != 4 || len(inst.Replicas()) != 4 {
-		t.Fatalf("after Scale(4): %d endpoints, %d replicas; want 4 of each", len(eps), len(inst.Replicas()))
-	}
 	for _, ep := range eps {
 		eventually(t, 10*time.Second, ep.String()+" to answer", func() bool { return healthy(ep.String()) })
 	}
 	pids := map[string]int{}
 	for _, r := range inst.Replicas() {
 		pids[r.URL] = r.PID
+	}
+	return eps, pids
+}
+
+func TestScaleStartsNewReplicasAndStopsTheLastOnesAlone(t *testing.T) {
+	t.Parallel()
+	inst := startRetirer(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	if err := inst.Scale(ctx, 4); err != nil {
+		t.Fatalf("Scale(4): %v", err)
+	}
+	eps, pids := answering(t, inst)
+	if len(eps) != 4 || len(pids) != 4 {
+		t.Fatalf("after Scale(4): %d endpoints, %d replicas; want 4 of each", len(eps), len(pids))
 	}
 
 	if err := inst.Scale(ctx, 1); err != nil {
@@ -65,18 +80,10 @@ func TestScaleStartsNewReplicasAndStopsTheLastOnesAlone(t *testing.T) {
 
 func TestRetireStopsTheNamedReplicaAndKeepsTheOthers(t *testing.T) {
 	t.Parallel()
-	tgt, _ := newTarget(t, process.Options{StopGrace: 2 * time.Second})
-	inst := start(t, tgt, helperSpec(t, 3)).(target.Retirer)
+	inst := startRetirer(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	eps := inst.Endpoints()
-	for _, ep := range eps {
-		eventually(t, 10*time.Second, ep.String()+" to answer", func() bool { return healthy(ep.String()) })
-	}
-	pids := map[string]int{}
-	for _, r := range inst.Replicas() {
-		pids[r.URL] = r.PID
-	}
+	eps, pids := answering(t, inst)
 
 	unknown, _ := url.Parse("http://127.0.0.1:1")
 	if err := inst.Retire(ctx, []*url.URL{eps[1], unknown}); err == nil || !strings.Contains(err.Error(), unknown.String()) {
