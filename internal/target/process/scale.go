@@ -56,7 +56,7 @@ func (in *instance) Retire(ctx context.Context, endpoints []*url.URL) error {
 	if in.stopRequested() {
 		return fmt.Errorf("scale %s down: the instance is stopped", in.name)
 	}
-	unknown := make(map[string]bool, len(endpoints))
+	unknown := make(map[string]bool, len(endpoints)) // until a replica serves it
 	for _, u := range endpoints {
 		unknown[u.String()] = true
 	}
