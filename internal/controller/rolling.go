@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cutover/cutover/internal/config"
@@ -19,7 +22,8 @@ import (
 //	record revision and rollout → beforeInstall hooks → then, each step
 //	recorded before it acts, until the new revision runs N ready replicas
 //	and the stable one none: stop as many stable replicas as
-//	maxUnavailable allows (out of rotation first, then SIGTERM), start as
+//	maxUnavailable allows, the ones not ready first, then the most
+//	recently added (out of rotation first, then SIGTERM), start as
 //	many new ones on the idle slot as maxSurge allows and wait until they
 //	are ready (deployTimeout) → afterInstall and beforeAllowTraffic hooks
 //	before the first new replica gets traffic → the router splits the
@@ -124,7 +128,7 @@ func (rr *rollingRun) execute() error {
 		}
 		// Stop what keeps N-maxUnavailable replicas ready, then start
 		// what keeps at most N+maxSurge running.
-		stop := max(min(rr.stableCount, stableReady+nextReady-(rr.replicas-rr.unavailable)), 0)
+		stop := max(min(rr.stableCount, rr.countedStable(stableReady)+nextReady-(rr.replicas-rr.unavailable)), 0)
 		want := min(rr.replicas, rr.replicas+rr.surge-(rr.stableCount-stop))
 		if stop == 0 && want <= rr.nextCount {
 			// A replica went unready after it passed: wait for it to
@@ -139,12 +143,13 @@ func (rr *rollingRun) execute() error {
 		}); err != nil {
 			return err
 		}
+		gone, stopping := rr.retiring(stop)
 		rr.c.event(rr.a, rr.run.id, rr.rev.Number, normal, "RollingStep",
-			fmt.Sprintf("%d/%d updated: %s on slot %s %d → %d replica(s), %s on slot %s %d → %d",
-				nextReady, rr.replicas, rr.stable.rev.Version, rr.stable.backend.Slot, rr.stableCount, rr.stableCount-stop,
+			fmt.Sprintf("%d/%d updated: %s on slot %s %d → %d replica(s)%s, %s on slot %s %d → %d",
+				nextReady, rr.replicas, rr.stable.rev.Version, rr.stable.backend.Slot, rr.stableCount, rr.stableCount-stop, stopping,
 				rr.rev.Version, rr.slot, rr.nextCount, max(want, rr.nextCount)))
 		if stop > 0 {
-			if err := rr.scaleStable(rr.stableCount - stop); err != nil {
+			if err := rr.scaleStable(rr.stableCount-stop, gone); err != nil {
 				return err
 			}
 		}
@@ -184,13 +189,64 @@ func (rr *rollingRun) ready() (stable, next int) {
 	return rr.stable.pool.ReadyCount(), next
 }
 
-// scaleStable takes the stable replicas beyond n out of rotation, then
-// stops them; they finish the requests they have in their stop grace.
-func (rr *rollingRun) scaleStable(n int) error {
-	if _, changing := rr.stable.inst.(target.Changing); !changing {
-		// The target stops the last replicas; a Kubernetes
-		// ReplicaSet chooses which pods go, and the pool follows them.
-		rr.stable.pool.SetEndpoints(rr.stable.inst.Endpoints()[:n])
+// countedStable is how many stable replicas count as ready ones when the
+// update weighs how many it can stop. When the controller chooses which
+// go (a Retirer), the ones not ready go first, so they count as a
+// Deployment counts them: stopping them takes nothing from the ready
+// ones, and waiting for them to be ready would stall the update. A
+// Kubernetes ReplicaSet chooses by its pods' Ready condition, which is
+// not the router's health check: only the ready ones count.
+func (rr *rollingRun) countedStable(stableReady int) int {
+	if _, picks := rr.stable.inst.(target.Retirer); picks {
+		return rr.stableCount
+	}
+	return stableReady
+}
+
+// retiring chooses the stop stable replicas a scale down stops, as a
+// Kubernetes ReplicaSet chooses the pods it deletes: the ones not ready
+// first, then the most recently added. It returns their endpoints and,
+// for the step's event, " (stops URL, URL (not ready: why))". A Changing
+// instance's platform chooses on its own: nil and "".
+func (rr *rollingRun) retiring(stop int) (gone []*url.URL, stopping string) {
+	if _, picks := rr.stable.inst.(target.Retirer); !picks || stop == 0 {
+		return nil, ""
+	}
+	why := map[string]string{} // the ones not ready, and why not
+	for _, st := range rr.stable.pool.Status() {
+		if !st.Ready {
+			why[st.URL] = st.Reason
+		}
+	}
+	eps := rr.stable.inst.Endpoints()
+	var unready, ready []*url.URL
+	for i := len(eps) - 1; i >= 0; i-- {
+		if _, ok := why[eps[i].String()]; ok {
+			unready = append(unready, eps[i])
+		} else {
+			ready = append(ready, eps[i])
+		}
+	}
+	gone = append(unready, ready...)[:min(stop, len(eps))]
+	names := make([]string, len(gone))
+	for i, u := range gone {
+		names[i] = u.String()
+		if reason, ok := why[u.String()]; ok {
+			names[i] += " (not ready: " + reason + ")"
+		}
+	}
+	return gone, " (stops " + strings.Join(names, ", ") + ")"
+}
+
+// scaleStable makes the stable revision run n replicas: it takes the ones
+// retiring chose, gone, out of rotation, then stops them; they finish the
+// requests they have in their stop grace.
+func (rr *rollingRun) scaleStable(n int, gone []*url.URL) error {
+	retirer, picks := rr.stable.inst.(target.Retirer)
+	if picks {
+		rr.stable.pool.SetEndpoints(slices.DeleteFunc(rr.stable.inst.Endpoints(), func(u *url.URL) bool {
+			return slices.ContainsFunc(gone, func(g *url.URL) bool { return g.String() == u.String() })
+		}))
 	}
 	rr.stableCount = n
 	if rr.next != nil {
@@ -200,7 +256,15 @@ func (rr *rollingRun) scaleStable(n int) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rr.ctx), rr.cfg.DeployTimeout.D())
 	defer cancel()
-	if err := rr.stable.inst.(target.Scaler).Scale(ctx, n); err != nil {
+	var err error
+	if picks {
+		err = retirer.Retire(ctx, gone)
+	} else {
+		// A Kubernetes ReplicaSet chooses which pods go, its unready
+		// ones first, and the pool follows them (target.Changing).
+		err = rr.stable.inst.(target.Scaler).Scale(ctx, n)
+	}
+	if err != nil {
 		return fmt.Errorf("scale %s down to %d replica(s): %w", rr.stable.rev.Version, n, err)
 	}
 	return nil

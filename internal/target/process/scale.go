@@ -4,16 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cutover/cutover/internal/target"
 )
 
+// An instance chooses which of its replicas a scale down stops.
+var _ target.Retirer = (*instance)(nil)
+
 // Scale makes the instance run n replicas (0 included): it starts new
-// ones on new ports, numbered after the last, or stops the last ones
-// (SIGTERM to each one's process group, SIGKILL once the grace period has
-// passed) and waits until they are gone. The caller takes a replica out
-// of rotation before it scales it away; the replica finishes the requests
-// it already has in the grace period SIGTERM gives it.
+// ones on new ports, numbered after the last, or stops the last ones, as
+// Retire stops them.
 func (in *instance) Scale(ctx context.Context, n int) error {
 	if n < 0 {
 		return fmt.Errorf("scale %s to %d replicas: a count cannot be negative", in.name, n)
@@ -22,21 +28,54 @@ func (in *instance) Scale(ctx context.Context, n int) error {
 		return fmt.Errorf("scale %s: the instance is stopped", in.name)
 	}
 	have := in.current()
-	if n > len(have) {
-		ports, err := freePorts(n - len(have))
-		if err != nil {
-			return fmt.Errorf("scale %s to %d replicas: %w", in.name, n, err)
+	if n <= len(have) {
+		return in.Retire(ctx, in.Endpoints()[n:])
+	}
+	ports, err := freePorts(n - len(have))
+	if err != nil {
+		return fmt.Errorf("scale %s to %d replicas: %w", in.name, n, err)
+	}
+	next := 0 // a replica Retire stopped may have left a gap in the numbers
+	if len(have) > 0 {
+		next = have[len(have)-1].index + 1
+	}
+	for i, port := range ports {
+		if err := in.add(in.newReplica(next+i, port)); err != nil {
+			return err
 		}
-		for i, port := range ports {
-			if err := in.add(in.newReplica(len(have)+i, port)); err != nil {
-				return err
-			}
-		}
-		return nil
+	}
+	return nil
+}
+
+// Retire stops the replicas serving endpoints (SIGTERM to each one's
+// process group, SIGKILL once the grace period has passed) and waits
+// until they are gone; the others keep running. The caller takes a
+// replica out of rotation before it retires it; the replica finishes the
+// requests it already has in the grace period SIGTERM gives it.
+func (in *instance) Retire(ctx context.Context, endpoints []*url.URL) error {
+	if in.stopRequested() {
+		return fmt.Errorf("scale %s down: the instance is stopped", in.name)
+	}
+	unknown := make(map[string]bool, len(endpoints)) // until a replica serves it
+	for _, u := range endpoints {
+		unknown[u.String()] = true
 	}
 	in.mu.Lock()
-	gone := in.replicas[n:]
-	in.replicas = in.replicas[:n:n]
+	keep := make([]*replica, 0, len(in.replicas))
+	var gone []*replica
+	for _, r := range in.replicas {
+		if unknown[r.url.String()] {
+			delete(unknown, r.url.String())
+			gone = append(gone, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	if len(unknown) > 0 {
+		in.mu.Unlock()
+		return fmt.Errorf("scale %s down: it runs no replica on %s; give the URLs its Endpoints list", in.name, strings.Join(slices.Sorted(maps.Keys(unknown)), ", "))
+	}
+	in.replicas = keep
 	in.mu.Unlock()
 	var errs []error
 	for _, r := range gone {
