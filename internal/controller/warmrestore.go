@@ -116,14 +116,21 @@ func (c *Controller) restoreWarm(a *app, w *warmRestore) {
 	}
 	a.slots[w.slot] = sr
 	sr.scaleDown = time.AfterFunc(time.Until(w.until), func() { c.scaleDown(a, w.slot, sr) })
+	// Published with the slot, as flip does: a rollout that takes the
+	// slot next unpublishes it.
+	c.opts.Router.SetBackend(a.name, true, sr.backend)
 	activeSlot := a.state.ActiveSlot
 	active := a.slots[activeSlot]
+	// The warm-slot guard watches a previous revision only, as after the
+	// flip; a failed canary kept for abortScaleDownDelay had none.
+	guard := active != nil && w.rev.Number == a.state.PreviousRevision
 	a.mu.Unlock()
-	c.opts.Router.SetBackend(a.name, true, sr.backend)
-	c.event(a, 0, w.rev.Number, normal, "WarmRestored",
-		fmt.Sprintf("%s (revision %d) is warm again on slot %s until %s: `cutover rollback %s` flips back to it",
-			w.rev.Version, w.rev.Number, w.slot, w.until.Format(time.RFC3339), a.name))
-	if active != nil {
+	msg := fmt.Sprintf("%s (revision %d) is warm again on slot %s until %s", w.rev.Version, w.rev.Number, w.slot, w.until.Format(time.RFC3339))
+	if guard {
+		msg += fmt.Sprintf(": `cutover rollback %s` flips back to it", a.name)
+	}
+	c.event(a, 0, w.rev.Number, normal, "WarmRestored", msg)
+	if guard {
 		c.guardWarm(a, activeSlot, active)
 	}
 }

@@ -13,9 +13,9 @@ import (
 )
 
 // warmRig is app web on sample-app processes with blue-green and
-// scaleDownDelay delay.
+// scaleDownDelay delay and no bake, so that a deploy ends at its flip.
 func warmRig(t *testing.T, delay string) *processRig {
-	return newProcessRig(t, 2, "10s", "blueGreen: {scaleDownDelay: "+delay+", drainTimeout: 1s}")
+	return newProcessRig(t, 2, "10s", "blueGreen: {scaleDownDelay: "+delay+", drainTimeout: 1s, bakeTime: 0s}")
 }
 
 // deployed deploys req on c and fails unless the rollout succeeds.
@@ -238,5 +238,31 @@ func TestRollbackWhileTheWarmSlotStartsAgainWaitsForItAndFlips(t *testing.T) {
 	checkFlippedBack(t, c, waitRollout(t, c, ro.ID))
 	if got := answer(rig.url + "version"); got != "v2" {
 		t.Fatalf("after the rollback the app answers %q; want v2", got)
+	}
+}
+
+// A deploy while the warm slot is still starting again after a restart
+// takes that slot: the warm start is given up, its replicas stopped, and
+// the deploy goes on there as on any idle slot.
+func TestDeployWhileTheWarmSlotStartsAgainTakesTheSlot(t *testing.T) {
+	rig := warmRig(t, "2m")
+	c := rig.start(t)
+	deployed(t, c, controller.DeployRequest{Version: "v2",
+		Command: []string{os.Args[0], "--version", "${VERSION}", "--ready-after", "2s"}})
+	deployed(t, c, controller.DeployRequest{Version: "v3"})
+
+	c = rig.restart(t, c)
+	ro := deployed(t, c, controller.DeployRequest{Version: "v4"})
+	if got := answer(rig.url + "version"); got != "v4" {
+		t.Fatalf("after the deploy the app answers %q; want v4", got)
+	}
+	if hasEvent(t, c, "WarmRestored") || hasEvent(t, c, "WarmRestoreFailed") {
+		t.Error("the warm start went on (or was recorded as failed) after the deploy took its slot")
+	}
+	if s := slotOf(t, c, 3); s.Phase != store.SlotWarm || len(s.Replicas) != 2 {
+		t.Errorf("after the deploy v3's slot %s is %s with %d replica(s); want warm with 2", s.Name, s.Phase, len(s.Replicas))
+	}
+	if s := slotOf(t, c, ro.Revision); s.Phase != store.SlotActive || len(s.Replicas) != 2 {
+		t.Errorf("v4's slot %s is %s with %d replica(s); want active with 2, and no replica of v2 beside them", s.Name, s.Phase, len(s.Replicas))
 	}
 }
