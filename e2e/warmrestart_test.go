@@ -52,6 +52,25 @@ func rollBackTimed(t *testing.T, s *setup) time.Duration {
 	return took
 }
 
+// restartedWithV1Warm starts cutover on s, deploys v2 over v1, stops
+// cutover with SIGTERM and starts it again; it returns the status once v1
+// is warm again, its replicas ready, until the end recorded at the flip.
+// proxyURL is where the app answers, without the trailing slash.
+func restartedWithV1Warm(t *testing.T, s *setup, proxyURL string) controller.AppStatus {
+	t.Helper()
+	srv := s.serve(t)
+	s.waitFirstDeploy(t, proxyURL)
+	s.mustCLI(t, "deploy", "web", "--version", "v2")
+	v1, ok := warmSlot(s.status(t), 1)
+	if !ok || v1.Phase != "warm" {
+		t.Fatalf("v1 after the deploy of v2: %+v; want warm", v1)
+	}
+	srv.stop(t)
+	s.serve(t)
+	waitServing(t, proxyURL+"/", "v2", 30*time.Second)
+	return s.waitRollout(t, "v1 warm again", 30*time.Second, warmAgain(1, s.Replicas, v1.WarmUntil))
+}
+
 // After SIGTERM and a restart of cutover, the previous revision is warm
 // again until the end recorded at the flip, `cutover status` says so, and
 // `cutover rollback` is the instant flip back it was before the restart,
@@ -59,18 +78,7 @@ func rollBackTimed(t *testing.T, s *setup) time.Duration {
 func TestRollbackAfterARestartOfCutoverFlipsBackToTheWarmSlot(t *testing.T) {
 	s := newSetup(t)
 	s.writeConfig(t)
-	srv := s.serve(t)
-	waitServing(t, s.appURL(), "v1", 20*time.Second)
-	s.mustCLI(t, "deploy", "web", "--version", "v2")
-	v1, ok := warmSlot(s.status(t), 1)
-	if !ok || v1.Phase != "warm" {
-		t.Fatalf("v1 after the deploy of v2: %+v; want warm", v1)
-	}
-
-	srv.stop(t)
-	s.serve(t)
-	waitServing(t, s.appURL(), "v2", 30*time.Second)
-	s.waitRollout(t, "v1 warm again", 30*time.Second, warmAgain(1, s.Replicas, v1.WarmUntil))
+	restartedWithV1Warm(t, s, strings.TrimSuffix(s.appURL(), "/"))
 	if out := s.mustCLI(t, "status", "web").stdout; !strings.Contains(out, "warm") || !strings.Contains(out, "stops in") {
 		t.Fatalf("status after the restart does not show the warm slot:\n%s", out)
 	}
@@ -124,17 +132,7 @@ func TestKubernetesRouterModeRestartKeepsTheWarmSlotAndRollbackFlipsToItsPods(t 
 // request.
 func TestNginxRollbackAfterARestartOfCutoverPointsAtTheWarmSlotsNewReplicas(t *testing.T) {
 	s, n := nginxSetup(t, "")
-	srv := s.serve(t)
-	s.waitFirstDeploy(t, n.URL)
-	s.mustCLI(t, "deploy", "web", "--version", "v2")
-	waitServing(t, n.URL+"/", "v2", 5*time.Second)
-	v1, _ := warmSlot(s.status(t), 1)
-
-	srv.stop(t)
-	s.serve(t)
-	waitServing(t, n.URL+"/", "v2", 30*time.Second)
-	st := s.waitRollout(t, "v1 warm again", 30*time.Second, warmAgain(1, s.Replicas, v1.WarmUntil))
-	warm, _ := warmSlot(st, 1)
+	warm, _ := warmSlot(restartedWithV1Warm(t, s, n.URL), 1)
 	var want []string
 	for _, e := range warm.Endpoints {
 		want = append(want, strings.TrimPrefix(e.URL, "http://"))

@@ -213,28 +213,34 @@ func TestWarmSlotWhoseDelayPassedWhileCutoverWasDownIsNotStartedAgain(t *testing
 	}
 }
 
+// restartedWhileV2StartsWarm deploys v2, which gets ready 2s after its
+// start, then v3, restarts cutover and returns the new controller once v3
+// serves again: while v2 is still starting again on the warm slot.
+func restartedWhileV2StartsWarm(t *testing.T) (*processRig, *controller.Controller) {
+	t.Helper()
+	rig := warmRig(t, "2m")
+	c := rig.start(t)
+	deployed(t, c, controller.DeployRequest{Version: "v2",
+		Command: []string{os.Args[0], "--version", "${VERSION}", "--ready-after", "2s"}})
+	deployed(t, c, controller.DeployRequest{Version: "v3"})
+	c = rig.restart(t, c)
+	if hasEvent(t, c, "WarmRestored") {
+		t.Fatal("v2 was warm again at once; the test needs it still starting")
+	}
+	return rig, c
+}
+
 // `cutover rollback` while the warm slot is still starting again after a
 // restart waits until it is ready and then flips to it, rather than
 // redeploying the revision.
 func TestRollbackWhileTheWarmSlotStartsAgainWaitsForItAndFlips(t *testing.T) {
-	rig := warmRig(t, "2m")
-	c := rig.start(t)
-	// v2 gets ready 2s after its start: the rollback to it comes first.
-	deployed(t, c, controller.DeployRequest{Version: "v2",
-		Command: []string{os.Args[0], "--version", "${VERSION}", "--ready-after", "2s"}})
-	deployed(t, c, controller.DeployRequest{Version: "v3"})
-
-	restarted := time.Now()
-	c = rig.restart(t, c)
-	if hasEvent(t, c, "WarmRestored") {
-		t.Fatal("v2 was warm again before the rollback; the test needs it still starting")
-	}
+	rig, c := restartedWhileV2StartsWarm(t)
 	asked := time.Now()
 	ro, err := c.Rollback("web", controller.RollbackRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("rollback answered %s after it was asked, %s after the restart", time.Since(asked), time.Since(restarted))
+	t.Logf("rollback answered %s after it was asked", time.Since(asked))
 	checkFlippedBack(t, c, waitRollout(t, c, ro.ID))
 	if got := answer(rig.url + "version"); got != "v2" {
 		t.Fatalf("after the rollback the app answers %q; want v2", got)
@@ -245,13 +251,7 @@ func TestRollbackWhileTheWarmSlotStartsAgainWaitsForItAndFlips(t *testing.T) {
 // takes that slot: the warm start is given up, its replicas stopped, and
 // the deploy goes on there as on any idle slot.
 func TestDeployWhileTheWarmSlotStartsAgainTakesTheSlot(t *testing.T) {
-	rig := warmRig(t, "2m")
-	c := rig.start(t)
-	deployed(t, c, controller.DeployRequest{Version: "v2",
-		Command: []string{os.Args[0], "--version", "${VERSION}", "--ready-after", "2s"}})
-	deployed(t, c, controller.DeployRequest{Version: "v3"})
-
-	c = rig.restart(t, c)
+	rig, c := restartedWhileV2StartsWarm(t)
 	ro := deployed(t, c, controller.DeployRequest{Version: "v4"})
 	if got := answer(rig.url + "version"); got != "v4" {
 		t.Fatalf("after the deploy the app answers %q; want v4", got)
