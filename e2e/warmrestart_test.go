@@ -132,19 +132,14 @@ func TestKubernetesRouterModeRestartKeepsTheWarmSlotAndRollbackFlipsToItsPods(t 
 // request.
 func TestNginxRollbackAfterARestartOfCutoverPointsAtTheWarmSlotsNewReplicas(t *testing.T) {
 	s, n := nginxSetup(t, "")
-	warm, _ := warmSlot(restartedWithV1Warm(t, s, n.URL), 1)
-	var want []string
-	for _, e := range warm.Endpoints {
-		want = append(want, strings.TrimPrefix(e.URL, "http://"))
-	}
-	slices.Sort(want)
-
+	restartedWithV1Warm(t, s, n.URL)
 	load := startLoad(n.URL+"/", 4, time.Minute)
 	time.Sleep(500 * time.Millisecond)
 	rollBackTimed(t, s)
 	if got := version(t, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, n.URL+"/"); got != "v1" {
 		t.Fatalf("after the rollback a request through nginx reached %s, want v1", got)
 	}
+	want := activeEndpoints(t, s.status(t))
 	got := servers(t, n.UpstreamFile)
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
@@ -152,4 +147,20 @@ func TestNginxRollbackAfterARestartOfCutoverPointsAtTheWarmSlotsNewReplicas(t *t
 	}
 	time.Sleep(300 * time.Millisecond)
 	load.wantBothAnsweredNoneFailed(t, "nginx")
+}
+
+// Through HAProxy too: the rollback points the servers at the warm slot's
+// replicas started again after the restart.
+func TestHAProxyRollbackAfterARestartOfCutoverPointsAtTheWarmSlotsNewReplicas(t *testing.T) {
+	s, h := haproxySetup(t, "", "check inter 100ms")
+	restartedWithV1Warm(t, s, h.URL)
+	load := startLoad(h.URL+"/", 4, time.Minute)
+	time.Sleep(500 * time.Millisecond)
+	rollBackTimed(t, s)
+	wantOnlyThrough(t, h, "v1", "after the rollback", 20)
+	if want, up := activeEndpoints(t, s.status(t)), upServers(t, h); !slices.Equal(up, want) {
+		t.Fatalf("after the rollback HAProxy's UP servers of web are %v; want the warm slot's replicas started again, %v\n%s", up, want, stat(t, h))
+	}
+	time.Sleep(300 * time.Millisecond)
+	load.wantBothAnsweredNoneFailed(t, "HAProxy")
 }
