@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"maps"
 	"net/http"
 	"slices"
@@ -8,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/kubetest"
 )
 
 // warmSlot returns the slot that holds revision rev in st, if any.
@@ -163,4 +167,37 @@ func TestHAProxyRollbackAfterARestartOfCutoverPointsAtTheWarmSlotsNewReplicas(t 
 	}
 	time.Sleep(300 * time.Millisecond)
 	load.wantBothAnsweredNoneFailed(t, "HAProxy")
+}
+
+// With a Service moving the traffic, SIGTERM scales the warm slot to 0
+// (only the Deployment the Service selects keeps running); the next
+// cutover scales it up again until the end of its scaleDownDelay, so the
+// rollback is a patch of the selector to ready pods.
+func TestKubernetesServiceRestartScalesTheWarmSlotUpAgainAndRollbackFlipsToIt(t *testing.T) {
+	k := newKubeSetup(t)
+	srv := k.serve(t)
+	kubetest.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		return k.selectorSlot(t, "web") == "blue" && len(k.endpointPods(t, "web")) == 2, nil
+	})
+	k.mustCLI(t, "deploy", "web", "--version", "v2")
+	v1, ok := warmSlot(k.status(t), 1)
+	if !ok || v1.Phase != "warm" {
+		t.Fatalf("v1 after the deploy of v2: %+v; want warm", v1)
+	}
+	srv.stop(t)
+	d, err := k.cluster.Client.AppsV1().Deployments(k.ns).Get(context.Background(), "web-"+v1.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := *d.Spec.Replicas; n != 0 {
+		t.Fatalf("the warm slot's Deployment has %d replicas once cutover stopped; want it scaled to 0", n)
+	}
+	k.serve(t)
+	k.waitRollout(t, "v1 warm again", 2*time.Minute, func(st controller.AppStatus) bool {
+		s, ok := warmSlot(st, 1)
+		return ok && s.Phase == "warm" && s.WarmUntil.Equal(v1.WarmUntil) && s.Workload != nil && s.Workload.Ready == 2
+	})
+	k.wantOnly(t, "green", "after the restart")
+	rollBackTimed(t, k.setup)
+	k.wantOnly(t, "blue", "after the rollback")
 }
