@@ -244,11 +244,13 @@ func TestKubernetesRestartAfterKill9KeepsTheServiceAndRollsBack(t *testing.T) {
 	k.serve(t)
 	k.mustCLI(t, "status", "web")
 	k.wantOnly(t, "green", "after the restart")
-	// The warm slot is gone: the rollback redeploys v1 and flips only
-	// once its pods are ready again.
+	// The warm slot is gone: the restarted cutover starts v1 there again
+	// (its Deployment anew) until the end of its scaleDownDelay, and the
+	// rollback flips to it only once its pods are ready again.
 	r := k.mustCLI(t, "rollback", "web")
-	if !strings.Contains(r.stdout+r.stderr, "2 pod(s) of v1 ready on slot blue") {
-		t.Fatalf("rollback did not start v1 again:\n%s%s", r.stdout, r.stderr)
+	if h := k.mustCLI(t, "history", "web").stdout; !strings.Contains(h, "2 pod(s) of v1 ready on slot blue") ||
+		!strings.Contains(r.stdout+r.stderr, "still warm on slot blue") {
+		t.Fatalf("rollback did not flip to v1 started again on slot blue:\n%s%s\n%s", r.stdout, r.stderr, h)
 	}
 	k.wantOnly(t, "blue", "after the rollback")
 }

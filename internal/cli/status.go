@@ -130,6 +130,9 @@ func printStatus(w io.Writer, apps []controller.AppStatus) {
 					detail += ", " + strings.Join(restarts, ", ")
 				}
 			}
+			// A slot without endpoints yet (a warm one about to start
+			// again after a restart) has no count to follow.
+			detail = strings.TrimPrefix(detail, ", ")
 			fmt.Fprintf(tw, "  %s\t%s\t\t%s\t%s\t%s\n", s.Name, s.Phase, orDash(s.Version), revLabel(s.Revision), detail)
 		}
 		if d := st.LastDrain; d != nil {

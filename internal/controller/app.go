@@ -25,7 +25,10 @@ type app struct {
 	// starting holds the slots whose replicas are starting, until they are
 	// ready or given up, so that status can tell what they wait on.
 	starting map[string]*slotRun
-	run      *rolloutRun // the rollout in progress, if any
+	// warming is the warm slot being started again after a restart,
+	// until it is ready or given up (see restoreWarm).
+	warming *warmRestore
+	run     *rolloutRun // the rollout in progress, if any
 	// writes remembers a rollout's failed store writes; it is not
 	// guarded by mu, since events are recorded with and without it.
 	writes writeFailures

@@ -271,6 +271,9 @@ func (c *Controller) removeApp(a *app) {
 	if a.run != nil {
 		a.run.cancel(errors.New("app removed from the config"))
 	}
+	if a.warming != nil {
+		a.warming.cancel(errors.New("app removed from the config"))
+	}
 	slots := a.slots
 	a.slots = map[string]*slotRun{}
 	a.mu.Unlock()

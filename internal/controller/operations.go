@@ -183,6 +183,12 @@ func (c *Controller) Rollback(appName string, req RollbackRequest) (store.Rollou
 	if to == 0 {
 		to = a.state.PreviousRevision
 	}
+	// Started again after a restart, the warm slot is flipped to once
+	// ready rather than redeployed.
+	c.awaitWarm(a, store.Other(a.state.ActiveSlot), to)
+	if req.ToRevision == 0 {
+		to = a.state.PreviousRevision
+	}
 	// While the rollout bakes, the previous revision is warm: one flip.
 	if run := a.run; run != nil && run.baking && to == a.state.PreviousRevision {
 		defer a.mu.Unlock()
@@ -298,7 +304,9 @@ func (c *Controller) WaitRollout(ctx context.Context, appName string, id int64) 
 // (its slot's replicas stopped with the previous cutover), waiting for
 // promotion again unless autoPromotion. Any other rollout in progress (a
 // flip back to a warm slot, one that had flipped) is recorded as aborted:
-// the traffic is where the store says.
+// the traffic is where the store says. The previous revision, when it
+// was kept warm on the other slot and its scaleDownDelay has not passed,
+// starts again there once the active one has (see restoreWarm).
 func (c *Controller) restore(a *app) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -316,6 +324,14 @@ func (c *Controller) restore(a *app) error {
 			resumed, resumedRev = &copied, r
 		}
 	}
+	// The previous revision kept warm on the other slot starts again
+	// once the active one has, unless a rollout resumes there.
+	var warm *warmRestore
+	if resumed == nil {
+		if wrev, until, ok := c.warmToRestore(a, store.Other(slot)); ok {
+			warm = c.newWarmRestore(a, store.Other(slot), wrev, until)
+		}
+	}
 	// The app serves again even when the store refuses to record it (a
 	// full disk): what it restores is what the store already says.
 	err = c.saveAnyway(a, func(st *store.AppState) {
@@ -325,6 +341,9 @@ func (c *Controller) restore(a *app) error {
 			interrupted = st.Rollout
 		}
 		st.Slots[store.Other(slot)] = store.SlotState{Phase: store.SlotEmpty}
+		if warm != nil {
+			st.Slots[warm.slot] = store.SlotState{Revision: warm.rev.Number, Phase: store.SlotWarm, WarmUntil: warm.until}
+		}
 		if resumed != nil {
 			st.Slots[resumed.Slot] = store.SlotState{Revision: resumed.Revision, Phase: store.SlotStarting}
 			if resumed.Strategy != "canary" {
@@ -357,6 +376,9 @@ func (c *Controller) restore(a *app) error {
 			close(run.done)
 			if resumed != nil && !stopping(ctx) {
 				c.finishInterrupted(a, resumed, "the stable revision could not be started again")
+			}
+			if warm != nil {
+				c.restoreWarm(a, warm)
 			}
 			return
 		}

@@ -170,9 +170,15 @@ func (c *Controller) startRollout(a *app, req rolloutRequest) (store.Rollout, er
 	}); err != nil {
 		return store.Rollout{}, fmt.Errorf("record rollout: %w", err)
 	}
-	// Whatever the idle slot held (a warm previous revision) makes room.
+	// Whatever the idle slot held (a warm previous revision, or one
+	// still starting again after a restart) makes room.
 	old := a.slots[slot]
 	delete(a.slots, slot)
+	var claimed *warmRestore
+	if w := a.warming; w != nil && w.slot == slot {
+		w.cancel(errWarmSlotTaken)
+		claimed = w
+	}
 	if old != nil {
 		c.opts.Router.SetBackend(a.name, true, nil)
 	}
@@ -189,6 +195,9 @@ func (c *Controller) startRollout(a *app, req rolloutRequest) (store.Rollout, er
 		defer cancel(nil)
 		if old != nil {
 			c.stopSlot(a, id, old, "idle slot cleared for the new revision")
+		}
+		if claimed != nil {
+			<-claimed.done
 		}
 		switch {
 		case canary:
