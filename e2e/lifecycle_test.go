@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/internal/controller"
+	"github.com/cutover/cutover/internal/store"
 	"github.com/cutover/cutover/internal/target"
 )
 
@@ -221,11 +223,15 @@ func TestStoppedOrKilledServeLeavesTheRolloutInProgressToResume(t *testing.T) {
 }
 
 // The active revision is restarted after a restart of cutover while its
-// database is down: it must stay the active revision and serve once the
-// database is back, not be given up for good.
+// database is down, with no previous revision warm to go back to: it must
+// stay the active revision and serve once the database is back, not be
+// given up for good.
 func TestRestoredRevisionThatCrashLoopsServesOnceItCanAgain(t *testing.T) {
-	s, srv := serveOneReplica(t, "5m")
+	s, srv := serveOneReplica(t, "1s")
 	down := s.deployNeedingDatabase(t)
+	s.waitRollout(t, "v1's scale-down", 60*time.Second, func(st controller.AppStatus) bool {
+		return !slices.ContainsFunc(st.Slots, func(sl controller.SlotStatus) bool { return sl.Phase == store.SlotWarm })
+	})
 	srv.stop(t)
 
 	if err := os.WriteFile(down, nil, 0o644); err != nil {
@@ -237,6 +243,24 @@ func TestRestoredRevisionThatCrashLoopsServesOnceItCanAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitServing(t, s.appURL(), "v2", 90*time.Second)
+}
+
+// The same with the previous revision still warm: a restarted cutover
+// starts it again, and since the active one has no ready replica the
+// warm-slot guard flips back to it, as it would have without the restart.
+func TestRestoredRevisionThatCrashLoopsBesideAWarmOneFlipsBackToIt(t *testing.T) {
+	s, srv := serveOneReplica(t, "5m")
+	down := s.deployNeedingDatabase(t)
+	srv.stop(t)
+
+	if err := os.WriteFile(down, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.serve(t)
+	waitServing(t, s.appURL(), "v1", 60*time.Second)
+	if h := s.mustCLI(t, "history", "web").stdout; !strings.Contains(h, "AutoRolledBack") {
+		t.Fatalf("v1 serves again without the warm-slot guard's flip back:\n%s", h)
+	}
 }
 
 // SIGTERM while a post-promotion analysis runs must not pass for its
